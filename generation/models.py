@@ -1,0 +1,140 @@
+"""The domain's data. Rows are the truth: a broker message only wakes a worker for a job id."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 0, 9, 5
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=64)
+    queue = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    params = models.JSONField(help_text="Validated parameters of the job's kind.")
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of kind, params and priority.")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(default=PRIORITY_DEFAULT, help_text="0 (lowest) to 9 (highest).")
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=255, blank=True)
+    worker_id = models.CharField(max_length=255, blank=True)
+    model_version = models.CharField(max_length=255, blank=True)
+    usage = models.JSONField(default=dict, blank=True, help_text="Token counts and timings.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_idempotency_key_unique_per_owner",
+            ),
+            models.CheckConstraint(condition=Q(progress__gte=0.0, progress__lte=1.0), name="job_progress_fraction"),
+            models.CheckConstraint(condition=Q(priority__lte=PRIORITY_MAX), name="job_priority_range"),
+            models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
+            models.Index(fields=["status", "queue"], name="job_status_queue"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+            models.Index(fields=["kind", "status"], name="job_kind_status"),
+            models.Index(fields=["-created_at"], name="job_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def clean(self) -> None:
+        if self.status in FINAL_STATUSES and self.finished_at is None:
+            raise ValidationError({"finished_at": "A final job needs a finish time."})
+        if self.attempts > self.max_attempts:
+            raise ValidationError({"attempts": f"At most {self.max_attempts} attempts."})
+
+
+class FinishReason(models.TextChoices):
+    STOP = "stop"  # end-of-sequence token or a stop sequence
+    LENGTH = "length"  # max_new_tokens reached
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+
+class Candidate(models.Model):
+    """One generated output of a job (a job asked for ``n`` of them)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="candidates")
+    index = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    score = models.FloatField(null=True, blank=True, help_text="Mean token log-probability; higher is better.")
+    finish_reason = models.CharField(max_length=16, choices=FinishReason.choices)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="candidate_unique_index_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.index}"
+
+
+class JobEvent(models.Model):
+    """Text streamed by the running attempt of a job, replayed by the SSE endpoint.
+
+    Only the worker that owns the running attempt writes these, so ids grow in commit order per job.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    attempt = models.PositiveIntegerField()
+    deltas = models.JSONField(help_text='Text appended per candidate: {"0": "Hel", "1": "Th"}.')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["job", "id"], name="jobevent_job_id")]
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker process that is alive; /readyz needs at least one fresh row."""
+
+    name = models.CharField(max_length=255, unique=True)
+    queues = models.CharField(max_length=255, blank=True)
+    device = models.CharField(max_length=64, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.name

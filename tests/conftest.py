@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from generation import roles
+from tests.factories import TokenFactory, UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_lm() -> Path:
+    """The tiny random model the test settings point GENAI_LM_MODEL at (built once, cached)."""
+    from workers.runtime.models import tiny_lm_build
+
+    return tiny_lm_build(Path(settings.GENAI_LM_MODEL))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The shipped SmolLM2-135M-Instruct, loaded once for the tests of real model behaviour."""
+    from workers.runtime.models import lm_get
+
+    return lm_get("smollm2")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(role: str | None = roles.AGENT, **kwargs):
+        return UserFactory(role=role, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def api_for(db):
+    """An API client authenticated with a token for a new user of ``role`` (None: no role)."""
+
+    def make(role: str | None = roles.AGENT, user=None) -> APIClient:
+        user = user or UserFactory(role=role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=user).key}")
+        client.user = user
+        return client
+
+    return make

@@ -1,0 +1,63 @@
+"""Runner of the ``generate`` kind: the process's LM turns a job's params into candidates."""
+
+from __future__ import annotations
+
+import time
+
+from generation.kinds import CandidateResult, JobResult
+from generation.services.jobs import JobContext
+from workers.ml.lm import SamplingParams, generate
+from workers.runtime.models import chat_input_ids, lm_get
+
+
+def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
+    import torch
+
+    lm = lm_get()
+    ids = chat_input_ids(lm.tokenizer, prompt=params.get("prompt"), messages=params.get("messages"))
+    input_ids = torch.tensor([ids], dtype=torch.long, device=lm.model.device)
+    sampling = SamplingParams(
+        max_new_tokens=params["max_new_tokens"],
+        temperature=params["temperature"],
+        top_p=params["top_p"],
+        top_k=params["top_k"],
+        repetition_penalty=params["repetition_penalty"],
+        stop=tuple(params.get("stop") or ()),
+        seed=params.get("seed"),
+        n=params["n"],
+    )
+    with lm.lock:
+        started = time.monotonic()
+        completions = generate(
+            lm.model,
+            lm.tokenizer,
+            input_ids,
+            sampling,
+            on_text=lambda deltas, tokens: ctx.text_emit(deltas, tokens=tokens),
+            should_stop=lambda: ctx.stop_reason() is not None,
+        )
+        seconds = time.monotonic() - started
+    stop_reason = ctx.stop_reason()
+    generated = sum(c.completion_tokens for c in completions)
+    return JobResult(
+        candidates=[
+            CandidateResult(
+                text=c.text,
+                finish_reason=(stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason),
+                score=c.mean_logprob,
+                prompt_tokens=len(ids),
+                completion_tokens=c.completion_tokens,
+                metadata={"seed": sampling.seed},
+            )
+            for c in completions
+        ],
+        model_version=lm.version,
+        usage={
+            "prompt_tokens": len(ids),
+            "completion_tokens": generated,
+            "generation_seconds": round(seconds, 4),
+            "tokens_per_second": round(generated / seconds, 2) if seconds > 0 else None,
+            "device": lm.device,
+            "dtype": lm.dtype,
+        },
+    )

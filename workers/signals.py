@@ -1,0 +1,50 @@
+"""Worker process hooks: choose the device at start, and beat a WorkerHeartbeat row that
+/readyz and the metrics read."""
+
+import logging
+import os
+import threading
+
+from celery import signals
+
+logger = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender, **kwargs) -> None:
+    from django.conf import settings
+
+    from generation.services.workers import worker_beat
+    from workers.runtime.device import device_get
+
+    name = sender.hostname
+    queues = ",".join(sorted(q.name for q in sender.app.amqp.queues.consume_from.values()))
+    device = device_get()
+    logger.info("worker %s ready: queues %s, device %s (%s)", name, queues, device.device, device.dtype_name)
+
+    def beat() -> None:
+        from django.db import connection
+
+        while True:
+            try:
+                worker_beat(name=name, queues=queues, device=f"{device.device}/{device.dtype_name}", pid=os.getpid())
+            except Exception:  # noqa: BLE001 - keep beating through database blips
+                logger.exception("worker heartbeat failed")
+            finally:
+                connection.close()
+            if _stop.wait(settings.GENAI_WORKER_HEARTBEAT_SECONDS):
+                return
+
+    threading.Thread(target=beat, name="worker-heartbeat", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _worker_shutdown(sender, **kwargs) -> None:
+    from generation.services.workers import worker_gone
+
+    _stop.set()
+    try:
+        worker_gone(name=sender.hostname)
+    except Exception:  # noqa: BLE001 - shutting down anyway
+        logger.exception("could not remove worker heartbeat")
