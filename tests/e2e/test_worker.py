@@ -1,0 +1,75 @@
+"""The pipeline with real worker processes: broker messages, database rows, crashes."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from generation.models import Job, JobStatus
+from tests.e2e.conftest import wait_final, wait_for
+from tests.factories import JobFactory
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.mark.slow
+def test_generate_job_runs_queued_running_succeeded_with_real_model_output(start_worker, api_for):
+    worker = start_worker(GENAI_LM_MODEL="smollm2")
+    client = api_for("agent")
+    response = client.post("/api/jobs/", {"kind": "generate", "params": {
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "max_new_tokens": 24, "temperature": 0.0,
+    }}, format="json")
+    assert response.status_code == 201
+    job_id = response.json()["id"]
+    seen = set()
+    wait_for(lambda: seen.add(Job.objects.get(pk=job_id).status) or Job.objects.get(pk=job_id).is_final,
+             timeout=120, message=worker.log_tail)
+    job = Job.objects.get(pk=job_id)
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_message)
+    assert "running" in seen or job.started_at is not None
+    (candidate,) = job.candidates.all()
+    assert "Paris" in candidate.text
+    assert job.model_version.startswith("SmolLM2-135M-Instruct")
+    assert job.first_token_at is not None and job.started_at <= job.first_token_at <= job.finished_at
+    assert job.worker_id.startswith(worker.name)
+
+
+def test_cancel_stops_a_running_job(start_worker, api_for):
+    worker = start_worker()
+    client = api_for("admin")
+    job_id = client.post("/api/jobs/", {"kind": "echo", "params": {"text": "x", "delay_seconds": 30}},
+                         format="json").json()["id"]
+    wait_for(lambda: Job.objects.get(pk=job_id).status == JobStatus.RUNNING, timeout=30, message=worker.log_tail)
+    assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    job = wait_final(job_id, timeout=10, workers=[worker])
+    assert job.status == JobStatus.CANCELLED
+    # The worker noticed and moved on: it takes the next job right away.
+    next_id = client.post("/api/jobs/", {"kind": "echo", "params": {"text": "next"}}, format="json").json()["id"]
+    assert wait_final(next_id, timeout=15, workers=[worker]).status == JobStatus.SUCCEEDED
+
+
+def test_worker_killed_mid_job_loses_no_job(start_worker, api_for):
+    doomed = start_worker()
+    client = api_for("admin")
+    job_id = client.post("/api/jobs/", {"kind": "echo", "params": {"text": "survivor", "delay_seconds": 3}},
+                         format="json").json()["id"]
+    wait_for(lambda: Job.objects.get(pk=job_id).status == JobStatus.RUNNING, timeout=30, message=doomed.log_tail)
+    doomed.kill()
+
+    rescuer = start_worker(beat=True)  # its beat runs the sweeper every second
+    job = wait_final(job_id, timeout=60, workers=[rescuer])
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_message, rescuer.log_tail())
+    assert job.attempts == 2
+    assert job.worker_id.startswith(rescuer.name)
+    assert [c.text for c in job.candidates.all()] == ["survivor"]
+
+
+def test_sweeper_resends_a_job_whose_message_was_lost(start_worker):
+    # A row committed without its broker message (e.g. the broker was down at enqueue time).
+    job = JobFactory(params={"text": "found", "delay_seconds": 0.0})
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    worker = start_worker(beat=True, GENAI_JOB_REQUEUE_AFTER_SECONDS="2")
+    job = wait_final(job.id, timeout=60, workers=[worker])
+    assert job.status == JobStatus.SUCCEEDED
+    assert [c.text for c in job.candidates.all()] == ["found"]
