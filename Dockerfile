@@ -26,7 +26,7 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0 \
 # that ownership.
 RUN groupadd --system --gid 10001 genai \
  && useradd --system --uid 10001 --gid genai --home-dir /home/genai --create-home genai \
- && mkdir -p /var/lib/genai/models /var/lib/genai/metrics \
+ && mkdir -p /var/lib/genai/models /var/lib/genai/metrics /var/lib/genai/var \
  && chown -R genai:genai /var/lib/genai
 
 COPY . /app
@@ -34,7 +34,12 @@ COPY . /app
 ENV DJANGO_SETTINGS_MODULE=genai_site.settings.production \
     PYTHONUNBUFFERED=1 \
     GENAI_MODEL_CACHE_DIR=/var/lib/genai/models \
-    PROMETHEUS_MULTIPROC_DIR=/var/lib/genai/metrics
+    GENAI_METRICS_DIR=/var/lib/genai/metrics \
+    GENAI_VAR_DIR=/var/lib/genai/var
+
+# Admin and Swagger UI assets, served by whitenoise.
+RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
+ && chown -R genai:genai /var/lib/genai
 
 USER genai
 
