@@ -7,13 +7,15 @@ its kind declares. Tasks carry only the job id; the database row is the truth.
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
 
 app = Celery("genai_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("gpu", "cpu", "train")]
+# Each queue gets its own direct exchange and routing key; declared by name alone, all three
+# would be bound to the default "cpu" exchange and key (as the worker banner showed).
+app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("gpu", "cpu", "train")]
 app.autodiscover_tasks(["workers"])
 
 
