@@ -178,6 +178,9 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("GENAI_JOB_SOFT_TIME_LIMIT_SECONDS", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("GENAI_JOB_TIME_LIMIT_SECONDS", default=660)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is set;
+# reconnecting cost about half of a trivial job's worker time (bench/pipeline.py).
+CELERY_DB_REUSE_MAX = env.int("GENAI_WORKER_DB_REUSE_MAX", default=1000)
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("GENAI_CELERY_TASK_EVENTS", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -196,7 +199,7 @@ GENAI_MAX_QUEUED_JOBS_TOTAL = env.int("GENAI_MAX_QUEUED_JOBS_TOTAL", default=200
 GENAI_ADMISSION_RETRY_AFTER_SECONDS = env.int("GENAI_ADMISSION_RETRY_AFTER_SECONDS", default=5)
 GENAI_IDEMPOTENCY_KEY_MAX_CHARS = env.int("GENAI_IDEMPOTENCY_KEY_MAX_CHARS", default=128)
 GENAI_WORKER_HEARTBEAT_SECONDS = env.float("GENAI_WORKER_HEARTBEAT_SECONDS", default=5.0)
-GENAI_WORKER_STALE_SECONDS = env.float("GENAI_WORKER_STALE_SECONDS", default=30.0)
+GENAI_WORKER_STALE_SECONDS = env.float("GENAI_WORKER_STALE_SECONDS", default=15.0)
 
 # --- streaming (SSE) ------------------------------------------------------------------------
 GENAI_STREAM_FLUSH_SECONDS = env.float("GENAI_STREAM_FLUSH_SECONDS", default=0.1)

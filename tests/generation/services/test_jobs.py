@@ -226,13 +226,22 @@ def test_sweep_requeues_a_dead_workers_job_then_fails_it_when_attempts_run_out(
     assert alive.status == JobStatus.RUNNING
 
 
-def test_broker_outage_leaves_the_job_queued_for_the_sweeper(admin, sent_tasks, django_capture_on_commit_callbacks):
+def test_broker_outage_leaves_the_job_queued_for_the_sweeper(
+    admin, sent_tasks, settings, django_capture_on_commit_callbacks
+):
     sent_tasks.fail = True
     with django_capture_on_commit_callbacks(execute=True):
         job, _ = job_create(owner=admin, kind="echo", params={"text": "hi"})
     job.refresh_from_db()
-    assert job.status == JobStatus.QUEUED
-    assert job.enqueued_at is None  # the sweeper sends it once GENAI_JOB_REQUEUE_AFTER_SECONDS pass
+    assert job.status == JobStatus.QUEUED and sent_tasks.sent == []
+
+    sent_tasks.fail = False
+    settings.GENAI_JOB_REQUEUE_AFTER_SECONDS = 60
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=2))
+    assert jobs_sweep().resent == 1
+    assert [m["args"][0] for m in sent_tasks.sent] == [str(job.id)]
+    job.refresh_from_db()
+    assert job.enqueued_at > timezone.now() - timedelta(seconds=5)
 
 
 def test_retry_runs_a_failed_job_again(sent_tasks, django_capture_on_commit_callbacks):
