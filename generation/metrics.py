@@ -87,21 +87,15 @@ class DatabaseCollector(Collector):
             jobs.add_metric([row["kind"], row["status"]], row["n"])
         yield jobs
 
-        depth = GaugeMetricFamily("genai_queue_depth", "Jobs waiting per queue.", labels=["queue"])
-        counts = dict(
-            Job.objects.filter(status=JobStatus.QUEUED).values_list("queue").annotate(n=Count("id")).order_by()
-        )
-        for queue in settings.GENAI_QUEUES:
-            depth.add_metric([queue], counts.get(queue, 0))
-        yield depth
-
-        running = GaugeMetricFamily("genai_jobs_running", "Jobs running per queue.", labels=["queue"])
-        counts = dict(
-            Job.objects.filter(status=JobStatus.RUNNING).values_list("queue").annotate(n=Count("id")).order_by()
-        )
-        for queue in settings.GENAI_QUEUES:
-            running.add_metric([queue], counts.get(queue, 0))
-        yield running
+        for name, help_text, status in (
+            ("genai_queue_depth", "Jobs waiting per queue.", JobStatus.QUEUED),
+            ("genai_jobs_running", "Jobs running per queue.", JobStatus.RUNNING),
+        ):
+            family = GaugeMetricFamily(name, help_text, labels=["queue"])
+            counts = dict(Job.objects.filter(status=status).values_list("queue").annotate(n=Count("id")).order_by())
+            for queue in settings.GENAI_QUEUES:
+                family.add_metric([queue], counts.get(queue, 0))
+            yield family
 
         fresh = timezone.now() - timedelta(seconds=settings.GENAI_WORKER_STALE_SECONDS)
         workers = GaugeMetricFamily("genai_workers_alive", "Worker processes with a fresh heartbeat.")

@@ -82,20 +82,15 @@ def _admit(*, owner: AbstractBaseUser) -> None:
         total=Count("id"), mine=Count("id", filter=Q(owner=owner))
     )
     retry_after = settings.GENAI_ADMISSION_RETRY_AFTER_SECONDS
-    per_user = settings.GENAI_MAX_QUEUED_JOBS_PER_USER
-    if counts["mine"] >= per_user:
-        raise AdmissionRejected(
-            f"You have {per_user} queued jobs, the limit (GENAI_MAX_QUEUED_JOBS_PER_USER); "
-            f"retry after {retry_after} s.",
-            retry_after=retry_after,
-        )
-    total = settings.GENAI_MAX_QUEUED_JOBS_TOTAL
-    if counts["total"] >= total:
-        raise AdmissionRejected(
-            f"The service has {total} queued jobs, the limit (GENAI_MAX_QUEUED_JOBS_TOTAL); "
-            f"retry after {retry_after} s.",
-            retry_after=retry_after,
-        )
+    for queued, limit, setting, whose in (
+        (counts["mine"], settings.GENAI_MAX_QUEUED_JOBS_PER_USER, "GENAI_MAX_QUEUED_JOBS_PER_USER", "You have"),
+        (counts["total"], settings.GENAI_MAX_QUEUED_JOBS_TOTAL, "GENAI_MAX_QUEUED_JOBS_TOTAL", "The service has"),
+    ):
+        if queued >= limit:
+            raise AdmissionRejected(
+                f"{whose} {limit} queued jobs, the limit ({setting}); retry after {retry_after} s.",
+                retry_after=retry_after,
+            )
 
 
 def job_create(
