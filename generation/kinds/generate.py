@@ -8,6 +8,15 @@ from generation import roles
 from generation.kinds import JobKind, kind_register
 
 
+def model_names() -> list[str]:
+    """Models a request may name: the base LM (by the name of its setting). LoRA adapters join
+    this list when the fine-tuning work lands."""
+    from pathlib import Path
+
+    name = settings.GENAI_LM_MODEL
+    return [name if name == "smollm2" else Path(name).name.removesuffix(".gguf")]
+
+
 class ChatMessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
     content = serializers.CharField(max_length=settings.GENAI_MAX_PROMPT_CHARS, trim_whitespace=False)
@@ -27,6 +36,9 @@ class GenerateParamsSerializer(serializers.Serializer):
         min_length=1,
         help_text="Chat turns, rendered with the model's chat template. Give this or `prompt`.",
     )
+    model = serializers.CharField(
+        required=False, max_length=128, help_text="A model from GET /v1/models; the base model by default."
+    )
     max_new_tokens = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_NEW_TOKENS, default=128)
     temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.7, help_text="0 means greedy.")
     top_p = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.95)
@@ -45,6 +57,10 @@ class GenerateParamsSerializer(serializers.Serializer):
         has_prompt, has_messages = "prompt" in attrs, "messages" in attrs
         if has_prompt == has_messages:
             raise serializers.ValidationError({"prompt": ["Give exactly one of `prompt` or `messages`."]})
+        known = model_names()
+        attrs["model"] = attrs.get("model") or known[0]
+        if attrs["model"] not in known:
+            raise serializers.ValidationError({"model": [f"Unknown model {attrs['model']!r}; available: {', '.join(known)}."]})
         if has_messages:
             attrs["messages"] = [dict(m) for m in attrs["messages"]]
         from workers.runtime.models import prompt_token_count

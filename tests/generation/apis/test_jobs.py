@@ -202,3 +202,11 @@ def test_token_issue_and_revoke(make_user, client):
     wrong = client.post("/api/auth/token/", {"username": user.username, "password": "nope"},
                         content_type="application/json")
     assert wrong.status_code == 400 and "password" in wrong.json()["errors"]
+
+
+def test_unknown_model_is_400_naming_the_available_ones(api_for):
+    response = api_for("agent").post(
+        "/api/jobs/", {"kind": "generate", "params": {"prompt": "x", "model": "gpt-9"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "available" in response.json()["errors"]["params"]["model"][0]
