@@ -213,6 +213,12 @@ GENAI_STREAM_KEEPALIVE_SECONDS = env.float("GENAI_STREAM_KEEPALIVE_SECONDS", def
 GENAI_LM_MODEL = env("GENAI_LM_MODEL", default="smollm2")
 GENAI_MODEL_CACHE_DIR = Path(env("GENAI_MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
 GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
+# batched: one engine thread per worker process decodes all its jobs together (continuous
+# batching); sequential: one transformers generate() at a time (the baseline).
+GENAI_ENGINE = env("GENAI_ENGINE", default="batched")
+GENAI_ENGINE_MAX_ROWS = env.int("GENAI_ENGINE_MAX_ROWS", default=16)  # candidates decoding at once
+GENAI_ENGINE_MAX_CACHED_TOKENS = env.int("GENAI_ENGINE_MAX_CACHED_TOKENS", default=32_768)  # padded KV cache
+GENAI_ENGINE_PREFILL_CHUNK = env.int("GENAI_ENGINE_PREFILL_CHUNK", default=256)  # prompt tokens per step
 GENAI_MAX_PROMPT_CHARS = env.int("GENAI_MAX_PROMPT_CHARS", default=32_000)
 GENAI_MAX_PROMPT_TOKENS = env.int("GENAI_MAX_PROMPT_TOKENS", default=2048)
 GENAI_MAX_NEW_TOKENS = env.int("GENAI_MAX_NEW_TOKENS", default=512)

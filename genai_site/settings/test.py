@@ -13,7 +13,7 @@ GENAI_LOG_FORMAT = "text"
 
 # A tiny random model of SmolLM2's architecture (built by tests/conftest.py); the tests that
 # need real model behaviour ask for the shipped SmolLM2 explicitly.
-GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "tiny-llama"))
+GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "tiny-llama-v2"))
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

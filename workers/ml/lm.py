@@ -7,7 +7,6 @@ Pure PyTorch/transformers: no Django. ``workers.runtime.text`` wires it to jobs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from transformers import (
@@ -21,27 +20,11 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from workers.ml.decoding import Completion, SamplingParams, TextTracker
+
+__all__ = ["Completion", "SamplingParams", "eos_token_ids", "generate", "tiny_llama_config"]
+
 TextCallback = Callable[[dict[int, str], int], None]  # (deltas by candidate index, new tokens)
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    max_new_tokens: int = 128
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 50
-    repetition_penalty: float = 1.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    n: int = 1
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str  # stop | length | cancelled
-    completion_tokens: int
-    mean_logprob: float | None
 
 
 def tiny_llama_config(*, vocab_size: int, eos_token_id: int, bos_token_id: int | None = None) -> LlamaConfig:
@@ -58,7 +41,17 @@ def tiny_llama_config(*, vocab_size: int, eos_token_id: int, bos_token_id: int |
         eos_token_id=eos_token_id,
         bos_token_id=bos_token_id,
         pad_token_id=eos_token_id,
+        # Wider than the usual 0.02 so that greedy decoding varies from token to token instead of
+        # repeating one: the batching tests compare long, varied outputs.
+        initializer_range=0.3,
     )
+
+
+def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return set(eos if isinstance(eos, list) else [eos])
 
 
 class _LogprobCapture(LogitsProcessor):
@@ -84,25 +77,17 @@ class _StopWhen(StoppingCriteria):
 
 
 class _CandidateStreamer(BaseStreamer):
-    """Turns the per-step token ids of all candidates into text deltas.
-
-    Text that could still turn into a stop sequence, or that ends in an incomplete UTF-8
-    character, is held back until it is settled, so clients never see text that is later cut.
-    """
+    """Turns the per-step token ids of all candidates into settled text deltas."""
 
     def __init__(self, tokenizer, *, n: int, stop: tuple[str, ...], eos_ids: set[int], capture: _LogprobCapture,
                  on_text: TextCallback | None):
-        self.tokenizer = tokenizer
-        self.stop = stop
         self.eos_ids = eos_ids
         self.capture = capture
         self.on_text = on_text
         self.prompt_seen = False
-        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.trackers = [TextTracker(tokenizer, stop) for _ in range(n)]
         self.logprobs: list[list[float]] = [[] for _ in range(n)]
         self.finished: list[str | None] = [None] * n
-        self.texts: list[str] = [""] * n
-        self.emitted: list[int] = [0] * n
 
     def put(self, value: torch.Tensor) -> None:
         if not self.prompt_seen:  # generate() first pushes the prompt
@@ -118,51 +103,21 @@ class _CandidateStreamer(BaseStreamer):
             if token in self.eos_ids:
                 self.finished[row] = "stop"
                 continue
-            self.tokens[row].append(token)
             new_tokens += 1
             if logprobs is not None and logprobs.shape[0] == len(ids):
                 self.logprobs[row].append(float(logprobs[row, token]))
-            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-            cut = _first_stop(text, self.stop)
-            if cut is not None:
-                text = text[:cut]
-                self.finished[row] = "stop"
-            self.texts[row] = text
-            delta = self._settled(row)
-            if delta:
+            tracker = self.trackers[row]
+            if delta := tracker.add(token):
                 deltas[row] = delta
+            if tracker.stopped:
+                self.finished[row] = "stop"
         if self.on_text and (deltas or new_tokens):
             self.on_text(deltas, new_tokens)
 
-    def _settled(self, row: int) -> str:
-        text = self.texts[row]
-        end = len(text)
-        if self.finished[row] is None:
-            end = len(text.rstrip("\ufffd"))
-            for stop in self.stop:
-                for k in range(min(len(stop) - 1, end), 0, -1):
-                    if text[:end].endswith(stop[:k]):
-                        end -= k
-                        break
-        delta = text[self.emitted[row]:end] if end > self.emitted[row] else ""
-        self.emitted[row] = max(self.emitted[row], end)
-        return delta
-
     def end(self) -> None:
-        deltas = {}
-        for row in range(len(self.texts)):
-            self.texts[row] = self.texts[row].rstrip("\ufffd")
-            delta = self.texts[row][self.emitted[row]:]
-            self.emitted[row] = len(self.texts[row])
-            if delta:
-                deltas[row] = delta
+        deltas = {row: d for row, tracker in enumerate(self.trackers) if (d := tracker.finish())}
         if self.on_text and deltas:
             self.on_text(deltas, 0)
-
-
-def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:
-    hits = [i for i in (text.find(s) for s in stop) if i >= 0]
-    return min(hits) if hits else None
 
 
 @torch.inference_mode()
@@ -180,10 +135,7 @@ def generate(
         torch.manual_seed(params.seed)
         if torch.cuda.is_available():
             torch.cuda.manual_seed_all(params.seed)
-    eos = model.generation_config.eos_token_id
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    eos_ids = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
     capture = _LogprobCapture()
     streamer = _CandidateStreamer(
@@ -217,11 +169,12 @@ def generate(
         if reason is None:
             reason = "cancelled" if stop_when.fired else "length"
         lps = streamer.logprobs[row]
+        tracker = streamer.trackers[row]
         completions.append(
             Completion(
-                text=streamer.texts[row],
+                text=tracker.text,
                 finish_reason=reason,
-                completion_tokens=len(streamer.tokens[row]),
+                completion_tokens=len(tracker.tokens),
                 mean_logprob=(sum(lps) / len(lps)) if lps else None,
             )
         )

@@ -36,8 +36,9 @@ class LoadedLM:
     dtype: str
     version: str
     load_seconds: float
-    # One generate() at a time per process: the engine that batches concurrent jobs into one
-    # forward pass replaces this lock.
+    # GENAI_ENGINE=batched: the continuous-batching engine serving all of the process's jobs.
+    # sequential: one transformers generate() at a time, under ``lock``.
+    engine: object | None
     lock: threading.Lock
 
 
@@ -146,6 +147,19 @@ def lm_get(name: str | None = None) -> LoadedLM:
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype)
         model.to(device.device).eval()
         tokenizer = tokenizer_get(name)
+        engine = None
+        if settings.GENAI_ENGINE == "batched":
+            from workers.ml.lm import eos_token_ids
+            from workers.runtime.engine import Engine
+
+            engine = Engine(
+                model,
+                tokenizer,
+                eos_ids=eos_token_ids(model, tokenizer),
+                max_rows=settings.GENAI_ENGINE_MAX_ROWS,
+                max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
+                prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
+            )
         seconds = time.monotonic() - started
         metrics.model_loaded(model=Path(directory).name, seconds=seconds)
         logger.info("loaded %s on %s (%s) in %.2f s", directory.name, device.device, device.dtype_name, seconds)
@@ -156,6 +170,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
             dtype=device.dtype_name,
             version=directory.name,
             load_seconds=seconds,
+            engine=engine,
             lock=threading.Lock(),
         )
         return _loaded[name]

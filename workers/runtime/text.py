@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
+
 from generation.kinds import CandidateResult, JobResult
 from generation.services.jobs import JobContext
-from workers.ml.lm import SamplingParams, generate
-from workers.runtime.models import chat_input_ids, lm_get
+from workers.ml.decoding import Completion, SamplingParams
+from workers.ml.lm import generate
+from workers.runtime.models import LoadedLM, chat_input_ids, lm_get
 
 
 def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
-    import torch
-
     lm = lm_get()
     ids = chat_input_ids(lm.tokenizer, prompt=params.get("prompt"), messages=params.get("messages"))
-    input_ids = torch.tensor([ids], dtype=torch.long, device=lm.model.device)
     sampling = SamplingParams(
         max_new_tokens=params["max_new_tokens"],
         temperature=params["temperature"],
@@ -26,17 +26,12 @@ def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
         seed=params.get("seed"),
         n=params["n"],
     )
-    with lm.lock:
-        started = time.monotonic()
-        completions = generate(
-            lm.model,
-            lm.tokenizer,
-            input_ids,
-            sampling,
-            on_text=lambda deltas, tokens: ctx.text_emit(deltas, tokens=tokens),
-            should_stop=lambda: ctx.stop_reason() is not None,
-        )
-        seconds = time.monotonic() - started
+    started = time.monotonic()
+    if lm.engine is not None:
+        completions = _run_on_engine(lm, ids, sampling, ctx)
+    else:
+        completions = _run_alone(lm, ids, sampling, ctx)
+    seconds = time.monotonic() - started
     stop_reason = ctx.stop_reason()
     generated = sum(c.completion_tokens for c in completions)
     return JobResult(
@@ -59,5 +54,35 @@ def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
             "tokens_per_second": round(generated / seconds, 2) if seconds > 0 else None,
             "device": lm.device,
             "dtype": lm.dtype,
+            "engine": settings.GENAI_ENGINE,
         },
     )
+
+
+def _run_on_engine(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx: JobContext) -> list[Completion]:
+    """Submit to the process's engine; stream its text to the job from this (task) thread."""
+    handle = lm.engine.submit(ids, sampling)
+    while True:
+        done = handle.wait(settings.GENAI_STREAM_FLUSH_SECONDS)
+        deltas, tokens = handle.drain()
+        if deltas or tokens:
+            ctx.text_emit(deltas, tokens=tokens)
+        if done:
+            return handle.result()
+        if ctx.stop_reason() is not None:
+            handle.cancel()
+
+
+def _run_alone(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx: JobContext) -> list[Completion]:
+    import torch
+
+    input_ids = torch.tensor([ids], dtype=torch.long, device=lm.model.device)
+    with lm.lock:
+        return generate(
+            lm.model,
+            lm.tokenizer,
+            input_ids,
+            sampling,
+            on_text=lambda deltas, tokens: ctx.text_emit(deltas, tokens=tokens),
+            should_stop=lambda: ctx.stop_reason() is not None,
+        )

@@ -1,0 +1,116 @@
+"""The continuous-batching decoder and engine on the tiny fp32 model: batching must not change
+greedy output, and every per-request control must still hold inside a batch."""
+
+import pytest
+import torch
+
+from workers.ml.batching import BatchDecoder, BatchRequest
+from workers.ml.decoding import SamplingParams
+from workers.ml.lm import eos_token_ids, generate
+from workers.runtime.engine import Engine
+from workers.runtime.models import chat_input_ids, lm_get
+
+PROMPTS = ["The weather today", "Once upon a time in a land far, far away there lived", "Hi"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_lm):
+    return lm_get(str(tiny_lm))
+
+
+def _ids(lm, text):
+    return chat_input_ids(lm.tokenizer, prompt=text, messages=None)
+
+
+def _decoder(lm, prefill_chunk=256):
+    return BatchDecoder(lm.model, lm.tokenizer, eos_ids=eos_token_ids(lm.model, lm.tokenizer), prefill_chunk=prefill_chunk)
+
+
+def _drive(decoder, requests, *, join_every=0):
+    """Prefill one chunk and decode one step per iteration; a request joins every
+    ``join_every`` steps (0: as soon as possible)."""
+    pending, step = list(requests), 0
+    while pending or decoder.rows:
+        if pending and (not join_every or step % join_every == 0 or not decoder.rows):
+            if decoder.prefill_step(pending[0]):
+                pending.pop(0)
+        if decoder.rows:
+            decoder.decode_step()
+        step += 1
+    return [r.completions() for r in requests]
+
+
+def _alone(lm, text, params):
+    return generate(lm.model, lm.tokenizer, torch.tensor([_ids(lm, text)]), params)
+
+
+GREEDY = SamplingParams(max_new_tokens=20, temperature=0.0, repetition_penalty=1.0)
+
+
+def test_batched_greedy_equals_unbatched_token_for_token(tiny):
+    requests = [BatchRequest(prompt_ids=_ids(tiny, p), params=GREEDY) for p in PROMPTS]
+    batched = _drive(_decoder(tiny), requests)
+    for prompt, (completion,) in zip(PROMPTS, batched, strict=True):
+        (alone,) = _alone(tiny, prompt, GREEDY)
+        assert (completion.text, completion.completion_tokens) == (alone.text, alone.completion_tokens)
+        assert completion.finish_reason == alone.finish_reason
+
+
+def test_requests_joining_a_running_batch_and_chunked_prefill_change_nothing(tiny):
+    requests = [BatchRequest(prompt_ids=_ids(tiny, p), params=GREEDY) for p in PROMPTS]
+    decoder = _decoder(tiny, prefill_chunk=3)  # long prompts take several chunks between steps
+    joined = _drive(decoder, requests, join_every=5)
+    for prompt, (completion,) in zip(PROMPTS, joined, strict=True):
+        assert completion.text == _alone(tiny, prompt, GREEDY)[0].text
+    assert decoder.cache is None and decoder.rows == []  # everything left the batch
+
+
+def test_repetition_penalty_matches_transformers(tiny):
+    params = SamplingParams(max_new_tokens=15, temperature=0.0, repetition_penalty=1.3)
+    (batched,) = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=params)])
+    assert batched[0].text == _alone(tiny, PROMPTS[0], params)[0].text
+
+
+def test_n_seed_stop_and_max_tokens_inside_a_batch(tiny):
+    sampled = SamplingParams(max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0, seed=5, n=3)
+    first = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=sampled)])[0]
+    again = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=sampled)])[0]
+    assert len(first) == 3
+    assert [c.text for c in first] == [c.text for c in again]  # same seed, run alone: same text
+    assert len({c.text for c in first}) > 1  # candidates differ from each other
+    assert all(c.finish_reason == "length" and c.completion_tokens == 12 for c in first if c.finish_reason != "stop")
+
+    text = first[0].text
+    stop = text[len(text) // 2:][:2]
+    cut_params = SamplingParams(**{**sampled.__dict__, "stop": (stop,), "n": 1})
+    other = BatchRequest(prompt_ids=_ids(tiny, PROMPTS[1]), params=GREEDY)
+    cut, _ = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=cut_params), other])
+    assert cut[0].finish_reason == "stop"
+    assert cut[0].text == text[: text.index(stop)]
+
+
+def test_engine_serves_concurrent_requests_streams_and_cancels(tiny):
+    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=4,
+                    max_cached_tokens=10_000, prefill_chunk=8)
+    handles = [engine.submit(_ids(tiny, p), GREEDY) for p in PROMPTS]
+    endless = engine.submit(_ids(tiny, "Count:"), SamplingParams(max_new_tokens=10_000, temperature=0.0))
+    for prompt, handle in zip(PROMPTS, handles, strict=True):
+        (completion,) = handle.result()
+        assert completion.text == _alone(tiny, prompt, GREEDY)[0].text
+        streamed, tokens = handle.drain()
+        assert streamed.get(0, "") == completion.text and tokens == completion.completion_tokens
+    endless.cancel()
+    assert endless.wait(10)
+    (cancelled,) = endless.result()
+    assert cancelled.finish_reason == "cancelled" and cancelled.completion_tokens < 10_000
+    assert engine.stats()["rows"] == 0 and engine.stats()["cached_tokens"] == 0
+
+
+def test_engine_queues_requests_beyond_its_row_cap(tiny):
+    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
+                    max_cached_tokens=10_000, prefill_chunk=256)
+    handles = [engine.submit(_ids(tiny, PROMPTS[0]), SamplingParams(max_new_tokens=8, temperature=0.0, n=2))
+               for _ in range(3)]
+    results = [h.result() for h in handles]
+    assert all(len(r) == 2 for r in results)
+    assert len({tuple(c.text for c in r) for r in results}) == 1

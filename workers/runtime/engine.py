@@ -1,0 +1,154 @@
+"""The per-process generation engine: one thread owns the model and serves every job of the
+worker's thread pool with continuous batching (``workers.ml.batching``).
+
+Task threads ``submit`` a request and get a handle; they drain streamed text from it (and write
+it to the database themselves, off the engine's thread), and cancel it when their job is
+cancelled or times out. Admission: at most ``max_rows`` candidate rows decode at once and the
+padded KV cache stays under ``max_cached_tokens``; other requests wait in the engine's queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+
+from workers.ml.batching import BatchDecoder, BatchRequest
+from workers.ml.decoding import Completion, SamplingParams
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationHandle:
+    """A task thread's view of its request in the engine."""
+
+    def __init__(self, request: BatchRequest):
+        self.request = request
+        self._lock = threading.Lock()
+        self._deltas: dict[int, str] = {}
+        self._tokens = 0
+        self._done = threading.Event()
+        self._result: list[Completion] | None = None
+        self._error: BaseException | None = None
+
+    # engine thread
+    def _publish(self, deltas: dict[int, str], tokens: int) -> None:
+        with self._lock:
+            for index, text in deltas.items():
+                self._deltas[index] = self._deltas.get(index, "") + text
+            self._tokens += tokens
+
+    def _finish(self, result: list[Completion] | None, error: BaseException | None = None) -> None:
+        self._result, self._error = result, error
+        self._done.set()
+
+    # task thread
+    def drain(self) -> tuple[dict[int, str], int]:
+        with self._lock:
+            deltas, tokens = self._deltas, self._tokens
+            self._deltas, self._tokens = {}, 0
+        return deltas, tokens
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+    def cancel(self) -> None:
+        self.request.cancelled = True
+
+    def result(self) -> list[Completion]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class Engine:
+    def __init__(self, model, tokenizer, *, eos_ids: set[int], max_rows: int, max_cached_tokens: int,
+                 prefill_chunk: int):
+        self.decoder = BatchDecoder(model, tokenizer, eos_ids=eos_ids, prefill_chunk=prefill_chunk)
+        self.max_rows = max_rows
+        self.max_cached_tokens = max_cached_tokens
+        self._waiting: collections.deque[GenerationHandle] = collections.deque()
+        self._prefilling: collections.deque[GenerationHandle] = collections.deque()
+        self._running: list[GenerationHandle] = []
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="generation-engine", daemon=True)
+        self._thread.start()
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams) -> GenerationHandle:
+        handle = GenerationHandle(BatchRequest(prompt_ids=list(prompt_ids), params=params))
+        with self._wake:
+            self._waiting.append(handle)
+            self._wake.notify()
+        return handle
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "waiting": len(self._waiting),
+            "prefilling": len(self._prefilling),
+            "running": len(self._running),
+            "rows": len(self.decoder.rows),
+            "cached_tokens": self.decoder.cached_tokens,
+        }
+
+    # --- engine thread ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._waiting or self._prefilling or self._running):
+                    self._wake.wait()
+                self._admit()
+            try:
+                self._step()
+            except Exception as exc:  # noqa: BLE001 - fail the batch, keep the engine alive
+                logger.exception("generation engine step failed; failing its %d requests", len(self._running))
+                for handle in [*self._running, *self._prefilling]:
+                    handle._finish(None, exc)
+                self._running, self._prefilling = [], collections.deque()
+                self.decoder = BatchDecoder(
+                    self.decoder.model, self.decoder.tokenizer, eos_ids=self.decoder.eos_ids,
+                    prefill_chunk=self.decoder.prefill_chunk,
+                )
+
+    def _admit(self) -> None:
+        """Move waiting requests to prefill while rows and cache budget allow (FIFO)."""
+        rows = len(self.decoder.rows) + sum(h.request.params.n for h in self._prefilling)
+        while self._waiting:
+            handle = self._waiting[0]
+            request = handle.request
+            if request.cancelled:
+                self._waiting.popleft()
+                handle._finish([])
+                continue
+            busy = rows > 0
+            tokens = self.decoder.cached_tokens + request.params.n * (len(request.prompt_ids) + request.params.max_new_tokens)
+            if busy and (rows + request.params.n > self.max_rows or tokens > self.max_cached_tokens):
+                return
+            self._waiting.popleft()
+            self._prefilling.append(handle)
+            rows += request.params.n
+
+    def _step(self) -> None:
+        # Prefill one chunk of one joining request, then one decoding step for everyone.
+        if self._prefilling:
+            handle = self._prefilling[0]
+            if handle.request.cancelled:
+                self._prefilling.popleft()
+                handle._finish([])
+            elif self.decoder.prefill_step(handle.request):
+                self._prefilling.popleft()
+                self._running.append(handle)
+        if self.decoder.rows:
+            self.decoder.decode_step()
+        still = []
+        for handle in self._running:
+            request = handle.request
+            if request.deltas or request.new_tokens:
+                handle._publish(request.deltas, request.new_tokens)
+                request.deltas, request.new_tokens = {}, 0
+            if request.finished:
+                handle._finish(request.completions())
+            else:
+                still.append(handle)
+        self._running = still
