@@ -12,7 +12,7 @@ import glob
 import os
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -42,6 +42,15 @@ MODEL_LOAD_SECONDS = Histogram(
 )
 
 
+ENGINE_STEP_SECONDS = Histogram(
+    "genai_engine_step_seconds",
+    "Time of one engine iteration (a prefill chunk and/or one decoding step for all active rows).",
+    buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+)
+ENGINE_ROWS = Gauge("genai_engine_rows", "Candidate rows decoding in the batch.", multiprocess_mode="livesum")
+ENGINE_WAITING = Gauge("genai_engine_waiting", "Requests waiting for room in the batch.", multiprocess_mode="livesum")
+
+
 def job_started(*, job: Job) -> None:
     if job.started_at and job.created_at:
         JOB_QUEUE_WAIT.labels(job.kind).observe(max((job.started_at - job.created_at).total_seconds(), 0.0))
@@ -68,6 +77,12 @@ def job_finished(*, job: Job, result: JobResult | None = None) -> None:
 
 def model_loaded(*, model: str, seconds: float) -> None:
     MODEL_LOAD_SECONDS.labels(model).observe(seconds)
+
+
+def engine_stepped(*, seconds: float, rows: int, waiting: int) -> None:
+    ENGINE_STEP_SECONDS.observe(seconds)
+    ENGINE_ROWS.set(rows)
+    ENGINE_WAITING.set(waiting)
 
 
 class DatabaseCollector(Collector):
@@ -122,7 +137,7 @@ def metrics_render() -> bytes:
         registry.register(MergedProcessesCollector(settings.GENAI_METRICS_DIR))
     else:
         for collector in (JOBS_FINISHED, JOB_LATENCY, JOB_QUEUE_WAIT, TIME_TO_FIRST_TOKEN, GENERATED_TOKENS,
-                          PROMPT_TOKENS, MODEL_LOAD_SECONDS):
+                          PROMPT_TOKENS, MODEL_LOAD_SECONDS, ENGINE_STEP_SECONDS, ENGINE_ROWS, ENGINE_WAITING):
             registry.register(collector)
     registry.register(DatabaseCollector())
     return generate_latest(registry)

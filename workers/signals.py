@@ -3,12 +3,28 @@
 
 import logging
 import os
+import sys
 import threading
 
 from celery import signals
 
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
+
+
+@signals.worker_init.connect
+def _worker_init(sender=None, **kwargs) -> None:
+    """Refuse to start on a device setting that cannot work, before taking any job."""
+    from workers.runtime.device import DeviceSettingError, device_get
+
+    try:
+        device_get()
+    except DeviceSettingError as exc:
+        # Celery logs and swallows exceptions raised by signal handlers: exit explicitly.
+        logger.critical("cannot start worker: %s", exc)
+        sys.stderr.write(f"cannot start worker: {exc}\n")
+        sys.stderr.flush()
+        os._exit(2)
 
 
 @signals.worker_ready.connect

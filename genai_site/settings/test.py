@@ -15,6 +15,8 @@ GENAI_LOG_FORMAT = "text"
 # need real model behaviour ask for the shipped SmolLM2 explicitly.
 GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "tiny-llama-v2"))
 
+GENAI_CPU_DTYPE = "float32"  # the batching tests compare outputs token for token
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 

@@ -1,11 +1,16 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import torch
 
-from workers.runtime.device import device_choose
+from workers.runtime.device import DeviceSettingError, device_choose
 
 
-def test_cpu_uses_float32():
-    device = device_choose("cpu")
-    assert (device.device.type, device.dtype) == ("cpu", torch.float32)
+def test_cpu_uses_the_configured_dtype():
+    assert (device_choose("cpu").device.type, device_choose("cpu").dtype) == ("cpu", torch.float32)
+    assert device_choose("cpu", cpu_dtype="bfloat16").dtype == torch.bfloat16
 
 
 def test_auto_picks_cuda_with_bf16_when_present():
@@ -14,3 +19,27 @@ def test_auto_picks_cuda_with_bf16_when_present():
         assert device.device.type == "cuda" and device.dtype in (torch.bfloat16, torch.float16)
     else:
         assert device.device.type == "cpu"
+
+
+@pytest.mark.parametrize(("setting", "dtype", "message"), [
+    ("gpu", "float32", "GENAI_DEVICE='gpu' is not one of"),
+    ("cpu", "int4", "GENAI_CPU_DTYPE='int4' is not one of"),
+    ("cuda:7", "float32", "cuda"),
+])
+def test_bad_settings_are_named(setting, dtype, message):
+    if setting.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    with pytest.raises(DeviceSettingError, match=message):
+        device_choose(setting, cpu_dtype=dtype)
+
+
+def test_worker_with_a_bad_device_setting_exits_with_a_clear_message(tmp_path):
+    import os
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "genai_site.settings.test", "GENAI_DEVICE": "gpu"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "genai_site", "worker", "-Q", "cpu", "-P", "solo", "-n", "bad@%h"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "GENAI_DEVICE='gpu' is not one of auto, cpu, cuda, cuda:N" in result.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 
 from workers.ml.batching import BatchDecoder, BatchRequest
 from workers.ml.decoding import Completion, SamplingParams
@@ -64,13 +65,14 @@ class GenerationHandle:
 
 class Engine:
     def __init__(self, model, tokenizer, *, eos_ids: set[int], max_rows: int, max_cached_tokens: int,
-                 prefill_chunk: int):
+                 prefill_chunk: int, on_step=None):
         self.decoder = BatchDecoder(model, tokenizer, eos_ids=eos_ids, prefill_chunk=prefill_chunk)
         self.max_rows = max_rows
         self.max_cached_tokens = max_cached_tokens
         self._waiting: collections.deque[GenerationHandle] = collections.deque()
         self._prefilling: collections.deque[GenerationHandle] = collections.deque()
         self._running: list[GenerationHandle] = []
+        self._on_step = on_step  # called with (seconds, rows, waiting) after every iteration
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="generation-engine", daemon=True)
         self._thread.start()
@@ -100,7 +102,10 @@ class Engine:
                     self._wake.wait()
                 self._admit()
             try:
+                started = time.perf_counter()
                 self._step()
+                if self._on_step is not None:
+                    self._on_step(time.perf_counter() - started, len(self.decoder.rows), len(self._waiting))
             except Exception as exc:  # noqa: BLE001 - fail the batch, keep the engine alive
                 logger.exception("generation engine step failed; failing its %d requests", len(self._running))
                 for handle in [*self._running, *self._prefilling]:

@@ -144,7 +144,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
         started = time.monotonic()
         directory = lm_prepare(name)
         device = device_get()
-        model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype, attn_implementation="sdpa")
         model.to(device.device).eval()
         tokenizer = tokenizer_get(name)
         engine = None
@@ -159,6 +159,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
                 max_rows=settings.GENAI_ENGINE_MAX_ROWS,
                 max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
                 prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
+                on_step=lambda seconds, rows, waiting: metrics.engine_stepped(seconds=seconds, rows=rows, waiting=waiting),
             )
         seconds = time.monotonic() - started
         metrics.model_loaded(model=Path(directory).name, seconds=seconds)

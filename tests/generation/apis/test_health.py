@@ -40,5 +40,5 @@ def test_metrics_expose_jobs_queues_and_latency_histograms(client):
     assert 'genai_jobs{kind="echo",status="queued"} 2.0' in text
     assert 'genai_queue_depth{queue="cpu"} 2.0' in text
     for name in ("genai_job_latency_seconds", "genai_time_to_first_token_seconds", "genai_generated_tokens_total",
-                 "genai_model_load_seconds", "genai_workers_alive"):
+                 "genai_model_load_seconds", "genai_workers_alive", "genai_engine_step_seconds", "genai_engine_rows"):
         assert name in text
