@@ -63,7 +63,7 @@ def start_worker(transactional_db, tmp_path):
     app.control.purge()  # messages left by earlier runs would only be skipped, but add noise
     started: list[Worker] = []
 
-    def start(*, beat: bool = False, **env_overrides: str) -> Worker:
+    def start(*, beat: bool = False, concurrency: int = 2, **env_overrides: str) -> Worker:
         name = f"e2e-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         env = {
             **os.environ,
@@ -79,7 +79,7 @@ def start_worker(transactional_db, tmp_path):
             **env_overrides,
         }
         command = [sys.executable, "-m", "celery", "-A", "genai_site", "worker", "-Q", "gpu,cpu,train",
-                   "-P", "threads", "-c", "2", "-n", name, "--without-gossip", "--without-mingle"]
+                   "-P", "threads", "-c", str(concurrency), "-n", name, "--without-gossip", "--without-mingle"]
         if beat:
             command += ["-B", "-s", str(tmp_path / f"beat-{name}")]
         log = tmp_path / f"{name}.log"

@@ -73,3 +73,29 @@ def test_sweeper_resends_a_job_whose_message_was_lost(start_worker):
     job = wait_final(job.id, timeout=60, workers=[worker])
     assert job.status == JobStatus.SUCCEEDED
     assert [c.text for c in job.candidates.all()] == ["found"]
+
+
+def test_concurrent_jobs_share_the_engine_and_match_a_lone_run(start_worker, api_for, tiny_lm):
+    import torch
+
+    from workers.ml.decoding import SamplingParams
+    from workers.ml.lm import generate
+    from workers.runtime.models import chat_input_ids, lm_get
+
+    worker = start_worker(concurrency=8)
+    client = api_for("agent")
+    prompts = [f"Customer {i} asks about the refund for order {i * 7}" for i in range(8)]
+    ids = [client.post("/api/jobs/", {"kind": "generate", "params": {
+        "prompt": p, "max_new_tokens": 16, "temperature": 0.0, "repetition_penalty": 1.0}}, format="json").json()["id"]
+        for p in prompts]
+    jobs = [wait_final(job_id, timeout=60, workers=[worker]) for job_id in ids]
+    assert all(j.status == JobStatus.SUCCEEDED for j in jobs), [(j.error_code, j.error_message) for j in jobs]
+    assert {j.usage["engine"] for j in jobs} == {"batched"}
+    # They ran at the same time: some job started before another one finished.
+    assert min(j.finished_at for j in jobs) > max(j.started_at for j in jobs[:2])
+
+    lm = lm_get(str(tiny_lm))
+    for prompt, job in zip(prompts, jobs, strict=True):
+        (alone,) = generate(lm.model, lm.tokenizer, torch.tensor([chat_input_ids(lm.tokenizer, prompt=prompt, messages=None)]),
+                            SamplingParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0))
+        assert job.candidates.get().text == alone.text
