@@ -7,6 +7,7 @@ from generation.apis import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.apis.urls")),
+    path("v1/", include("generation.apis.openai_urls")),  # OpenAI-compatible
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),

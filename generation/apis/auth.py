@@ -1,8 +1,11 @@
 """API tokens: exchange a username and password for a token, revoke it, and see who you are."""
 
 from django.contrib.auth import authenticate
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +16,20 @@ from generation import roles
 from generation.apis.serializers import TokenCreateInputSerializer, TokenOutputSerializer
 from generation.exceptions import DomainError
 from generation.services.users import token_issue, token_revoke
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    """The same API tokens, sent as ``Authorization: Bearer <token>`` (what OpenAI clients send)."""
+
+    keyword = "Bearer"
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = BearerTokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")
 
 
 class TokenThrottle(AnonRateThrottle):

@@ -1,7 +1,6 @@
 """Job endpoints: thin views that validate, call a service or selector, and render."""
 
 import json
-import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -18,9 +17,10 @@ from rest_framework.views import APIView
 from generation import selectors
 from generation.apis.filters import JobFilter
 from generation.apis.serializers import IDEMPOTENCY_KEY_MAX, JobCreateInputSerializer, JobOutputSerializer
+from generation.apis.streaming import JobFollower, event_deltas
 from generation.exceptions import InvalidInput
 from generation.models import Job
-from generation.services.jobs import job_cancel, job_create, job_status_is_final
+from generation.services.jobs import job_cancel, job_create
 
 ERROR_RESPONSES = {
     400: OpenApiResponse(description="Invalid input; `errors` names each field and its limit."),
@@ -33,6 +33,14 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Repeat a request safely: the same key returns the same job (200); another body with it is 409.",
 )
+
+
+def idempotency_key_get(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` header, checked against its length limit."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX):
+        raise InvalidInput({"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} characters."]})
+    return key
 
 
 class JobCreateThrottle(UserRateThrottle):
@@ -75,10 +83,9 @@ class JobListCreateApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = JobCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX):
-            raise InvalidInput({"Idempotency-Key": [f"Must be 1 to {IDEMPOTENCY_KEY_MAX} characters."]})
-        job, created = job_create(owner=request.user, idempotency_key=key, **serializer.validated_data)
+        job, created = job_create(
+            owner=request.user, idempotency_key=idempotency_key_get(request), **serializer.validated_data
+        )
         return Response(
             JobOutputSerializer(job).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -139,32 +146,20 @@ class JobStreamApi(APIView):
         return response
 
     def _events(self, job_id, after: int, user) -> Iterator[str]:
-        deadline = time.monotonic() + settings.GENAI_STREAM_MAX_SECONDS
-        keepalive_at = time.monotonic() + settings.GENAI_STREAM_KEEPALIVE_SECONDS
-        attempt = None
         yield "retry: 1000\n\n"
-        while True:
-            final = job_status_is_final(selectors.job_status(job_id=job_id) or "")
-            # Read the status first: every token event commits before the final status does.
-            events = selectors.job_events_after(job_id=job_id, after_id=after)
-            for event in events:
-                if attempt is not None and event.attempt != attempt:
-                    yield _sse("restart", {"attempt": event.attempt}, event.id)
-                attempt = event.attempt
-                for index, text in sorted(event.deltas.items(), key=lambda kv: int(kv[0])):
-                    yield _sse("token", {"candidate": int(index), "text": text, "attempt": event.attempt}, event.id)
-                after = event.id
-            if events:
-                continue
-            if final:
-                job = selectors.job_get(user=user, job_id=str(job_id))
-                yield _sse("result", JobOutputSerializer(job).data)
-                return
-            now = time.monotonic()
-            if now > deadline:
-                yield _sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})
-                return
-            if now > keepalive_at:
-                keepalive_at = now + settings.GENAI_STREAM_KEEPALIVE_SECONDS
+        follower = JobFollower(job_id, after_id=after)
+        attempt = None
+        for event in follower:
+            if event is None:
                 yield ": keep-alive\n\n"
-            time.sleep(settings.GENAI_STREAM_POLL_SECONDS)
+                continue
+            if attempt is not None and event.attempt != attempt:
+                yield _sse("restart", {"attempt": event.attempt}, event.id)
+            attempt = event.attempt
+            for index, text in event_deltas(event):
+                yield _sse("token", {"candidate": index, "text": text, "attempt": event.attempt}, event.id)
+        if follower.final:
+            job = selectors.job_get(user=user, job_id=str(job_id))
+            yield _sse("result", JobOutputSerializer(job).data)
+        else:
+            yield _sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})

@@ -16,6 +16,9 @@ class CandidateOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
         fields = ["index", "text", "score", "finish_reason", "prompt_tokens", "completion_tokens", "metadata"]
+        # Output only: no input limits, which would come from the database's column ranges and
+        # make the schema differ between SQLite and PostgreSQL.
+        read_only_fields = fields
 
 
 class JobErrorSerializer(serializers.Serializer):
@@ -42,6 +45,7 @@ class JobOutputSerializer(serializers.ModelSerializer):
             "progress", "worker_id", "model_version", "usage", "created_at", "started_at", "first_token_at",
             "heartbeat_at", "finished_at", "candidates", "links",
         ]
+        read_only_fields = fields  # as CandidateOutputSerializer's
 
     @extend_schema_field(JobErrorSerializer(allow_null=True))
     def get_error(self, job: Job) -> dict | None:
