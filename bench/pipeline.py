@@ -38,189 +38,42 @@ Exit status 1 when any job did not succeed or any POST failed.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
-import platform
-import re
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from io import StringIO
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-LOG_DIR = ROOT / "var" / "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import (  # noqa: E402
+    FINAL,
+    Api,
+    Services,
+    bench_users,
+    cpu_seconds,
+    django_prepare,
+    environment_prepare,
+    machine_info,
+    main_run,
+    service_args_add,
+    summary_ms,
+)
+
 ECHO = {"kind": "echo", "params": {"text": "hi"}}
-FINAL = {"succeeded", "failed", "cancelled"}
 WARMUP = 20
-BENCH_ENV = {  # applied with setdefault: the environment wins
-    "DJANGO_SETTINGS_MODULE": "genai_site.settings.local",
-    "DJANGO_DEBUG": "0",
-    "GENAI_LOG_LEVEL": "WARNING",
-    "GENAI_THROTTLE_USER": "1000000/min",
-    "GENAI_THROTTLE_JOB_CREATE": "1000000/min",
-    "GENAI_MAX_QUEUED_JOBS_PER_USER": "1000000",
-    "GENAI_MAX_QUEUED_JOBS_TOTAL": "1000000",
-}
 
 
 def args_parse() -> argparse.Namespace:
-    p, env = argparse.ArgumentParser(description=__doc__.split("\n\n")[0]), os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=600, help="jobs (and pings) in the throughput runs")
     p.add_argument("--clients", type=int, default=16, help="client threads POSTing jobs")
     p.add_argument("--users", type=int, default=1, help="spread the client threads over this many users")
     p.add_argument("--latency-samples", type=int, default=200, help="sequential round trips per latency run")
-    p.add_argument("--database-url", default=env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/genai_bench"))
-    p.add_argument("--broker-url", default=env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2"))
-    p.add_argument("--result-backend", default=env("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/3"))
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--web-workers", type=int, default=2)
-    p.add_argument("--web-threads", type=int, default=8)
-    p.add_argument("--worker-concurrency", type=int, default=8)
-    p.add_argument("--worker-pool", default="threads")
-    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    service_args_add(p, worker_concurrency=8)
     return p.parse_args()
-
-
-def pct(values: list[float], q: float) -> float:
-    """Percentile with linear interpolation; NaN for no values."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def summary_ms(seconds: list[float]) -> dict:
-    return {"n": len(seconds), "p50": pct(seconds, 50) * 1000, "p95": pct(seconds, 95) * 1000}
-
-
-def url_safe(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
-def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) of each root's process tree, of PostgreSQL and Redis, and of us."""
-    procs, hz = {}, os.sysconf("SC_CLK_TCK")
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        procs[int(entry)] = (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / hz)
-
-    def tree(pid: int) -> float:
-        return procs.get(pid, ("", 0, 0.0))[2] + sum(tree(c) for c, (_, ppid, _) in procs.items() if ppid == pid)
-
-    totals = {name: tree(pid) for name, pid in roots.items()}
-    for service in ("postgres", "redis"):
-        totals[service] = sum(t for comm, _, t in procs.values() if comm.startswith(service))
-    totals["bench"] = procs.get(os.getpid(), ("", 0, 0.0))[2]  # not its children: they are the services
-    return totals
-
-
-def database_ensure(url: str) -> None:
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        return
-    import psycopg
-    from psycopg import sql
-
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-class Api:
-    """One keep-alive connection to the web server (one per thread)."""
-
-    def __init__(self, port: int, token: str | None = None):
-        self.port, self.conn = port, None
-        self.headers = {"Content-Type": "application/json"} | ({"Authorization": f"Token {token}"} if token else {})
-
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in (1, 2):  # once more on a new connection when the server closed an idle one
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            try:
-                self.conn.request(method, path, body=data, headers=self.headers)
-                response = self.conn.getresponse()
-                payload = response.read()
-                break
-            except ConnectionError:
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        try:
-            return response.status, json.loads(payload) if payload else None
-        except ValueError:
-            return response.status, {"raw": payload[:300].decode(errors="replace")}
-
-
-class Services:
-    """gunicorn and a Celery worker as subprocesses (own sessions), stopped on exit."""
-
-    def __init__(self, args: argparse.Namespace, worker_name: str):
-        self.args, self.worker_name, self.procs = args, worker_name, {}
-
-    def _start(self, name: str, *argv: str) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with open(LOG_DIR / f"{name}.log", "wb") as log:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", *argv], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def __enter__(self) -> Services:
-        a = self.args
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", a.port)) == 0:
-                raise RuntimeError(f"port {a.port} is in use; pass --port")
-        self._start("web", "gunicorn", "genai_site.wsgi:application", "--bind", f"127.0.0.1:{a.port}",
-                    "--worker-class", "gthread", "--workers", str(a.web_workers), "--threads", str(a.web_threads),
-                    "--log-level", "warning")  # fmt: skip
-        self._start("worker", "celery", "-A", "genai_site", "worker", "-Q", "gpu,cpu,train", "-P", a.worker_pool,
-                    "-c", str(a.worker_concurrency), "-n", self.worker_name, "--loglevel", "WARNING")  # fmt: skip
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what it started
-                proc.wait()
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        api, deadline, last = Api(self.args.port), time.monotonic() + timeout, "no answer"
-        while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {LOG_DIR / name}.log")
-            try:
-                if api.request("GET", "/healthz")[0] == 200:
-                    status, body = api.request("GET", "/readyz")
-                    last = json.dumps(body)
-                    if status == 200 and self.worker_name in body["checks"]["worker"]:
-                        return
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise RuntimeError(f"services not ready after {timeout:.0f} s: {last}")
 
 
 def baseline_run(app, samples: int, n: int) -> dict:
@@ -359,58 +212,21 @@ def report(r: dict) -> str:
     return "\n".join(out)
 
 
-def user_make(username: str) -> str:
-    """An admin user via the project's command; returns its API token."""
-    from django.core.management import call_command
-
-    out = StringIO()
-    call_command("user_create", username, role="admin", stdout=out)
-    return out.getvalue().strip().splitlines()[-1]
-
-
 def main() -> int:
     args = args_parse()
-    os.environ.update(DATABASE_URL=args.database_url, CELERY_BROKER_URL=args.broker_url,
-                      CELERY_RESULT_BACKEND=args.result_backend)  # fmt: skip
-    for key, value in BENCH_ENV.items():
-        os.environ.setdefault(key, value)
-    sys.path.insert(0, str(ROOT))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: services stop, rows go
-    loadavg = os.getloadavg()[0]
-
-    database_ensure(args.database_url)
-    import celery
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
-    from genai_site.celery import app
-    from generation.models import Job
-
-    call_command("migrate", interactive=False, verbosity=0)
-    app.control.purge()
+    loadavg = environment_prepare(args)
+    app = django_prepare(args)
     run_id = secrets.token_hex(4)
-    prefix = f"bench-admin-{run_id}-"
-    owners = get_user_model().objects.filter(username__startswith=prefix)
-    try:
-        tokens = [user_make(f"{prefix}{i}") for i in range(max(args.users, 1))]
-        with Services(args, f"bench-{run_id}@{socket.gethostname()}") as services:
-            services.wait_ready()
-            roots = {name: proc.pid for name, proc in services.procs.items()}
-            base = baseline_run(app, args.latency_samples, args.jobs)
-            lat = pipeline_latency(args.port, tokens[0], args.latency_samples)
-            thr = pipeline_throughput(args.port, tokens, list(owners), args.jobs, args.clients, roots)
-    finally:
-        Job.objects.filter(owner__in=owners).delete()
-        owners.delete()
-    machine = {
-        "nproc": len(os.sched_getaffinity(0)), "loadavg": loadavg, "python": platform.python_version(),
-        "celery": celery.__version__, "database": url_safe(args.database_url), "broker": url_safe(args.broker_url),
-        "results": url_safe(args.result_backend), "web": f"gunicorn gthread {args.web_workers}x{args.web_threads}",
-        "worker": f"celery {args.worker_pool} x{args.worker_concurrency}",
-    }  # fmt: skip
+    with bench_users(f"bench-admin-{run_id}-", args.users) as (tokens, owners), Services(args.port) as services:
+        hostname = f"bench-{run_id}@{socket.gethostname()}"
+        services.web_start(workers=args.web_workers, threads=args.web_threads)
+        services.worker_start(hostname=hostname, pool=args.worker_pool, concurrency=args.worker_concurrency)
+        services.wait_ready(hostname)
+        roots = {name: proc.pid for name, proc in services.procs.items()}
+        base = baseline_run(app, args.latency_samples, args.jobs)
+        lat = pipeline_latency(args.port, tokens[0], args.latency_samples)
+        thr = pipeline_throughput(args.port, tokens, list(owners), args.jobs, args.clients, roots)
+    machine = machine_info(args, loadavg)
     client, db, bare = lat["client_ms"], lat["db_ms"], base["latency_ms"]
     ratios = {
         "latency_p50": client["p50"] / bare["p50"], "latency_p95": client["p95"] / bare["p95"],
@@ -425,7 +241,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit("interrupted; services stopped, the run's jobs and users deleted")
+    main_run(main)
