@@ -15,6 +15,10 @@ GENAI_LOG_FORMAT = "text"
 # need real model behaviour ask for the shipped SmolLM2 explicitly.
 GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "tiny-llama-v2"))
 
+# Tests that run a job in-process hold its row in an uncommitted transaction, which the
+# heartbeat thread's own connection cannot see: beat rarely enough that it never fires there
+# (e2e workers set their own, short, interval through the environment).
+GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=60.0)
 GENAI_CPU_DTYPE = "float32"  # the batching tests compare outputs token for token
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -161,5 +161,7 @@ class JobStreamApi(APIView):
         if follower.final:
             job = selectors.job_get(user=user, job_id=str(job_id))
             yield _sse("result", JobOutputSerializer(job).data)
+        elif follower.gone:
+            yield _sse("error", {"code": "not_found", "detail": "The job was deleted."})
         else:
             yield _sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})

@@ -17,7 +17,7 @@ class JobFollower:
 
     Polls every GENAI_STREAM_POLL_SECONDS. Yields None when a keep-alive is due (nothing new for
     GENAI_STREAM_KEEPALIVE_SECONDS). Stops once the job is final and all its events are read
-    (``final`` is then True), or after GENAI_STREAM_MAX_SECONDS (``final`` stays False).
+    (``final`` is then True), when the job is deleted (``gone``), or after GENAI_STREAM_MAX_SECONDS.
     ``after_id`` is the id of the last event read (resume point, e.g. ``Last-Event-ID``).
     """
 
@@ -25,13 +25,18 @@ class JobFollower:
         self.job_id = job_id
         self.after_id = after_id
         self.final = False
+        self.gone = False  # the job row was deleted while being followed
 
     def __iter__(self) -> Iterator[JobEvent | None]:
         deadline = time.monotonic() + settings.GENAI_STREAM_MAX_SECONDS
         keepalive_at = time.monotonic() + settings.GENAI_STREAM_KEEPALIVE_SECONDS
         while True:
             # Read the status first: every token event commits before the final status does.
-            final = job_status_is_final(selectors.job_status(job_id=self.job_id) or "")
+            status = selectors.job_status(job_id=self.job_id)
+            if status is None:
+                self.gone = True
+                return
+            final = job_status_is_final(status)
             events = selectors.job_events_after(job_id=self.job_id, after_id=self.after_id)
             for event in events:
                 self.after_id = event.id

@@ -42,7 +42,7 @@ from generation.exceptions import (
 )
 from generation.kinds import JobKind, JobResult, kind_get, kinds_all
 from generation.logging import job_context
-from generation.models import FINAL_STATUSES, Candidate, Job, JobEvent, JobStatus
+from generation.models import FINAL_STATUSES, PRIORITY_MAX, PRIORITY_MIN, Candidate, Job, JobEvent, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def job_create(
     (``created=False``); a different request with the same key is a conflict.
     """
     job_kind, validated = job_params_validate(kind=kind, params=params)
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise InvalidInput({"priority": [f"Must be between {PRIORITY_MIN} and {PRIORITY_MAX}."]})
     if not roles.user_has_role(owner, *job_kind.roles):
         raise Forbidden(
             f"Your roles may not create {kind!r} jobs; allowed roles: {', '.join(sorted(job_kind.roles))}."

@@ -210,3 +210,12 @@ def test_unknown_model_is_400_naming_the_available_ones(api_for):
     )
     assert response.status_code == 400
     assert "available" in response.json()["errors"]["params"]["model"][0]
+
+
+def test_stream_of_a_deleted_job_ends_with_an_error(api_for, settings):
+    client = api_for("agent")
+    job = JobFactory(owner=client.user)
+    response = client.get(f"/api/jobs/{job.id}/stream")
+    Job.objects.filter(pk=job.pk).delete()
+    events = _sse_events(response)
+    assert events[-1] == ("error", {"code": "not_found", "detail": "The job was deleted."})

@@ -252,3 +252,9 @@ def test_retry_runs_a_failed_job_again(sent_tasks, django_capture_on_commit_call
     assert len(sent_tasks.sent) == 1
     with pytest.raises(Conflict):
         job_retry(job=retried)
+
+
+def test_priority_out_of_range_is_invalid_input(admin):
+    with pytest.raises(InvalidInput) as error:
+        job_create(owner=admin, kind="echo", params={"text": "hi"}, priority=12)
+    assert "priority" in error.value.errors
