@@ -1,0 +1,236 @@
+"""Personal-data masking: e-mail addresses, phone numbers, payment card numbers, IBANs and order
+ids in free text are replaced by typed placeholders (``[EMAIL]``, ``[PHONE]``, ``[CARD]``,
+``[IBAN]``, ``[ORDER_ID]``) before the text is stored or put in a prompt.
+
+``pii_mask(text)`` is the entry point. It is deterministic and idempotent (masked text masks to
+itself), and errs on the side of masking a long digit sequence that looks like a phone number,
+while leaving alone what customer messages are full of: dates, times, prices, quantities, years
+and version numbers.
+
+How it decides, in this order (an earlier claim wins over a later, overlapping one):
+
+1. e-mail addresses;
+2. *protected* spans, never masked and never part of another match: dates (2024-01-15,
+   15/01/2024, 01.02.2024), times (10:30), prices ($1,234.56, 12,50 EUR), IPv4 addresses and
+   year ranges (2019-2020);
+3. IBANs (mod-97 checked);
+4. order ids: a code after a word like *order*, *purchase*, *invoice*, *tracking* or *ref*
+   ("order 370795561790", "invoice #00108"), ``#123456``, and prefixed codes such as
+   ``ORD-12345``;
+5. payment cards: 13 to 19 digits, optionally grouped by spaces or dashes, Luhn checked;
+6. phone numbers: 7 to 15 digits (E.164) in phone-like groups, or a plain run of digits that is
+   a number in international (+...) or national (0...) form, a 10-digit North American number,
+   or any 7 to 15 digits right after a word like *phone*, *call* or *mobile*.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import NamedTuple
+
+__all__ = ["PiiKind", "MaskResult", "pii_mask"]
+
+
+class PiiKind(StrEnum):
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    CARD = "CARD"
+    IBAN = "IBAN"
+    ORDER_ID = "ORDER_ID"
+
+    @property
+    def placeholder(self) -> str:
+        return f"[{self.value}]"
+
+
+class MaskResult(NamedTuple):
+    """``text`` with personal data replaced; ``found`` lists what was masked, in text order
+    (one entry per occurrence)."""
+
+    text: str
+    found: list[PiiKind]
+
+
+# --- detectors ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
+)
+
+_CURRENCY = r"[$€£¥₹]|(?:USD|EUR|GBP|CHF|JPY|CAD|AUD|INR|dollars?|euros?|pounds?|bucks)\b"
+_AMOUNT = r"\d{1,3}(?:[,.\u00a0 ]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+_PROTECTED = [
+    # ISO dates and date-times' date part: 2024-01-15, 2024/1/5, 2024.01.15
+    re.compile(r"(?<![\d.,/-])\d{4}([-/.])\d{1,2}\1\d{1,2}(?![\d]|[-/.]\d)"),
+    # day-month-year or month-day-year: 15/01/2024, 01.02.24, 12-31-2023
+    re.compile(r"(?<![\d.,/-])\d{1,2}([-/.])\d{1,2}\1(?:\d{4}|\d{2})(?![\d]|[-/.]\d)"),
+    # times: 10:30, 23:59:59
+    re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])"),
+    # prices: $1,234.56, € 12,50, 1.234,56 EUR, 99 dollars
+    re.compile(rf"(?:{_CURRENCY})\s?(?:{_AMOUNT})(?![\d])", re.IGNORECASE),
+    re.compile(rf"(?<![\d.,])(?:{_AMOUNT})\s?(?:{_CURRENCY})", re.IGNORECASE),
+    # IPv4 addresses and dotted version numbers with four parts
+    re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])"),
+    # year ranges: 2019-2020, 1990 – 95
+    re.compile(r"(?<!\d)(?:19|20)\d{2}\s?[-–]\s?(?:(?:19|20)\d{2}|\d{2})(?![\d-])"),
+]
+
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+
+_ORDER_WORDS = (
+    r"orders?|purchases?|invoices?|bills?|receipts?|tracking|shipments?|parcels?|packages?|"
+    r"deliver(?:y|ies)|bookings?|reservations?|confirmations?|transactions?|references?|ref|"
+    r"tickets?|rma|returns?|refunds?"
+)
+_ORDER_CONTEXT = re.compile(
+    rf"\b(?:{_ORDER_WORDS})(?:\b|(?=\d))"
+    r"(?:[\s:=]+(?:with|the|your|my|number|no|nr|num|id|code|is|was|of)\b\.?){0,4}[\s:={]*"
+    r"(?P<id>#?\s?[A-Za-z0-9]{1,40}(?:-[A-Za-z0-9]{1,40}){0,5})(?![\w-])",
+    re.IGNORECASE,
+)
+_ORDER_HASH = re.compile(r"(?<![\w&#])#\s?\d{4,}(?![\w-])")
+_ORDER_PREFIXED = re.compile(
+    r"(?<![\w-])(?:ORD|ORDER|INV|PO|SO|TRK|RMA|REF|TKT|BKG|CS)[-_#]?\d{4,}(?:-\d+)*(?![\w-])", re.IGNORECASE
+)
+
+# Cards as printed (4-4-4-4[-3], 4-4-4-1..4, Amex 4-6-5) or as one run of 13 to 19 digits; a
+# leading 0 is no card network's (and is how international phone prefixes start).
+_CARD = re.compile(
+    r"(?<![\w+-])(?:[1-9]\d{3}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|[1-9]\d{3}([ -])\d{6}\2\d{4,5}"
+    r"|[1-9]\d{12,18})(?![\w]|[-.,]\d)"
+)
+
+_PHONE = re.compile(
+    r"(?<![\w+\-.,/])(?<!\d[ .\-])(?:(?:\+|00)\s?)?(?:\(\d{1,5}\)|\d)(?:[ .\-]?(?:\(\d{1,5}\)|\d)){6,}(?![\w]|[-.,/]\d)"
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call|ring|text|sms|whats\s?app|fax|contact|number|reach)"
+    r"\b[^\n\d]{0,25}$",
+    re.IGNORECASE,
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _iban_ok(candidate: str) -> bool:
+    compact = candidate.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _is_phone(text: str, start: int, candidate: str) -> bool:
+    digits = re.sub(r"\D", "", candidate)
+    if not 7 <= len(digits) <= 15:
+        return False
+    if re.search(r"[.\-]{2}| {2}|[.\-] | [.\-]", candidate):
+        return False
+    international = candidate.startswith(("+", "00"))
+    context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
+    groups = [g for g in re.split(r"[^\d]+", candidate) if g]
+    if len(groups) == 1:  # one run of digits, no separators
+        if international or context:
+            return True
+        if digits.startswith("0"):
+            return 9 <= len(digits) <= 12
+        return len(digits) == 10 and digits[0] in "23456789"
+    if international or context:
+        return True
+    separators = set(re.findall(r"[^\d()]", candidate.replace(" (", "(").replace(") ", ")")))
+    # 1 234 567 / 1.234.567: a number with thousands separators, not a phone
+    if (
+        len(separators) == 1
+        and not candidate.startswith(("0", "("))
+        and len(groups[0]) <= 3
+        and all(len(g) == 3 for g in groups[1:])
+    ):
+        return False
+    if len(groups) == 2 and not candidate.startswith(("0", "(")):
+        # 555-1234 is a local number; 12345-6789 (ZIP+4) or 1000-2000 (a range) is not
+        return (len(groups[0]), len(groups[1])) == (3, 4)
+    return True
+
+
+# --- masking --------------------------------------------------------------------------------
+
+
+def pii_mask(text: str) -> MaskResult:
+    """Replace personal data in ``text`` with typed placeholders.
+
+    >>> pii_mask("Mail jane.doe@example.com or call +1 (555) 123-4567 about order ORD-12345.")
+    MaskResult(text='Mail [EMAIL] or call [PHONE] about order [ORDER_ID].', found=[...])
+
+    Dates, times, prices and other numbers are left as they are; see the module docstring for
+    the rules.
+    """
+    if not text:
+        return MaskResult(text, [])
+    claimed: list[tuple[int, int, PiiKind | None]] = []  # None: protected, kept as is
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e, _ in claimed)
+
+    def claim(start: int, end: int, kind: PiiKind | None) -> None:
+        if free(start, end):
+            claimed.append((start, end, kind))
+
+    for match in _EMAIL.finditer(text):
+        claim(match.start(), match.end(), PiiKind.EMAIL)
+    for pattern in _PROTECTED:
+        for match in pattern.finditer(text):
+            claim(match.start(), match.end(), None)
+    # Later detectors see claimed spans as opaque, so a phone number next to a date is matched
+    # on its own rather than not at all.
+    # A card pattern rejected by Luhn may hide a real card starting inside it (a phone number
+    # printed right before it); phone candidates are whole runs of digit groups instead.
+    for pattern, kind, check, retry_inside in (
+        (_IBAN, PiiKind.IBAN, lambda m: _iban_ok(m.group()), False),
+        (_ORDER_CONTEXT, PiiKind.ORDER_ID, lambda m: sum(c.isdigit() for c in m.group("id")) >= 4, False),
+        (_ORDER_HASH, PiiKind.ORDER_ID, None, False),
+        (_ORDER_PREFIXED, PiiKind.ORDER_ID, None, False),
+        (_CARD, PiiKind.CARD, lambda m: _luhn_ok(re.sub(r"\D", "", m.group())), True),
+        (_PHONE, PiiKind.PHONE, lambda m: _is_phone(text, m.start(), m.group()), False),
+    ):
+        opaque = _blank(text, claimed)
+        group = "id" if "id" in pattern.groupindex else 0
+        position = 0
+        while (match := pattern.search(opaque, position)) is not None:
+            if check is None or check(match):
+                claim(*match.span(group), kind)
+                position = match.end()
+            else:
+                position = match.start() + 1 if retry_inside else match.end()
+
+    masked = [(s, e, k) for s, e, k in sorted(claimed) if k is not None]
+    if not masked:
+        return MaskResult(text, [])
+    parts, cursor = [], 0
+    for start, end, kind in masked:
+        parts.append(text[cursor:start])
+        parts.append(kind.placeholder)
+        cursor = end
+    parts.append(text[cursor:])
+    return MaskResult("".join(parts), [k for _, _, k in masked])
+
+
+def _blank(text: str, claimed: list[tuple[int, int, PiiKind | None]]) -> str:
+    """``text`` with claimed spans replaced by a character no pattern matches (same length)."""
+    if not claimed:
+        return text
+    chars = list(text)
+    for start, end, _ in claimed:
+        chars[start:end] = "\u2400" * (end - start)
+    return "".join(chars)
