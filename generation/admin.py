@@ -1,8 +1,9 @@
 from django.contrib import admin, messages
 
 from generation.exceptions import DomainError
-from generation.models import Candidate, Job, JobEvent, WorkerHeartbeat
+from generation.models import Candidate, Conversation, Job, JobEvent, KnowledgeDoc, WorkerHeartbeat
 from generation.services.jobs import job_cancel, job_retry
+from generation.services.knowledge import knowledge_active_set
 
 
 class CandidateInline(admin.TabularInline):
@@ -58,3 +59,44 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
 
 
 admin.site.register(JobEvent, list_display=["id", "job", "attempt", "created_at"], readonly_fields=["job", "attempt", "deltas"])
+
+
+class _KnowledgeAdmin(admin.ModelAdmin):
+    """Read-only: rows come from imports (services/knowledge.py), which keep hashes and
+    embeddings consistent; (de)activation goes through the service too."""
+
+    kind = ""
+    list_filter = ["active", "source", "language", "embedding_model"]
+    actions = ["activate", "deactivate"]
+    exclude = ["embedding"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "embedding"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Activate selected rows (searched)")
+    def activate(self, request, queryset):
+        changed = knowledge_active_set(kind=self.kind, ids=queryset.values_list("pk", flat=True), active=True)
+        self.message_user(request, f"{changed} row(s) activated.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate selected rows (not searched)")
+    def deactivate(self, request, queryset):
+        changed = knowledge_active_set(kind=self.kind, ids=queryset.values_list("pk", flat=True), active=False)
+        self.message_user(request, f"{changed} row(s) deactivated.", messages.SUCCESS)
+
+
+@admin.register(KnowledgeDoc)
+class KnowledgeDocAdmin(_KnowledgeAdmin):
+    kind = "docs"
+    list_display = ["id", "title", "source", "language", "active", "embedded_at", "updated_at"]
+    search_fields = ["title", "body", "external_id"]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(_KnowledgeAdmin):
+    kind = "conversations"
+    list_display = ["id", "customer_message", "intent", "category", "source", "active", "embedded_at"]
+    list_filter = ["active", "source", "category", "intent", "language"]
+    search_fields = ["customer_message", "agent_reply", "external_id"]

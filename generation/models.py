@@ -138,3 +138,93 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- knowledge base -------------------------------------------------------------------------
+
+
+class KnowledgeItem(models.Model):
+    """What knowledge docs and past conversations share: where a row came from (``source`` +
+    ``external_id``, unique together, so a re-import updates instead of duplicating) and its
+    embedding.
+
+    The embedding is stored as raw little-endian float32 bytes (384 dims for MiniLM: 1,536 bytes,
+    against ~8 KB as JSON text): compact, exact, and loaded into the in-process index with one
+    ``numpy.frombuffer`` per row instead of parsing JSON; any database backend stores it.
+    ``embedded_hash`` is the ``content_hash`` the stored vector was computed from: a row needs a
+    new embedding when the two differ or when ``embedding_model`` is not the configured one.
+    """
+
+    source = models.CharField(max_length=64, help_text="Where the row came from (an import's --source).")
+    external_id = models.CharField(max_length=128, help_text="The row's id in its source, or a hash of its content.")
+    language = models.CharField(max_length=16, default="en")
+    active = models.BooleanField(default=True, help_text="Inactive rows are not searched.")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the text that is embedded.")
+    embedding = models.BinaryField(null=True, blank=True, editable=False, help_text="float32 vector, normalised.")
+    embedding_model = models.CharField(max_length=128, blank=True)
+    embedded_hash = models.CharField(max_length=64, blank=True)
+    embedded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def embedding_text(self) -> str:
+        raise NotImplementedError
+
+
+class KnowledgeDoc(KnowledgeItem):
+    """A help-centre article or FAQ entry: grounding for replies."""
+
+    title = models.CharField(max_length=500)
+    body = models.TextField()
+    tags = models.JSONField(default=list, blank=True, help_text="Lower-case strings.")
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="knowledgedoc_unique_external_id"),
+        ]
+        indexes = [
+            models.Index(fields=["active", "embedding_model"], name="knowledgedoc_active_model"),
+            models.Index(fields=["source", "active"], name="knowledgedoc_source_active"),
+            models.Index(fields=["language"], name="knowledgedoc_language"),
+            models.Index(fields=["-updated_at"], name="knowledgedoc_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def embedding_text(self) -> str:
+        return f"{self.title}\n\n{self.body}"
+
+
+class Conversation(KnowledgeItem):
+    """A past, resolved customer conversation: the customer's message and the agent's reply,
+    with personal data masked before storing. Searched by the customer's message."""
+
+    customer_message = models.TextField()
+    agent_reply = models.TextField()
+    intent = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="conversation_unique_external_id"),
+        ]
+        indexes = [
+            models.Index(fields=["active", "embedding_model"], name="conversation_active_model"),
+            models.Index(fields=["source", "active"], name="conversation_source_active"),
+            models.Index(fields=["intent"], name="conversation_intent"),
+            models.Index(fields=["category"], name="conversation_category"),
+        ]
+
+    def __str__(self) -> str:
+        return self.customer_message[:80]
+
+    def embedding_text(self) -> str:
+        # A new message is compared with past messages: question to question matches better
+        # than question to answer with a symmetric model like MiniLM.
+        return self.customer_message

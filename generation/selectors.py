@@ -3,11 +3,11 @@
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
 
 from generation import roles
-from generation.exceptions import NotFound
-from generation.models import Candidate, Job, JobEvent
+from generation.exceptions import Forbidden, NotFound
+from generation.models import Candidate, Job, JobEvent, KnowledgeDoc, KnowledgeItem
 
 
 def job_list(*, user: AbstractBaseUser) -> QuerySet[Job]:
@@ -38,3 +38,80 @@ def job_events_after(*, job_id: uuid.UUID, after_id: int, limit: int = 500) -> l
 
 def job_status(*, job_id: uuid.UUID) -> str | None:
     return Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
+
+
+# --- knowledge base -------------------------------------------------------------------------
+
+
+def _knowledge_read_check(user: AbstractBaseUser) -> None:
+    from generation.services.knowledge import READ_ROLES
+
+    if not roles.user_has_role(user, *READ_ROLES):
+        raise Forbidden("Reading the knowledge base needs a role.")
+
+
+def knowledge_doc_list(*, user: AbstractBaseUser) -> QuerySet[KnowledgeDoc]:
+    """Knowledge docs, newest first, without their embedding bytes."""
+    _knowledge_read_check(user)
+    return KnowledgeDoc.objects.defer("embedding")
+
+
+def knowledge_doc_get(*, user: AbstractBaseUser, doc_id: int | str) -> KnowledgeDoc:
+    """One doc; a malformed or unknown id is the same 404."""
+    docs = knowledge_doc_list(user=user)
+    pk = int(doc_id) if str(doc_id).isdigit() and len(str(doc_id)) < 19 else None
+    doc = docs.filter(pk=pk).first() if pk is not None else None
+    if doc is None:
+        raise NotFound(f"No knowledge doc with id {doc_id!r}.", field="id")
+    return doc
+
+
+def knowledge_pending_q(*, model_name: str) -> Q:
+    """Rows whose stored embedding is missing, stale (the text changed since) or another model's."""
+    return Q(embedding__isnull=True) | ~Q(embedded_hash=F("content_hash")) | ~Q(embedding_model=model_name)
+
+
+def knowledge_embedding_pending(
+    *, kind: str, model_name: str, after_id: int = 0, limit: int | None = None, force: bool = False
+) -> QuerySet:
+    """Active rows of ``kind`` to embed, in id order after ``after_id`` (``force``: all)."""
+    from generation.services.knowledge import knowledge_model
+
+    rows = knowledge_model(kind).objects.filter(active=True, pk__gt=after_id).defer("embedding").order_by("pk")
+    if not force:
+        rows = rows.filter(knowledge_pending_q(model_name=model_name))
+    return rows[:limit] if limit else rows
+
+
+def knowledge_index_fingerprint(*, kind: str, model_name: str) -> tuple:
+    """Changes whenever a searchable row of ``kind`` is added, removed, edited or re-embedded:
+    the retrieval index is rebuilt when this differs from the one it was built at."""
+    from generation.services.knowledge import knowledge_model
+
+    stats = _knowledge_searchable(knowledge_model(kind), model_name).aggregate(
+        n=Count("id"), ids=Sum("id"), updated=Max("updated_at"), embedded=Max("embedded_at")
+    )
+    return (stats["n"], stats["ids"], stats["updated"], stats["embedded"])
+
+
+def knowledge_index_vectors(*, kind: str, model_name: str) -> list[tuple[int, bytes]]:
+    """``(id, embedding bytes)`` of every searchable row of ``kind``, in id order."""
+    from generation.services.knowledge import knowledge_model
+
+    rows = _knowledge_searchable(knowledge_model(kind), model_name).order_by("pk").values_list("pk", "embedding")
+    return [(pk, bytes(vector)) for pk, vector in rows.iterator(chunk_size=2000)]
+
+
+def knowledge_rows_by_id(*, kind: str, ids: list[int]) -> dict[int, KnowledgeItem]:
+    """Active rows by id (a row deactivated since the index was built is left out)."""
+    from generation.services.knowledge import knowledge_model
+
+    rows = knowledge_model(kind).objects.filter(active=True).defer("embedding")
+    found: dict[int, KnowledgeItem] = {}
+    for start in range(0, len(ids), 500):
+        found.update((row.pk, row) for row in rows.filter(pk__in=ids[start : start + 500]))
+    return found
+
+
+def _knowledge_searchable(model: type[KnowledgeItem], model_name: str) -> QuerySet:
+    return model.objects.filter(active=True, embedding_model=model_name, embedding__isnull=False)

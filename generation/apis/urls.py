@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.apis import auth, jobs, kinds
+from generation.apis import auth, jobs, kinds, knowledge
 
 urlpatterns = [
     path("jobs/", jobs.JobListCreateApi.as_view(), name="api-job-list"),
@@ -10,4 +10,7 @@ urlpatterns = [
     path("kinds/", kinds.KindListApi.as_view(), name="api-kind-list"),
     path("auth/token/", auth.TokenApi.as_view(), name="api-token"),
     path("auth/me/", auth.MeApi.as_view(), name="api-me"),
+    path("knowledge/import", knowledge.KnowledgeImportApi.as_view(), name="api-knowledge-import"),
+    path("knowledge/docs/", knowledge.KnowledgeDocListApi.as_view(), name="api-knowledge-doc-list"),
+    path("knowledge/docs/<str:doc_id>", knowledge.KnowledgeDocDetailApi.as_view(), name="api-knowledge-doc-detail"),
 ]
