@@ -134,6 +134,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
+    # "kind" means a job kind elsewhere; name the knowledge base's own kinds apart.
+    "ENUM_NAME_OVERRIDES": {"KnowledgeKindEnum": "generation.services.knowledge.KINDS"},
     "TITLE": "genai-desk API",
     "DESCRIPTION": "Generation jobs (customer replies, product copy, sentiment alerts) run by Celery workers.",
     "VERSION": "0.1.0",
