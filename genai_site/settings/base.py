@@ -250,6 +250,17 @@ GENAI_KB_DEDUPE_COSINE = env.float("GENAI_KB_DEDUPE_COSINE", default=0.95)  # hi
 GENAI_KB_SEARCH_MAX_K = env.int("GENAI_KB_SEARCH_MAX_K", default=50)
 GENAI_KB_SYSTEM_USER = env("GENAI_KB_SYSTEM_USER", default="genai-system")  # owns jobs the CLI enqueues
 
+# --- replies (the `reply` kind) --------------------------------------------------------------
+GENAI_REPLY_MAX_MESSAGE_CHARS = env.int("GENAI_REPLY_MAX_MESSAGE_CHARS", default=4000)  # the customer's message
+GENAI_REPLY_MAX_HISTORY = env.int("GENAI_REPLY_MAX_HISTORY", default=20)  # earlier turns
+GENAI_REPLY_MAX_HISTORY_CHARS = env.int("GENAI_REPLY_MAX_HISTORY_CHARS", default=4000)  # per turn
+GENAI_REPLY_MAX_CONTEXT_KEYS = env.int("GENAI_REPLY_MAX_CONTEXT_KEYS", default=20)  # placeholder variables
+GENAI_REPLY_MAX_CONTEXT_KEY_CHARS = env.int("GENAI_REPLY_MAX_CONTEXT_KEY_CHARS", default=64)
+GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS = env.int("GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS", default=500)
+GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
+GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
+GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
+
 # --- metrics --------------------------------------------------------------------------------
 # With GENAI_METRICS_DIR set, every process (web, workers) writes its Prometheus samples under
 # <dir>/<hostname>/ and /metrics merges them all; hosts get their own folders because pids repeat

@@ -27,10 +27,7 @@ def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
         n=params["n"],
     )
     started = time.monotonic()
-    if lm.engine is not None:
-        completions = _run_on_engine(lm, ids, sampling, ctx)
-    else:
-        completions = _run_alone(lm, ids, sampling, ctx)
+    completions = completions_run(lm, ids, sampling, ctx)
     seconds = time.monotonic() - started
     stop_reason = ctx.stop_reason()
     generated = sum(c.completion_tokens for c in completions)
@@ -57,6 +54,14 @@ def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
             "engine": settings.GENAI_ENGINE,
         },
     )
+
+
+def completions_run(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx: JobContext) -> list[Completion]:
+    """The process's LM completes ``ids``: on its engine (GENAI_ENGINE=batched) or alone, streaming
+    text to ``ctx`` and stopping when ``ctx`` says so. Shared by the kinds that generate text."""
+    if lm.engine is not None:
+        return _run_on_engine(lm, ids, sampling, ctx)
+    return _run_alone(lm, ids, sampling, ctx)
 
 
 def _run_on_engine(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx: JobContext) -> list[Completion]:

@@ -17,6 +17,7 @@ def _client(api_for, role):
 
 GENERATE = {"kind": "generate", "params": {"prompt": "Hi", "max_new_tokens": 2}}
 ECHO = {"kind": "echo", "params": {"text": "hi"}}
+REPLY = {"kind": "reply", "params": {"message": "where is my parcel?"}}
 
 # role -> expected status, per endpoint
 MATRIX = {
@@ -24,6 +25,8 @@ MATRIX = {
                         lambda c, job: c.post("/api/jobs/", GENERATE, format="json")),
     "create echo": ({None: 401, "agent": 403, "marketer": 403, "analyst": 403, "reviewer": 403, "admin": 201},
                     lambda c, job: c.post("/api/jobs/", ECHO, format="json")),
+    "create reply": ({None: 401, "agent": 201, "marketer": 403, "analyst": 403, "reviewer": 403, "admin": 201},
+                     lambda c, job: c.post("/api/jobs/", REPLY, format="json")),
     "list": ({None: 401, **{r: 200 for r in ROLES[1:]}}, lambda c, job: c.get("/api/jobs/")),
     "detail of another's job": ({None: 401, "agent": 404, "marketer": 404, "analyst": 404, "reviewer": 200, "admin": 200},
                                 lambda c, job: c.get(f"/api/jobs/{job.id}")),

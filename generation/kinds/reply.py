@@ -1,0 +1,81 @@
+"""``reply``: a customer's message (+ optional history) -> ``n`` draft replies grounded in the
+knowledge base, each citing the sources it used, with the intent of the top source and a
+grounding score. Personal data in the message and history is masked here, in validation, so the
+params stored on the job are masked too; the context variables (order number, customer name,
+...) are kept as given, never prompted, and only fill ``{{Placeholder}}`` tokens afterwards."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from generation import roles
+from generation.kinds import JobKind, kind_register
+from generation.privacy import pii_mask
+
+CHANNELS = ("email", "chat", "phone")
+TONES = ("neutral", "friendly", "formal", "empathetic")
+
+
+class ReplyTurnSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["customer", "agent"])
+    content = serializers.CharField(max_length=settings.GENAI_REPLY_MAX_HISTORY_CHARS)
+
+
+class ReplyParamsSerializer(serializers.Serializer):
+    message = serializers.CharField(
+        max_length=settings.GENAI_REPLY_MAX_MESSAGE_CHARS, help_text="The customer's message to answer."
+    )
+    history = ReplyTurnSerializer(
+        many=True,
+        required=False,
+        default=list,
+        max_length=settings.GENAI_REPLY_MAX_HISTORY,
+        help_text="Earlier turns of the conversation, oldest first.",
+    )
+    channel = serializers.ChoiceField(choices=CHANNELS, default="chat")
+    tone = serializers.ChoiceField(choices=TONES, default="neutral")
+    context = serializers.DictField(
+        child=serializers.CharField(max_length=settings.GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS, allow_blank=False),
+        required=False,
+        default=dict,
+        help_text='Placeholder values, e.g. {"Order Number": "A-123", "Customer Name": "Ann"}: they fill '
+        "`{{Order Number}}` tokens of the reply (case-insensitive) and are never shown to the model.",
+    )
+    n = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_CANDIDATES, default=1)
+    max_new_tokens = serializers.IntegerField(min_value=16, max_value=settings.GENAI_MAX_NEW_TOKENS, default=256)
+    temperature = serializers.FloatField(
+        min_value=0.0, max_value=2.0, default=0.0, help_text="0 means greedy; candidates after the first sample at 0.7 then."
+    )
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None)
+    k = serializers.IntegerField(
+        min_value=1, max_value=settings.GENAI_REPLY_MAX_SOURCES, default=3, help_text="Knowledge-base sources to retrieve."
+    )
+
+    def validate_context(self, value: dict) -> dict:
+        if len(value) > settings.GENAI_REPLY_MAX_CONTEXT_KEYS:
+            raise serializers.ValidationError(
+                f"At most {settings.GENAI_REPLY_MAX_CONTEXT_KEYS} variables (GENAI_REPLY_MAX_CONTEXT_KEYS)."
+            )
+        limit = settings.GENAI_REPLY_MAX_CONTEXT_KEY_CHARS
+        for key in value:
+            if not key.strip() or len(key) > limit:
+                raise serializers.ValidationError(f"Variable names must be 1 to {limit} characters: {key[:80]!r}.")
+        return {key.strip(): text for key, text in value.items()}
+
+    def validate(self, attrs: dict) -> dict:
+        attrs["message"] = pii_mask(attrs["message"]).text
+        attrs["history"] = [
+            {"role": turn["role"], "content": pii_mask(turn["content"]).text} for turn in attrs.get("history") or []
+        ]
+        return attrs
+
+
+kind_register(
+    JobKind(
+        name="reply",
+        description="Draft replies to a customer's message, grounded in the knowledge base, with their sources.",
+        params_serializer=ReplyParamsSerializer,
+        queue="gpu",
+        runner="workers.runtime.replies.reply_run",
+        roles=frozenset({roles.AGENT, roles.ADMIN}),
+    )
+)

@@ -1,0 +1,66 @@
+import csv
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import ValidationError
+
+
+def csv_rows(path: str, column: str, limit: int | None) -> list[dict]:
+    """The first ``limit`` rows of a CSV that has ``column`` (a CommandError otherwise)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if column not in (reader.fieldnames or []):
+                raise CommandError(f"{path}: no column {column!r}; columns: {', '.join(reader.fieldnames or [])}")
+            rows = []
+            for row in reader:
+                if limit is not None and len(rows) >= limit:
+                    break
+                if (row.get(column) or "").strip():
+                    rows.append(row)
+            return rows
+    except OSError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+class Command(BaseCommand):
+    help = (
+        "Draft a reply for every message of a CSV through the reply service, in this process (the "
+        "knowledge base's embeddings and the LM load here); one JSON object per line."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--in", dest="input", required=True, help="CSV with one customer message per row.")
+        parser.add_argument("--out", required=True, help="JSONL file to write.")
+        parser.add_argument("--message-col", default="instruction")
+        parser.add_argument("--limit", type=int)
+        parser.add_argument("-k", type=int, default=3, help="Sources per reply.")
+        parser.add_argument("--max-new-tokens", type=int, default=256)
+        parser.add_argument("--concurrency", type=int, default=8, help="Replies generated at once (the engine batches them).")
+
+    def handle(self, *args, input, out, message_col, limit, k, max_new_tokens, concurrency, **options):
+        from workers.runtime.replies import replies_draft
+
+        rows = csv_rows(input, message_col, limit)
+        params = [{"message": r[message_col], "k": k, "max_new_tokens": max_new_tokens} for r in rows]
+        try:
+            results = replies_draft(params, concurrency=concurrency)
+        except ValidationError as exc:
+            raise CommandError(f"invalid message: {exc.detail}") from exc
+        from generation.privacy import pii_mask
+
+        with open(Path(out), "w", encoding="utf-8") as f:
+            for row, candidates in zip(rows, results):
+                best = candidates[0]
+                record = {
+                    "message": pii_mask(row[message_col]).text,
+                    "reply": best.text,
+                    "sources": [{"ref": s["ref"], "score": s["score"], "snippet": s["snippet"]} for s in best.metadata["sources"]],
+                    "intent": best.metadata["intent"],
+                    "finish_reason": best.finish_reason,
+                    "grounding": best.metadata["grounding"],
+                    "fallback": best.metadata["fallback"],
+                }
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stdout.write(f"Wrote {len(rows)} replies to {out}.")

@@ -1,0 +1,2 @@
+# The small real knowledge base of the retrieval tests, for the reply commands.
+from tests.workers.runtime.conftest import bitext_fixture, fresh_index, load_kb, minilm, no_broker  # noqa: F401

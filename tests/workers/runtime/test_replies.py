@@ -1,0 +1,165 @@
+"""The reply runner: post-processing on crafted texts (placeholders filled, never invented; loops
+cut; fallback), the runner in-process with the tiny model on a small real knowledge base, and one
+slow test with the shipped SmolLM2."""
+
+import pytest
+
+from generation.kinds.reply import ReplyParamsSerializer
+from workers.runtime.replies import (
+    LocalContext,
+    invented_values_replace,
+    loop_cut,
+    placeholders_fill,
+    placeholders_normalise,
+    repeated_ngram,
+    repeats_drop,
+    replies_draft,
+    reply_postprocess,
+    reply_run,
+)
+
+
+def _params(**params) -> dict:
+    serializer = ReplyParamsSerializer(data=params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+# --- placeholders -----------------------------------------------------------------------------
+
+
+def test_placeholders_fill_case_insensitive_and_unknown_stay_visible():
+    text = "Order {{order number}} for {{Customer_Name}} ships via {{Carrier}}."
+    filled = placeholders_fill(text, {"Order Number": "A-123", "customer name": "Ann"})
+    assert filled == "Order A-123 for Ann ships via {{Carrier}}."
+
+
+def test_loose_braces_and_masked_data_become_placeholders():
+    assert placeholders_normalise("see {Order Number}} and {{ Website Name }") == "see {{Order Number}} and {{Website Name}}"
+    assert placeholders_normalise("order number [PHONE] from [EMAIL]") == "order number {{Order Number}} from {{Email Address}}"
+
+
+def test_invented_values_are_replaced_by_placeholders_known_ones_kept():
+    text = "Your order number is 98765432. Call 1-800-555-0199 or mail help@shop.example. It costs $25."
+    cleaned, invented = invented_values_replace(text, ["The fee is $25.", "ask about order 777"])
+    assert "98765432" not in cleaned and "1-800-555-0199" not in cleaned and "help@shop.example" not in cleaned
+    assert "{{Order Number}}" in cleaned and "{{Email Address}}" in cleaned and "$25" in cleaned
+    assert set(invented) == {"98765432", "1-800-555-0199", "help@shop.example"}
+
+
+def test_postprocess_never_fills_a_placeholder_with_a_made_up_value():
+    processed = reply_postprocess(
+        "I see your order 55501234 is on its way, {{Customer Name}}. Track it at {{Tracking URL}}.",
+        finish_reason="stop",
+        sources=["Your order {{Order Number}} is on its way."],
+        message="where is my order?",
+        context={"Customer Name": "Ann"},
+    )
+    assert processed.text == "I see your order {{Order Number}} is on its way, Ann. Track it at {{Tracking URL}}."
+    assert processed.invented == ["55501234"]
+    filled = reply_postprocess(
+        "Your order {{Order Number}} ships today. Thanks for waiting, we appreciate your patience here.",
+        finish_reason="stop", sources=[], message="x", context={"order number": "A-1"},
+    )
+    assert filled.text.startswith("Your order A-1 ships today.")
+
+
+# --- loops and fallback -----------------------------------------------------------------------
+
+
+def test_loop_cut_truncates_at_the_sentence_before_the_first_repeated_4gram():
+    text = "I can help with that. Please log in to your account. Then log in to your account again and again."
+    assert repeated_ngram(text) == text.index("log in to your account again")
+    cut, was_cut = loop_cut(text)
+    assert was_cut and cut == "I can help with that. Please log in to your account."
+    assert loop_cut("No repeats here at all.") == ("No repeats here at all.", False)
+
+
+def test_repeats_drop_keeps_later_sentences_and_renumbers_steps():
+    body = "1. Log in to your account.\n2. Open the orders page.\n3. Log in to your account now.\n4. Click cancel."
+    text, dropped = repeats_drop("Sure.\n\n", body)
+    assert dropped == 1 and text == "Sure.\n\n1. Log in to your account.\n2. Open the orders page.\n3. Click cancel."
+    assert repeated_ngram(text) is None
+
+
+def test_degenerate_generation_falls_back_to_the_best_answer_with_placeholders_filled():
+    processed = reply_postprocess(
+        "ok ok ok ok ok ok ok ok ok ok ok ok",
+        finish_reason="length",
+        sources=["To track order {{Order Number}}, open the Orders page and click Track on the order."],
+        message="where is it?",
+        context={"Order Number": "A-9"},
+        fallback_text="To track order {{Order Number}}, open the Orders page and click Track on the order.",
+    )
+    assert processed.fallback and processed.text == "To track order A-9, open the Orders page and click Track on the order."
+
+
+def test_opening_plus_answer_body_without_repeats():
+    processed = reply_postprocess(
+        "I understand you want to cancel order {{Order Number}}. Here is how to cancel order {{Order Number}}.",
+        finish_reason="stop",
+        sources=[],
+        message="cancel my order",
+        context={},
+        body="1. Sign in to your account.\n2. Open your orders and cancel order {{Order Number}}.\n3. Confirm.",
+        fallback_text="x",
+    )
+    assert not processed.fallback
+    assert processed.text.startswith("I understand you want to cancel order {{Order Number}}.\n\n1. Sign in")
+    assert repeated_ngram(processed.text) is None
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_runner_with_the_tiny_model_cites_sources(load_kb, tiny_lm, settings):
+    load_kb("conversations")
+    params = _params(
+        message="where is my package ORD-55512? mail me at a@b.example",
+        n=2, max_new_tokens=24, k=3, seed=3, context={"Order Number": "ORD-55512"},
+    )
+    assert "ORD-55512" not in params["message"] and "a@b.example" not in params["message"]
+    result = reply_run(params=params, ctx=LocalContext())
+    assert len(result.candidates) == 2
+    for candidate in result.candidates:
+        meta = candidate.metadata
+        assert len(meta["sources"]) == 3 and all(s["ref"].startswith("conversations:") for s in meta["sources"])
+        assert meta["intent"] == "track_order"
+        assert -1.0 <= meta["grounding"] <= 1.0 and candidate.score == meta["grounding"]
+        assert repeated_ngram(candidate.text) is None
+        assert "a@b.example" not in candidate.text
+        assert candidate.finish_reason in ("stop", "length")
+    assert result.usage["sources"] == 3
+
+
+@pytest.mark.django_db
+def test_replies_draft_excludes_exact_duplicates_of_the_message(load_kb, bitext_fixture):
+    load_kb("conversations")
+    rows, _ = bitext_fixture
+    message = rows["conversations"][0]["instruction"]
+    (candidates,) = replies_draft([{"message": message, "max_new_tokens": 16, "k": 3}], exclude_messages=[message])
+    from generation.privacy import pii_mask
+
+    assert all(s["title"] != pii_mask(message).text for s in candidates[0].metadata["sources"])
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_smollm2_reply_to_order_tracking_cites_track_order_without_loops(load_kb, smollm2, settings):
+    settings.GENAI_LM_MODEL = "smollm2"
+    load_kb("conversations")
+    params = _params(message="Hi, I would like to track my order ORD-77812, where is it now?", max_new_tokens=160)
+    result = reply_run(params=params, ctx=LocalContext())
+    (candidate,) = result.candidates
+    assert candidate.metadata["sources"][0]["ref"].startswith("conversations:")
+    assert candidate.metadata["intent"] == "track_order"
+    from generation.models import Conversation
+
+    intents = {
+        Conversation.objects.get(pk=int(s["ref"].split(":")[1])).intent for s in candidate.metadata["sources"]
+    }
+    assert "track_order" in intents
+    assert repeated_ngram(candidate.text) is None
+    assert len(candidate.text.split()) >= 12
+    assert "ORD-77812" not in candidate.text  # masked before prompting; no context variable fills it

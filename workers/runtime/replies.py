@@ -1,0 +1,543 @@
+"""Runner of the ``reply`` kind: draft replies to a customer's message, grounded in the knowledge base.
+
+One reply job, in order:
+
+1. the message and history arrive masked (``generation.kinds.reply`` masks them in validation,
+   so the stored params are masked too); they are masked again here, which changes nothing for
+   masked text and protects callers that skip the serializer;
+2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message;
+3. a chat prompt gives the model the best ``GENAI_REPLY_PROMPT_SOURCES`` retrieved answers and asks
+   it to adapt the most relevant one to this message. The context variables are *not* in the
+   prompt: the model writes ``{{Placeholder}}`` tokens, as the retrieved answers do;
+4. ``n`` candidates are generated on the process's engine (``workers.runtime.text.completions_run``,
+   the path ``generate`` uses, with its streaming and cancellation);
+5. post-processing of each candidate (``reply_postprocess``): placeholder spellings normalised,
+   masked personal data (``[ORDER_ID]``) turned back into placeholders, values the model made up
+   (a number, e-mail, URL or phone in the reply that is in neither the sources, the message nor
+   the context variables) replaced by a placeholder, repetition loops cut (``loop_cut``: the text
+   ends before the sentence holding the first repeated 4-gram), an unfinished last sentence
+   dropped, then placeholders filled from the context variables (case-insensitive names; unknown
+   ones stay visible as ``{{Name}}``);
+6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
+   retrieved answer, placeholders filled (``metadata.fallback = true``);
+7. grounding score: the maximum MiniLM cosine between the candidate and the retrieved answers
+   (the same all-MiniLM-L6-v2 embeddings retrieval uses).
+
+``replies_draft`` runs the same steps in this process for many messages (``manage.py
+replies_batch`` and ``replies_evaluate``), retrieving in batches and generating concurrently on
+the engine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from generation.kinds import CandidateResult, JobResult
+from generation.privacy import pii_mask
+
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}\n]{1,64}?)\s*\}\}")
+# What a model writes for a placeholder: {{Name}}, {Name}}, {{ Name }, {{Name}}} ...
+_LOOSE_PLACEHOLDER = re.compile(r"\{+\s*([A-Za-z][A-Za-z0-9 _\-/']{0,62}?)\s*\}+")
+_MASK_NAMES = {
+    "ORDER_ID": "Order Number",
+    "EMAIL": "Email Address",
+    "PHONE": "Phone Number",
+    "CARD": "Card Number",
+    "IBAN": "IBAN",
+}
+_ORDER_WORDS = re.compile(r"\b(order|purchase|tracking|invoice|ticket|reference|shipment|booking)s?\b[^.\n]*$", re.I)
+_MASK_TOKEN = re.compile(r"\[(" + "|".join(_MASK_NAMES) + r")\]")
+# Values a model may make up: e-mails, URLs, and tokens with 3+ digits (order ids, phone
+# numbers, amounts, dates are all caught by this; the ones the sources or the message hold stay).
+_VALUE = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://\S+|www\.[\w.-]+\S*"
+    r"|(?<![\w{])(?:\+?\d[\d\s().-]{5,}\d|[A-Za-z#$€£-]*\d[\w#-]*\d[\w#-]*\d[\w#-]*)(?![\w}])"
+)
+_VALUE_LABELS = (
+    (re.compile(r"(order|purchase|tracking|invoice|ticket|reference|ref|case|confirmation)\b", re.I), None),
+    (re.compile(r"(phone|call|number|line|contact)\b", re.I), "Customer Support Phone Number"),
+)
+_WORD = re.compile(r"[\w']+")
+_NOT_STEP = r"(?<!^\d)(?<!\n\d)(?<!^\d\d)(?<!\n\d\d)"  # "3." at a line's start ends no sentence
+_SENTENCE_END = re.compile(_NOT_STEP + r"[.!?](?:[\"')\]]*)(?=\s|$)|\n")
+
+TONE_WORDS = {
+    "neutral": "clear and helpful",
+    "friendly": "warm and friendly",
+    "formal": "polite and formal",
+    "empathetic": "empathetic and reassuring",
+}
+CHANNEL_WORDS = {
+    "email": "an e-mail",
+    "chat": "a chat message",
+    "phone": "what to say on a phone call",
+}
+
+
+# --- post-processing (pure functions, no model) ----------------------------------------------
+
+
+def _norm_key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name).strip().lower()
+
+
+def placeholders_fill(text: str, context: dict[str, str]) -> str:
+    """Fill ``{{Name}}`` tokens from ``context`` (names compared case- and separator-insensitively);
+    unknown placeholders stay visible as ``{{Name}}``."""
+    values = {_norm_key(k): v for k, v in context.items()}
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1).strip()
+        return values.get(_norm_key(name), "{{" + name + "}}")
+
+    return PLACEHOLDER.sub(fill, text)
+
+
+def placeholders_normalise(text: str) -> str:
+    """Loose brace spellings to ``{{Name}}``; masked personal data (``[ORDER_ID]``) to a placeholder."""
+    text = _LOOSE_PLACEHOLDER.sub(lambda m: "{{" + m.group(1).strip() + "}}", text)
+
+    def name(match: re.Match) -> str:
+        kind = match.group(1)
+        if kind in ("PHONE", "CARD") and _ORDER_WORDS.search(text[max(0, match.start() - 40) : match.start()]):
+            kind = "ORDER_ID"  # masking reads a long order number after "order number" as a phone
+        return "{{" + _MASK_NAMES[kind] + "}}"
+
+    return _MASK_TOKEN.sub(name, text)
+
+
+def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:
+    """Replace the values in ``text`` (numbers, ids, e-mails, URLs, phones) that none of the
+    ``known`` texts contains with a placeholder; returns the text and the values replaced."""
+    haystack = "\n".join(known).lower()
+    compact = re.sub(r"[\s().-]", "", haystack)
+    replaced: list[str] = []
+
+    def check(match: re.Match) -> str:
+        value = match.group(0).rstrip(".,;:")
+        tail = match.group(0)[len(value):]
+        if value.lower() in haystack or re.sub(r"[\s().-]", "", value.lower()) in compact:
+            return match.group(0)
+        replaced.append(value)
+        before = text[max(0, match.start() - 40) : match.start()]
+        if "@" in value:
+            name = "Email Address"
+        elif value.lower().startswith(("http", "www.")):
+            name = "Website URL"
+        else:
+            name = "Value"
+            for pattern, label in _VALUE_LABELS:
+                found = list(pattern.finditer(before))
+                if found:
+                    name = label or f"{found[-1].group(1).title()} Number"
+                    break
+        return "{{" + name + "}}" + tail
+
+    return _VALUE.sub(check, text), replaced
+
+
+def repeated_ngram(text: str, n: int = 4) -> int | None:
+    """Character offset where the first repeated word ``n``-gram starts (its second occurrence),
+    or None. Words are lower-cased runs of letters, digits and apostrophes."""
+    words = [(m.group(0).lower(), m.start()) for m in _WORD.finditer(text)]
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(words) - n + 1):
+        gram = tuple(w for w, _ in words[i : i + n])
+        if gram in seen:
+            return words[i][1]
+        seen.add(gram)
+    return None
+
+
+def loop_cut(text: str, n: int = 4) -> tuple[str, bool]:
+    """``text`` cut before the sentence that holds the first repeated ``n``-gram (or, when that
+    sentence is the first, before the repeat itself). Returns (text, whether it was cut)."""
+    start = repeated_ngram(text, n)
+    if start is None:
+        return text, False
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
+    cut = ends[-1] if ends else start
+    return text[:cut].rstrip(), True
+
+
+_SEGMENT = re.compile(r".*?(?:" + _NOT_STEP + r"[.!?][\"')\]]*(?=\s)|\n|$)", re.S)
+_STEP = re.compile(r"^(\s*)(\d+)\.(?=\s)", re.M)
+
+
+def repeats_drop(kept: str, addition: str, n: int = 4) -> tuple[str, int]:
+    """``kept`` + the sentences and lines of ``addition`` that repeat no word ``n``-gram of the
+    text before them (human-written answers repeat phrases such as "your order number"; dropping
+    those sentences keeps the rest, where truncating would lose it). Numbered steps are
+    renumbered. Returns the text and the number of dropped segments."""
+    text, dropped, after_drop = kept, 0, False
+    for match in _SEGMENT.finditer(addition):
+        segment = match.group(0)
+        if not segment or (after_drop and segment == "\n"):  # the dropped line's own end
+            after_drop = False
+            continue
+        after_drop = False
+        if segment.strip() and repeated_ngram(text + segment, n) is not None:
+            dropped, after_drop = dropped + 1, True
+            continue
+        text += segment
+    counter = {"last": 0}
+
+    def renumber(m: re.Match) -> str:
+        counter["last"] = counter["last"] + 1 if m.group(2) != "1" else 1
+        return f"{m.group(1)}{counter['last']}."
+
+    return _STEP.sub(renumber, re.sub(r"\n{3,}", "\n\n", text)).strip(), dropped
+
+
+def unfinished_cut(text: str) -> str:
+    """Drop an unfinished last sentence (a candidate stopped by max_new_tokens or cut in a loop)."""
+    stripped = text.rstrip()
+    if re.search(r"[.!?:][\"')\]]*$|\}\}$", stripped):
+        return stripped
+    ends = [m.end() for m in _SENTENCE_END.finditer(stripped)]
+    return stripped[: ends[-1]].rstrip() if ends else stripped
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+@dataclass(frozen=True)
+class Processed:
+    text: str
+    loop_cut: bool
+    invented: list[str]
+    fallback: bool
+
+
+def reply_postprocess(
+    raw: str,
+    *,
+    finish_reason: str,
+    sources: Sequence[str],
+    message: str,
+    context: dict[str, str],
+    body: str = "",
+    fallback_text: str | None = None,
+) -> Processed:
+    """A generated candidate made safe to show (see the module docstring, steps 5 and 6):
+    ``raw`` is the model's text, ``body`` the part of the best answer that follows it."""
+    text = placeholders_normalise(raw.strip())
+    text, invented = invented_values_replace(text, [*sources, message, *context.values()])
+    text, was_cut = loop_cut(text)
+    if finish_reason == "length" or was_cut:
+        text = unfinished_cut(text)
+    if body:
+        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        if len(ends) > OPENING_MAX_SENTENCES:
+            text = text[: ends[OPENING_MAX_SENTENCES - 1]].rstrip()
+    opening_words = word_count(text)
+    if body and text:
+        text, _ = repeats_drop(text + "\n\n", placeholders_normalise(body))
+    elif body:
+        text = ""
+    fallback = False
+    if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
+        text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
+    text = loop_cut(text)[0]  # a no-op but for text that came from nowhere else
+    return Processed(placeholders_fill(text, context), was_cut, invented, fallback)
+
+
+# --- prompt -----------------------------------------------------------------------------------
+
+
+def answer_split(text: str) -> tuple[str, str]:
+    """(opening, body) of an answer: its first paragraph and the rest; a one-paragraph answer
+    splits after its first sentence."""
+    text = text.strip()
+    head, sep, rest = text.partition("\n\n")
+    if not sep:
+        head, sep, rest = text.partition("\n")
+    if sep and rest.strip():
+        return head.strip(), rest.strip()
+    first = _SENTENCE_END.search(text)
+    if first and text[first.end() :].strip():
+        return text[: first.end()].strip(), text[first.end() :].strip()
+    return text, ""
+
+
+def reply_messages(*, message: str, history: Sequence[dict], channel: str, tone: str, answers: Sequence[tuple[str, str]]) -> list[dict]:
+    """The chat prompt. With retrieved (customer message, answer) pairs, the model writes the
+    opening of the reply (the part that answers *this* message: what it asks, its details),
+    following the openings our team wrote for the similar messages, shown as earlier turns, best
+    last; the steps and facts that follow come from the best answer. Without sources it writes
+    the whole reply."""
+    system = (
+        "You are a customer support agent. Reply to the customer's message as "
+        f"{CHANNEL_WORDS.get(channel, 'a message')}, {TONE_WORDS.get(tone, 'clear and helpful')}. "
+        "Keep placeholders such as {{Order Number}} exactly as written; never make up numbers, names, links or dates."
+    )
+    turns = [{"role": "system", "content": system}]
+    for question, answer in reversed(answers):
+        turns.append({"role": "user", "content": question.strip()})
+        turns.append({"role": "assistant", "content": answer_split(answer)[0]})
+    for turn in history:
+        turns.append({"role": "user" if turn["role"] == "customer" else "assistant", "content": turn["content"]})
+    turns.append({"role": "user", "content": message})
+    return turns
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplyRequest:
+    """One reply, prepared: masked texts, retrieved hits, the prompt."""
+
+    params: dict
+    message: str
+    history: list[dict]
+    hits: list = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+
+
+class LocalContext:
+    """A JobContext for runs outside a job (batch drafting, evaluation): nothing streamed, never stopped."""
+
+    kind = "reply"
+    tokens_streamed = 0
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        pass
+
+    def text_emit(self, deltas: dict[int, str], *, tokens: int = 0) -> None:
+        pass
+
+    def text_flush(self) -> None:
+        pass
+
+    def stop_reason(self) -> str | None:
+        return None
+
+
+def reply_prepare(
+    params_list: Sequence[dict], *, exclude_messages: Sequence[str | None] | None = None
+) -> list[ReplyRequest]:
+    """Mask, retrieve (one batch for all), build prompts. ``exclude_messages[i]`` drops hits whose
+    customer message (or doc title) is exactly that text (evaluation on rows the KB holds)."""
+    from workers.runtime.retrieval import knowledge_search_batch
+
+    requests = []
+    for params in params_list:
+        history = [{"role": t["role"], "content": pii_mask(t["content"]).text} for t in params.get("history") or []]
+        requests.append(ReplyRequest(params=params, message=pii_mask(params["message"]).text, history=history))
+    if not requests:
+        return []
+    k_max = max(r.params.get("k", 3) for r in requests)
+    extra = 2 if exclude_messages else 0
+    results = knowledge_search_batch([r.message for r in requests], min(k_max + extra, settings.GENAI_KB_SEARCH_MAX_K))
+    for i, (request, hits) in enumerate(zip(requests, results)):
+        excluded = (exclude_messages or [None] * len(requests))[i]
+        if excluded is not None:
+            masked = pii_mask(excluded).text.strip()
+            hits = [h for h in hits if h.title.strip() not in (excluded.strip(), masked)]
+        request.hits = hits[: request.params.get("k", 3)]
+        answers = [(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]]
+        request.messages = reply_messages(
+            message=request.message,
+            history=request.history,
+            channel=request.params.get("channel", "chat"),
+            tone=request.params.get("tone", "neutral"),
+            answers=answers,
+        )
+    return requests
+
+
+OPENING_MAX_TOKENS = 96
+
+
+def _samplings(params: dict, *, grounded: bool) -> list:
+    from workers.ml.decoding import SamplingParams
+
+    n, temperature = params.get("n", 1), params.get("temperature", 0.0)
+    max_new_tokens = params.get("max_new_tokens", 256)
+    common = {"max_new_tokens": min(max_new_tokens, OPENING_MAX_TOKENS) if grounded else max_new_tokens,
+              "stop": ("\n",) if grounded else (), "top_p": 0.95, "top_k": 50,
+              "repetition_penalty": 1.05, "seed": params.get("seed")}
+    if temperature > 0 or n == 1:
+        return [SamplingParams(temperature=temperature, n=n, **common)]
+    # Greedy first candidate; the others sampled, so they differ.
+    return [SamplingParams(temperature=0.0, n=1, **common), SamplingParams(temperature=0.7, n=n - 1, **common)]
+
+
+PREFIX_WORDS = 3
+OPENING_MAX_SENTENCES = 2
+# A generated opening less similar to the message than the best answer's own opening by more
+# than this (MiniLM cosine) has drifted: the best answer's opening is used instead.
+OPENING_DRIFT_MARGIN = 0.05
+
+
+class _Offset:
+    """A context whose streamed candidate indices start at ``offset`` (a second request of a job)."""
+
+    def __init__(self, ctx, offset: int):
+        self.ctx, self.offset = ctx, offset
+
+    def text_emit(self, deltas: dict[int, str], *, tokens: int = 0) -> None:
+        self.ctx.text_emit({self.offset + i: t for i, t in deltas.items()}, tokens=tokens)
+
+    def stop_reason(self) -> str | None:
+        return self.ctx.stop_reason()
+
+
+def opening_prefix(request: ReplyRequest) -> str:
+    """The first words of the best answer's opening, which start the model's opening: a 135M model
+    given them follows the team's way of answering instead of drifting (refusals, chit-chat)."""
+    if not request.hits:
+        return ""
+    return " ".join(answer_split(request.hits[0].text)[0].split()[:PREFIX_WORDS])
+
+
+def reply_generate(request: ReplyRequest, ctx) -> tuple[list, int]:
+    """The candidates' completions on the process's LM (their text starts with the prefix), and
+    the prompt's token count."""
+    from workers.ml.decoding import Completion
+    from workers.runtime.models import lm_get
+    from workers.runtime.text import completions_run
+
+    lm = lm_get()
+    prefix = opening_prefix(request)
+    rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+    ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
+    completions = []
+    offset = 0
+    for sampling in _samplings(request.params, grounded=bool(request.hits)):
+        if prefix:
+            ctx.text_emit({offset + i: prefix for i in range(sampling.n)})
+        completions += completions_run(lm, ids, sampling, _Offset(ctx, offset) if offset else ctx)
+        offset += sampling.n
+    completions = [
+        Completion(prefix + c.text, c.finish_reason, c.completion_tokens, c.mean_logprob) for c in completions
+    ]
+    return completions, len(ids)
+
+
+def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens: int, stop_reason: str | None = None) -> list[CandidateResult]:
+    """Post-processed, scored candidates with their sources."""
+    from workers.runtime.embeddings import embedder_get
+
+    params, hits = request.params, request.hits
+    context = params.get("context") or {}
+    sources_text = [h.text for h in hits]
+    best = hits[0].text if hits else None
+    body = answer_split(best)[1] if best else ""
+    raws = [c.text for c in completions]
+    drifted = [False] * len(raws)
+    if best and raws:
+        # The drift guard: an opening further from the message than the best answer's own opening.
+        top_opening = answer_split(best)[0]
+        vectors = embedder_get().encode([request.message, top_opening, *raws])
+        message_vector, top_score = vectors[0], float(vectors[1] @ vectors[0])
+        for i, vector in enumerate(vectors[2:]):
+            if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN:
+                raws[i], drifted[i] = top_opening, True
+    processed = [
+        reply_postprocess(
+            raw,
+            finish_reason=c.finish_reason,
+            sources=[*sources_text, *(h.title for h in hits)],
+            message=request.message + "\n" + "\n".join(t["content"] for t in request.history),
+            context=context,
+            body=body,
+            fallback_text=best,
+        )
+        for c, raw in zip(completions, raws)
+    ]
+    grounding = [None] * len(processed)
+    if hits and processed:
+        embedder = embedder_get()
+        vectors = embedder.encode([p.text for p in processed] + sources_text)
+        cands, srcs = vectors[: len(processed)], vectors[len(processed) :]
+        grounding = [round(float((srcs @ v).max()), 4) for v in cands]
+    sources = [{"ref": h.ref, "score": round(h.score, 4), "snippet": h.text[:240], "title": h.title[:240]} for h in hits]
+    intent = hits[0].intent if hits else ""
+    candidates = []
+    for c, p, g, d in zip(completions, processed, grounding, drifted):
+        finish = stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason
+        metadata = {"sources": sources, "intent": intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
+                    "opening": "retrieved" if d else "generated"}
+        if p.invented:
+            metadata["invented_values_removed"] = p.invented
+        if p.fallback or d:
+            metadata["generated"] = placeholders_fill(c.text.strip(), {})[:2000]
+        candidates.append(
+            CandidateResult(
+                text=p.text,
+                finish_reason=finish,
+                score=g,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                metadata=metadata,
+            )
+        )
+    return candidates
+
+
+def reply_run(*, params: dict, ctx) -> JobResult:
+    from workers.runtime.models import lm_get
+
+    started = time.monotonic()
+    (request,) = reply_prepare([params])
+    ctx.progress(0.1, f"{len(request.hits)} sources retrieved")
+    completions, prompt_tokens = reply_generate(request, ctx)
+    seconds = time.monotonic() - started
+    lm = lm_get()
+    return JobResult(
+        candidates=reply_candidates(request, completions, prompt_tokens, ctx.stop_reason()),
+        model_version=lm.version,
+        usage={
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": sum(c.completion_tokens for c in completions),
+            "seconds": round(seconds, 4),
+            "sources": len(request.hits),
+            "device": lm.device,
+            "engine": settings.GENAI_ENGINE,
+        },
+    )
+
+
+def replies_draft(
+    params_list: Sequence[dict],
+    *,
+    exclude_messages: Sequence[str | None] | None = None,
+    concurrency: int = 8,
+    on_done: Callable[[int], None] | None = None,
+) -> list[list[CandidateResult]]:
+    """The reply runner's steps for many requests in this process (batch drafting, evaluation):
+    params are validated by the kind's serializer first; retrieval in one batch; generation from
+    ``concurrency`` threads, so the engine batches them."""
+    from generation.kinds.reply import ReplyParamsSerializer
+
+    validated = []
+    for params in params_list:
+        serializer = ReplyParamsSerializer(data=params)
+        serializer.is_valid(raise_exception=True)
+        validated.append(dict(serializer.validated_data))
+    requests = reply_prepare(validated, exclude_messages=exclude_messages)
+    ctx = LocalContext()
+    done = [0]
+
+    def one(request: ReplyRequest):
+        result = reply_generate(request, ctx)
+        done[0] += 1
+        if on_done:
+            on_done(done[0])
+        return result
+
+    if concurrency > 1 and len(requests) > 1:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            generated = list(pool.map(one, requests))
+    else:
+        generated = [one(r) for r in requests]
+    return [reply_candidates(r, completions, tokens) for r, (completions, tokens) in zip(requests, generated)]
