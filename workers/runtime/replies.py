@@ -371,7 +371,7 @@ def _samplings(params: dict, *, grounded: bool) -> list:
     return [SamplingParams(temperature=0.0, n=1, **common), SamplingParams(temperature=0.7, n=n - 1, **common)]
 
 
-PREFIX_WORDS = 3
+PREFIX_WORDS = 5  # tuned on a split other than the reported one: 3 -> 0.8106, 5 -> 0.8127, 8 -> 0.8123
 OPENING_MAX_SENTENCES = 2
 # A generated opening less similar to the message than the best answer's own opening by more
 # than this (MiniLM cosine) has drifted: the best answer's opening is used instead.
