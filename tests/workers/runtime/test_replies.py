@@ -163,3 +163,47 @@ def test_smollm2_reply_to_order_tracking_cites_track_order_without_loops(load_kb
     assert repeated_ngram(candidate.text) is None
     assert len(candidate.text.split()) >= 12
     assert "ORD-77812" not in candidate.text  # masked before prompting; no context variable fills it
+
+
+class _Recording(LocalContext):
+    def __init__(self):
+        self.streamed: dict[int, str] = {}
+
+    def text_emit(self, deltas, *, tokens=0):
+        for index, text in deltas.items():
+            self.streamed[index] = self.streamed.get(index, "") + text
+
+
+@pytest.mark.django_db
+def test_each_candidate_streams_under_its_own_index(load_kb):
+    """n = 2 at temperature 0 is two engine requests (greedy, then sampled): their streams must
+    not share index 0; each stream is that candidate's opening, prefix first."""
+    load_kb("conversations")
+    ctx = _Recording()
+    result = reply_run(params=_params(message="how do I get a refund?", n=2, max_new_tokens=16, seed=1), ctx=ctx)
+    assert set(ctx.streamed) == {0, 1}
+    prefix = " ".join(result.candidates[0].metadata["sources"][0]["snippet"].split()[:5])
+    assert all(text.startswith(prefix[:10]) for text in ctx.streamed.values())
+
+
+@pytest.mark.django_db
+def test_a_reply_job_runs_through_the_pipeline(load_kb, api_for):
+    from generation.models import Job
+    from generation.services.jobs import job_run
+
+    load_kb("conversations")
+    client = api_for("agent")
+    response = client.post(
+        "/api/jobs/",
+        {"kind": "reply", "params": {"message": "I forgot my password, mail me at x@y.example", "max_new_tokens": 16,
+                                     "context": {"Customer Name": "Ann"}}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert "x@y.example" not in str(job.params)
+    assert job_run(job_id=str(job.id), worker_id="w1") == "succeeded"
+    body = client.get(f"/api/jobs/{job.id}").json()
+    (candidate,) = body["candidates"]
+    assert candidate["metadata"]["intent"] == "recover_password"
+    assert candidate["metadata"]["sources"] and candidate["text"]
