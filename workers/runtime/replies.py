@@ -408,8 +408,19 @@ def reply_generate(request: ReplyRequest, ctx) -> tuple[list, int]:
 
     lm = lm_get()
     prefix = opening_prefix(request)
-    rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
-    ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
+    while True:
+        rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
+        if len(ids) <= settings.GENAI_MAX_PROMPT_TOKENS or not request.history:
+            break
+        request.history = request.history[1:]  # the oldest turn goes first
+        request.messages = reply_messages(
+            message=request.message,
+            history=request.history,
+            channel=request.params.get("channel", "chat"),
+            tone=request.params.get("tone", "neutral"),
+            answers=[(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]],
+        )
     completions = []
     offset = 0
     for sampling in _samplings(request.params, grounded=bool(request.hits)):

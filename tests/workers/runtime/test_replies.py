@@ -207,3 +207,13 @@ def test_a_reply_job_runs_through_the_pipeline(load_kb, api_for):
     (candidate,) = body["candidates"]
     assert candidate["metadata"]["intent"] == "recover_password"
     assert candidate["metadata"]["sources"] and candidate["text"]
+
+
+@pytest.mark.django_db
+def test_history_over_the_prompt_limit_loses_its_oldest_turns(load_kb, settings):
+    load_kb("conversations")
+    settings.GENAI_MAX_PROMPT_TOKENS = 600
+    history = [{"role": "customer" if i % 2 == 0 else "agent", "content": f"turn {i} " + "words " * 150} for i in range(6)]
+    result = reply_run(params=_params(message="cancel my order", history=history, max_new_tokens=16), ctx=LocalContext())
+    assert result.usage["prompt_tokens"] <= 600
+    assert result.candidates[0].text
