@@ -6,9 +6,13 @@ One reply job, in order:
    so the stored params are masked too); they are masked again here, which changes nothing for
    masked text and protects callers that skip the serializer;
 2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message;
-3. a chat prompt gives the model the best ``GENAI_REPLY_PROMPT_SOURCES`` retrieved answers and asks
-   it to adapt the most relevant one to this message. The context variables are *not* in the
-   prompt: the model writes ``{{Placeholder}}`` tokens, as the retrieved answers do;
+3. a chat prompt shows the model the best ``GENAI_REPLY_PROMPT_SOURCES`` hits as earlier turns
+   (their customer message, then the first paragraph of their answer), then the history and the
+   message, and starts the assistant's turn with the first words of the best answer: the model
+   writes the *opening* of the reply, the part that depends on this message. The body of the
+   reply (steps, facts) is the best answer after its first paragraph. The context variables are
+   *not* in the prompt: the model writes ``{{Placeholder}}`` tokens, as the answers do. Without
+   any source the model writes the whole reply;
 4. ``n`` candidates are generated on the process's engine (``workers.runtime.text.completions_run``,
    the path ``generate`` uses, with its streaming and cancellation);
 5. post-processing of each candidate (``reply_postprocess``): placeholder spellings normalised,
@@ -17,7 +21,9 @@ One reply job, in order:
    the context variables) replaced by a placeholder, repetition loops cut (``loop_cut``: the text
    ends before the sentence holding the first repeated 4-gram), an unfinished last sentence
    dropped, then placeholders filled from the context variables (case-insensitive names; unknown
-   ones stay visible as ``{{Name}}``);
+   ones stay visible as ``{{Name}}``); an opening that drifted from the message (less similar
+   to it than the best answer's own opening) is replaced by the latter; the body loses every
+   sentence that would repeat a word 4-gram;
 6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
    retrieved answer, placeholders filled (``metadata.fallback = true``);
 7. grounding score: the maximum MiniLM cosine between the candidate and the retrieved answers
