@@ -94,7 +94,9 @@ class Candidate(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="candidates")
     index = models.PositiveSmallIntegerField()
     text = models.TextField()
-    score = models.FloatField(null=True, blank=True, help_text="Mean token log-probability; higher is better.")
+    score = models.FloatField(
+        null=True, blank=True, help_text="Higher is better: mean token log-probability (generate), grounding (reply)."
+    )
     finish_reason = models.CharField(max_length=16, choices=FinishReason.choices)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
