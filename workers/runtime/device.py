@@ -28,7 +28,7 @@ class Device:
         return str(self.dtype).removeprefix("torch.")
 
 
-def device_choose(setting: str, *, cpu_dtype: str = "float32", threads: int = 0) -> Device:
+def device_choose(setting: str, *, cpu_dtype: str = "bfloat16", threads: int = 0) -> Device:
     import torch
 
     if not _DEVICE_SETTING.match(setting):
