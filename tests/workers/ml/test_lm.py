@@ -86,3 +86,15 @@ def test_smollm2_answers_a_question(smollm2):
     assert "Paris" in answer.text
     assert answer.finish_reason == "stop"  # it ended with its end-of-turn token, not the length cap
     assert smollm2.device == "cpu" or smollm2.dtype == "bfloat16"
+
+
+@pytest.mark.slow
+def test_smollm2_in_bfloat16_the_default_cpu_serving_dtype_still_answers(smollm2):
+    import copy
+
+    model = copy.deepcopy(smollm2.model).to(torch.bfloat16)
+    ids = torch.tensor([chat_input_ids(
+        smollm2.tokenizer, prompt=None, messages=[{"role": "user", "content": "What is the capital of France?"}]
+    )])
+    (answer,) = generate(model, smollm2.tokenizer, ids, SamplingParams(max_new_tokens=40, temperature=0.0))
+    assert "Paris" in answer.text and answer.finish_reason == "stop"
