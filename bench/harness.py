@@ -183,6 +183,13 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return totals
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all CPUs, all processes), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_bytes(pid: int) -> dict[str, int]:
     """Resident set now (VmRSS) and its peak (VmHWM) of one process, in bytes; {} if it is gone."""
     try:
