@@ -102,12 +102,23 @@ def _gguf_convert(*, directory: Path, gguf: str, target: Path) -> None:
     logger.info("converted %s in %.1f s", gguf, time.monotonic() - started)
 
 
+_tokenizer_lock = threading.Lock()
+
+
 @lru_cache(maxsize=4)
-def tokenizer_get(name: str | None = None):
-    """The model's tokenizer (the web process uses it to enforce the prompt token limit)."""
+def _tokenizer_load(name: str | None):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(lm_prepare(name))
+
+
+def tokenizer_get(name: str | None = None):
+    """The model's tokenizer (the web process uses it to enforce the prompt token limit).
+
+    Loaded under a lock: transformers' lazy imports are not thread-safe, and the first burst of
+    requests to a fresh gthread web process raced them (ImportError, 500)."""
+    with _tokenizer_lock:
+        return _tokenizer_load(name)
 
 
 def chat_input_ids(tokenizer, *, prompt: str | None, messages: list[dict] | None) -> list[int]:
