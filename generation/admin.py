@@ -1,9 +1,10 @@
 from django.contrib import admin, messages
 
 from generation.exceptions import DomainError
-from generation.models import Candidate, Conversation, Job, JobEvent, KnowledgeDoc, WorkerHeartbeat
+from generation.models import Candidate, Conversation, Job, JobEvent, KnowledgeDoc, ModelVersion, WorkerHeartbeat
 from generation.services.jobs import job_cancel, job_retry
 from generation.services.knowledge import knowledge_active_set
+from generation.services.model_versions import model_version_promote
 
 
 class CandidateInline(admin.TabularInline):
@@ -100,3 +101,30 @@ class ConversationAdmin(_KnowledgeAdmin):
     list_display = ["id", "customer_message", "intent", "category", "source", "active", "embedded_at"]
     list_filter = ["active", "source", "category", "intent", "language"]
     search_fields = ["customer_message", "agent_reply", "external_id"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["label", "family", "purpose", "status", "is_default", "created_at", "promoted_at"]
+    list_filter = ["family", "purpose", "status", "is_default"]
+    search_fields = ["name", "base_model"]
+    actions = ["promote"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Promotion goes through the service (one default per family and purpose, who and when).
+        return [f.name for f in ModelVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # training jobs register versions
+
+    @admin.action(description="Promote the selected version to default")
+    def promote(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.WARNING)
+            return
+        try:
+            version = model_version_promote(version=queryset.get(), user=request.user)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+            return
+        self.message_user(request, f"{version.label} is now the default.", messages.SUCCESS)

@@ -230,3 +230,88 @@ class Conversation(KnowledgeItem):
         # A new message is compared with past messages: question to question matches better
         # than question to answer with a symmetric model like MiniLM.
         return self.customer_message
+
+
+# --- trained models -------------------------------------------------------------------------
+
+
+class ModelFamily(models.TextChoices):
+    LM_ADAPTER = "lm_adapter"  # a LoRA adapter on the base language model
+    INTENT = "intent"
+    SENTIMENT = "sentiment"
+    VAE = "vae"
+    GAN = "gan"
+
+
+class ModelVersionStatus(models.TextChoices):
+    READY = "ready"
+    FAILED = "failed"
+    ARCHIVED = "archived"
+
+
+class ModelVersion(models.Model):
+    """A trained artefact (adapter, classifier, VAE, GAN) with the metrics it was evaluated on.
+
+    Training jobs register versions; people promote one per family and purpose to be the default
+    that workers use (``is_default``). Workers re-resolve the default on each job, so a promotion
+    takes effect without a restart. The files live under ``GENAI_MODEL_STORE_DIR/artifact_path``.
+    """
+
+    family = models.CharField(max_length=16, choices=ModelFamily.choices)
+    name = models.SlugField(max_length=100, help_text='Requested as "name" (its default or newest) or "name@3".')
+    version = models.PositiveIntegerField()
+    purpose = models.CharField(max_length=64, blank=True, help_text="The job kind it serves: reply, copy, ...")
+    status = models.CharField(max_length=16, choices=ModelVersionStatus.choices, default=ModelVersionStatus.READY)
+    is_default = models.BooleanField(default=False, help_text="Promoted: what workers use for the family and purpose.")
+    artifact_path = models.CharField(max_length=500, help_text="Relative to GENAI_MODEL_STORE_DIR.")
+    base_model = models.CharField(max_length=255, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Validation figures the version was judged on.")
+    training_job = models.ForeignKey(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="model_versions"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="modelversion_unique_name_version"),
+            models.UniqueConstraint(
+                fields=["family", "purpose"], condition=Q(is_default=True), name="modelversion_one_default"
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="modelversion_version_positive"),
+            models.CheckConstraint(
+                condition=~Q(is_default=True) | Q(status="ready"), name="modelversion_default_is_ready"
+            ),
+        ]
+        indexes = [models.Index(fields=["family", "purpose", "status"], name="modelversion_family_purpose")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class JobMetric(models.Model):
+    """One logged step of a training job: the points of its loss curves."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="metric_points")
+    step = models.PositiveIntegerField()
+    split = models.CharField(max_length=16, default="train", help_text="train | validation | ...")
+    values = models.JSONField(help_text='{"loss": 2.31, "kl": 0.4}')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "step", "id"]
+        indexes = [models.Index(fields=["job", "step"], name="jobmetric_job_step")]

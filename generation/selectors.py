@@ -7,7 +7,16 @@ from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
 
 from generation import roles
 from generation.exceptions import Forbidden, NotFound
-from generation.models import Candidate, Job, JobEvent, KnowledgeDoc, KnowledgeItem
+from generation.models import (
+    Candidate,
+    Job,
+    JobEvent,
+    JobMetric,
+    KnowledgeDoc,
+    KnowledgeItem,
+    ModelVersion,
+    ModelVersionStatus,
+)
 
 
 def job_list(*, user: AbstractBaseUser) -> QuerySet[Job]:
@@ -115,3 +124,36 @@ def knowledge_rows_by_id(*, kind: str, ids: list[int]) -> dict[int, KnowledgeIte
 
 def _knowledge_searchable(model: type[KnowledgeItem], model_name: str) -> QuerySet:
     return model.objects.filter(active=True, embedding_model=model_name, embedding__isnull=False)
+
+
+# --- trained models -------------------------------------------------------------------------
+
+
+def model_version_list(*, family: str | None = None, purpose: str | None = None) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.select_related("training_job", "created_by", "promoted_by")
+    if family:
+        versions = versions.filter(family=family)
+    if purpose is not None:
+        versions = versions.filter(purpose=purpose)
+    return versions
+
+
+def model_version_resolve(*, family: str, name: str | None = None, purpose: str | None = None) -> ModelVersion | None:
+    """The version a request names: ``"name@3"`` exactly, ``"name"`` its promoted default or else
+    its newest ready version; no name: the promoted default of the family (and purpose), else its
+    newest ready version. None when nothing matches."""
+    ready = ModelVersion.objects.filter(family=family, status=ModelVersionStatus.READY)
+    if name:
+        base, _, number = name.partition("@")
+        if number:
+            if not number.isdigit():
+                return None
+            return ready.filter(name=base, version=int(number)).first()
+        ready = ready.filter(name=base)
+    elif purpose is not None:
+        ready = ready.filter(purpose=purpose)
+    return ready.order_by("-is_default", "-version", "-created_at").first()
+
+
+def job_metric_points(*, job_id: uuid.UUID) -> QuerySet[JobMetric]:
+    return JobMetric.objects.filter(job_id=job_id).order_by("step", "id")

@@ -2,7 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from generation.models import Candidate, Job, JobStatus
+from generation.models import Candidate, Job, JobStatus, ModelVersion
 from generation.services.users import role_group
 
 
@@ -48,3 +48,15 @@ class CandidateFactory(factory.django.DjangoModelFactory):
     index = factory.Sequence(lambda n: n)
     text = "hello"
     finish_reason = "stop"
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    family = "lm_adapter"
+    name = factory.Sequence(lambda n: f"model-{n}")
+    version = 1
+    purpose = "reply"
+    artifact_path = factory.LazyAttribute(lambda o: f"{o.family}/{o.name}/v{o.version}")
+    metrics = factory.LazyFunction(lambda: {"val_loss": 1.0})

@@ -216,6 +216,10 @@ GENAI_STREAM_KEEPALIVE_SECONDS = env.float("GENAI_STREAM_KEEPALIVE_SECONDS", def
 # transformers causal-LM directory or .gguf file works too.
 GENAI_LM_MODEL = env("GENAI_LM_MODEL", default="smollm2")
 GENAI_MODEL_CACHE_DIR = Path(env("GENAI_MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
+# Trained artefacts (adapters, classifiers, VAE/GAN checkpoints): shared by every worker (a volume
+# in docker-compose), registered as ModelVersion rows.
+GENAI_MODEL_STORE_DIR = Path(env("GENAI_MODEL_STORE_DIR", default=str(VAR_DIR / "trained")))
+GENAI_METRIC_POINTS_MAX = env.int("GENAI_METRIC_POINTS_MAX", default=5000)  # loss-curve points kept per job
 GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 # bfloat16 measured fastest at equal quality on our CPUs (x1.62 speed, perplexity +0.34 %/+0.00 %;
 # docs/benchmarks.md "Serving precision"); float32 on CPUs without fast bf16 kernels.

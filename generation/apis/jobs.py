@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -97,6 +97,24 @@ class JobDetailApi(APIView):
     @extend_schema(summary="Get a job with its results", responses={200: JobOutputSerializer, 404: None})
     def get(self, request: Request, job_id: str) -> Response:
         return Response(JobOutputSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)
+
+
+class JobMetricPointSerializer(serializers.Serializer):
+    step = serializers.IntegerField()
+    split = serializers.CharField()
+    values = serializers.DictField(child=serializers.FloatField())
+    created_at = serializers.DateTimeField()
+
+
+class JobMetricsApi(APIView):
+    @extend_schema(
+        summary="A training job's curves: one point per logged step",
+        responses={200: JobMetricPointSerializer(many=True), 404: None},
+    )
+    def get(self, request: Request, job_id: str) -> Response:
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        points = selectors.job_metric_points(job_id=job.pk)
+        return Response(JobMetricPointSerializer(points, many=True).data)
 
 
 class JobCancelApi(APIView):

@@ -395,6 +395,12 @@ class JobContext:
     def stop_from_heartbeat(self) -> None:
         self._stop_reason = self._stop_reason or "cancelled"
 
+    def metrics_log(self, step: int, split: str = "train", **values: float) -> None:
+        """Record a point of the job's training curves (GET /api/jobs/{id}/metrics)."""
+        from generation.services.model_versions import job_metric_log
+
+        job_metric_log(job_id=self.job_id, step=step, split=split, values=values)
+
 
 class _Heartbeat(threading.Thread):
     """Beats for the running attempt while the runner computes (a model forward pass may hold

@@ -1,0 +1,112 @@
+"""Trained model versions: registered by training jobs, promoted by people."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from generation import roles
+from generation.exceptions import Conflict, Forbidden, InvalidInput
+from generation.models import JobMetric, ModelFamily, ModelVersion, ModelVersionStatus
+
+PROMOTE_ROLES = (roles.REVIEWER, roles.ADMIN)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+def model_version_artifact_dir(*, family: str, name: str, version: int) -> Path:
+    """Where a training job writes the files of ``name@version`` (created on demand)."""
+    path = Path(settings.GENAI_MODEL_STORE_DIR) / family / name / f"v{version}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def model_version_next_number(*, name: str) -> int:
+    return (ModelVersion.objects.filter(name=name).aggregate(top=Max("version"))["top"] or 0) + 1
+
+
+def model_version_register(
+    *,
+    family: str,
+    name: str,
+    artifact_path: str | Path,
+    version: int | None = None,
+    purpose: str = "",
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    base_model: str = "",
+    training_job_id: Any = None,
+    created_by: AbstractBaseUser | None = None,
+    status: str = ModelVersionStatus.READY,
+) -> ModelVersion:
+    """Record a trained artefact. ``version`` defaults to the next number for ``name`` (pass the
+    one used for ``model_version_artifact_dir``); ``artifact_path`` may be absolute under the
+    store or relative to it."""
+    if family not in ModelFamily.values:
+        raise InvalidInput({"family": [f"Must be one of {', '.join(ModelFamily.values)}."]})
+    if not _NAME.match(name):
+        raise InvalidInput({"name": ["Lower-case letters, digits, '-' and '_', at most 100 characters."]})
+    store = Path(settings.GENAI_MODEL_STORE_DIR)
+    path = Path(artifact_path)
+    if path.is_absolute():
+        path = path.relative_to(store)
+    for _ in range(3):  # two trainings of one name finishing together race for the number
+        number = version or model_version_next_number(name=name)
+        try:
+            with transaction.atomic():
+                return ModelVersion.objects.create(
+                    family=family,
+                    name=name,
+                    version=number,
+                    purpose=purpose,
+                    status=status,
+                    artifact_path=str(path),
+                    base_model=base_model,
+                    config=config or {},
+                    metrics=metrics or {},
+                    training_job_id=training_job_id,
+                    created_by=created_by,
+                )
+        except IntegrityError:
+            if version is not None:
+                raise Conflict(f"{name}@{version} exists already.", field="version") from None
+    raise Conflict(f"Could not allocate a version number for {name!r}.", field="name")
+
+
+def model_version_promote(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
+    """Make ``version`` the default of its family and purpose, demoting the previous one."""
+    if not roles.user_has_role(user, *PROMOTE_ROLES):
+        raise Forbidden("Promoting a model version needs the reviewer or admin role.")
+    if version.status != ModelVersionStatus.READY:
+        raise Conflict(f"{version.label} is {version.status}; only ready versions can be promoted.", field="status")
+    with transaction.atomic():
+        ModelVersion.objects.select_for_update().filter(family=version.family, purpose=version.purpose).exclude(
+            pk=version.pk
+        ).filter(is_default=True).update(is_default=False)
+        ModelVersion.objects.filter(pk=version.pk).update(
+            is_default=True, promoted_by=user, promoted_at=timezone.now(), updated_at=timezone.now()
+        )
+    version.refresh_from_db()
+    return version
+
+
+def model_version_archive(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
+    if not roles.user_has_role(user, *PROMOTE_ROLES):
+        raise Forbidden("Archiving a model version needs the reviewer or admin role.")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersionStatus.ARCHIVED, is_default=False, updated_at=timezone.now()
+    )
+    version.refresh_from_db()
+    return version
+
+
+def job_metric_log(*, job_id: Any, step: int, split: str = "train", values: dict[str, float]) -> None:
+    """Append a point to a training job's curves (bounded per job by GENAI_METRIC_POINTS_MAX)."""
+    if JobMetric.objects.filter(job_id=job_id).count() >= settings.GENAI_METRIC_POINTS_MAX:
+        return
+    clean = {str(k): float(v) for k, v in values.items() if v is not None}
+    JobMetric.objects.create(job_id=job_id, step=max(int(step), 0), split=split[:16], values=clean)
