@@ -1,0 +1,139 @@
+"""The output safety filter every generated candidate passes before anyone sees it.
+
+Checks, each giving reasons ``{"category", "detail"}``:
+
+- ``blocked_term``: a term of GENAI_SAFETY_BLOCKED_TERMS, as a whole word or phrase;
+- ``blocked_topic``: a keyword of a topic in GENAI_SAFETY_BLOCKED_TOPICS;
+- ``personal_data``: an e-mail, phone, card or IBAN (the patterns of ``generation.privacy``) that
+  the job's own input did not provide (a reply may quote the order number the agent gave it);
+- ``toxicity``: alt-profanity-check's shipped linear classifier (trained on ~200k human-labelled
+  comments) at or above GENAI_SAFETY_TOXICITY_THRESHOLD, or a word of better-profanity's
+  maintained list (which also catches leetspeak spellings).
+
+The verdict is stored in ``candidate.metadata["safety"]``: ``{"flagged": bool, "reasons": [...],
+"toxicity": p}``. Flagged candidates are hidden from agents and shown to reviewers with the reasons.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from generation.privacy import pii_mask
+
+if TYPE_CHECKING:
+    from generation.kinds import CandidateResult
+    from generation.models import Job
+
+_LOCK = threading.Lock()
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern | None:
+    cleaned = sorted({p.strip().lower() for p in phrases if p and p.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in cleaned) + r")(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=8)
+def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern | None:
+    return _phrase_pattern(terms)
+
+
+@lru_cache(maxsize=8)
+def _topic_patterns(topics: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern]]:
+    patterns = []
+    for name, keywords in topics:
+        pattern = _phrase_pattern(keywords.split("|"))
+        if pattern is not None:
+            patterns.append((name, pattern))
+    return patterns
+
+
+@lru_cache(maxsize=1)
+def _profanity():
+    from better_profanity import profanity
+
+    with _LOCK:
+        profanity.load_censor_words()
+    return profanity
+
+
+def toxicity_scores(texts: Sequence[str]) -> list[float]:
+    """Probability that each text is offensive (alt-profanity-check's shipped classifier)."""
+    if not texts:
+        return []
+    from profanity_check import predict_prob
+
+    with _LOCK:  # the vectorizer is not documented as thread-safe
+        return [float(p) for p in predict_prob(list(texts))]
+
+
+def text_screen(
+    text: str, *, allowed: Iterable[str] = (), toxicity: float | None = None, fast: bool = False
+) -> dict[str, Any]:
+    """The safety verdict of one text. ``allowed``: values the job's input provided (not leaks).
+    ``toxicity``: a precomputed classifier score. ``fast``: skip the classifier (partial text
+    while streaming)."""
+    reasons: list[dict[str, str]] = []
+    terms = _terms_pattern(tuple(settings.GENAI_SAFETY_BLOCKED_TERMS))
+    if terms is not None:
+        for found in sorted({m.group().lower() for m in terms.finditer(text)}):
+            reasons.append({"category": "blocked_term", "detail": f"Blocked term “{found}”."})
+    for name, pattern in _topic_patterns(tuple(sorted(settings.GENAI_SAFETY_BLOCKED_TOPICS.items()))):
+        match = pattern.search(text)
+        if match:
+            reasons.append({"category": "blocked_topic", "detail": f"Blocked topic {name} (“{match.group()}”)."})
+
+    stripped = text
+    for value in allowed:
+        if isinstance(value, str) and value.strip():
+            stripped = stripped.replace(value, " ")
+    leaked = sorted({str(kind) for kind in pii_mask(stripped).found} & set(settings.GENAI_SAFETY_PII_KINDS))
+    if leaked:
+        reasons.append({"category": "personal_data", "detail": "Personal data in the output: " + ", ".join(leaked) + "."})
+
+    words_hit = _profanity().contains_profanity(text)
+    if not fast and toxicity is None:
+        toxicity = toxicity_scores([text])[0]
+    if words_hit or (toxicity is not None and toxicity >= settings.GENAI_SAFETY_TOXICITY_THRESHOLD):
+        detail = "Abusive or profane language"
+        if toxicity is not None:
+            detail += f" (classifier {toxicity:.2f})"
+        reasons.append({"category": "toxicity", "detail": detail + "."})
+    verdict: dict[str, Any] = {"flagged": bool(reasons), "reasons": reasons}
+    if toxicity is not None:
+        verdict["toxicity"] = round(toxicity, 4)
+    return verdict
+
+
+def _allowed_values(params: dict) -> list[str]:
+    """Values a job's own input gave it (context variables): quoting them back is no leak."""
+    context = params.get("context") if isinstance(params, dict) else None
+    return [v for v in (context or {}).values() if isinstance(v, str)]
+
+
+def candidates_screen(*, job: Job, candidates: Sequence[CandidateResult]) -> list[dict]:
+    """The metadata each candidate is stored with: its own plus the ``safety`` verdict.
+    Called by ``job_succeed`` before the candidates are written."""
+    if job.kind in settings.GENAI_SAFETY_SKIP_KINDS:
+        return [dict(c.metadata) for c in candidates]
+    allowed = _allowed_values(job.params)
+    scores = toxicity_scores([c.text for c in candidates])
+    return [
+        {**c.metadata, "safety": text_screen(c.text, allowed=allowed, toxicity=score)}
+        for c, score in zip(candidates, scores)
+    ]
+
+
+def candidate_is_flagged(metadata: dict | None) -> bool:
+    return bool(((metadata or {}).get("safety") or {}).get("flagged"))
+
+
+def candidate_flag_reasons(metadata: dict | None) -> list[dict]:
+    return list(((metadata or {}).get("safety") or {}).get("reasons") or [])
