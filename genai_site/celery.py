@@ -28,3 +28,9 @@ def _schedule_sweeper(sender: Celery, **kwargs) -> None:
         sender.signature("workers.tasks.jobs_sweep", queue="cpu"),
         name="jobs_sweep",
     )
+    if settings.GENAI_RETRAIN_ENABLED:  # review app: fine-tune from new approved feedback (off by default)
+        sender.add_periodic_task(
+            settings.GENAI_RETRAIN_INTERVAL_SECONDS,
+            sender.signature("review.tasks.feedback_retrain", queue="cpu"),
+            name="feedback_retrain",
+        )

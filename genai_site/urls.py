@@ -7,11 +7,13 @@ from generation.apis import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.apis.urls")),
+    path("api/", include("review.apis.urls")),  # feedback, review queue, quality
     path("v1/", include("generation.apis.openai_urls")),  # OpenAI-compatible
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    path("", include("web.urls")),  # the pages: agent, marketing, review, staff, log-in
     path("", include("generation.urls")),
 ]

@@ -140,5 +140,9 @@ def metrics_render() -> bytes:
                           PROMPT_TOKENS, MODEL_LOAD_SECONDS, ENGINE_STEP_SECONDS, ENGINE_ROWS, ENGINE_WAITING):
             registry.register(collector)
     registry.register(DatabaseCollector())
+    from review.metrics import review_collectors  # feedback, review queue and quality per model version
+
+    for collector in review_collectors(multiprocess=bool(settings.GENAI_METRICS_DIR)):
+        registry.register(collector)
     return generate_latest(registry)
 

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "generation",
     "workers",
+    "django_htmx",
+    "review",  # feedback, review queue, safety filter, quality metrics
+    "web",  # the pages people work in
 ]
 
 MIDDLEWARE = [
@@ -48,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -105,7 +109,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"  # the pages' log-in (web app); the admin keeps its own
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- request limits -------------------------------------------------------------------------
 GENAI_MAX_REQUEST_BYTES = env.int("GENAI_MAX_REQUEST_BYTES", default=256 * 1024)
@@ -266,6 +272,39 @@ GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS = env.int("GENAI_REPLY_MAX_CONTEXT_VALUE_CHA
 GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
 GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
 GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
+
+# --- review, feedback and safety (the review app) --------------------------------------------
+# Replies need a reviewer's approval before they count as sent (product copy always does).
+GENAI_REVIEW_REPLIES = env.bool("GENAI_REVIEW_REPLIES", default=False)
+# Approval needs a second, different reviewer (four eyes) for these kinds ("" for none).
+GENAI_REVIEW_SECOND_REVIEW_KINDS = env.list("GENAI_REVIEW_SECOND_REVIEW_KINDS", default=[])
+GENAI_REVIEW_COPY_KINDS = env.list("GENAI_REVIEW_COPY_KINDS", default=["copy"])  # kinds that always need approval
+GENAI_REVIEW_MAX_TEXT_CHARS = env.int("GENAI_REVIEW_MAX_TEXT_CHARS", default=20_000)  # edited text, submitted text
+GENAI_REVIEW_MAX_COMMENT_CHARS = env.int("GENAI_REVIEW_MAX_COMMENT_CHARS", default=2_000)  # comments and reasons
+# Output safety filter: case-insensitive whole words/phrases; topics as "name=kw1|kw2,name2=kw3".
+GENAI_SAFETY_BLOCKED_TERMS = env.list("GENAI_SAFETY_BLOCKED_TERMS", default=[])
+GENAI_SAFETY_BLOCKED_TOPICS = env.dict(
+    "GENAI_SAFETY_BLOCKED_TOPICS",
+    cast={"value": str},
+    default={
+        "self_harm": "suicide|kill yourself|self-harm|self harm",
+        "weapons": "firearm|explosive|bomb|ammunition",
+        "illegal_drugs": "cocaine|heroin|meth|illegal drugs",
+    },
+)
+GENAI_SAFETY_TOXICITY_THRESHOLD = env.float("GENAI_SAFETY_TOXICITY_THRESHOLD", default=0.85)  # classifier probability
+GENAI_SAFETY_PII_KINDS = env.list("GENAI_SAFETY_PII_KINDS", default=["EMAIL", "PHONE", "CARD", "IBAN"])
+GENAI_SAFETY_SKIP_KINDS = env.list("GENAI_SAFETY_SKIP_KINDS", default=["echo", "knowledge_embed"])
+# Pages: bulk copy uploads.
+GENAI_WEB_MAX_CSV_BYTES = env.int("GENAI_WEB_MAX_CSV_BYTES", default=256 * 1024)
+GENAI_WEB_MAX_CSV_ROWS = env.int("GENAI_WEB_MAX_CSV_ROWS", default=20)
+GENAI_WEB_POLL_MS = env.int("GENAI_WEB_POLL_MS", default=300)  # how often pages refresh running jobs
+# Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
+GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
+GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)
+GENAI_RETRAIN_MIN_EXAMPLES = env.int("GENAI_RETRAIN_MIN_EXAMPLES", default=50)
+GENAI_RETRAIN_DIR = Path(env("GENAI_RETRAIN_DIR", default=str(VAR_DIR / "retrain")))
+GENAI_RETRAIN_USER = env("GENAI_RETRAIN_USER", default="genai-retrain")  # owns scheduled fine-tune jobs
 
 # --- metrics --------------------------------------------------------------------------------
 # With GENAI_METRICS_DIR set, every process (web, workers) writes its Prometheus samples under

@@ -282,6 +282,9 @@ def job_succeed(*, job_id: str, worker_id: str, result: JobResult) -> Job | None
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
             return None
+        from review.services.safety import candidates_screen  # output safety filter (review app)
+
+        screened = candidates_screen(job=job, candidates=result.candidates)
         Candidate.objects.bulk_create(
             [
                 Candidate(
@@ -292,7 +295,7 @@ def job_succeed(*, job_id: str, worker_id: str, result: JobResult) -> Job | None
                     finish_reason=c.finish_reason,
                     prompt_tokens=c.prompt_tokens,
                     completion_tokens=c.completion_tokens,
-                    metadata=c.metadata,
+                    metadata=screened[i],
                 )
                 for i, c in enumerate(result.candidates)
             ]
