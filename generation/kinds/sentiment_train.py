@@ -1,0 +1,82 @@
+"""``sentiment_train`` (train queue): fine-tunes all-MiniLM-L6-v2 with a classification head on a
+labelled CSV (by default the shipped finance tweets). A stratified test split is held out and never
+trained on; a validation split drives early stopping; loss curves go to the job's metrics; the
+result is a ``sentiment`` ModelVersion with validation and test metrics.
+
+Options, each reported on validation against plain training: ``adversarial`` (FGM on the token
+embeddings), ``ensemble`` (the k best checkpoints averaged) and ``augment_per_class`` (synthetic
+examples per class from the VAE/GAN helper)."""
+
+from pathlib import Path
+
+from django.conf import settings
+from rest_framework import serializers
+
+from generation import roles
+from generation.kinds import JobKind, kind_register
+
+
+class SentimentTrainParamsSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100, default="finsent", help_text="The model version's name.")
+    csv = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text="A CSV on the workers, under GENAI_SENTIMENT_DATA_DIRS; blank: GENAI_SENTIMENT_TRAIN_CSV.",
+    )
+    text_col = serializers.CharField(max_length=100, default="text")
+    label_col = serializers.CharField(max_length=100, default="label")
+    label_map = serializers.CharField(max_length=500, default="0=negative,1=positive,2=neutral")
+    max_rows = serializers.IntegerField(min_value=0, default=0, help_text="Use the first N rows (0: all).")
+    test_fraction = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.15)
+    validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.1)
+    epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_SENTIMENT_MAX_EPOCHS, default=2)
+    batch_size = serializers.IntegerField(min_value=1, max_value=256, default=32)
+    lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, default=1e-4)
+    max_len = serializers.IntegerField(min_value=8, max_value=512, default=settings.GENAI_SENTIMENT_MAX_LEN)
+    evals_per_epoch = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    patience = serializers.IntegerField(min_value=1, max_value=50, default=3)
+    max_steps = serializers.IntegerField(min_value=0, default=0, help_text="Stop after N optimizer steps (0: no limit).")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    adversarial = serializers.BooleanField(default=False, help_text="FGM perturbation of the token embeddings.")
+    fgm_epsilon = serializers.FloatField(min_value=0.0, max_value=10.0, default=1.0)
+    ensemble = serializers.IntegerField(
+        min_value=1, max_value=5, default=1, help_text="Average the k best checkpoints (kept if it beats the best one on validation)."
+    )
+    augment_per_class = serializers.IntegerField(
+        min_value=0, max_value=5000, default=0, help_text="Synthetic training examples per class from the VAE/GAN."
+    )
+    compare_plain = serializers.BooleanField(
+        default=True, help_text="With adversarial or augment: also train without them, same budget, and report both."
+    )
+
+    def validate_csv(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        path = Path(value).expanduser().resolve()
+        roots = [Path(root).expanduser().resolve() for root in settings.GENAI_SENTIMENT_DATA_DIRS]
+        if not any(path.is_relative_to(root) for root in roots):
+            raise serializers.ValidationError("The file must lie under GENAI_SENTIMENT_DATA_DIRS.")
+        if path.suffix.lower() != ".csv" or not path.is_file():
+            raise serializers.ValidationError(f"No CSV file at {value!r}.")
+        return str(path)
+
+    def validate_label_map(self, value: str) -> str:
+        from workers.ml.sentiment_labels import DatasetError, label_map_parse
+
+        try:
+            label_map_parse(value)
+        except DatasetError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+
+kind_register(
+    JobKind(
+        name="sentiment_train",
+        description="Fine-tunes the finance sentiment classifier (MiniLM + head) and registers a model version.",
+        params_serializer=SentimentTrainParamsSerializer,
+        queue="train",
+        runner="workers.runtime.sentiment.sentiment_train_run",
+        roles=frozenset({roles.ANALYST, roles.ADMIN}),
+    )
+)

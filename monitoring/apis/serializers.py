@@ -1,0 +1,210 @@
+"""Input and output serializers of the monitoring API."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from monitoring.models import (
+    Alert,
+    AlertRule,
+    AlertTransition,
+    Condition,
+    Delivery,
+    DeliveryAttempt,
+    NewsItem,
+    SentimentScore,
+    Severity,
+    Silence,
+    WatchedEntity,
+)
+
+DATE_HELP = "ISO 8601 with a time zone, e.g. 2026-11-30T09:00:00Z; a date alone means midnight UTC."
+
+
+class NewsItemInputSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=64, default="api")
+    text = serializers.CharField(max_length=settings.GENAI_NEWS_MAX_TEXT_CHARS, allow_blank=False, trim_whitespace=True)
+    published_at = serializers.DateTimeField(help_text=DATE_HELP, required=False)
+    url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    title = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    language = serializers.CharField(max_length=16, required=False, default="en")
+    entities = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list,
+        max_length=settings.GENAI_NEWS_MAX_ENTITIES, help_text="Entity keys to add to those found in the text.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        from django.utils import timezone
+
+        attrs.setdefault("published_at", timezone.now())
+        return attrs
+
+
+class NewsUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV (header: text, published_at, source, url, title, ...) or JSON/JSONL.")
+    source = serializers.CharField(max_length=64, required=False, help_text="Default source of rows without one.")
+
+
+class IngestReportSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Skipped: the same url or text is stored already.")
+    duplicates_in_batch = serializers.IntegerField(help_text="Skipped: repeated within this request.")
+    item_ids = serializers.ListField(child=serializers.IntegerField())
+    score_job_id = serializers.CharField(allow_null=True)
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class NewsItemOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NewsItem
+        fields = [
+            "id", "source", "url", "title", "text", "published_at", "language", "entities", "content_hash",
+            "sentiment_label", "sentiment_score", "scored_version", "scored_at", "created_at",
+        ]
+
+
+class ScoreOutputSerializer(serializers.ModelSerializer):
+    probabilities = serializers.DictField(child=serializers.FloatField(), read_only=True)
+
+    class Meta:
+        model = SentimentScore
+        fields = ["id", "item", "model_version", "label", "probabilities", "score", "created_at"]
+
+
+class SeriesPointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    count = serializers.IntegerField()
+    negative = serializers.IntegerField()
+    mean_score = serializers.FloatField()
+
+
+class WatchedEntitySerializer(serializers.ModelSerializer):
+    aliases = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+
+    class Meta:
+        model = WatchedEntity
+        fields = ["id", "key", "name", "aliases", "active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"key": {"validators": []}}
+
+    def validate_key(self, value: str) -> str:
+        value = value.strip().lstrip("$").upper()
+        if not value or not all(c.isalnum() or c in "._-" for c in value):
+            raise serializers.ValidationError("Letters, digits, '.', '_' and '-' (a ticker like AAPL, or a slug).")
+        return value
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    condition = serializers.ChoiceField(choices=Condition.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.WARNING)
+    window_minutes = serializers.IntegerField(min_value=1, max_value=settings.GENAI_ALERT_MAX_WINDOW_MINUTES, default=60)
+    min_count = serializers.IntegerField(min_value=1, max_value=1_000_000, default=5)
+    baseline_windows = serializers.IntegerField(min_value=2, max_value=settings.GENAI_ALERT_MAX_BASELINE_WINDOWS, default=24)
+    for_evaluations = serializers.IntegerField(min_value=1, max_value=settings.GENAI_ALERT_MAX_FOR, default=1)
+    cooldown_minutes = serializers.IntegerField(min_value=0, max_value=settings.GENAI_ALERT_MAX_COOLDOWN_MINUTES, default=60)
+    sources = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list, max_length=settings.GENAI_ALERT_MAX_SOURCES
+    )
+    emails = serializers.ListField(
+        child=serializers.EmailField(), required=False, default=list, max_length=settings.GENAI_ALERT_MAX_EMAILS
+    )
+    webhook_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
+    entity = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id", "name", "description", "enabled", "entity", "aggregate", "sources", "window_minutes", "min_count",
+            "condition", "threshold", "baseline_windows", "for_evaluations", "cooldown_minutes", "severity",
+            "webhook_url", "emails", "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_entity(self, value: str) -> str:
+        return value.strip().lstrip("$").upper()
+
+    def validate_webhook_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("An http(s) URL.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        from monitoring.services.rules import rule_params_check
+
+        instance = self.instance
+        get = lambda key, default: attrs.get(key, getattr(instance, key, default) if instance else default)  # noqa: E731
+        if "threshold" not in attrs and instance is None:
+            raise serializers.ValidationError({"threshold": ["This field is required."]})
+        errors = rule_params_check(
+            condition=get("condition", ""), threshold=get("threshold", 0.0), entity=get("entity", ""), aggregate=get("aggregate", False)
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AlertTransition
+        fields = ["from_status", "to_status", "value", "note", "actor", "at"]
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "ok", "status_code", "error", "duration_ms", "at"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    attempt_log = AttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = ["id", "state", "channel", "target", "idempotency_key", "status", "attempts", "next_attempt_at",
+                  "delivered_at", "last_error", "attempt_log"]
+
+
+class AlertOutputSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id", "rule", "rule_name", "entity", "status", "severity", "consecutive", "value", "item_count", "item_ids",
+            "started_at", "fired_at", "resolved_at", "last_evaluated_at", "summary", "summary_item_ids", "summary_method",
+            "summary_job", "acknowledged_by", "acknowledged_at",
+        ]
+
+
+class AlertDetailSerializer(AlertOutputSerializer):
+    transitions = TransitionSerializer(many=True, read_only=True)
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(AlertOutputSerializer.Meta):
+        fields = [*AlertOutputSerializer.Meta.fields, "transitions", "deliveries"]
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    rule = serializers.PrimaryKeyRelatedField(queryset=AlertRule.objects.all(), required=False, allow_null=True)
+    starts_at = serializers.DateTimeField(help_text=DATE_HELP, required=False)
+    ends_at = serializers.DateTimeField(help_text=DATE_HELP)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_blank=True, default="")
+    entity = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Silence
+        fields = ["id", "rule", "entity", "severity", "starts_at", "ends_at", "comment", "created_by", "created_at"]
+        read_only_fields = ["id", "created_by", "created_at"]
+
+    def validate(self, attrs: dict) -> dict:
+        from django.utils import timezone
+
+        attrs.setdefault("starts_at", timezone.now())
+        if attrs["ends_at"] <= attrs["starts_at"]:
+            raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
+        return attrs

@@ -1,0 +1,1 @@
+"""Monitoring services: the only code that writes monitoring rows."""

@@ -1,0 +1,184 @@
+"""Sending deliveries: webhooks (JSON POST signed with HMAC-SHA256, with an idempotency key) and
+e-mail (Django's mail backend), retried with exponential backoff, every attempt logged.
+
+A delivery is claimed before it is sent (a conditional UPDATE that pushes ``next_attempt_at``
+past the send's timeout), so two copies of its task never send it at the same time; once
+delivered it is never sent again. Receivers verify::
+
+    X-Genai-Signature: sha256=hex(HMAC_SHA256(GENAI_ALERT_WEBHOOK_SECRET, f"{X-Genai-Timestamp}.{body}"))
+
+and drop repeats by the ``Idempotency-Key`` header (a crash between a receiver's 2xx and our
+commit is the one case that sends twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from monitoring.models import Alert, Channel, Delivery, DeliveryAttempt, DeliveryStatus, NewsItem
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Genai-Signature"
+TIMESTAMP_HEADER = "X-Genai-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def webhook_signature(*, body: bytes, timestamp: str, secret: str | None = None) -> str:
+    secret = settings.GENAI_ALERT_WEBHOOK_SECRET if secret is None else secret
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_signature_verify(*, body: bytes, timestamp: str, signature: str, secret: str | None = None) -> bool:
+    return hmac.compare_digest(webhook_signature(body=body, timestamp=timestamp, secret=secret), signature)
+
+
+def alert_payload(*, alert: Alert, state: str, idempotency_key: str = "") -> dict:
+    items = NewsItem.objects.in_bulk(alert.item_ids)
+    return {
+        "idempotency_key": idempotency_key,
+        "alert_id": alert.pk,
+        "state": state,
+        "rule": {"id": alert.rule_id, "name": alert.rule.name, "condition": alert.rule.condition,
+                 "threshold": alert.rule.threshold, "window_minutes": alert.rule.window_minutes},
+        "entity": alert.entity,
+        "severity": alert.severity,
+        "value": alert.value,
+        "item_count": alert.item_count,
+        "started_at": alert.started_at.isoformat(),
+        "fired_at": alert.fired_at.isoformat() if alert.fired_at else None,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "summary": alert.summary,
+        "summary_item_ids": alert.summary_item_ids,
+        "summary_method": alert.summary_method,
+        "items": [
+            {"id": i, "source": items[i].source, "url": items[i].url, "published_at": items[i].published_at.isoformat(),
+             "text": items[i].text[:500], "label": items[i].sentiment_label, "score": items[i].sentiment_score}
+            for i in alert.item_ids if i in items
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    result: str  # delivered | retry | failed | wait | skipped
+    countdown: float = 0.0
+
+
+def _backoff(attempt: int) -> float:
+    base = settings.GENAI_ALERT_DELIVERY_BACKOFF_SECONDS * (2 ** max(0, attempt - 1))
+    return min(base, settings.GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS)
+
+
+def _summary_pending(alert: Alert) -> bool:
+    """A firing alert's model summary is still being written (and not for too long)."""
+    from generation.models import FINAL_STATUSES
+
+    if alert.status == "resolved" or alert.summary_job_id is None or alert.fired_at is None:
+        return False
+    if timezone.now() - alert.fired_at > timedelta(seconds=settings.GENAI_ALERT_SUMMARY_WAIT_SECONDS):
+        return False
+    return alert.summary_job.status not in FINAL_STATUSES
+
+
+def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
+    """One attempt at one delivery; the task schedules the next one from the outcome."""
+    now = timezone.now()
+    delivery = Delivery.objects.select_related("alert", "alert__rule", "alert__summary_job").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return AttemptOutcome("skipped")
+    if delivery.state == "firing" and _summary_pending(delivery.alert):
+        return AttemptOutcome("wait", countdown=5.0)
+    lease = now + timedelta(seconds=settings.GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS * 3)
+    claimed = Delivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=delivery_id, status=DeliveryStatus.PENDING
+    ).update(attempts=F("attempts") + 1, next_attempt_at=lease, updated_at=now)
+    if not claimed:
+        return AttemptOutcome("skipped")  # another copy of the task is sending it, or it is not due
+    delivery.refresh_from_db()
+    number = delivery.attempts
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        if delivery.channel == Channel.WEBHOOK:
+            status_code = _webhook_send(delivery)
+        else:
+            _email_send(delivery)
+    except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        status_code = getattr(exc, "code", None) if isinstance(exc, urllib.error.HTTPError) else None
+    ok = not error
+    duration = int((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=number, ok=ok, status_code=status_code, error=error, duration_ms=duration, at=timezone.now()
+        )
+        if ok:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.DELIVERED, delivered_at=timezone.now(), next_attempt_at=None, last_error="", updated_at=timezone.now()
+            )
+            return AttemptOutcome("delivered")
+        if number >= settings.GENAI_ALERT_DELIVERY_MAX_ATTEMPTS:
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=error, updated_at=timezone.now()
+            )
+            logger.warning("delivery failed for good", extra={"delivery": delivery.pk, "error": error})
+            return AttemptOutcome("failed")
+        countdown = _backoff(number)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=countdown), last_error=error, updated_at=timezone.now()
+        )
+    return AttemptOutcome("retry", countdown=countdown)
+
+
+def _webhook_send(delivery: Delivery) -> int:
+    payload = alert_payload(alert=delivery.alert, state=delivery.state, idempotency_key=delivery.idempotency_key)
+    body = json.dumps(payload, sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        delivery.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "genai-desk-alerts/1",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: webhook_signature(body=body, timestamp=timestamp),
+            IDEMPOTENCY_HEADER: delivery.idempotency_key,
+        },
+    )
+    with urllib.request.urlopen(request, timeout=settings.GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) URLs only (serializer)
+        return response.status
+
+
+def _email_send(delivery: Delivery) -> None:
+    alert = delivery.alert
+    payload = alert_payload(alert=alert, state=delivery.state)
+    subject = f"[{alert.severity.upper()}] {alert.rule.name}: {alert.entity} {delivery.state}"
+    lines = [
+        f"Rule: {alert.rule.name} ({alert.rule.condition} threshold {alert.rule.threshold}, window {alert.rule.window_minutes} min)",
+        f"Entity: {alert.entity}   State: {delivery.state}   Value: {alert.value}   Items: {alert.item_count}",
+        "",
+        alert.summary or "(no summary)",
+        "",
+        "Items:",
+        *[f"  [#{i['id']}] {i['label']} {i['score']:+.2f} {i['source']}: {i['text'][:200]}" for i in payload["items"] if i["score"] is not None],
+        "",
+        f"Reference: {delivery.idempotency_key}",
+    ]
+    send_mail(subject, "\n".join(lines), settings.GENAI_ALERT_EMAIL_FROM, [delivery.target], fail_silently=False)

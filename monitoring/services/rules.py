@@ -1,0 +1,118 @@
+"""Alert rules, watched entities and silences: create, update, delete, with the checks that
+name the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from generation.exceptions import Conflict, InvalidInput
+from monitoring.models import AlertRule, Condition, Silence, WatchedEntity
+
+RULE_FIELDS = (
+    "name", "description", "enabled", "entity", "aggregate", "sources", "window_minutes", "min_count", "condition",
+    "threshold", "baseline_windows", "for_evaluations", "cooldown_minutes", "severity", "webhook_url", "emails",
+)
+
+
+def rule_params_check(*, condition: str, threshold: float, entity: str = "", aggregate: bool = False) -> dict[str, list[str]]:
+    """Errors by field for a condition's threshold (the serializer checks types and ranges of
+    the other fields)."""
+    errors: dict[str, list[str]] = {}
+    if condition == Condition.NEGATIVE_SHARE and not 0.0 < threshold <= 1.0:
+        errors["threshold"] = ["For negative_share, a share in (0, 1]."]
+    elif condition == Condition.MEAN_SCORE and not -1.0 <= threshold <= 1.0:
+        errors["threshold"] = ["For mean_score, a score in [-1, 1]."]
+    elif condition == Condition.NEGATIVE_ZSCORE and not threshold > 0.0:
+        errors["threshold"] = ["For negative_zscore, a z-score above 0."]
+    if entity and aggregate:
+        errors["aggregate"] = ["Only rules without an entity aggregate over all entities."]
+    return errors
+
+
+def alert_rule_create(*, user: AbstractBaseUser, data: dict[str, Any]) -> AlertRule:
+    data = {k: v for k, v in data.items() if k in RULE_FIELDS}
+    errors = rule_params_check(
+        condition=data["condition"], threshold=data["threshold"], entity=data.get("entity", ""), aggregate=data.get("aggregate", False)
+    )
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with transaction.atomic():
+            return AlertRule.objects.create(created_by=user, **data)
+    except IntegrityError:
+        raise Conflict(f"A rule named {data['name']!r} exists already.", field="name") from None
+
+
+def alert_rule_update(*, rule: AlertRule, data: dict[str, Any]) -> AlertRule:
+    for key, value in data.items():
+        if key in RULE_FIELDS:
+            setattr(rule, key, value)
+    errors = rule_params_check(condition=rule.condition, threshold=rule.threshold, entity=rule.entity, aggregate=rule.aggregate)
+    if errors:
+        raise InvalidInput(errors)
+    try:
+        with transaction.atomic():
+            rule.save()
+    except IntegrityError:
+        raise Conflict(f"A rule named {rule.name!r} exists already.", field="name") from None
+    return rule
+
+
+def alert_rule_delete(*, rule: AlertRule) -> None:
+    rule.delete()
+
+
+def watched_entity_save(*, data: dict[str, Any], entity: WatchedEntity | None = None) -> WatchedEntity:
+    """Create or update a watched entity (keys are upper-cased, like cashtags)."""
+    if "key" in data:
+        data["key"] = data["key"].strip().upper()
+    if "aliases" in data:
+        aliases = [a.strip() for a in data["aliases"] if a and a.strip()]
+        if len(aliases) > settings.GENAI_NEWS_MAX_ALIASES:
+            raise InvalidInput({"aliases": [f"At most {settings.GENAI_NEWS_MAX_ALIASES} (GENAI_NEWS_MAX_ALIASES)."]})
+        data["aliases"] = list(dict.fromkeys(aliases))
+    entity = entity or WatchedEntity()
+    for key, value in data.items():
+        setattr(entity, key, value)
+    try:
+        with transaction.atomic():
+            entity.save()
+    except IntegrityError:
+        raise Conflict(f"The entity {entity.key!r} is on the watch list already.", field="key") from None
+    return entity
+
+
+def silence_create(*, user: AbstractBaseUser, data: dict[str, Any]) -> Silence:
+    if data["ends_at"] <= data["starts_at"]:
+        raise InvalidInput({"ends_at": ["Must be after starts_at."]})
+    entity = (data.get("entity") or "").strip().upper()
+    return Silence.objects.create(
+        rule=data.get("rule"),
+        entity=entity,
+        severity=data.get("severity") or "",
+        starts_at=data["starts_at"],
+        ends_at=data["ends_at"],
+        comment=data.get("comment") or "",
+        created_by=user,
+    )
+
+
+def silence_expire(*, silence: Silence) -> Silence:
+    """End a silence now (kept for the record)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    if silence.ends_at > now:
+        silence.ends_at = max(now, silence.starts_at + _one_second())
+        silence.save(update_fields=["ends_at", "updated_at"])
+    return silence
+
+
+def _one_second():
+    from datetime import timedelta
+
+    return timedelta(seconds=1)

@@ -1,0 +1,394 @@
+"""Training loop of the sentiment classifier (workers/ml/sentiment.py): fine-tunes the whole
+encoder with a fresh head, AdamW with warm-up and linear decay, validation a few times per epoch,
+early stopping on validation macro-F1, the best checkpoints kept in memory.
+
+Options (each reported on validation against plain training by the runner):
+- ``adversarial``: FGM (Miyato et al. 2017): after the clean backward pass the token-embedding
+  table is moved by ``epsilon * g / ||g||`` along its gradient, the loss of that perturbed batch is
+  back-propagated too, and the table is restored before the optimizer step.
+- ``ensemble``: the ``k`` best checkpoints of the run, their probabilities averaged.
+- extra (augmented) training examples are given by the caller.
+
+No Django here: the runner (workers/runtime/sentiment.py) reads settings, logs to the job and
+registers the model version.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workers.ml.sentiment import (
+    SentimentClassifier,
+    SentimentConfig,
+    classification_metrics,
+    text_normalise,
+)
+from workers.ml.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
+
+def dataset_read(
+    path: Path | str, *, text_col: str = "text", label_col: str | None = "label", label_map: dict[str, str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Texts and label names of a CSV with a header row. Labels are mapped by ``label_map``; a
+    label already named like ours (negative/neutral/positive) passes unmapped. ``label_col=None``
+    reads texts only (labels empty)."""
+    label_map = DEFAULT_LABEL_MAP if label_map is None else label_map
+    texts, labels = [], []
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        for column in (text_col, label_col):
+            if column is not None and column not in columns:
+                raise DatasetError(f"column {column!r} is not in the CSV (columns: {', '.join(columns)})")
+        for line, row in enumerate(reader, start=2):
+            text = (row.get(text_col) or "").strip()
+            if not text:
+                raise DatasetError(f"line {line}: empty {text_col!r}")
+            texts.append(text)
+            if label_col is not None:
+                raw = (row.get(label_col) or "").strip()
+                label = label_map.get(raw, raw.lower())
+                if label not in LABELS:
+                    raise DatasetError(f"line {line}: label {raw!r} is not in the label map {label_map}")
+                labels.append(label)
+    if not texts:
+        raise DatasetError("the CSV has no rows")
+    return texts, labels
+
+
+def split_stratified(
+    labels: list[str], *, test_fraction: float, validation_fraction: float, seed: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Row indices (train, validation, test), each class split in the same proportions; the
+    same labels and seed always give the same split, so a held-out test split can be rebuilt."""
+    rng = random.Random(seed)
+    train, validation, test = [], [], []
+    for label in LABELS:
+        rows = [i for i, value in enumerate(labels) if value == label]
+        rng.shuffle(rows)
+        n_test = round(len(rows) * test_fraction)
+        n_val = round(len(rows) * validation_fraction)
+        test += rows[:n_test]
+        validation += rows[n_test : n_test + n_val]
+        train += rows[n_test + n_val :]
+    return sorted(train), sorted(validation), sorted(test)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 8e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    max_len: int = 64
+    dropout: float = 0.1
+    evals_per_epoch: int = 2
+    patience: int = 2  # evaluations without a better validation macro-F1 before stopping
+    max_steps: int = 0  # 0: no limit (tests and quick comparisons set one)
+    adversarial: bool = False
+    fgm_epsilon: float = 1.0
+    ensemble: int = 1  # checkpoints averaged at inference (1: the best one)
+    seed: int = 0
+    log_every: int = 10
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    epoch: float
+    state: dict  # CPU copy of the state dict
+    validation: dict
+
+
+@dataclass
+class TrainOutcome:
+    model: SentimentClassifier  # holds the best checkpoint's weights
+    tokenizer: object
+    checkpoints: list[Checkpoint]  # the kept ones, best first
+    validation_best: dict
+    validation_ensemble: dict | None
+    steps: int
+    seconds: float
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def classifier_from_base(base_dir: Path | str, *, max_len: int, dropout: float) -> tuple[SentimentClassifier, object]:
+    """A classifier whose encoder starts from a local transformers/sentence-transformers
+    directory (all-MiniLM-L6-v2's weights) and whose head is new."""
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+    encoder_config = encoder.config.to_dict()
+    for key in ("architectures", "_name_or_path", "transformers_version", "torch_dtype", "dtype"):
+        encoder_config.pop(key, None)
+    config = SentimentConfig(encoder=encoder_config, max_len=max_len, dropout=dropout)
+    return SentimentClassifier(config, encoder=encoder), tokenizer
+
+
+def encode_batch(tokenizer, texts: list[str], *, max_len: int, device) -> dict[str, torch.Tensor]:
+    batch = tokenizer(
+        [text_normalise(t) for t in texts], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+    )
+    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+
+
+def predict_probabilities(
+    models: list[SentimentClassifier], tokenizer, texts: list[str], *, batch_size: int = 64, device=None
+) -> np.ndarray:
+    """``(len(texts), n_labels)`` probabilities, averaged over ``models`` (an ensemble of one or
+    more). Texts are run in length order so a batch pads little, and returned in input order."""
+    if not texts:
+        return np.zeros((0, len(models[0].config.labels)), dtype=np.float32)
+    device = device or next(models[0].parameters()).device
+    max_len = models[0].config.max_len
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), len(models[0].config.labels)), dtype=np.float32)
+    for model in models:
+        model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = encode_batch(tokenizer, [texts[i] for i in rows], max_len=max_len, device=device)
+            probs = sum(torch.softmax(m(**batch)[0].float(), dim=-1) for m in models) / len(models)
+            out[rows] = probs.cpu().numpy()
+    return out
+
+
+def evaluate(models: list[SentimentClassifier], tokenizer, texts: list[str], labels: list[str], **kwargs) -> dict:
+    names = models[0].config.labels
+    probabilities = predict_probabilities(models, tokenizer, texts, **kwargs)
+    predicted = [names[i] for i in probabilities.argmax(axis=1)]
+    return classification_metrics(labels, predicted, tuple(names))
+
+
+class FGM:
+    """Fast Gradient Method on the token-embedding table."""
+
+    def __init__(self, embeddings: torch.nn.Embedding, epsilon: float):
+        self.weight = embeddings.weight
+        self.epsilon = epsilon
+        self.backup: torch.Tensor | None = None
+
+    def attack(self) -> bool:
+        grad = self.weight.grad
+        if grad is None:
+            return False
+        norm = torch.linalg.vector_norm(grad)
+        if not torch.isfinite(norm) or norm == 0:
+            return False
+        self.backup = self.weight.data.clone()
+        self.weight.data.add_(self.epsilon * grad / norm)
+        return True
+
+    def restore(self) -> None:
+        if self.backup is not None:
+            self.weight.data.copy_(self.backup)
+            self.backup = None
+
+
+def _batches(indices: list[int], lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort within pools of 50 batches, cut, and
+    shuffle the batches (less padding, still random)."""
+    indices = indices[:]
+    rng.shuffle(indices)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(indices), pool):
+        chunk = sorted(indices[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train_classifier(
+    *,
+    base_dir: Path | str,
+    train_texts: list[str],
+    train_labels: list[str],
+    val_texts: list[str],
+    val_labels: list[str],
+    config: TrainConfig,
+    device=None,
+    log: Callable[..., None] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainOutcome:
+    """Fine-tune from ``base_dir``; ``log(step, split, **values)`` receives the loss curves."""
+    started = time.monotonic()
+    seed_everything(config.seed)
+    device = device or torch.device("cpu")
+    model, tokenizer = classifier_from_base(base_dir, max_len=config.max_len, dropout=config.dropout)
+    model.to(device)
+    names = model.config.labels
+    targets = [names.index(label) for label in train_labels]
+    lengths = [len(t) for t in train_texts]
+
+    steps_per_epoch = max(1, math.ceil(len(train_texts) / config.batch_size))
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = max(1, int(total_steps * config.warmup_fraction))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    encoder_params = list(model.encoder.named_parameters())
+    groups = [
+        {"params": [p for n, p in encoder_params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in encoder_params if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": list(model.head.parameters()), "weight_decay": 0.0, "lr": config.head_lr},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
+    )
+    fgm = FGM(model.word_embeddings(), config.fgm_epsilon) if config.adversarial else None
+    eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
+    rng = random.Random(config.seed)
+
+    checkpoints: list[Checkpoint] = []
+    history: list[dict] = []
+    best_f1, since_best, step, stopped_early = -1.0, 0, 0, False
+    running: list[float] = []
+
+    def validate() -> bool:
+        nonlocal best_f1, since_best
+        metrics = evaluate([model], tokenizer, val_texts, val_labels, device=device)
+        model.train()
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+        history.append(entry)
+        if log:
+            log(step, "validation", accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        checkpoints.append(Checkpoint(step=step, epoch=entry["epoch"], state=state, validation=metrics))
+        checkpoints.sort(key=lambda c: c.validation["macro_f1"], reverse=True)
+        del checkpoints[max(1, config.ensemble) :]
+        if metrics["macro_f1"] > best_f1:
+            best_f1, since_best = metrics["macro_f1"], 0
+        else:
+            since_best += 1
+        return since_best >= config.patience
+
+    model.train()
+    done = False
+    for _epoch in range(config.epochs):
+        for rows in _batches(list(range(len(train_texts))), lengths, config.batch_size, rng):
+            if should_stop and should_stop():
+                done = stopped_early = True
+                break
+            batch = encode_batch(tokenizer, [train_texts[i] for i in rows], max_len=config.max_len, device=device)
+            labels = torch.tensor([targets[i] for i in rows], device=device)
+            _, loss = model(**batch, labels=labels)
+            loss.backward()
+            if fgm is not None and fgm.attack():
+                _, adversarial_loss = model(**batch, labels=labels)
+                adversarial_loss.backward()
+                fgm.restore()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running.append(loss.item())
+            if log and step % config.log_every == 0:
+                log(step, "train", loss=round(sum(running) / len(running), 5), lr=scheduler.get_last_lr()[0])
+                running = []
+            if progress:
+                progress(step / total_steps, f"step {step}/{total_steps}, best validation macro-F1 {max(best_f1, 0):.3f}")
+            if step % eval_every == 0 or step == total_steps:
+                if validate():
+                    done = stopped_early = True
+                    break
+            if step >= total_steps:
+                done = True
+                break
+        if done:
+            break
+    if not history or history[-1]["step"] != step:
+        validate()
+
+    model.load_state_dict(checkpoints[0].state)
+    model.eval()
+    validation_ensemble = None
+    if config.ensemble > 1 and len(checkpoints) > 1:
+        validation_ensemble = evaluate(ensemble_models(model, checkpoints), tokenizer, val_texts, val_labels, device=device)
+    return TrainOutcome(
+        model=model,
+        tokenizer=tokenizer,
+        checkpoints=checkpoints,
+        validation_best=checkpoints[0].validation,
+        validation_ensemble=validation_ensemble,
+        steps=step,
+        seconds=time.monotonic() - started,
+        stopped_early=stopped_early,
+        history=history,
+    )
+
+
+def ensemble_models(model: SentimentClassifier, checkpoints: list[Checkpoint]) -> list[SentimentClassifier]:
+    """One model per checkpoint (the first is ``model`` itself)."""
+    members = [model]
+    for checkpoint in checkpoints[1:]:
+        member = SentimentClassifier(model.config).to(next(model.parameters()).device)
+        member.load_state_dict(checkpoint.state)
+        member.eval()
+        members.append(member)
+    return members
+
+
+def artifact_save(directory: Path, *, outcome: TrainOutcome, ensemble: bool, extra: dict) -> list[str]:
+    """Weights (one safetensors file per ensemble member), the tokenizer and ``classifier.json``
+    (the model config, the member files and ``extra``: training options and metrics)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    members = outcome.checkpoints if ensemble else outcome.checkpoints[:1]
+    files = []
+    for i, checkpoint in enumerate(members):
+        name = f"member-{i}.safetensors"
+        save_file({k: v.contiguous() for k, v in checkpoint.state.items()}, str(directory / name))
+        files.append(name)
+    outcome.tokenizer.save_pretrained(str(directory))
+    manifest = {"model": outcome.model.config.as_dict(), "members": files, **extra}
+    (directory / "classifier.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return files
+
+
+def artifact_load(directory: Path | str, *, device=None) -> tuple[list[SentimentClassifier], object, dict]:
+    """The ensemble (one or more members), tokenizer and manifest saved by ``artifact_save``."""
+    import json
+
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    directory = Path(directory)
+    manifest = json.loads((directory / "classifier.json").read_text())
+    config = SentimentConfig.from_dict(manifest["model"])
+    device = device or torch.device("cpu")
+    members = []
+    for name in manifest["members"]:
+        model = SentimentClassifier(config)
+        model.load_state_dict(load_file(str(directory / name)))
+        members.append(model.to(device).eval())
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    return members, tokenizer, manifest
