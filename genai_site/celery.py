@@ -17,6 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # would be bound to the default "cpu" exchange and key (as the worker banner showed).
 app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("gpu", "cpu", "train")]
 app.autodiscover_tasks(["workers"])
+app.autodiscover_tasks(["monitoring"])  # alert evaluation, deliveries, feed polling
 
 
 @app.on_after_finalize.connect
@@ -27,6 +28,17 @@ def _schedule_sweeper(sender: Celery, **kwargs) -> None:
         settings.GENAI_SWEEP_INTERVAL_SECONDS,
         sender.signature("workers.tasks.jobs_sweep", queue="cpu"),
         name="jobs_sweep",
+    )
+    # monitoring: alert rules (also evaluated after every scoring job) and RSS/Atom feeds
+    sender.add_periodic_task(
+        settings.GENAI_ALERT_EVAL_INTERVAL_SECONDS,
+        sender.signature("monitoring.tasks.alert_rules_evaluate", queue="cpu"),
+        name="alert_rules_evaluate",
+    )
+    sender.add_periodic_task(
+        settings.GENAI_FEED_POLL_INTERVAL_SECONDS,
+        sender.signature("monitoring.tasks.feeds_poll", queue="cpu"),
+        name="feeds_poll",
     )
     if settings.GENAI_RETRAIN_ENABLED:  # review app: fine-tune from new approved feedback (off by default)
         sender.add_periodic_task(

@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.apis.urls")),
     path("api/", include("review.apis.urls")),  # feedback, review queue, quality
+    path("api/", include("monitoring.apis.urls")),  # news, sentiment, alert rules, alerts, silences
+    path("monitoring/", include("monitoring.urls")),  # the sentiment dashboard
     path("v1/", include("generation.apis.openai_urls")),  # OpenAI-compatible
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "review",  # feedback, review queue, safety filter, quality metrics
     "web",  # the pages people work in
+    "monitoring",  # financial sentiment: news, scores, alert rules, alerts, deliveries
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,46 @@ GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS = env.int("GENAI_REPLY_MAX_CONTEXT_VALUE_CHA
 GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
 GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
 GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
+
+# --- sentiment monitoring (the monitoring app) ----------------------------------------------
+GENAI_NEWS_MAX_BULK = env.int("GENAI_NEWS_MAX_BULK", default=1000)  # items per POST /api/news/ (JSON array or CSV)
+GENAI_NEWS_MAX_UPLOAD_BYTES = env.int("GENAI_NEWS_MAX_UPLOAD_BYTES", default=5 * 1024 * 1024)  # CSV/JSON upload
+GENAI_NEWS_MAX_TEXT_CHARS = env.int("GENAI_NEWS_MAX_TEXT_CHARS", default=10_000)  # one item's text
+GENAI_NEWS_MAX_IMPORT_ROWS = env.int("GENAI_NEWS_MAX_IMPORT_ROWS", default=200_000)  # news_import per file
+GENAI_NEWS_MAX_ENTITIES = env.int("GENAI_NEWS_MAX_ENTITIES", default=20)  # entity keys kept per item
+GENAI_NEWS_MAX_ALIASES = env.int("GENAI_NEWS_MAX_ALIASES", default=20)  # per watched entity
+GENAI_SENTIMENT_MODEL = env("GENAI_SENTIMENT_MODEL", default="")  # "name" or "name@3"; blank: promoted, else newest
+GENAI_SENTIMENT_BASE_MODEL = env("GENAI_SENTIMENT_BASE_MODEL", default="all-minilm-l6-v2")  # what training starts from
+GENAI_SENTIMENT_TRAIN_CSV = env(
+    "GENAI_SENTIMENT_TRAIN_CSV", default=str(BASE_DIR.parent / "shared/data/financial_sentiment/tfns_sent_train.csv")
+)
+# Training CSVs must lie under one of these folders (a job's params name a file on the worker).
+GENAI_SENTIMENT_DATA_DIRS = env.list(
+    "GENAI_SENTIMENT_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+)
+GENAI_SENTIMENT_BATCH = env.int("GENAI_SENTIMENT_BATCH", default=64)  # items per forward pass and commit
+GENAI_SENTIMENT_MAX_LEN = env.int("GENAI_SENTIMENT_MAX_LEN", default=64)  # tokens per item (training and scoring)
+GENAI_SENTIMENT_MAX_EPOCHS = env.int("GENAI_SENTIMENT_MAX_EPOCHS", default=20)
+GENAI_ALERT_EVAL_INTERVAL_SECONDS = env.float("GENAI_ALERT_EVAL_INTERVAL_SECONDS", default=60.0)  # beat
+GENAI_ALERT_MAX_WINDOW_MINUTES = env.int("GENAI_ALERT_MAX_WINDOW_MINUTES", default=7 * 24 * 60)
+GENAI_ALERT_MAX_BASELINE_WINDOWS = env.int("GENAI_ALERT_MAX_BASELINE_WINDOWS", default=168)
+GENAI_ALERT_MAX_FOR = env.int("GENAI_ALERT_MAX_FOR", default=100)  # for_evaluations
+GENAI_ALERT_MAX_COOLDOWN_MINUTES = env.int("GENAI_ALERT_MAX_COOLDOWN_MINUTES", default=30 * 24 * 60)
+GENAI_ALERT_MAX_EMAILS = env.int("GENAI_ALERT_MAX_EMAILS", default=10)  # per rule
+GENAI_ALERT_MAX_SOURCES = env.int("GENAI_ALERT_MAX_SOURCES", default=20)  # per rule
+GENAI_ALERT_EVIDENCE_ITEMS = env.int("GENAI_ALERT_EVIDENCE_ITEMS", default=10)  # items kept on an alert and summarised
+GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS = env.int("GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS", default=160)
+GENAI_ALERT_SUMMARY_WAIT_SECONDS = env.float("GENAI_ALERT_SUMMARY_WAIT_SECONDS", default=120.0)  # delivery waits for it
+GENAI_ALERT_WEBHOOK_SECRET = env("GENAI_ALERT_WEBHOOK_SECRET", default="local-only-webhook-secret")  # HMAC key
+GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+GENAI_ALERT_DELIVERY_MAX_ATTEMPTS = env.int("GENAI_ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
+GENAI_ALERT_DELIVERY_BACKOFF_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_SECONDS", default=5.0)  # doubles per attempt
+GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=900.0)
+GENAI_ALERT_EMAIL_FROM = env("GENAI_ALERT_EMAIL_FROM", default="alerts@genai-desk.local")
+GENAI_FEED_POLL_INTERVAL_SECONDS = env.float("GENAI_FEED_POLL_INTERVAL_SECONDS", default=300.0)  # beat
+GENAI_FEED_MAX_ITEMS = env.int("GENAI_FEED_MAX_ITEMS", default=200)  # entries read per feed per poll
+GENAI_FEED_MAX_BYTES = env.int("GENAI_FEED_MAX_BYTES", default=5 * 1024 * 1024)
+GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-monitor")  # owns scoring/summary jobs
 
 # --- review, feedback and safety (the review app) --------------------------------------------
 # Replies need a reviewer's approval before they count as sent (product copy always does).
