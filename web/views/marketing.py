@@ -183,11 +183,20 @@ def _batch_context(request: HttpRequest, batch_id: str, jobs: list[Job]) -> dict
                 "c": c, "item": item, "checks": _checks(checks), "flagged": candidate_is_flagged(c.metadata),
                 "flag_reasons": candidate_flag_reasons(c.metadata),
             })
-        rows.append({"job": job, "cards": cards})
+        rows.append({"job": job, "cards": cards, "label": _product_label(job.params)})
     return {
         "batch_id": batch_id, "jobs": jobs, "rows": rows, "done": done, "total": len(jobs),
         "percent": round(100 * progress), "finished": done == len(jobs), "poll_ms": settings.GENAI_WEB_POLL_MS * 3,
     }
+
+
+def _product_label(params: dict) -> str:
+    attributes = params.get("attributes") if isinstance(params.get("attributes"), dict) else {}
+    for source in (params, attributes):
+        for key in ("name", "title", "product_name", "product"):
+            if isinstance(source.get(key), str) and source[key].strip():
+                return source[key].strip()[:120]
+    return "Product"
 
 
 def _checks(checks) -> list[dict]:

@@ -1,0 +1,40 @@
+import pytest
+from rest_framework import serializers
+
+from generation import kinds, roles
+from tests.factories import UserFactory
+
+
+class _StandInCopyParams(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    attributes = serializers.DictField(child=serializers.CharField(max_length=200), required=False, default=dict)
+    n = serializers.IntegerField(min_value=1, max_value=4, default=2)
+
+
+@pytest.fixture
+def copy_kind():
+    """The ``copy`` kind; a stand-in with the same role rules while it is not installed yet
+    (the page reads whatever fields the kind declares)."""
+    existing = kinds.kind_get("copy")
+    if existing is not None:
+        yield existing
+        return
+    stand_in = kinds.JobKind(
+        name="copy", description="stand-in", params_serializer=_StandInCopyParams, queue="cpu",
+        runner="generation.kinds.echo.echo_run", roles=frozenset({roles.MARKETER, roles.ADMIN}),
+    )
+    kinds._REGISTRY["copy"] = stand_in
+    yield stand_in
+    kinds._REGISTRY.pop("copy", None)
+
+
+@pytest.fixture
+def login(client, db):
+    """``login(role)`` -> the logged-in user on the test client."""
+
+    def make(role=roles.AGENT, user=None):
+        user = user or UserFactory(role=role)
+        client.force_login(user)
+        return user
+
+    return make

@@ -1,0 +1,158 @@
+import io
+import re
+
+import pytest
+
+from generation import roles
+from generation.models import Job, JobEvent, JobStatus
+from review.models import Feedback, ReviewItem
+from review.services.reviews import review_item_submit
+from tests.factories import CandidateFactory, JobFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def test_login_logout_and_role_aware_nav(client, login):
+    assert client.get("/agent/").status_code == 302  # to the log-in page
+    assert "/accounts/login/" in client.get("/agent/")["Location"]
+    page = _text(client.get("/accounts/login/"))
+    assert '<label for="id_username">Username</label>' in page
+    login(roles.AGENT)
+    nav = _text(client.get("/agent/"))
+    assert 'href="/agent/"' in nav and 'href="/review/"' not in nav and 'href="/staff/jobs/"' not in nav
+    assert client.get("/review/").status_code == 403
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/agent/").status_code == 302
+    login(roles.REVIEWER)
+    nav = _text(client.get("/review/"))
+    assert 'href="/review/"' in nav and 'href="/quality/"' in nav and 'href="/agent/"' not in nav
+
+
+def test_agent_empty_message_is_a_clear_message(client, login):
+    login(roles.AGENT)
+    response = client.post("/agent/", {"message": "   ", "n": "1"}, HTTP_HX_REQUEST="true")
+    assert "Paste the customer" in _text(response) and "errors" in _text(response)
+    assert not Job.objects.exists()
+    response = client.post("/agent/", {"message": "x" * 5000, "n": "1"})
+    assert response.status_code == 400 and "message: Ensure this field has no more than 4000 characters" in _text(response)
+
+
+def test_agent_creates_a_reply_job_and_streams_drafts(client, login):
+    agent = login(roles.AGENT)
+    response = client.post("/agent/", {"message": "Where is my parcel?", "n": "2", "tone": "friendly", "channel": "email"},
+                           HTTP_HX_REQUEST="true")
+    job = Job.objects.get()
+    assert (job.kind, job.owner, job.params["n"], job.params["tone"]) == ("reply", agent, 2, "friendly")
+    assert f'hx-get="/agent/jobs/{job.id}/drafts"' in _text(response)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1)
+    JobEvent.objects.create(job=job, attempt=1, deltas={"0": "Hello, your ", "1": "Hi"})
+    JobEvent.objects.create(job=job, attempt=1, deltas={"0": "parcel is on its way"})
+    partial = _text(client.get(f"/agent/jobs/{job.id}/drafts"))
+    assert "Hello, your parcel is on its way" in partial and 'hx-trigger="load delay:' in partial
+
+
+def test_agent_sees_final_drafts_with_sources_but_not_flagged_ones(client, login):
+    agent = login(roles.AGENT)
+    job = JobFactory(kind="reply", owner=agent, status=JobStatus.SUCCEEDED, params={"message": "Hi"})
+    ok = CandidateFactory(job=job, index=0, text="We ship in 2 days.",
+                          metadata={"sources": [{"ref": "doc:1", "title": "Shipping times", "snippet": "2 days", "score": 0.8}],
+                                    "safety": {"flagged": False, "reasons": []}})
+    bad = CandidateFactory(job=job, index=1, text="SECRET toxic words",
+                           metadata={"safety": {"flagged": True, "reasons": [{"category": "toxicity", "detail": "Abusive."}]}})
+    page = _text(client.get(f"/agent/jobs/{job.id}/drafts"))
+    assert "We ship in 2 days." in page and "Shipping times" in page
+    assert "SECRET toxic words" not in page and "withheld by the safety filter" in page
+    # send edited, rate, report
+    sent = _text(client.post(f"/agent/candidates/{ok.pk}/send", {"text": "We ship in 2 working days."}))
+    assert "Sent." in sent and "Sent edited" in sent
+    client.post(f"/agent/candidates/{ok.pk}/rate", {"thumb": "up", "stars": "5"})
+    reported = _text(client.post(f"/agent/candidates/{ok.pk}/report", {"reason": ""}))
+    assert "Choose what is wrong" in reported
+    client.post(f"/agent/candidates/{ok.pk}/report", {"reason": "incomplete", "comment": "No date."})
+    row = Feedback.objects.get(candidate=ok)
+    assert (row.outcome, row.stars, row.reason, row.edit_distance) == ("sent_edited", 5, "incomplete", 8)
+    assert "withheld" in _text(client.post(f"/agent/candidates/{bad.pk}/send", {"text": "x"}))
+    assert not Feedback.objects.filter(candidate=bad).exists()
+
+
+def test_a_user_never_sees_another_users_drafts(client, login, make_user):
+    other = make_user(roles.AGENT)
+    job = JobFactory(kind="reply", owner=other, status=JobStatus.SUCCEEDED, params={"message": "Private"})
+    candidate = CandidateFactory(job=job, index=0, text="Their draft")
+    login(roles.AGENT)
+    assert client.get(f"/agent/jobs/{job.id}/drafts").status_code == 404
+    assert client.post(f"/agent/candidates/{candidate.pk}/send", {"text": "x"}).status_code == 404
+
+
+def test_marketing_form_and_csv_errors_with_line_numbers(client, login, copy_kind, settings):
+    login(roles.MARKETER)
+    page = _text(client.get("/marketing/"))
+    assert 'for="f-name"' in page and 'type="file"' in page
+    bad = io.BytesIO(b"name,colour_typo\nLamp,red\n")
+    bad.name = "products.csv"
+    response = _text(client.post("/marketing/upload", {"file": bad}, HTTP_HX_REQUEST="true"))
+    assert "line 1: unknown column(s) colour_typo" in response
+    rows = io.BytesIO(b"name,n\nLamp,2\n,1\nChair,99\n")
+    rows.name = "p.csv"
+    response = _text(client.post("/marketing/upload", {"file": rows}, HTTP_HX_REQUEST="true"))
+    assert "line 3: name:" in response and "line 4: n:" in response
+    assert not Job.objects.exists()  # nothing created unless every row is valid
+    settings.GENAI_WEB_MAX_CSV_BYTES = 10
+    big = io.BytesIO(b"name\n" + b"Lamp\n" * 10)
+    big.name = "big.csv"
+    assert "the limit is 0 KB (GENAI_WEB_MAX_CSV_BYTES)" in _text(client.post("/marketing/upload", {"file": big}))
+
+
+def test_marketing_csv_creates_a_batch_with_progress(client, login, copy_kind):
+    marketer = login(roles.MARKETER)
+    rows = io.BytesIO(b"name\nLamp\nChair\n")
+    rows.name = "p.csv"
+    response = client.post("/marketing/upload", {"file": rows}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204 and response["HX-Redirect"].startswith("/marketing/batches/")
+    jobs = list(Job.objects.filter(owner=marketer, kind="copy").order_by("created_at"))
+    assert [j.params["name"] for j in jobs] == ["Lamp", "Chair"]
+    Job.objects.filter(pk=jobs[0].pk).update(status=JobStatus.SUCCEEDED, progress=1.0)
+    done = Job.objects.get(pk=jobs[0].pk)
+    candidate = CandidateFactory(job=done, index=0, text="A lamp.", metadata={"checks": {"colour": True, "material": {"ok": False, "detail": "missing"}}})
+    page = _text(client.get(response["HX-Redirect"]))
+    assert "1 of 2 products done (50 %)" in page and '<progress id="batch-progress" max="100" value="50"' in page
+    assert 'class="ok">colour: passed' in page and 'class="fail">material: failed — missing' in page
+    submitted = _text(client.post(f"/marketing/candidates/{candidate.pk}/submit", {"text": "A bright lamp."}))
+    assert "Submitted" in submitted
+    assert ReviewItem.objects.get().text == "A bright lamp."
+
+
+def test_reviewer_queue_diff_and_decisions(client, login, make_user):
+    marketer = make_user(roles.MARKETER)
+    job = JobFactory(kind="copy", owner=marketer, status=JobStatus.SUCCEEDED, params={"name": "Lamp"})
+    first = review_item_submit(candidate=CandidateFactory(job=job, index=0, text="A red lamp."), user=marketer, text="A bright red lamp.")
+    second = review_item_submit(candidate=CandidateFactory(job=job, index=1, text="A lamp."), user=marketer)
+    login(roles.REVIEWER)
+    queue = _text(client.get("/review/", {"status": "pending", "kind": "copy"}))
+    assert f'href="/review/items/{first.pk}/"' in queue and f'href="/review/items/{second.pk}/"' in queue
+    page = _text(client.get(f"/review/items/{first.pk}/"))
+    assert "A<ins> bright</ins> red lamp." in page and "data-shortcuts" in page and 'data-key="approve"' in page
+    missing_reason = client.post(f"/review/items/{first.pk}/reject", {"reason": ""})
+    assert missing_reason.status_code == 400 and "A reason is required" in _text(missing_reason)
+    approved = client.post(f"/review/items/{first.pk}/approve", {"go_next": "1"})
+    assert approved.status_code == 302 and approved["Location"] == f"/review/items/{second.pk}/"
+    first.refresh_from_db()
+    assert first.status == "approved"
+    client.post(f"/review/items/{second.pk}/reject", {"reason": "Too short."})
+    second.refresh_from_db()
+    assert second.status == "rejected"
+    assert "Too short." in _text(client.get(f"/review/items/{second.pk}/"))
+
+
+def test_staff_pages(client, login):
+    login(roles.ADMIN)
+    JobFactory(kind="echo", status=JobStatus.QUEUED)
+    assert "echo" in _text(client.get("/staff/jobs/"))
+    assert client.get("/staff/models/").status_code == 200
+    assert client.get("/staff/training/").status_code == 200
+    assert client.get("/quality/").status_code == 200
+    assert client.get("/review/flagged/").status_code == 200
