@@ -315,3 +315,49 @@ class JobMetric(models.Model):
     class Meta:
         ordering = ["job", "step", "id"]
         indexes = [models.Index(fields=["job", "step"], name="jobmetric_job_step")]
+
+
+# --- product copy -----------------------------------------------------------------------------
+
+
+class BrandExample(models.Model):
+    """An example description in a brand's voice (optionally of one collection), stored by a
+    marketer: the most similar ones are the ``copy`` runner's few-shot style examples, and all
+    of them are fine-tuning rows (``generation.services.copy.copy_training_examples``).
+    ``attributes`` are the product facts the text describes, when known (the few-shot turn then
+    shows them). The embedding is stored like ``KnowledgeItem``'s: float32 bytes of the text,
+    ``embedded_hash`` the ``content_hash`` it was computed from."""
+
+    brand = models.CharField(max_length=100)
+    collection = models.CharField(max_length=100, blank=True, help_text="Blank: the whole brand.")
+    text = models.TextField()
+    attributes = models.JSONField(default=dict, blank=True, help_text="The product facts the text describes.")
+    active = models.BooleanField(default=True, help_text="Inactive examples are neither prompted nor trained on.")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of brand, collection and text.")
+    embedding = models.BinaryField(null=True, blank=True, editable=False, help_text="float32 vector, normalised.")
+    embedding_model = models.CharField(max_length=128, blank=True)
+    embedded_hash = models.CharField(max_length=64, blank=True)
+    embedded_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "collection", "content_hash"], name="brandexample_unique_text"),
+            models.CheckConstraint(condition=~Q(brand=""), name="brandexample_brand_not_blank"),
+            models.CheckConstraint(condition=~Q(text=""), name="brandexample_text_not_blank"),
+        ]
+        indexes = [
+            models.Index(fields=["brand", "collection"], name="brandexample_brand_collection"),
+            models.Index(fields=["active", "embedding_model"], name="brandexample_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand}/{self.collection or '-'}: {self.text[:60]}"
+
+    def embedding_text(self) -> str:
+        return self.text

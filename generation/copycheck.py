@@ -1,0 +1,678 @@
+"""The product-copy checker: is every given attribute stated, and is nothing claimed that the
+attributes do not say? Pure Python (no Django, no model), shared by the ``copy`` and
+``recommendation`` runners and ``manage.py copy_evaluate``.
+
+``copy_check(text, attributes)`` reports:
+
+- **coverage**: the share of *facts* the text states. A fact is one attribute value, or one item
+  of a list value (each size, each feature, each colour of "black/white"). Matching is on
+  normalised words: case, accents and punctuation ignored, plurals folded ("shoes" = "shoe"),
+  spelling variants and synonyms merged ("gray" = "grey", "trainers" = "sneakers", "jumper" =
+  "sweater"). A phrase is stated when at least 60% of its content words are (all of them for
+  one or two words); a colour when one of its colour words is; a price when its number is; a
+  size when its token is.
+- **unsupported claims**: words of five vocabularies that the attributes do not support:
+  colours (a colour's family is allowed: "navy" allows "blue"), materials ("genuine leather" for
+  a faux-leather bag too), brands (a built-in list, the input's brand, and ``known_brands`` the
+  caller adds: the catalogue's other brands, stored brand voices), sizes (XS..XXXL, "one size",
+  "size 42", "EU 38") and product-category nouns ("sneaker" for a sling bag; a noun of the
+  input's category, its synonyms and its family's generic words are fine; a noun that follows
+  "with", "for", "on" ... is about something else, not a claim about the product). Numbers with a
+  unit or a currency (``15 inch``, ``2 years``, ``$49``) that no attribute holds are claims too.
+- **repetition**: the first repeated word 4-gram (a loop), or None.
+
+``claims_filter(text, attributes)`` drops the sentences that hold an unsupported claim or
+repeat a 4-gram of the text kept before them: the sentence-level filter applied to generated
+descriptions before they are checked again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+STOPWORDS = frozenset(
+    "a an the and or with for of in on to by from at as is are be it its this that these those your our you "
+    "we their them into onto per via plus x".split()
+)
+
+# --- vocabularies -----------------------------------------------------------------------------
+
+# Colour word -> family (a family member in the input allows the family's base word).
+COLOURS: dict[str, str] = {
+    "black": "black", "jet": "black", "onyx": "black", "ebony": "black",
+    "white": "white", "ivory": "white", "cream": "white", "ecru": "white", "snow": "white",
+    "grey": "grey", "charcoal": "grey", "slate": "grey", "graphite": "grey", "anthracite": "grey",
+    "silver": "grey", "ash": "grey", "heather": "grey",
+    "red": "red", "burgundy": "red", "maroon": "red", "crimson": "red", "scarlet": "red", "wine": "red",
+    "cherry": "red", "oxblood": "red", "brick": "red", "rust": "red",
+    "blue": "blue", "navy": "blue", "cobalt": "blue", "indigo": "blue", "azure": "blue", "sky": "blue",
+    "denim": "blue", "teal": "blue", "turquoise": "blue", "aqua": "blue", "cyan": "blue", "petrol": "blue",
+    "green": "green", "olive": "green", "khaki": "green", "sage": "green", "emerald": "green", "mint": "green",
+    "forest": "green", "lime": "green", "moss": "green", "bottle": "green", "frost": "green",
+    "yellow": "yellow", "mustard": "yellow", "lemon": "yellow", "ochre": "yellow", "gold": "yellow",
+    "golden": "yellow",
+    "orange": "orange", "coral": "orange", "peach": "orange", "apricot": "orange", "amber": "orange",
+    "terracotta": "orange", "copper": "orange",
+    "purple": "purple", "violet": "purple", "lilac": "purple", "lavender": "purple", "plum": "purple",
+    "mauve": "purple", "aubergine": "purple", "magenta": "purple",
+    "pink": "pink", "rose": "pink", "blush": "pink", "fuchsia": "pink", "salmon": "pink",
+    "brown": "brown", "tan": "brown", "beige": "brown", "camel": "brown", "chocolate": "brown",
+    "cognac": "brown", "taupe": "brown", "sand": "brown", "mocha": "brown", "chestnut": "brown",
+    "walnut": "brown", "espresso": "brown", "caramel": "brown", "nude": "brown", "stone": "brown",
+}
+# Colour words that are also everyday words: they count as a colour claim only next to a word
+# that makes them one ("rose gold", "sky blue", "mint green") or when the input names them.
+_WEAK_COLOURS = frozenset(
+    "jet snow ash heather wine cherry brick rust sky denim petrol forest lime moss bottle frost lemon gold golden "
+    "peach apricot amber copper plum rose blush salmon sand stone mocha chestnut walnut espresso caramel "
+    "chocolate nude cream sage mint camel emerald onyx ebony slate graphite silver lavender".split()
+)
+_COLOUR_IDIOMS = frozenset(
+    {("white", "noise"), ("black", "friday"), ("gold", "standard"), ("silver", "lining"), ("red", "carpet"),
+     ("go", "green"), ("green", "energy"), ("white", "glove"), ("blue", "light"), ("red", "tape")}
+)
+
+MATERIALS: dict[str, str] = {
+    # word -> class (a class word in the input allows the class's generic word: "oak" allows "wood")
+    "leather": "leather", "suede": "leather", "nubuck": "leather", "patent": "leather",
+    "cotton": "fibre", "wool": "fibre", "merino": "fibre", "cashmere": "fibre", "alpaca": "fibre", "mohair": "fibre",
+    "silk": "fibre", "linen": "fibre", "hemp": "fibre", "jute": "fibre", "polyester": "fibre", "nylon": "fibre",
+    "elastane": "fibre", "spandex": "fibre", "lycra": "fibre", "acrylic": "fibre", "viscose": "fibre",
+    "rayon": "fibre", "lyocell": "fibre", "tencel": "fibre", "polyamide": "fibre", "microfibre": "fibre",
+    "canvas": "fabric", "denim": "fabric", "fleece": "fabric", "velvet": "fabric", "satin": "fabric",
+    "chiffon": "fabric", "tweed": "fabric", "corduroy": "fabric", "flannel": "fabric", "twill": "fabric",
+    "mesh": "fabric", "neoprene": "fabric", "knit": "fabric", "jersey": "fabric", "ripstop": "fabric",
+    "rubber": "rubber", "latex": "rubber", "silicone": "rubber", "eva": "rubber", "foam": "rubber",
+    "plastic": "plastic", "polycarbonate": "plastic", "vinyl": "plastic", "pvc": "plastic", "pu": "plastic",
+    "polyurethane": "plastic", "resin": "plastic", "abs": "plastic", "acetate": "plastic",
+    "aluminium": "metal", "steel": "metal", "stainless": "metal", "titanium": "metal", "brass": "metal",
+    "bronze": "metal", "copper": "metal", "chrome": "metal", "zinc": "metal", "gold": "metal", "silver": "metal",
+    "metal": "metal", "metallic": "metal",
+    "wood": "wood", "wooden": "wood", "oak": "wood", "walnut": "wood", "bamboo": "wood", "pine": "wood",
+    "teak": "wood", "beech": "wood", "acacia": "wood", "birch": "wood", "ash": "wood", "rattan": "wood",
+    "wicker": "wood", "cork": "wood", "plywood": "wood", "mdf": "wood",
+    "glass": "ceramic", "ceramic": "ceramic", "porcelain": "ceramic", "stoneware": "ceramic",
+    "earthenware": "ceramic", "marble": "ceramic", "granite": "ceramic", "concrete": "ceramic",
+    "terracotta": "ceramic", "crystal": "ceramic",
+    "down": "fill", "feather": "fill",
+}
+# Material words a text uses for other things: a claim only with a material cue next to them
+# ("made of", "... leather"), or when the input names them.
+_WEAK_MATERIALS = frozenset(
+    "patent knit jersey down feather eva abs pu glass crystal ash walnut pine gold silver copper bronze chrome "
+    "metallic foam concrete stone".split()
+)
+_GENERIC_MATERIAL = {"metal": "metal", "metallic": "metal", "wood": "wood", "wooden": "wood"}
+_FAUX_WORDS = frozenset({"faux", "vegan", "synthetic", "pu", "imitation", "artificial", "recycled"})
+_GENUINE_WORDS = frozenset({"genuine", "real", "full", "grain", "top", "natural", "calfskin", "cowhide"})
+
+KNOWN_BRANDS: tuple[str, ...] = (
+    # apparel, shoes, bags
+    "Nike", "Adidas", "Puma", "Reebok", "New Balance", "Asics", "Converse", "Vans", "Skechers", "Hoka", "Saucony",
+    "Brooks", "On Running", "Salomon", "Merrell", "Timberland", "Dr. Martens", "Birkenstock", "Clarks", "Ecco",
+    "Veja", "Allbirds", "UGG", "Crocs", "Levi's", "Wrangler", "Lee", "Uniqlo", "Zara", "H&M", "Mango", "COS",
+    "Gap", "Patagonia", "The North Face", "Columbia", "Arc'teryx", "Fjällräven", "Fjallraven", "Herschel",
+    "Eastpak", "JanSport", "Osprey", "Samsonite", "Rimowa", "Tumi", "Longchamp", "Michael Kors", "Coach",
+    "Kate Spade", "Gucci", "Prada", "Louis Vuitton", "Chanel", "Hermès", "Hermes", "Burberry", "Ralph Lauren",
+    "Tommy Hilfiger", "Calvin Klein", "Hugo Boss", "Lacoste", "Carhartt", "Barbour", "Hunter", "Superdry",
+    "Under Armour", "Lululemon", "Champion", "Fila", "Diesel", "Armani", "Versace", "Moncler", "Canada Goose",
+    "Ray-Ban", "Oakley", "Casio", "Seiko", "Citizen", "Fossil", "Swatch", "Rolex", "Timex", "Garmin", "Fitbit",
+    # electronics
+    "Apple", "Samsung", "Sony", "LG", "Panasonic", "Philips", "Bose", "JBL", "Sennheiser", "Beats",
+    "Bang & Olufsen", "Jabra", "Anker", "Logitech", "Razer", "Microsoft", "Google", "Huawei", "Xiaomi",
+    "OnePlus", "Motorola", "Nokia", "Lenovo", "Dell", "HP", "Asus", "Acer", "Canon", "Nikon", "Fujifilm",
+    "GoPro", "DJI", "Kindle", "Sonos", "Marshall", "Dyson", "Nintendo", "PlayStation", "Xbox",
+    "Belkin", "Kobo", "Braun", "Bosch", "Siemens", "Miele", "Tefal", "Kenwood", "KitchenAid", "Nespresso",
+    "DeLonghi", "Smeg", "Breville",
+    # home
+    "IKEA", "Le Creuset", "Staub", "Zwilling", "Wüsthof", "Lodge", "Muji", "Habitat", "West Elm",
+    "Muuto", "Alessi", "Bodum", "Joseph Joseph", "Villeroy & Boch", "Dunelm", "Casper", "Yankee Candle",
+    "Stanley", "Hydro Flask", "Yeti", "Chilly's", "Brabantia",
+    # the hand-built catalogues' own brands (bench/data/catalogue*.csv)
+    "Northwind", "Alder & Co", "Kestrel", "Lumen", "Voltra", "Hearthstone", "Tidewater", "Marlowe", "Brightside",
+    "Copperleaf", "Solace", "Arcadia", "Fernhill", "Quillon", "Oakhurst", "Pebble & Pine", "Ravenna", "Urbano",
+    "Strata", "Halcyon",
+)
+
+# Category noun -> family. Synonyms are merged by ``_CANON`` first.
+CATEGORIES: dict[str, str] = {}
+for _family, _nouns in {
+    "footwear": "shoe sneaker boot sandal loafer slipper clog espadrille mule moccasin brogue flip-flop footwear",
+    "bags": "bag backpack tote clutch handbag satchel wallet duffel briefcase pouch luggage suitcase "
+    "crossbody purse cardholder holdall bumbag",
+    "apparel": "shirt tshirt dress skirt jacket coat jean trouser shortpants hoodie sweatshirt sweater cardigan "
+    "blouse legging sock hat cap beanie scarf glove vest blazer suit parka raincoat jumpsuit polo "
+    "bra underwear swimsuit bikini pyjama robe gilet anorak tracksuit chino overshirt tanktop",
+    "electronics": "headphone earbud headset speaker phone laptop tablet smartwatch camera charger cable "
+    "keyboard mouse monitor tv router drone console powerbank ereader soundbar microphone "
+    "projector printer webcam",
+    "home": "lamp chair table sofa desk rug cushion pillow blanket duvet mug plate bowl pan pot kettle "
+    "vase candle shelf mirror towel curtain knife blender toaster bed mattress stool bench cabinet "
+    "wardrobe dresser teapot cutlery glassware jug tray basket planter clock bottle tumbler flask "
+    "skillet saucepan wok sheet duvet-cover",
+    "accessories": "sunglass belt necklace bracelet earring umbrella keyring",
+}.items():
+    for _noun in _nouns.split():
+        CATEGORIES[_noun] = _family
+# Generic words of a family that any of its products may be called.
+FAMILY_GENERIC: dict[str, frozenset[str]] = {
+    "footwear": frozenset({"shoe", "footwear"}),
+    "bags": frozenset({"bag"}),
+    "apparel": frozenset(),
+    "electronics": frozenset(),
+    "home": frozenset(),
+    "accessories": frozenset(),
+}
+_CATEGORY_SYNONYMS: tuple[frozenset[str], ...] = tuple(
+    frozenset(group.split())
+    for group in (
+        "sneaker shoe", "boot shoe", "loafer shoe", "brogue shoe", "sandal flip-flop", "mule clog", "backpack bag", "tote bag", "handbag purse bag", "crossbody bag",
+        "clutch bag purse", "duffel holdall bag", "satchel bag", "briefcase bag", "wallet purse cardholder",
+        "suitcase luggage", "tshirt shirt tanktop", "polo shirt", "overshirt shirt jacket", "sweater cardigan",
+        "hoodie sweatshirt", "trouser chino", "jacket coat parka raincoat anorak", "gilet vest",
+        "headphone headset", "earbud headphone", "speaker soundbar", "phone", "smartwatch",
+        "laptop", "tv monitor", "pillow cushion", "blanket", "duvet", "rug", "sofa", "mug",
+        "pan skillet wok", "pot saucepan", "bottle flask tumbler", "knife cutlery", "sheet duvet-cover",
+    )
+)
+# Nouns that are also verbs or everyday words: only a claim after an article or adjective.
+_WEAK_CATEGORIES = frozenset("mule sheet flask pot pan boot monitor mouse console bottle clock tray basket plate "
+                             "bench cap mirror".split())
+# A category noun after one of these is about something else ("fits a laptop", "pairs with jeans").
+_OTHER_THING_CUES = frozenset(
+    "with for on onto beside by next under into alongside near over like than around inside fits fit "
+    "holds hold carry carries store stores protect protects keep keeps pair pairs match matches".split()
+)
+
+# Canonical forms: synonyms and spelling variants fold into one token (applied after singular()).
+_CANON: dict[str, str] = {
+    "gray": "grey", "aluminum": "aluminium", "colour": "color", "trainer": "sneaker", "kick": "sneaker",
+    "jumper": "sweater", "pullover": "sweater", "pant": "trouser", "tee": "tshirt", "rucksack": "backpack",
+    "daypack": "backpack", "earphone": "earbud", "smartphone": "phone", "cellphone": "phone", "mobile": "phone",
+    "television": "tv", "couch": "sofa", "settee": "sofa", "comforter": "duvet", "quilt": "duvet",
+    "carpet": "rug", "cup": "mug", "frypan": "pan", "weekender": "duffel", "bumbag": "bumbag",
+    "fanny": "bumbag", "handset": "phone", "notebook": "laptop", "timepiece": "smartwatch", "polyamide": "nylon",
+    "microfiber": "microfibre", "fiber": "fibre", "sneakers": "sneaker", "jeans": "jean", "pyjamas": "pyjama",
+    "pajama": "pyjama", "flipflop": "flip-flop", "ereader": "ereader",
+}
+SIZE_TOKENS = frozenset({"XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "2XL", "3XL", "4XL", "5XL"})
+_SIZE_TOKEN = re.compile(r"(?<![\w'’&.-])(XXS|XS|S|M|L|XL|XXL|XXXL|[2-5]XL)(?![\w'’&-])")
+_SIZE_PHRASE = re.compile(
+    r"\b(?:[Ss]izes?|(?:UK|US|EU|IT|FR|JP)\s+[Ss]izes?)\s+(?:UK\s+|US\s+|EU\s+)?(\d+(?:[.,]5)?)\b"
+    r"|\b(?:UK|US|EU)\s+(\d+(?:[.,]5)?)\b"
+)
+_ONE_SIZE = re.compile(r"\bone[\s-]size\b", re.I)
+_UNIT = (
+    r"mm|cm|m|km|in|inch|inches|\"|”|ft|feet|ml|cl|l|litres?|liters?|oz|g|kg|lbs?|pounds?|gb|tb|mb|mah|wh|w|watts?|"
+    r"v|volts?|hz|khz|mhz|ghz|mp|megapixels?|hours?|hrs?|h|mins?|minutes?|days?|weeks?|months?|years?|yrs?|"
+    r"pieces?|pcs|pack|layers?|pockets?|compartments?|speeds?|settings?|ports?|cores?|db|lumens?|rpm|k|p|fps|x"
+)
+_NUMBER_UNIT = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s*-?\s*(" + _UNIT + r")(?![\w])", re.I)
+_CURRENCY = re.compile(
+    r"(?:[$€£¥]\s?(\d+(?:[.,]\d+)?))|(?:(\d+(?:[.,]\d+)?)\s?(?:usd|eur|gbp|dollars?|euros?|pounds?\s+sterling|bucks)\b)",
+    re.I,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_WORD_NUMBERS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "twelve": "12", "single": "1", "dual": "2", "double": "2", "triple": "3",
+}
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\s*\n+\s*")
+_WORD_FOR_NGRAM = re.compile(r"[\w']+")
+
+LIST_SEPARATORS = re.compile(r"\s*[;|\n]\s*")
+SHORT_LIST_SEPARATORS = re.compile(r"\s*(?:[;|/,\n]|\band\b|&)\s*", re.I)
+# Keys whose values are short lists ("S, M, L"; "black/white"; "men, women").
+SHORT_LIST_KEYS = frozenset({"colour", "color", "colours", "colors", "sizes", "size", "audience"})
+PRICE_KEYS = frozenset({"price"})
+KNOWN_KEYS = ("name", "brand", "category", "colour", "material", "price", "sizes", "features", "audience")
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    """Lower case, accents off, "t-shirt" as one word, "flip flops" as one."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = re.sub(r"\bt[\s-]?shirts?\b", "tshirt", text)
+    text = re.sub(r"\bflip[\s-]?flops?\b", "flip-flop", text)
+    text = re.sub(r"\be[\s-]?readers?\b", "ereader", text)
+    text = re.sub(r"\bpower[\s-]?banks?\b", "powerbank", text)
+    text = re.sub(r"\bduvet[\s-]covers?\b", "duvet-cover", text)
+    text = re.sub(r"\bkey[\s-]?rings?\b", "keyring", text)
+    text = re.sub(r"\bbum[\s-]?bags?\b", "bumbag", text)
+    text = re.sub(r"\bshorts\b", "shortpants", text)
+    text = re.sub(r"\btank[\s-]?tops?\b", "tanktop", text)
+    return text
+
+
+def singular(word: str) -> str:
+    if len(word) <= 3 or word.endswith(("ss", "us", "is", "as", "ics")) or word[-1].isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses", "zzes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("'s"):
+        return word[:-1]
+    if word.endswith("'s"):
+        return word[:-2]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Normalised words of ``text``: folded, singular, synonyms merged."""
+    out = []
+    for token in _TOKEN.findall(_fold(text)):
+        token = _CANON.get(token, token)
+        token = singular(token)
+        out.append(_CANON.get(token, token))
+    return out
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
+def _numbers(text: str) -> set[str]:
+    found = set()
+    for raw in _NUMBER.findall(text):
+        value = raw.replace(",", ".")
+        try:
+            found.add(_number_key(float(value)))
+        except ValueError:
+            continue
+    for word in _TOKEN.findall(text.lower()):
+        if word in _WORD_NUMBERS:
+            found.add(_WORD_NUMBERS[word])
+    return found
+
+
+def _number_key(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.2f}".rstrip("0")
+
+
+# --- attributes -> facts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fact:
+    key: str
+    value: str
+
+    def label(self) -> str:
+        return f"{self.key}: {self.value}"
+
+
+def attribute_items(key: str, value) -> list[str]:
+    """The items of one attribute value: a list's items, a short-list key split on , / and;
+    a long text split on ; | and lines."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        raw = [str(v) for v in value]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        raw = [_number_key(float(value))]
+    else:
+        text = str(value)
+        splitter = SHORT_LIST_SEPARATORS if _norm_key(key) in SHORT_LIST_KEYS else LIST_SEPARATORS
+        raw = splitter.split(text) if _norm_key(key) != "price" else [text]
+    return [item.strip() for item in raw if item and item.strip()]
+
+
+def _norm_key(key: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", str(key)).strip().lower()
+
+
+def attribute_facts(attributes: Mapping[str, object]) -> list[Fact]:
+    facts = []
+    for key, value in attributes.items():
+        for item in attribute_items(key, value):
+            facts.append(Fact(_norm_key(key), item))
+    return facts
+
+
+def attributes_text(attributes: Mapping[str, object]) -> str:
+    parts = []
+    for key, value in attributes.items():
+        parts.append(str(key))
+        parts.extend(attribute_items(key, value))
+    return "\n".join(parts)
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Text:
+    """A text prepared once for the checks."""
+
+    raw: str
+    words: list[str]
+    word_set: set[str]
+    numbers: set[str]
+    raw_upper_tokens: set[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Text:
+        ws = words(text)
+        return cls(
+            raw=text,
+            words=ws,
+            word_set=set(ws),
+            numbers=_numbers(text),
+            raw_upper_tokens={t.upper() for t in re.findall(r"[\w.]+", text)},
+        )
+
+
+def _phrase_mentioned(item: str, text: _Text) -> bool:
+    needed = content_words(item) or words(item)
+    if not needed:
+        return True
+    unique = list(dict.fromkeys(needed))
+    required = len(unique) if len(unique) <= 2 else math.ceil(0.6 * len(unique))
+    hits = sum(1 for w in unique if w in text.word_set or (w.isdigit() and w in text.numbers))
+    return hits >= required
+
+
+def fact_mentioned(fact: Fact, text: _Text) -> bool:
+    key = fact.key
+    if key in PRICE_KEYS or key.endswith(" price"):
+        numbers = _numbers(fact.value)
+        return bool(numbers & text.numbers) if numbers else _phrase_mentioned(fact.value, text)
+    if key in ("colour", "color", "colours", "colors"):
+        colour_words = [w for w in words(fact.value) if w in COLOURS]
+        if colour_words:
+            return any(w in text.word_set for w in colour_words)
+        return _phrase_mentioned(fact.value, text)
+    if key in ("size", "sizes"):
+        token = fact.value.strip().upper()
+        if token in SIZE_TOKENS:
+            return token in text.raw_upper_tokens and bool(
+                re.search(r"(?<![\w'’])" + re.escape(fact.value.strip()) + r"(?![\w'’])", text.raw, re.I)
+            )
+        return _phrase_mentioned(fact.value, text)
+    return _phrase_mentioned(fact.value, text)
+
+
+# --- unsupported claims ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    type: str  # colour | material | brand | size | category | number
+    claim: str
+    sentence: str = ""
+
+
+@dataclass
+class _Allowed:
+    """What the input supports."""
+
+    words: set[str]
+    colours: set[str]
+    colour_families: set[str]
+    material_classes: set[str]
+    faux: bool
+    brands: set[str]  # folded
+    other_brands: list[tuple[str, re.Pattern]]
+    size_tokens: set[str]
+    numbers: set[str]
+    categories: set[str]
+    category_families: set[str]
+    folded: str  # the input's normalised words, in order, space-separated
+
+
+def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known_brands: Iterable[str]) -> _Allowed:
+    text = attributes_text(attributes) + "\n" + "\n".join(extra_texts)
+    ws = set(words(text))
+    colours = {w for w in ws if w in COLOURS}
+    families = {COLOURS[w] for w in colours}
+    materials = {w for w in ws if w in MATERIALS}
+    cats = {w for w in ws if w in CATEGORIES}
+    for group in _CATEGORY_SYNONYMS:
+        if group & cats:
+            cats |= group
+    cat_families = {CATEGORIES[w] for w in cats if w in CATEGORIES}
+    folded_text = " " + " ".join(words(text)) + " "
+    brands_given = {str(attributes.get("brand") or "")} | set(
+        b for b in known_brands if b and (" " + " ".join(words(b)) + " ") in folded_text
+    )
+    brand_folds = {" ".join(words(b)) for b in brands_given if b.strip()}
+    others = []
+    for brand in dict.fromkeys([*KNOWN_BRANDS, *known_brands]):
+        if not brand or not brand.strip():
+            continue
+        fold = " ".join(words(brand))
+        if not fold or fold in brand_folds or any(fold in given or given in fold for given in brand_folds if given):
+            continue
+        others.append((brand, re.compile(r"(?<![\w'])" + re.escape(brand) + r"(?![\w])")))
+    return _Allowed(
+        words=ws,
+        colours=colours,
+        colour_families=families,
+        material_classes={MATERIALS[w] for w in materials},
+        faux=bool(ws & _FAUX_WORDS) and "leather" in ws,
+        brands=brand_folds,
+        other_brands=others,
+        size_tokens=_size_tokens(attributes, text),
+        numbers=_numbers(text),
+        categories=cats,
+        category_families=cat_families,
+        folded=folded_text,
+    )
+
+
+def _size_tokens(attributes: Mapping[str, object], text: str) -> set[str]:
+    """Size tokens the input gives: any item of a size key (any case), or an upper-case token."""
+    tokens = set(re.findall(r"[\w]+", text)) & SIZE_TOKENS
+    for key, value in attributes.items():
+        if _norm_key(key) in ("size", "sizes"):
+            tokens |= {item.upper() for item in attribute_items(key, value)} & SIZE_TOKENS
+            tokens |= {t.upper() for t in re.findall(r"[\w]+", " ".join(attribute_items(key, value)))} & SIZE_TOKENS
+    return tokens
+
+
+def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
+    claims: list[Claim] = []
+    ws = words(sentence)
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: str, claim: str) -> None:
+        if (kind, claim) not in seen:
+            seen.add((kind, claim))
+            claims.append(Claim(kind, claim, sentence.strip()))
+
+    for i, w in enumerate(ws):
+        prev = ws[i - 1] if i else ""
+        nxt = ws[i + 1] if i + 1 < len(ws) else ""
+        # colours
+        if w in COLOURS and w not in allowed.colours and (prev, w) not in _COLOUR_IDIOMS and (w, nxt) not in _COLOUR_IDIOMS:
+            family = COLOURS[w]
+            weak = w in _WEAK_COLOURS
+            cue = nxt in COLOURS or prev in COLOURS or nxt in ("color", "tone", "hue", "shade", "finish") or prev in (
+                "in", "color", "shade", "dyed", "bright", "dark", "light", "pale", "deep"
+            )
+            is_base = family == w
+            if w in MATERIALS and (w in allowed.words or MATERIALS[w] in allowed.material_classes):
+                pass
+            elif is_base and family in allowed.colour_families:
+                pass  # "blue" for a navy product
+            elif not weak or cue:
+                add("colour", w)
+        # materials
+        if w in MATERIALS and w not in allowed.words:
+            klass = MATERIALS[w]
+            generic_ok = w in _GENERIC_MATERIAL and _GENERIC_MATERIAL[w] in allowed.material_classes
+            weak = w in _WEAK_MATERIALS
+            cue = prev in ("of", "in", "from", "genuine", "real", "solid", "pure", "100", "recycled", "organic") or (
+                nxt in MATERIALS or nxt in ("upper", "lining", "sole", "shell", "frame", "body", "construction")
+            )
+            if w in COLOURS and (w in allowed.colours or COLOURS[w] in allowed.colour_families):
+                pass
+            elif not generic_ok and (not weak or cue) and not (klass == "wood" and w in COLOURS and not cue):
+                add("material", w)
+        # leather kinds
+        if w == "leather" and "leather" in allowed.words:
+            if allowed.faux and prev in _GENUINE_WORDS:
+                add("material", f"{prev} leather")
+            if not allowed.faux and prev in _FAUX_WORDS:
+                add("material", f"{prev} leather")
+        # category nouns
+        if w in CATEGORIES and w not in allowed.categories:
+            family = CATEGORIES[w]
+            if w in FAMILY_GENERIC.get(family, ()) and family in allowed.category_families:
+                continue
+            window = ws[max(0, i - 3) : i]
+            if any(cue in _OTHER_THING_CUES for cue in window):
+                continue
+            if w in _WEAK_CATEGORIES and prev not in ("a", "an", "the", "this", "that", "our", "these", "new") and not (
+                prev and prev not in STOPWORDS and prev.isalpha()
+            ):
+                continue
+            if w in ("monitor", "boot") and nxt in ("your", "up", "time", "the"):
+                continue
+            add("category", w)
+    # brands
+    for brand, pattern in allowed.other_brands:
+        if pattern.search(sentence):
+            add("brand", brand)
+    # sizes
+    for match in _SIZE_TOKEN.finditer(sentence):
+        token = match.group(1)
+        if token not in allowed.size_tokens and not _size_token_is_word(sentence, match):
+            add("size", token)
+    for match in _SIZE_PHRASE.finditer(sentence):
+        number = match.group(1) or match.group(2)
+        if _numbers(number) - allowed.numbers:
+            add("size", match.group(0).strip())
+    if _ONE_SIZE.search(sentence) and " one size " not in allowed.folded:
+        add("size", "one size")
+    # numbers with units, prices
+    for match in _NUMBER_UNIT.finditer(sentence):
+        if _numbers(match.group(1)) - allowed.numbers:
+            add("number", match.group(0).strip())
+    for match in _CURRENCY.finditer(sentence):
+        value = match.group(1) or match.group(2)
+        if _numbers(value) - allowed.numbers:
+            add("number", match.group(0).strip())
+    return claims
+
+
+def _size_token_is_word(sentence: str, match: re.Match) -> bool:
+    """"M" in "M&M", "L" as a list letter, "S" after an apostrophe: not a size."""
+    before = sentence[max(0, match.start() - 2) : match.start()]
+    token = match.group(1)
+    if token in ("S", "M", "L") and (before.endswith(("'", "’")) or before.strip().endswith(("(",))):
+        return True
+    return False
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_BREAK.split(text) if s and s.strip()]
+
+
+def unsupported_claims(
+    text: str, attributes: Mapping[str, object], *, extra_texts: Sequence[str] = (), known_brands: Iterable[str] = ()
+) -> list[Claim]:
+    allowed = _allowed(attributes, extra_texts, known_brands)
+    claims: list[Claim] = []
+    for sentence in sentences(text):
+        claims.extend(_sentence_claims(sentence, allowed))
+    return claims
+
+
+# --- repetition ------------------------------------------------------------------------------
+
+
+def repeated_ngram(text: str, n: int = 4) -> str | None:
+    """The first word ``n``-gram that occurs twice (lower-cased words), or None."""
+    tokens = [w.lower() for w in _WORD_FOR_NGRAM.findall(text)]
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(tokens) - n + 1):
+        gram = tuple(tokens[i : i + n])
+        if gram in seen:
+            return " ".join(gram)
+        seen.add(gram)
+    return None
+
+
+# --- the check -------------------------------------------------------------------------------
+
+
+@dataclass
+class CopyCheck:
+    coverage: float
+    covered: list[str]
+    missing: list[str]
+    unsupported: list[dict]
+    repetition: str | None
+    passed: bool
+    facts: int = 0
+    extras: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extras")
+        data.update(self.extras)
+        return data
+
+
+def copy_check(
+    text: str,
+    attributes: Mapping[str, object],
+    *,
+    extra_texts: Sequence[str] = (),
+    known_brands: Iterable[str] = (),
+    repetition_text: str | None = None,
+    min_coverage: float = 1.0,
+) -> CopyCheck:
+    """Check ``text`` (a candidate's title, description and bullets together) against the
+    attributes. ``extra_texts`` are other words the text may use (an audience segment's
+    description); ``repetition_text`` is the part checked for loops (default: all of ``text``).
+    Passed: coverage at least ``min_coverage``, no unsupported claim, no repeated 4-gram."""
+    prepared = _Text.of(text)
+    facts = attribute_facts(attributes)
+    covered, missing = [], []
+    for fact in facts:
+        (covered if fact_mentioned(fact, prepared) else missing).append(fact.label())
+    coverage = len(covered) / len(facts) if facts else 1.0
+    claims = unsupported_claims(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
+    repetition = repeated_ngram(text if repetition_text is None else repetition_text)
+    return CopyCheck(
+        coverage=round(coverage, 4),
+        covered=covered,
+        missing=missing,
+        unsupported=[asdict(c) for c in claims],
+        repetition=repetition,
+        passed=coverage >= min_coverage - 1e-9 and not claims and repetition is None,
+        facts=len(facts),
+    )
+
+
+def claims_filter(
+    text: str, attributes: Mapping[str, object], *, extra_texts: Sequence[str] = (), known_brands: Iterable[str] = ()
+) -> tuple[str, list[Claim], int]:
+    """``text`` without the sentences that hold an unsupported claim or repeat a word 4-gram of
+    what is kept before them. Returns (text, the claims removed, sentences dropped)."""
+    allowed = _allowed(attributes, extra_texts, known_brands)
+    kept: list[str] = []
+    removed: list[Claim] = []
+    dropped = 0
+    for sentence in sentences(text):
+        claims = _sentence_claims(sentence, allowed)
+        if claims:
+            removed.extend(claims)
+            dropped += 1
+            continue
+        if repeated_ngram(" ".join([*kept, sentence])) is not None:
+            dropped += 1
+            continue
+        kept.append(sentence.strip())
+    return " ".join(s for s in kept if s), removed, dropped
