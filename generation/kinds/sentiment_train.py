@@ -44,6 +44,7 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     augment_per_class = serializers.IntegerField(
         min_value=0, max_value=5000, default=0, help_text="Synthetic training examples per class from the VAE/GAN."
     )
+    evaluate_initial = serializers.BooleanField(default=True, help_text="Validate the untrained model first (the curve's step 0).")
     compare_plain = serializers.BooleanField(
         default=True, help_text="With adversarial or augment: also train without them, same budget, and report both."
     )

@@ -207,6 +207,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], max_len=params["max_len"],
         evals_per_epoch=params["evals_per_epoch"], patience=params["patience"], max_steps=params["max_steps"],
         adversarial=params["adversarial"], fgm_epsilon=params["fgm_epsilon"], ensemble=params["ensemble"], seed=params["seed"],
+        evaluate_initial=params.get("evaluate_initial", False),
     )
     options_on = bool(config.adversarial or extra)
     runs = 2 if options_on and params.get("compare_plain", True) else 1
@@ -253,6 +254,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "augment_per_class": params.get("augment_per_class", 0),
                     "augmented_examples": len(extra)},
         "rows": {"train": len(train_t), "validation": len(val_t), "test": len(test_t)},
+        "history": outcome.history,
         "steps": outcome.steps,
         "stopped_early": outcome.stopped_early,
         "train_seconds": round(outcome.seconds, 1),

@@ -100,6 +100,7 @@ class TrainConfig:
     ensemble: int = 1  # checkpoints averaged at inference (1: the best one)
     seed: int = 0
     log_every: int = 10
+    evaluate_initial: bool = False  # validate the untrained model first (step 0), to show the gain
 
 
 @dataclass
@@ -287,6 +288,11 @@ def train_classifier(
             since_best += 1
         return since_best >= config.patience
 
+    if config.evaluate_initial:
+        metrics = evaluate([model], tokenizer, val_texts, val_labels, device=device)
+        history.append({"step": 0, "epoch": 0.0, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
+        if log:
+            log(0, "validation", accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
     model.train()
     done = False
     for _epoch in range(config.epochs):
