@@ -107,12 +107,10 @@ def silence_expire(*, silence: Silence) -> Silence:
 
     now = timezone.now()
     if silence.ends_at > now:
-        silence.ends_at = max(now, silence.starts_at + _one_second())
-        silence.save(update_fields=["ends_at", "updated_at"])
+        from datetime import timedelta
+
+        silence.ends_at = now
+        if silence.starts_at >= now:  # not begun yet (or just now): it never applied
+            silence.starts_at = now - timedelta(seconds=1)
+        silence.save(update_fields=["starts_at", "ends_at", "updated_at"])
     return silence
-
-
-def _one_second():
-    from datetime import timedelta
-
-    return timedelta(seconds=1)
