@@ -10,6 +10,8 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from generation.kinds.generate import ModelNameField
+
 # OpenAI parameters this service does not implement: accepted only with the value that means
 # "not used" (so clients that send defaults keep working), refused otherwise.
 UNSUPPORTED_PARAMS: dict[str, tuple] = {
@@ -113,7 +115,7 @@ class _CompletionInputSerializer(serializers.Serializer):
     """What both endpoints take. Absent (or null) options take the service's defaults, as in
     POST /api/jobs/ (GET /api/kinds/ lists them), not OpenAI's."""
 
-    model = serializers.CharField(required=False, help_text="A model from GET /v1/models; the base model by default.")
+    model = ModelNameField(help_text='A model from GET /v1/models: the base model (the default, or "base") or a LoRA adapter.')
     max_tokens = serializers.IntegerField(
         required=False, allow_null=True, help_text="Most tokens to generate per choice (`max_new_tokens`)."
     )

@@ -8,13 +8,59 @@ from generation import roles
 from generation.kinds import JobKind, kind_register
 
 
-def model_names() -> list[str]:
-    """Models a request may name: the base LM (by the name of its setting). LoRA adapters join
-    this list when the fine-tuning work lands."""
+def base_model_name() -> str:
+    """The base LM's name (from its setting): ``smollm2`` or the model directory's name."""
     from pathlib import Path
 
     name = settings.GENAI_LM_MODEL
-    return [name if name == "smollm2" else Path(name).name.removesuffix(".gguf")]
+    return name if name == "smollm2" else Path(name).name.removesuffix(".gguf")
+
+
+def model_names() -> list[str]:
+    """Models a request may name: the base LM, then each ready LoRA adapter by name (its promoted
+    or newest version) and by ``name@version``."""
+    from generation.models import ModelVersion, ModelVersionStatus
+
+    names = [base_model_name()]
+    versions = ModelVersion.objects.filter(family="lm_adapter", status=ModelVersionStatus.READY).order_by("name", "-version")
+    for name, version in versions.values_list("name", "version"):
+        if name not in names:
+            names.append(name)
+        names.append(f"{name}@{version}")
+    return names
+
+
+def model_name_check(value: str | None) -> str | None:
+    """A requested model: "base", the base LM's name, or a ready adapter ("name" or "name@3").
+    Returns it unchanged; an unknown one is a ValidationError that lists the known names."""
+    from generation.selectors import model_version_resolve
+
+    if not value or value in ("base", base_model_name()):
+        return value
+    if model_version_resolve(family="lm_adapter", name=value) is None:
+        known = model_names()
+        shown = ", ".join(["base", *known[:20]]) + (" ..." if len(known) > 20 else "")
+        raise serializers.ValidationError(
+            f"Unknown model {value!r}; available: {shown} (GET /v1/models).", code="model_not_found"
+        )
+    return value
+
+
+class ModelNameField(serializers.CharField):
+    """``model`` of a text kind: the base model or a LoRA adapter by name (checked on the rows)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            'A model from GET /v1/models: "base" (or the base model\'s name), or a LoRA adapter as "name" '
+            '(its promoted, else newest version) or "name@3".',
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return model_name_check(super().to_internal_value(data))
 
 
 class ChatMessageSerializer(serializers.Serializer):
@@ -36,9 +82,7 @@ class GenerateParamsSerializer(serializers.Serializer):
         min_length=1,
         help_text="Chat turns, rendered with the model's chat template. Give this or `prompt`.",
     )
-    model = serializers.CharField(
-        required=False, max_length=128, help_text="A model from GET /v1/models; the base model by default."
-    )
+    model = ModelNameField()
     max_new_tokens = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_NEW_TOKENS, default=128)
     temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.7, help_text="0 means greedy.")
     top_p = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.95)
@@ -57,10 +101,8 @@ class GenerateParamsSerializer(serializers.Serializer):
         has_prompt, has_messages = "prompt" in attrs, "messages" in attrs
         if has_prompt == has_messages:
             raise serializers.ValidationError({"prompt": ["Give exactly one of `prompt` or `messages`."]})
-        known = model_names()
-        attrs["model"] = attrs.get("model") or known[0]
-        if attrs["model"] not in known:
-            raise serializers.ValidationError({"model": [f"Unknown model {attrs['model']!r}; available: {', '.join(known)}."]})
+        if attrs.get("model") in (None, "", "base"):
+            attrs["model"] = base_model_name()
         if has_messages:
             attrs["messages"] = [dict(m) for m in attrs["messages"]]
         from workers.runtime.models import prompt_token_count

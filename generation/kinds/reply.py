@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from generation import roles
 from generation.kinds import JobKind, kind_register
+from generation.kinds.generate import ModelNameField
 from generation.privacy import pii_mask
 
 CHANNELS = ("email", "chat", "phone")
@@ -48,6 +49,10 @@ class ReplyParamsSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None)
     k = serializers.IntegerField(
         min_value=1, max_value=settings.GENAI_REPLY_MAX_SOURCES, default=3, help_text="Knowledge-base sources to retrieve."
+    )
+    model = ModelNameField(
+        help_text='"base" for the base model, or a LoRA adapter ("name" or "name@3"); default: the adapter '
+        "promoted for replies, else the base model."
     )
 
     def validate_context(self, value: dict) -> dict:

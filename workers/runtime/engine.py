@@ -74,6 +74,12 @@ class Engine:
         self._running: list[GenerationHandle] = []
         self._on_step = on_step  # called with (seconds, rows, waiting) after every iteration
         self._wake = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        with self._wake:
+            self._thread_start()
+
+    def _thread_start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="generation-engine", daemon=True)
         self._thread.start()
 
@@ -81,8 +87,17 @@ class Engine:
         handle = GenerationHandle(BatchRequest(prompt_ids=list(prompt_ids), params=params))
         with self._wake:
             self._waiting.append(handle)
+            if self._thread is None:  # closed and gone idle: serve this late request, then stop again
+                self._thread_start()
             self._wake.notify()
         return handle
+
+    def close(self) -> None:
+        """Let the engine's thread end once its requests are done (an evicted adapter's engine);
+        the model is then freed with the engine. A request submitted later is still served."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
 
     def stats(self) -> dict[str, int]:
         return {
@@ -99,6 +114,9 @@ class Engine:
         while True:
             with self._wake:
                 while not (self._waiting or self._prefilling or self._running):
+                    if self._closing:
+                        self._thread = None
+                        return
                     self._wake.wait()
                 self._admit()
             try:

@@ -158,20 +158,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype, attn_implementation="sdpa")
         model.to(device.device).eval()
         tokenizer = tokenizer_get(name)
-        engine = None
-        if settings.GENAI_ENGINE == "batched":
-            from workers.ml.lm import eos_token_ids
-            from workers.runtime.engine import Engine
-
-            engine = Engine(
-                model,
-                tokenizer,
-                eos_ids=eos_token_ids(model, tokenizer),
-                max_rows=settings.GENAI_ENGINE_MAX_ROWS,
-                max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
-                prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
-                on_step=lambda seconds, rows, waiting: metrics.engine_stepped(seconds=seconds, rows=rows, waiting=waiting),
-            )
+        engine = engine_build(model, tokenizer)
         seconds = time.monotonic() - started
         metrics.model_loaded(model=Path(directory).name, seconds=seconds)
         logger.info("loaded %s on %s (%s) in %.2f s", directory.name, device.device, device.dtype_name, seconds)
@@ -186,6 +173,25 @@ def lm_get(name: str | None = None) -> LoadedLM:
             lock=threading.Lock(),
         )
         return _loaded[name]
+
+
+def engine_build(model, tokenizer):
+    """The continuous-batching engine for ``model`` (GENAI_ENGINE=batched), else None."""
+    if settings.GENAI_ENGINE != "batched":
+        return None
+    from generation import metrics
+    from workers.ml.lm import eos_token_ids
+    from workers.runtime.engine import Engine
+
+    return Engine(
+        model,
+        tokenizer,
+        eos_ids=eos_token_ids(model, tokenizer),
+        max_rows=settings.GENAI_ENGINE_MAX_ROWS,
+        max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
+        prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
+        on_step=lambda seconds, rows, waiting: metrics.engine_stepped(seconds=seconds, rows=rows, waiting=waiting),
+    )
 
 
 def tiny_lm_build(target: Path, *, seed: int = 0) -> Path:

@@ -405,14 +405,15 @@ def opening_prefix(request: ReplyRequest) -> str:
     return " ".join(answer_split(request.hits[0].text)[0].split()[:PREFIX_WORDS])
 
 
-def reply_generate(request: ReplyRequest, ctx) -> tuple[list, int]:
-    """The candidates' completions on the process's LM (their text starts with the prefix), and
-    the prompt's token count."""
+def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
+    """The candidates' completions on ``lm`` (default: the params' ``model``, else the LoRA adapter
+    promoted for replies, else the base LM; their text starts with the prefix), and the prompt's
+    token count."""
     from workers.ml.decoding import Completion
-    from workers.runtime.models import lm_get
+    from workers.runtime.adapters import lm_for
     from workers.runtime.text import completions_run
 
-    lm = lm_get()
+    lm = lm or lm_for(request.params.get("model"), purpose="reply")
     prefix = opening_prefix(request)
     while True:
         rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
@@ -438,6 +439,19 @@ def reply_generate(request: ReplyRequest, ctx) -> tuple[list, int]:
         Completion(prefix + c.text, c.finish_reason, c.completion_tokens, c.mean_logprob) for c in completions
     ]
     return completions, len(ids)
+
+
+def reply_intent(message: str, hits: Sequence) -> dict:
+    """The message's intent: from the trained intent classifier (``workers.runtime.intent``) when
+    one is registered, else the intent of the top retrieved source (no confidence then)."""
+    from workers.runtime.intent import intent_predict
+
+    model, predictions = intent_predict([message])
+    if predictions:
+        label, confidence = predictions[0]
+        return {"intent": label, "intent_confidence": round(confidence, 4), "intent_source": "classifier",
+                "intent_model": model}
+    return {"intent": hits[0].intent if hits else "", "intent_confidence": None, "intent_source": "retrieval"}
 
 
 def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens: int, stop_reason: str | None = None) -> list[CandidateResult]:
@@ -478,11 +492,11 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
         cands, srcs = vectors[: len(processed)], vectors[len(processed) :]
         grounding = [round(float((srcs @ v).max()), 4) for v in cands]
     sources = [{"ref": h.ref, "score": round(h.score, 4), "snippet": h.text[:240], "title": h.title[:240]} for h in hits]
-    intent = hits[0].intent if hits else ""
+    intent = reply_intent(request.message, hits)
     candidates = []
     for c, p, g, d in zip(completions, processed, grounding, drifted):
         finish = stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason
-        metadata = {"sources": sources, "intent": intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
+        metadata = {"sources": sources, **intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
                     "opening": "retrieved" if d else "generated"}
         if p.invented:
             metadata["invented_values_removed"] = p.invented
@@ -502,14 +516,14 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
 
 
 def reply_run(*, params: dict, ctx) -> JobResult:
-    from workers.runtime.models import lm_get
+    from workers.runtime.adapters import lm_for
 
     started = time.monotonic()
+    lm = lm_for(params.get("model"), purpose="reply")
     (request,) = reply_prepare([params])
     ctx.progress(0.1, f"{len(request.hits)} sources retrieved")
-    completions, prompt_tokens = reply_generate(request, ctx)
+    completions, prompt_tokens = reply_generate(request, ctx, lm)
     seconds = time.monotonic() - started
-    lm = lm_get()
     return JobResult(
         candidates=reply_candidates(request, completions, prompt_tokens, ctx.stop_reason()),
         model_version=lm.version,
@@ -530,10 +544,12 @@ def replies_draft(
     exclude_messages: Sequence[str | None] | None = None,
     concurrency: int = 8,
     on_done: Callable[[int], None] | None = None,
+    lm=None,
 ) -> list[list[CandidateResult]]:
     """The reply runner's steps for many requests in this process (batch drafting, evaluation):
     params are validated by the kind's serializer first; retrieval in one batch; generation from
-    ``concurrency`` threads, so the engine batches them."""
+    ``concurrency`` threads, so the engine batches them. ``lm``: generate with this LoadedLM
+    (e.g. an adapter being evaluated) instead of the one the params name."""
     from generation.kinds.reply import ReplyParamsSerializer
 
     validated = []
@@ -546,7 +562,7 @@ def replies_draft(
     done = [0]
 
     def one(request: ReplyRequest):
-        result = reply_generate(request, ctx)
+        result = reply_generate(request, ctx, lm)
         done[0] += 1
         if on_done:
             on_done(done[0])

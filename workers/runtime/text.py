@@ -14,7 +14,9 @@ from workers.runtime.models import LoadedLM, chat_input_ids, lm_get
 
 
 def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
-    lm = lm_get()
+    from workers.runtime.adapters import lm_for
+
+    lm = lm_for(params.get("model"))  # the base LM, or a LoRA adapter merged into a copy of it
     ids = chat_input_ids(lm.tokenizer, prompt=params.get("prompt"), messages=params.get("messages"))
     sampling = SamplingParams(
         max_new_tokens=params["max_new_tokens"],

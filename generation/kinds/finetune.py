@@ -1,0 +1,81 @@
+"""``finetune``: LoRA fine-tuning of the base LM (SmolLM2) for replies or product copy.
+
+Examples: for ``purpose="reply"`` the Bitext dialogues (instruction -> response) and, optionally,
+``dataset_jsonl`` (chat-format approved replies, as ``feedback_export`` writes them); for
+``purpose="copy"`` the brand examples (``copy_training_examples``) and ``dataset_jsonl``. A
+train/validation split (and, for replies, a held-back split scored with the reply service),
+early stopping on validation loss, loss curves on the job; the adapter is registered as
+``ModelVersion(family="lm_adapter", purpose=...)``. Promoting it (POST /api/models/{id}/promote)
+makes the jobs of that purpose use it.
+"""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from generation import roles
+from generation.kinds import JobKind, kind_register
+from generation.kinds.intent_train import data_path_check
+
+PURPOSES = ("reply", "copy")
+
+
+class FinetuneParamsSerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=PURPOSES, default="reply", help_text="The job kind the adapter serves.")
+    name = serializers.SlugField(max_length=100, required=False, help_text='Default "<purpose>-lora".')
+    dataset_jsonl = serializers.CharField(
+        max_length=1000,
+        required=False,
+        help_text='A JSONL file of {"messages": [...]} chats on the worker, under GENAI_FINETUNE_DATA_DIRS '
+        "(e.g. approved replies from feedback_export).",
+    )
+    include_bitext = serializers.BooleanField(
+        required=False, help_text="Train on the Bitext dialogues (GENAI_FINETUNE_BITEXT_CSV); default: for replies."
+    )
+    brand = serializers.CharField(max_length=200, required=False, help_text="copy: only this brand's examples.")
+    max_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_STEPS, default=200)
+    epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0, help_text="Stops at max_steps or this, first.")
+    batch_size = serializers.IntegerField(min_value=1, max_value=64, default=8)
+    lr = serializers.FloatField(min_value=1e-7, max_value=1e-1, default=2e-4)
+    rank = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_RANK, default=8)
+    alpha = serializers.IntegerField(min_value=1, max_value=4 * settings.GENAI_FINETUNE_MAX_RANK, default=16)
+    dropout = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.05)
+    max_examples = serializers.IntegerField(
+        min_value=1, max_value=settings.GENAI_FINETUNE_MAX_EXAMPLES, default=settings.GENAI_FINETUNE_MAX_EXAMPLES,
+        help_text="Training examples used at most (after the splits).",
+    )
+    max_tokens = serializers.IntegerField(min_value=32, max_value=settings.GENAI_FINETUNE_MAX_TOKENS,
+                                          default=settings.GENAI_FINETUNE_MAX_TOKENS, help_text="Per example.")
+    validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.05)
+    max_validation = serializers.IntegerField(min_value=1, max_value=5000, default=100,
+                                              help_text="Validation examples at most (each evaluation runs them all).")
+    eval_every = serializers.IntegerField(min_value=1, max_value=10_000, default=25, help_text="Steps between validations.")
+    patience = serializers.IntegerField(min_value=1, max_value=100, default=3, help_text="Validations without improvement.")
+    eval_replies = serializers.IntegerField(
+        min_value=0, max_value=settings.GENAI_FINETUNE_MAX_EVAL_REPLIES, default=20,
+        help_text="reply: held-back Bitext rows scored with the reply service, base vs adapter (0: none).",
+    )
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+
+    def validate_dataset_jsonl(self, value: str) -> str:
+        return data_path_check(value)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("name", f"{attrs['purpose']}-lora")
+        attrs.setdefault("include_bitext", attrs["purpose"] == "reply")
+        if attrs["purpose"] != "copy" and attrs.get("brand"):
+            raise serializers.ValidationError({"brand": ["Only for purpose copy."]})
+        if not attrs["include_bitext"] and not attrs.get("dataset_jsonl") and attrs["purpose"] == "reply":
+            raise serializers.ValidationError({"dataset_jsonl": ["Give a dataset or include_bitext=true."]})
+        return attrs
+
+
+kind_register(
+    JobKind(
+        name="finetune",
+        description="LoRA fine-tuning of the LM for replies or copy; registers the adapter as a model version.",
+        params_serializer=FinetuneParamsSerializer,
+        queue="train",
+        runner="workers.runtime.finetune.finetune_run",
+        roles=frozenset({roles.ADMIN}),
+    )
+)

@@ -1,0 +1,48 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import ValidationError
+
+
+class Command(BaseCommand):
+    help = (
+        "LoRA fine-tuning in this process (what a finetune job does on a train worker): trains, saves "
+        "and registers the adapter, then prints its metrics as JSON. Options are the job's params."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--purpose", choices=["reply", "copy"], default="reply")
+        parser.add_argument("--name")
+        parser.add_argument("--dataset-jsonl")
+        parser.add_argument("--no-bitext", action="store_true", help="Leave out the Bitext dialogues.")
+        parser.add_argument("--brand")
+        for option, kind in (("max-steps", int), ("epochs", float), ("batch-size", int), ("lr", float), ("rank", int),
+                             ("alpha", int), ("max-examples", int), ("max-tokens", int), ("validation-fraction", float),
+                             ("max-validation", int), ("eval-every", int), ("patience", int), ("eval-replies", int),
+                             ("seed", int)):
+            parser.add_argument(f"--{option}", type=kind)
+
+    def handle(self, *args, **options):
+        from generation.exceptions import PermanentJobError
+        from generation.kinds.finetune import FinetuneParamsSerializer
+        from workers.runtime.finetune import finetune_run
+        from workers.runtime.intent import LocalTrainContext
+
+        names = ("purpose", "name", "dataset_jsonl", "brand", "max_steps", "epochs", "batch_size", "lr", "rank", "alpha",
+                 "max_examples", "max_tokens", "validation_fraction", "max_validation", "eval_every", "patience",
+                 "eval_replies", "seed")
+        params = {n: options[n] for n in names if options.get(n) is not None}
+        if options["no_bitext"]:
+            params["include_bitext"] = False
+        serializer = FinetuneParamsSerializer(data=params)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except ValidationError as exc:
+            raise CommandError(json.dumps(exc.detail)) from exc
+        ctx = LocalTrainContext(self.stderr.write)
+        try:
+            result = finetune_run(params=dict(serializer.validated_data), ctx=ctx)
+        except PermanentJobError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stderr.write(result.candidates[0].text)
+        self.stdout.write(json.dumps({"model_version": result.model_version, **result.candidates[0].metadata["metrics"]}, indent=1))

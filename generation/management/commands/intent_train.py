@@ -1,0 +1,50 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import ValidationError
+
+
+class Command(BaseCommand):
+    help = (
+        "Train the intent classifier of replies in this process (what an intent_train job does on a "
+        "train worker) and register it as a model version; prints its validation figures as JSON."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", default="intent")
+        parser.add_argument(
+            "--dataset", action="append", dest="datasets", metavar="PATH:TEXT_COL:LABEL_COL",
+            help="A labelled CSV (repeatable); default GENAI_INTENT_DATASETS.",
+        )
+        parser.add_argument("--epochs", type=int, default=60)
+        parser.add_argument("--lr", type=float, default=2e-3)
+        parser.add_argument("--hidden", type=int, default=512)
+        parser.add_argument("--batch-size", type=int, default=128)
+        parser.add_argument("--patience", type=int, default=4)
+        parser.add_argument("--validation-fraction", type=float, default=0.1)
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, name, datasets, epochs, lr, hidden, batch_size, patience, validation_fraction, seed, **options):
+        from generation.exceptions import PermanentJobError
+        from generation.kinds.intent_train import IntentTrainParamsSerializer
+        from workers.runtime.intent import LocalTrainContext, dataset_parse, intent_train_run
+
+        params = {"name": name, "epochs": epochs, "lr": lr, "hidden": hidden, "batch_size": batch_size,
+                  "patience": patience, "validation_fraction": validation_fraction, "seed": seed}
+        if datasets:
+            try:
+                params["datasets"] = [dataset_parse(s).__dict__ for s in datasets]
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        serializer = IntentTrainParamsSerializer(data=params)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except ValidationError as exc:
+            raise CommandError(json.dumps(exc.detail)) from exc
+        ctx = LocalTrainContext(self.stderr.write)
+        try:
+            result = intent_train_run(params=dict(serializer.validated_data), ctx=ctx)
+        except PermanentJobError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stderr.write(result.candidates[0].text)
+        self.stdout.write(json.dumps({"model_version": result.model_version, **result.candidates[0].metadata["metrics"]}, indent=1))
