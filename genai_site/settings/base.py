@@ -274,6 +274,31 @@ GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
 GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
 GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
 
+# --- intent detection and LoRA fine-tuning (intent_train, finetune kinds; adapters at serving) ---
+# Training sets of the intent classifier: "path:text column:label column", comma-separated.
+GENAI_INTENT_DATASETS = env.list(
+    "GENAI_INTENT_DATASETS",
+    default=[
+        str(BASE_DIR.parent / "shared/data/customer_support/banking77_train.csv") + ":text:category",
+        str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv") + ":instruction:intent",
+    ],
+)
+GENAI_INTENT_MODEL = env("GENAI_INTENT_MODEL", default="")  # "name" or "name@3"; blank: promoted, else newest
+GENAI_INTENT_MAX_EPOCHS = env.int("GENAI_INTENT_MAX_EPOCHS", default=200)
+GENAI_FINETUNE_BITEXT_CSV = env(
+    "GENAI_FINETUNE_BITEXT_CSV", default=str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv")
+)
+# A finetune job's dataset_jsonl must lie under one of these folders (it names a file on the worker).
+GENAI_FINETUNE_DATA_DIRS = env.list(
+    "GENAI_FINETUNE_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+)
+GENAI_FINETUNE_MAX_STEPS = env.int("GENAI_FINETUNE_MAX_STEPS", default=5000)  # optimizer steps per job
+GENAI_FINETUNE_MAX_EXAMPLES = env.int("GENAI_FINETUNE_MAX_EXAMPLES", default=50_000)  # training examples per job
+GENAI_FINETUNE_MAX_TOKENS = env.int("GENAI_FINETUNE_MAX_TOKENS", default=512)  # per example (longer are cut)
+GENAI_FINETUNE_MAX_RANK = env.int("GENAI_FINETUNE_MAX_RANK", default=64)  # LoRA rank
+GENAI_FINETUNE_MAX_EVAL_REPLIES = env.int("GENAI_FINETUNE_MAX_EVAL_REPLIES", default=100)  # held-back replies scored
+GENAI_ADAPTER_CACHE_SIZE = env.int("GENAI_ADAPTER_CACHE_SIZE", default=2)  # merged adapter models per worker (LRU)
+
 # --- sentiment monitoring (the monitoring app) ----------------------------------------------
 GENAI_NEWS_MAX_BULK = env.int("GENAI_NEWS_MAX_BULK", default=1000)  # items per POST /api/news/ (JSON array or CSV)
 GENAI_NEWS_MAX_UPLOAD_BYTES = env.int("GENAI_NEWS_MAX_UPLOAD_BYTES", default=5 * 1024 * 1024)  # CSV/JSON upload
