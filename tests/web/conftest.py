@@ -6,9 +6,11 @@ from tests.factories import UserFactory
 
 
 class _StandInCopyParams(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    attributes = serializers.DictField(child=serializers.CharField(max_length=200), required=False, default=dict)
-    n = serializers.IntegerField(min_value=1, max_value=4, default=2)
+    """The shape of generation/kinds/copy.py's params (attributes object + settings)."""
+
+    attributes = serializers.DictField(allow_empty=False)
+    tone = serializers.ChoiceField(choices=["neutral", "playful"], default="neutral")
+    n = serializers.IntegerField(min_value=1, max_value=4, default=1)
 
 
 @pytest.fixture

@@ -88,39 +88,56 @@ def test_a_user_never_sees_another_users_drafts(client, login, make_user):
     assert client.post(f"/agent/candidates/{candidate.pk}/send", {"text": "x"}).status_code == 404
 
 
-def test_marketing_form_and_csv_errors_with_line_numbers(client, login, copy_kind, settings):
-    login(roles.MARKETER)
+def _csv(content: bytes, name: str = "products.csv") -> io.BytesIO:
+    handle = io.BytesIO(content)
+    handle.name = name
+    return handle
+
+
+def test_marketing_form_creates_a_copy_job(client, login, copy_kind):
+    marketer = login(roles.MARKETER)
     page = _text(client.get("/marketing/"))
-    assert 'for="f-name"' in page and 'type="file"' in page
-    bad = io.BytesIO(b"name,colour_typo\nLamp,red\n")
-    bad.name = "products.csv"
-    response = _text(client.post("/marketing/upload", {"file": bad}, HTTP_HX_REQUEST="true"))
-    assert "line 1: unknown column(s) colour_typo" in response
-    rows = io.BytesIO(b"name,n\nLamp,2\n,1\nChair,99\n")
-    rows.name = "p.csv"
-    response = _text(client.post("/marketing/upload", {"file": rows}, HTTP_HX_REQUEST="true"))
-    assert "line 3: name:" in response and "line 4: n:" in response
+    assert '<label for="attr-name">Name' in page and 'type="file"' in page and 'for="f-tone"' in page
+    response = client.post("/marketing/create", {"attr_name": "Desk lamp", "attr_colour": "red", "attr_sizes": "S; M",
+                                                 "attr_other": "wattage: 40 W", "tone": "neutral", "n": "1"})
+    assert response.status_code == 302 and response["Location"].startswith("/marketing/batches/")
+    job = Job.objects.get(owner=marketer)
+    assert job.kind == "copy"
+    assert job.params["attributes"] == {"name": "Desk lamp", "colour": "red", "sizes": ["S", "M"], "wattage": "40 W"}
+    empty = client.post("/marketing/create", {"tone": "neutral"}, HTTP_HX_REQUEST="true")
+    assert "attributes:" in _text(empty) and Job.objects.count() == 1
+
+
+def test_marketing_csv_errors_name_the_line(client, login, copy_kind, settings):
+    login(roles.MARKETER)
+    assert "line 1: column(s) 2 have no name" in _text(client.post("/marketing/upload", {"file": _csv(b"name,,colour\nLamp,x,red\n")}, HTTP_HX_REQUEST="true"))
+    assert "line 1: duplicated column(s) name" in _text(client.post("/marketing/upload", {"file": _csv(b"name,name\nA,B\n")}, HTTP_HX_REQUEST="true"))
+    assert "line 1: no attribute columns" in _text(client.post("/marketing/upload", {"file": _csv(b"tone,n\nneutral,1\n")}, HTTP_HX_REQUEST="true"))
+    response = _text(client.post("/marketing/upload", {"file": _csv(b"name,colour,n\nLamp,red,1\n,,2\nChair,oak,99\nStool,red,1,extra\n")}, HTTP_HX_REQUEST="true"))
+    assert "line 3: attributes:" in response and "line 4: n:" in response and "line 5: 4 cells but 3 columns" in response
     assert not Job.objects.exists()  # nothing created unless every row is valid
-    settings.GENAI_WEB_MAX_CSV_BYTES = 10
-    big = io.BytesIO(b"name\n" + b"Lamp\n" * 10)
-    big.name = "big.csv"
-    assert "the limit is 0 KB (GENAI_WEB_MAX_CSV_BYTES)" in _text(client.post("/marketing/upload", {"file": big}))
+    settings.GENAI_WEB_MAX_CSV_BYTES = 1024
+    big = client.post("/marketing/upload", {"file": _csv(b"name\n" + b"Lamp\n" * 400)})
+    assert big.status_code == 400 and "the limit is 1 KB (GENAI_WEB_MAX_CSV_BYTES)" in _text(big)
 
 
 def test_marketing_csv_creates_a_batch_with_progress(client, login, copy_kind):
     marketer = login(roles.MARKETER)
-    rows = io.BytesIO(b"name\nLamp\nChair\n")
-    rows.name = "p.csv"
-    response = client.post("/marketing/upload", {"file": rows}, HTTP_HX_REQUEST="true")
+    response = client.post("/marketing/upload", {"file": _csv(b"name,colour,features\nLamp,red,dimmable; USB\nChair,oak,\n")},
+                           HTTP_HX_REQUEST="true")
     assert response.status_code == 204 and response["HX-Redirect"].startswith("/marketing/batches/")
     jobs = list(Job.objects.filter(owner=marketer, kind="copy").order_by("created_at"))
-    assert [j.params["name"] for j in jobs] == ["Lamp", "Chair"]
+    assert [j.params["attributes"] for j in jobs] == [
+        {"name": "Lamp", "colour": "red", "features": ["dimmable", "USB"]}, {"name": "Chair", "colour": "oak"}]
     Job.objects.filter(pk=jobs[0].pk).update(status=JobStatus.SUCCEEDED, progress=1.0)
     done = Job.objects.get(pk=jobs[0].pk)
-    candidate = CandidateFactory(job=done, index=0, text="A lamp.", metadata={"checks": {"colour": True, "material": {"ok": False, "detail": "missing"}}})
+    candidate = CandidateFactory(job=done, index=0, text="A lamp.", metadata={"checks": {
+        "coverage": 0.5, "covered": ["colour: red"], "missing": ["features: USB"], "unsupported": [], "repetition": None,
+        "passed": False}})
     page = _text(client.get(response["HX-Redirect"]))
     assert "1 of 2 products done (50 %)" in page and '<progress id="batch-progress" max="100" value="50"' in page
-    assert 'class="ok">colour: passed' in page and 'class="fail">material: failed — missing' in page
+    assert "1. Lamp" in page and "2. Chair" in page
+    assert 'class="ok">colour: red: passed' in page and 'class="fail">features: USB: failed — missing' in page
     submitted = _text(client.post(f"/marketing/candidates/{candidate.pk}/submit", {"text": "A bright lamp."}))
     assert "Submitted" in submitted
     assert ReviewItem.objects.get().text == "A bright lamp."
@@ -156,3 +173,13 @@ def test_staff_pages(client, login):
     assert client.get("/staff/training/").status_code == 200
     assert client.get("/quality/").status_code == 200
     assert client.get("/review/flagged/").status_code == 200
+
+
+def test_copy_checker_marks_render():
+    from web.views.marketing import checks_marks
+
+    marks = checks_marks({"coverage": 0.5, "covered": ["colour: red"], "missing": ["material: oak"],
+                          "unsupported": [{"word": "waterproof", "kind": "claim"}], "repetition": None, "passed": False})
+    assert [(m["name"], m["ok"]) for m in marks] == [
+        ("all checks", False), ("colour: red", True), ("material: oak", False), ("unsupported claim", False)]
+    assert marks[0]["detail"] == "coverage 50%" and "waterproof" in marks[-1]["detail"]

@@ -22,6 +22,8 @@ from review.services.safety import candidate_flag_reasons, candidate_is_flagged,
 from web.views.common import error_messages, role_required
 
 AGENT_ROLES = (roles.AGENT,)
+# Reply lengths on the form: (value, label, max_new_tokens).
+LENGTHS = (("short", "Short", 96), ("medium", "Medium", 192), ("long", "Long", 320))
 
 
 @role_required(*AGENT_ROLES)
@@ -29,19 +31,23 @@ def agent_page(request: HttpRequest) -> HttpResponse:
     """GET: the form and the agent's recent reply jobs. POST: create a reply job."""
     context = {
         "tones": TONES, "channels": CHANNELS, "max_chars": settings.GENAI_REPLY_MAX_MESSAGE_CHARS,
-        "max_drafts": settings.GENAI_MAX_CANDIDATES, "values": {"n": 2, "tone": "neutral", "channel": "chat"},
+        "max_drafts": settings.GENAI_MAX_CANDIDATES, "values": {"n": 2, "tone": "neutral", "channel": "chat", "length": "medium"}, "lengths": LENGTHS,
         "recent": job_selectors.job_list(user=request.user).filter(kind="reply", owner=request.user)[:10],
     }
     if request.method != "POST":
         return render(request, "web/agent.html", context)
     data = request.POST
-    values = {k: data.get(k, "").strip() for k in ("message", "tone", "channel", "n", "order_number", "customer_name")}
+    values = {k: data.get(k, "").strip() for k in ("message", "tone", "channel", "n", "length", "order_number", "customer_name")}
     errors: list[str] = []
     if not values["message"]:
         errors.append("message: Paste the customer's message first; it is empty.")
     params = {"message": values["message"], "tone": values["tone"] or "neutral", "channel": values["channel"] or "chat"}
     if values["n"]:
         params["n"] = values["n"]
+    tokens = {value: t for value, _, t in LENGTHS}
+    if values["length"] and values["length"] not in tokens:
+        errors.append(f"length: One of {', '.join(tokens)}.")
+    params["max_new_tokens"] = min(tokens.get(values["length"] or "medium", 192), settings.GENAI_MAX_NEW_TOKENS)
     extra = {label: values[key] for key, label in (("order_number", "Order Number"), ("customer_name", "Customer Name")) if values[key]}
     if extra:
         params["context"] = extra

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 
 from django.conf import settings
@@ -31,15 +32,50 @@ MARKETING_ROLES = (roles.MARKETER,)
 BATCHES_KEPT = 20
 
 
+# Product attributes with their own inputs on the form (others go in "Other attributes");
+# on a CSV every column that is not a parameter of the kind is an attribute.
+ATTRIBUTE_KEYS = ("name", "brand", "category", "colour", "material", "price", "sizes", "features", "audience")
+LIST_ATTRIBUTES = frozenset({"sizes", "features"})  # "S; M; L" -> ["S", "M", "L"]
+
+
 def _copy_fields():
+    """The kind, its non-attribute form fields, and whether it takes an ``attributes`` object."""
     kind = kind_get(COPY_KIND)
-    return (kind, form_fields(kind.params_serializer)) if kind else (None, [])
+    if kind is None:
+        return None, [], False
+    fields = form_fields(kind.params_serializer)
+    attribute_mode = any(f.name == "attributes" for f in fields)
+    for f in fields:
+        if f.name == "segments":
+            f.widget, f.help_text = "lines", "Audience segments, one per line (each gets its own candidates)."
+    return kind, [f for f in fields if f.name != "attributes"], attribute_mode
+
+
+def _split(key: str, value: str):
+    if key in LIST_ATTRIBUTES:
+        items = [v.strip() for v in re.split(r"[;\n]", value) if v.strip()]
+        return items if len(items) > 1 else value.strip()
+    return value.strip()
+
+
+def _attributes_from_form(data) -> dict:
+    attributes = {}
+    for key in ATTRIBUTE_KEYS:
+        value = (data.get(f"attr_{key}") or "").strip()
+        if value:
+            attributes[key] = _split(key, value)
+    for line in (data.get("attr_other") or "").splitlines():
+        if line.strip():
+            key, _, value = line.partition(":")
+            attributes[key.strip()] = _split(key.strip().lower(), value)
+    return attributes
 
 
 def _page_context(request: HttpRequest, **extra) -> dict:
-    kind, fields = _copy_fields()
+    kind, fields, attribute_mode = _copy_fields()
     return {
-        "kind": kind, "fields": fields, "values": {},
+        "kind": kind, "fields": fields, "attribute_mode": attribute_mode, "attribute_keys": ATTRIBUTE_KEYS,
+        "values": {},
         "max_csv_kb": settings.GENAI_WEB_MAX_CSV_BYTES // 1024, "max_csv_rows": settings.GENAI_WEB_MAX_CSV_ROWS,
         "columns": [f.name for f in fields], "required_columns": [f.name for f in fields if f.required],
         "batches": list(reversed(list(request.session.get("copy_batches", {}).items())))[:5],
@@ -79,10 +115,12 @@ def _to_batch(request: HttpRequest, job_ids: list[str]) -> HttpResponse:
 @require_POST
 @role_required(*MARKETING_ROLES)
 def marketing_create(request: HttpRequest) -> HttpResponse:
-    kind, fields = _copy_fields()
+    kind, fields, attribute_mode = _copy_fields()
     if kind is None:
         return _errors_response(request, ["The copy job kind is not installed on this server."])
     params = params_from(fields, request.POST)
+    if attribute_mode:
+        params["attributes"] = _attributes_from_form(request.POST)
     try:
         job, _ = job_create(owner=request.user, kind=COPY_KIND, params=params)
     except DomainError as exc:
@@ -93,9 +131,11 @@ def marketing_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(*MARKETING_ROLES)
 def marketing_upload(request: HttpRequest) -> HttpResponse:
-    """A CSV with one product per row (columns: the copy kind's params). Every row is checked
-    first; nothing is created unless all rows are valid (errors name the line and column)."""
-    kind, fields = _copy_fields()
+    """A CSV with one product per row. Columns: the copy kind's parameters (tone, length, n,
+    ...) and, when the kind takes attributes, any other column is a product attribute (name,
+    brand, colour, ...). Every row is checked first; nothing is created unless all rows are
+    valid, and each error names its line."""
+    kind, fields, attribute_mode = _copy_fields()
     if kind is None:
         return _errors_response(request, ["The copy job kind is not installed on this server."])
     upload = request.FILES.get("file")
@@ -104,46 +144,64 @@ def marketing_upload(request: HttpRequest) -> HttpResponse:
     limit = settings.GENAI_WEB_MAX_CSV_BYTES
     if upload.size > limit:
         return _errors_response(
-            request, [f"file: {upload.name} is {upload.size // 1024} KB; the limit is {limit // 1024} KB (GENAI_WEB_MAX_CSV_BYTES)."]
+            request, [f"file: {upload.name} is {upload.size / 1024:.0f} KB; the limit is {limit / 1024:.0f} KB (GENAI_WEB_MAX_CSV_BYTES)."]
         )
     try:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         return _errors_response(request, ["file: Not UTF-8 text; save the sheet as CSV (UTF-8)."])
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or []) if h is not None]
-    if not header:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        return _errors_response(request, [f"line 1: not valid CSV ({exc})."])
+    if not any(header):
         return _errors_response(request, ["file: The CSV is empty; line 1 must name the columns."])
     by_name = {f.name: f for f in fields}
     errors = []
-    unknown = [h for h in header if h not in by_name]
-    missing = [f.name for f in fields if f.required and f.name not in header]
-    if unknown:
-        errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; allowed: {', '.join(by_name)}.")
-    if missing:
-        errors.append(f"line 1: missing required column(s) {', '.join(missing)}.")
+    blank = [str(i + 1) for i, h in enumerate(header) if not h]
+    duplicated = sorted({h for h in header if h and header.count(h) > 1})
+    if blank:
+        errors.append(f"line 1: column(s) {', '.join(blank)} have no name.")
+    if duplicated:
+        errors.append(f"line 1: duplicated column(s) {', '.join(duplicated)}.")
+    if attribute_mode:
+        if not [h for h in header if h and h not in by_name]:
+            errors.append(f"line 1: no attribute columns (such as {', '.join(ATTRIBUTE_KEYS[:5])}); "
+                          f"parameter columns alone describe no product.")
+    else:
+        unknown = [h for h in header if h and h not in by_name]
+        missing = [f.name for f in fields if f.required and f.name not in header]
+        if unknown:
+            errors.append(f"line 1: unknown column(s) {', '.join(unknown)}; allowed: {', '.join(by_name)}.")
+        if missing:
+            errors.append(f"line 1: missing required column(s) {', '.join(missing)}.")
     if errors:
         return _errors_response(request, errors)
     rows: list[dict] = []
     try:
-        for record in reader:
+        for cells in reader:
             line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
             if len(rows) >= settings.GENAI_WEB_MAX_CSV_ROWS:
                 errors.append(f"line {line}: more than {settings.GENAI_WEB_MAX_CSV_ROWS} products (GENAI_WEB_MAX_CSV_ROWS); split the file.")
                 break
-            if None in record:
-                errors.append(f"line {line}: more cells than columns.")
+            if len(cells) > len(header):
+                errors.append(f"line {line}: {len(cells)} cells but {len(header)} columns.")
                 continue
-            cells = {k.strip(): v for k, v in record.items() if k is not None}
-            if not any((v or "").strip() for v in cells.values()):
-                continue
-            params = {}
-            for name, raw in cells.items():
-                value = value_parse(by_name[name], raw)
-                if value is not _EMPTY:
-                    params[name] = value
+            params, attributes = {}, {}
+            for name, raw in zip(header, cells):
+                if name in by_name:
+                    value = value_parse(by_name[name], raw)
+                    if value is not _EMPTY:
+                        params[name] = value
+                elif raw.strip():
+                    attributes[name] = _split(name.lower(), raw)
+            if attribute_mode:
+                params["attributes"] = attributes
             try:
-                job_params_validate(kind=COPY_KIND, params=params)
+                _, validated = job_params_validate(kind=COPY_KIND, params=params)
             except InvalidInput as exc:
                 errors.extend(f"line {line}: {message}" for message in error_messages(exc))
                 continue
@@ -180,7 +238,7 @@ def _batch_context(request: HttpRequest, batch_id: str, jobs: list[Job]) -> dict
             item = getattr(c, "review_item", None)
             checks = (c.metadata or {}).get("checks")
             cards.append({
-                "c": c, "item": item, "checks": _checks(checks), "flagged": candidate_is_flagged(c.metadata),
+                "c": c, "item": item, "checks": checks_marks(checks), "flagged": candidate_is_flagged(c.metadata),
                 "flag_reasons": candidate_flag_reasons(c.metadata),
             })
         rows.append({"job": job, "cards": cards, "label": _product_label(job.params)})
@@ -199,11 +257,31 @@ def _product_label(params: dict) -> str:
     return "Product"
 
 
-def _checks(checks) -> list[dict]:
+def _copy_check_marks(checks: dict) -> list[dict]:
+    """The copy kind's attribute checker (generation.copycheck.CopyCheck.as_dict): overall
+    verdict, each attribute covered or missing, unsupported claims, repeated phrases."""
+    marks = []
+    if "passed" in checks:
+        coverage = checks.get("coverage")
+        detail = f"coverage {coverage:.0%}" if isinstance(coverage, (int, float)) else ""
+        marks.append({"name": "all checks", "ok": bool(checks["passed"]), "detail": detail})
+    marks += [{"name": str(label), "ok": True, "detail": "mentioned"} for label in checks.get("covered") or []]
+    marks += [{"name": str(label), "ok": False, "detail": "missing"} for label in checks.get("missing") or []]
+    for claim in checks.get("unsupported") or []:
+        text = ", ".join(f"{v}" for v in claim.values()) if isinstance(claim, dict) else str(claim)
+        marks.append({"name": "unsupported claim", "ok": False, "detail": text})
+    if checks.get("repetition"):
+        marks.append({"name": "repetition", "ok": False, "detail": f"“{checks['repetition']}” repeated"})
+    return marks
+
+
+def checks_marks(checks) -> list[dict]:
     """The attribute checker's marks, whatever their shape: ``{name: bool}``, ``{name: {ok, ...}}``
     or a list of ``{name, ok, detail}``."""
     if not checks:
         return []
+    if isinstance(checks, dict) and ("covered" in checks or "missing" in checks):
+        return _copy_check_marks(checks)
     out = []
     items = checks.items() if isinstance(checks, dict) else ((c.get("name", "check"), c) for c in checks if isinstance(c, dict))
     for name, value in items:

@@ -20,6 +20,7 @@ from review.models import ReviewItem, ReviewStatus
 from review.services import reviews
 from review.services.safety import candidate_flag_reasons
 from web.views.common import error_messages, role_required
+from web.views.marketing import checks_marks
 
 REVIEW_ROLES = (roles.REVIEWER,)
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
@@ -78,7 +79,7 @@ def item_page(request: HttpRequest, item_id: str, errors: list[str] | None = Non
         "item": item, "diff": text_diff(item.candidate.text, item.text), "edited": item.is_edited,
         "flag_reasons": candidate_flag_reasons(item.candidate.metadata), "events": item.events.all(),
         "next_id": next_id, "prev_id": prev_id, "errors": errors or [],
-        "params": item.candidate.job.params, "checks": (item.candidate.metadata or {}).get("checks"),
+        "params": item.candidate.job.params, "checks": checks_marks((item.candidate.metadata or {}).get("checks")),
         "can_decide": item.status == ReviewStatus.PENDING and item.submitted_by_id != request.user.pk,
     }, status=status)
 

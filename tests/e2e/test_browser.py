@@ -1,0 +1,162 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a live server and a real worker
+(the tiny model). Screenshots of every page land in var/test-artifacts/ (GENAI_TEST_ARTIFACTS_DIR)."""
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from generation import roles
+from generation.models import Job, JobStatus
+from review.models import Feedback, ReviewItem
+from review.services.reviews import review_item_submit
+from tests.factories import CandidateFactory, JobFactory, UserFactory
+from tests.web.conftest import copy_kind  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("GENAI_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("GENAI_TEST_ARTIFACTS_DIR", str(settings.BASE_DIR / "var" / "test-artifacts")))
+PASSWORD = "pw-secret-123"  # tests.factories.UserFactory's
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Playwright's sync API keeps an event loop on this thread; the test's ORM calls are still
+    # synchronous (Playwright's documented setting for Django).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page_for(browser, live_server):
+    """``page_for(user)``: a new browser page logged in as ``user`` through the log-in form."""
+    contexts = []
+
+    def make(user, *, viewport=(1280, 800)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r".*/$"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for, live_server):
+    start_worker(GENAI_STREAM_FLUSH_SECONDS="0.02")
+    agent = UserFactory(role=roles.AGENT)
+    page = page_for(agent)
+    page.goto(f"{live_server.url}/agent/")
+    shot(page, "agent-empty")
+
+    # bad input: a clear message on the page, no job
+    page.get_by_role("button", name="Draft replies").click()
+    page.get_by_role("alert").wait_for()
+    assert "Paste the customer" in page.get_by_role("alert").inner_text()
+    assert not Job.objects.exists()
+
+    seen_streaming = []
+    page.on("response", lambda r: "/drafts" in r.url and seen_streaming.append(r.text()))
+    page.get_by_label("Customer's message").fill("Hello, my parcel has not arrived yet. Where is it?")
+    page.get_by_label("Drafts").fill("1")
+    page.get_by_label("Length").select_option("short")
+    page.get_by_role("button", name="Draft replies").click()
+    page.locator("[data-streaming]").first.wait_for()
+    shot(page, "agent-streaming")
+    page.locator("article.draft").first.wait_for(timeout=90_000)
+    job = Job.objects.get()
+    assert job.status == JobStatus.SUCCEEDED
+    final_text = job.candidates.get().text
+    # the partial showed the draft growing while the job ran (token events, before the result)
+    partials = [re.search(r'data-streaming="0">(.*?)</div>', html, re.S) for html in seen_streaming if 'data-status="running"' in html]
+    streamed = [m.group(1) for m in partials if m and m.group(1).strip()]
+    assert streamed, "no streamed text was shown before the final draft"
+    shot(page, "agent-drafts")
+
+    box = page.get_by_label("Reply text")
+    assert box.input_value() == final_text
+    box.fill("Thanks for waiting! Your parcel is on its way and arrives tomorrow.")
+    page.get_by_role("button", name="Send").click()
+    page.get_by_text("Sent.", exact=True).wait_for()
+    page.get_by_role("button", name="Good draft").click()
+    page.get_by_text("Thanks, rating saved.").wait_for()
+    shot(page, "agent-sent")
+    feedback = Feedback.objects.get(candidate__job=job, user=agent)
+    assert (feedback.outcome, feedback.thumb) == ("sent_edited", "up")
+    assert feedback.edited_text.startswith("Thanks for waiting!") and feedback.edit_distance > 0
+
+
+def test_reviewer_approves_copy_with_the_keyboard(page_for, live_server, make_user):
+    marketer = make_user(roles.MARKETER)
+    job = JobFactory(kind="copy", owner=marketer, status=JobStatus.SUCCEEDED, params={"name": "Desk lamp"},
+                     model_version="smollm2")
+    candidate = CandidateFactory(job=job, index=0, text="A desk lamp with a steel arm.",
+                                 metadata={"checks": {"material": True}})
+    item = review_item_submit(candidate=candidate, user=marketer, text="A warm desk lamp with a steel arm.")
+    reviewer = UserFactory(role=roles.REVIEWER)
+    page = page_for(reviewer, viewport=(820, 1180))  # a tablet
+    page.goto(f"{live_server.url}/review/")
+    shot(page, "review-queue")
+    page.get_by_role("link", name=re.compile("A warm desk lamp")).click()
+    page.locator("ins").first.wait_for()
+    assert page.locator(".diff ins").first.inner_text().strip() == "warm"
+    shot(page, "review-item")
+    page.locator("body").press("a")  # keyboard shortcut: approve
+    page.wait_for_url(re.compile(rf".*/review/items/{item.pk}/$"))
+    page.get_by_text("Approved", exact=True).first.wait_for()
+    item.refresh_from_db()
+    assert item.status == "approved" and item.decided_by == reviewer
+    shot(page, "review-approved")
+
+
+def test_screenshots_of_the_other_pages(page_for, live_server, copy_kind):  # noqa: F811
+    admin = UserFactory(role=roles.ADMIN)
+    page = page_for(admin)
+    for path, name in (("/marketing/", "marketing"), ("/quality/", "quality"), ("/review/flagged/", "flagged"),
+                       ("/staff/jobs/", "staff-jobs"), ("/staff/models/", "staff-models"), ("/staff/training/", "staff-training")):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        assert page.locator("h1").count() == 1
+        shot(page, name)
+    # CSV with wrong columns: the message names the line
+    page.goto(f"{live_server.url}/marketing/")
+    page.get_by_label("CSV file").set_input_files(files=[{"name": "p.csv", "mimeType": "text/csv", "buffer": b"name,colour,name\nLamp,red,Lamp\n"}])
+    page.get_by_role("button", name="Upload and write copy").click()
+    page.get_by_role("alert").wait_for()
+    assert "line 1: duplicated column(s) name" in page.get_by_role("alert").inner_text()
+    shot(page, "marketing-csv-error")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(".*/accounts/login/$"))
+    shot(page, "login")
