@@ -183,3 +183,19 @@ def test_copy_checker_marks_render():
     assert [(m["name"], m["ok"]) for m in marks] == [
         ("all checks", False), ("colour: red", True), ("material: oak", False), ("unsupported claim", False)]
     assert marks[0]["detail"] == "coverage 50%" and "waterproof" in marks[-1]["detail"]
+
+
+def test_variants_from_the_vae_need_a_trained_model(client, login):
+    from generation.kinds import kind_get
+    from web.views.marketing import _first_sentence
+
+    assert _first_sentence("Desk lamp\nA warm lamp with a steel arm. It dims.\n- Steel arm") == "A warm lamp with a steel arm."
+    marketer = login(roles.MARKETER)
+    job = JobFactory(kind="copy", owner=marketer, status=JobStatus.SUCCEEDED, params={"attributes": {"name": "Lamp"}})
+    candidate = CandidateFactory(job=job, index=0, text="Lamp\nA warm lamp. It dims.")
+    response = _text(client.post(f"/marketing/candidates/{candidate.pk}/variants"))
+    if kind_get("variants") is None:
+        assert "not installed" in response
+    else:  # no VAE is trained in the test database: the page says so, no job is made
+        assert 'class="errors"' in response and "model:" in response
+    assert not Job.objects.filter(kind="variants").exists()

@@ -316,3 +316,42 @@ def copy_submit(request: HttpRequest, candidate_id: str) -> HttpResponse:
     except DomainError as exc:
         errors = error_messages(exc)
     return render(request, "web/partials/submit_result.html", {"item": item, "errors": errors})
+
+
+VARIANTS_KIND = "variants"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a candidate's description (the VAE models sentences); the title
+    line of a copy candidate is skipped."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(("-", "•", "*"))]
+    body = " ".join(lines[1:] if len(lines) > 1 else lines)
+    return _SENTENCE.split(body, maxsplit=1)[0][: settings.GENAI_REVIEW_MAX_COMMENT_CHARS]
+
+
+@require_POST
+@role_required(*MARKETING_ROLES)
+def copy_variants(request: HttpRequest, candidate_id: str) -> HttpResponse:
+    """Rewrites of a candidate's first sentence from the sentence VAE (the ``variants`` kind)."""
+    errors, job = [], None
+    if kind_get(VARIANTS_KIND) is None:
+        errors = ["The variants job kind (VAE) is not installed on this server."]
+    else:
+        try:
+            candidate = selectors.candidate_get(user=request.user, candidate_id=candidate_id)
+            job, _ = job_create(owner=request.user, kind=VARIANTS_KIND, params={"text": _first_sentence(candidate.text), "k": 3})
+        except DomainError as exc:
+            errors = error_messages(exc)
+    if errors:
+        return render(request, "web/partials/errors.html", {"errors": errors})
+    return render(request, "web/partials/variants.html", {"job": job, "poll_ms": settings.GENAI_WEB_POLL_MS * 3})
+
+
+@role_required(*MARKETING_ROLES)
+def variants_partial(request: HttpRequest, job_id: str) -> HttpResponse:
+    try:
+        job = job_selectors.job_get(user=request.user, job_id=job_id)
+    except DomainError as exc:
+        return render(request, "web/partials/errors.html", {"errors": [exc.message]}, status=404)
+    return render(request, "web/partials/variants.html", {"job": job, "poll_ms": settings.GENAI_WEB_POLL_MS * 3})

@@ -11,6 +11,7 @@ from rest_framework import fields as drf, serializers
 
 # Generation knobs a marketer does not need on the product form (kept at their defaults).
 TECHNICAL = {"seed", "temperature", "max_new_tokens", "top_p", "top_k", "stop", "priority"}
+LABELS = {"n": "Candidates"}
 
 
 @dataclass
@@ -58,7 +59,7 @@ def form_fields(serializer_class: type[serializers.Serializer], *, technical: bo
         out.append(
             FormField(
                 name=name,
-                label=(field.label or name.replace("_", " ")).capitalize(),
+                label=LABELS.get(name) or (field.label or name.replace("_", " ")).capitalize(),
                 widget=_widget(field),
                 required=field.required,
                 help_text=str(field.help_text or ""),
