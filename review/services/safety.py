@@ -137,3 +137,26 @@ def candidate_is_flagged(metadata: dict | None) -> bool:
 
 def candidate_flag_reasons(metadata: dict | None) -> list[dict]:
     return list(((metadata or {}).get("safety") or {}).get("reasons") or [])
+
+
+def candidate_flag_clear(*, candidate, user) -> None:
+    """A reviewer releases a flagged candidate to its owner (a false alarm): it stays recorded
+    as flagged once, with who cleared it and when."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from generation.exceptions import Conflict, Forbidden
+    from generation.models import Candidate
+    from review.services.reviews import user_is_reviewer
+
+    if not user_is_reviewer(user):
+        raise Forbidden("Only reviewers and admins may clear the safety filter's flag.")
+    with transaction.atomic():
+        locked = Candidate.objects.select_for_update().get(pk=candidate.pk)
+        safety = dict((locked.metadata or {}).get("safety") or {})
+        if not safety.get("flagged"):
+            raise Conflict("This candidate is not flagged.")
+        safety.update(flagged=False, cleared_by=user.get_username(), cleared_at=timezone.now().isoformat())
+        locked.metadata = {**(locked.metadata or {}), "safety": safety}
+        locked.save(update_fields=["metadata"])
+    candidate.metadata = locked.metadata

@@ -199,3 +199,19 @@ def test_variants_from_the_vae_need_a_trained_model(client, login):
     else:  # no VAE is trained in the test database: the page says so, no job is made
         assert 'class="errors"' in response and "model:" in response
     assert not Job.objects.filter(kind="variants").exists()
+
+
+def test_reviewer_sees_flagged_output_with_reasons_and_clears_a_false_alarm(client, login, make_user):
+    agent = make_user(roles.AGENT)
+    job = JobFactory(kind="reply", owner=agent, status=JobStatus.SUCCEEDED, params={"message": "Hi"})
+    flagged = CandidateFactory(job=job, index=0, text="Visit the bomb shelter sale!", metadata={
+        "safety": {"flagged": True, "reasons": [{"category": "blocked_topic", "detail": "Blocked topic weapons (“bomb”)."}]}})
+    reviewer = login(roles.REVIEWER)
+    page = _text(client.get("/review/flagged/"))
+    assert "Visit the bomb shelter sale!" in page and "Blocked topic weapons" in page
+    assert client.post("/review/flagged/", {"candidate": flagged.pk}).status_code == 302
+    flagged.refresh_from_db()
+    assert flagged.metadata["safety"]["flagged"] is False and flagged.metadata["safety"]["cleared_by"] == reviewer.username
+    assert "Visit the bomb shelter sale!" not in _text(client.get("/review/flagged/"))
+    client.force_login(agent)
+    assert "Visit the bomb shelter sale!" in _text(client.get(f"/agent/jobs/{job.id}/drafts"))

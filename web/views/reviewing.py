@@ -113,8 +113,18 @@ def item_action(request: HttpRequest, item_id: str, action: str) -> HttpResponse
 
 @role_required(*REVIEW_ROLES)
 def flagged_page(request: HttpRequest) -> HttpResponse:
+    errors = []
+    if request.method == "POST":
+        from review.services.safety import candidate_flag_clear
+
+        try:
+            candidate = selectors.candidate_get(user=request.user, candidate_id=request.POST.get("candidate", ""))
+            candidate_flag_clear(candidate=candidate, user=request.user)
+            return redirect("/review/flagged/")
+        except DomainError as exc:
+            errors = error_messages(exc)
     rows = [{"c": c, "reasons": candidate_flag_reasons(c.metadata)} for c in selectors.flagged_candidates()]
-    return render(request, "web/flagged.html", {"rows": rows})
+    return render(request, "web/flagged.html", {"rows": rows, "errors": errors}, status=400 if errors else 200)
 
 
 @role_required(roles.REVIEWER, roles.ANALYST)
