@@ -9,6 +9,7 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
+from generation.exceptions import DomainError
 from generation.kinds import kind_get
 from review.models import RetrainRun
 from review.services.export import feedback_export
@@ -49,14 +50,18 @@ def retrain_run(*, purpose: str = "reply", force: bool = False) -> RetrainRun | 
     elif report.examples < settings.GENAI_RETRAIN_MIN_EXAMPLES:
         run.note = f"{report.examples} new examples, fewer than GENAI_RETRAIN_MIN_EXAMPLES ({settings.GENAI_RETRAIN_MIN_EXAMPLES})."
     else:
-        job, _ = job_create(
-            owner=retrain_user(),
-            kind="finetune",
-            params={"purpose": purpose, "dataset_jsonl": str(path)},
-            idempotency_key=f"retrain-{purpose}-{until:%Y%m%dT%H%M%S}",
-        )
-        run.job = job
-        run.note = f"Fine-tune job {job.id} started on {report.examples} examples."
+        try:
+            job, _ = job_create(
+                owner=retrain_user(),
+                kind="finetune",
+                params={"purpose": purpose, "dataset_jsonl": str(path)},
+                idempotency_key=f"retrain-{purpose}-{until:%Y%m%dT%H%M%S}",
+            )
+        except DomainError as exc:  # e.g. GENAI_RETRAIN_DIR outside GENAI_FINETUNE_DATA_DIRS
+            run.note = f"The fine-tune job was refused: {getattr(exc, 'errors', None) or exc.message}"[:255]
+        else:
+            run.job = job
+            run.note = f"Fine-tune job {job.id} started on {report.examples} examples."
     run.save()
     logger.info("retrain: %s", run.note)
     return run

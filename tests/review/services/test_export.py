@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -61,11 +62,12 @@ def test_retrain_off_by_default_and_creates_a_finetune_job_when_on(draft, settin
     assert retrain_run() is None  # GENAI_RETRAIN_ENABLED is off
     settings.GENAI_RETRAIN_ENABLED = True
     settings.GENAI_RETRAIN_MIN_EXAMPLES = 1
-    settings.GENAI_RETRAIN_DIR = tmp_path
+    settings.GENAI_RETRAIN_DIR = settings.VAR_DIR / "test-retrain" / tmp_path.name  # under GENAI_FINETUNE_DATA_DIRS
     candidate = draft()
     candidate_send(candidate=candidate, user=candidate.job.owner)
     run = retrain_run()
-    assert run.examples == 1 and (tmp_path / run.dataset_path.split("/")[-1]).exists()
+    assert run.examples == 1 and Path(run.dataset_path).exists()
+    assert json.loads(Path(run.dataset_path).read_text())["messages"][-1]["content"] == candidate.text
     if kind_get("finetune") is None:
         assert run.job is None and "finetune" in run.note
     else:
@@ -73,3 +75,18 @@ def test_retrain_off_by_default_and_creates_a_finetune_job_when_on(draft, settin
         assert run.job.params["purpose"] == "reply"
         again = retrain_run()  # nothing new since the last run
         assert again.job is None and again.examples == 0
+
+
+def test_a_refused_finetune_job_is_recorded_not_raised(draft, settings, tmp_path):
+    from generation.kinds import kind_get
+    from review.services.retrain import retrain_run
+
+    if kind_get("finetune") is None:
+        pytest.skip("the finetune kind is not installed")
+    settings.GENAI_RETRAIN_ENABLED, settings.GENAI_RETRAIN_MIN_EXAMPLES = True, 1
+    settings.GENAI_RETRAIN_DIR = tmp_path  # outside GENAI_FINETUNE_DATA_DIRS: the kind refuses the path
+    settings.GENAI_FINETUNE_DATA_DIRS = [str(settings.VAR_DIR / "nowhere")]
+    candidate = draft()
+    candidate_send(candidate=candidate, user=candidate.job.owner)
+    run = retrain_run()
+    assert run.job is None and "dataset_jsonl" in run.note
