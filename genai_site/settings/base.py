@@ -142,7 +142,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     # "kind" means a job kind elsewhere; name the knowledge base's own kinds apart.
-    "ENUM_NAME_OVERRIDES": {"KnowledgeKindEnum": "generation.services.knowledge.KINDS"},
+    "ENUM_NAME_OVERRIDES": {
+        "KnowledgeKindEnum": "generation.services.knowledge.KINDS",
+        "ReviewStatusEnum": "review.models.ReviewStatus",
+    },
     "TITLE": "genai-desk API",
     "DESCRIPTION": "Generation jobs (customer replies, product copy, sentiment alerts) run by Celery workers.",
     "VERSION": "0.1.0",
