@@ -65,9 +65,9 @@ def candidate_get(*, user: AbstractBaseUser, candidate_id: int | str) -> Candida
 
 
 def feedback_list(*, user: AbstractBaseUser) -> QuerySet[Feedback]:
-    """Reviewers, analysts and admins see all feedback; others their own."""
+    """Reviewers and admins see all feedback (it quotes drafts); others their own."""
     rows = Feedback.objects.select_related("candidate__job", "user")
-    if roles.user_has_role(user, roles.REVIEWER, roles.ADMIN, roles.ANALYST):
+    if roles.user_sees_all_jobs(user):
         return rows
     return rows.filter(user=user)
 

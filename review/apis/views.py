@@ -47,7 +47,7 @@ class FeedbackListCreateApi(generics.ListAPIView):
         return rows
 
     @extend_schema(
-        summary="List feedback (yours; reviewers, analysts and admins: all)",
+        summary="List feedback (yours; reviewers and admins: all)",
         parameters=[OpenApiParameter("candidate", int), OpenApiParameter("kind", str)],
     )
     def get(self, request, *args, **kwargs):

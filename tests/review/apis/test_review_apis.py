@@ -98,3 +98,12 @@ def test_quality_api_and_metrics(api_for, draft, client, django_capture_on_commi
     assert 'genai_quality_acceptance_rate{kind="reply",model_version="smollm2@2"} 0.5' in text
     assert 'genai_quality_edit_distance_mean{kind="reply",model_version="smollm2@2"} 1.0' in text
     assert 'genai_feedback_outcomes_total{kind="reply",outcome="discarded"}' in text
+
+
+def test_feedback_list_is_yours_unless_reviewer(api_for, draft):
+    candidate = draft()
+    agent = api_for(user=candidate.job.owner)
+    agent.post("/api/feedback/", {"candidate": candidate.pk, "edited_text": "my private edit"}, format="json")
+    assert api_for(roles.ANALYST).get("/api/feedback/").json()["count"] == 0
+    assert api_for(roles.AGENT).get("/api/feedback/").json()["count"] == 0
+    assert api_for(roles.REVIEWER).get("/api/feedback/").json()["results"][0]["edited_text"] == "my private edit"
