@@ -121,7 +121,7 @@ def _allowed_values(params: dict) -> list[str]:
 def candidates_screen(*, job: Job, candidates: Sequence[CandidateResult]) -> list[dict]:
     """The metadata each candidate is stored with: its own plus the ``safety`` verdict.
     Called by ``job_succeed`` before the candidates are written."""
-    if job.kind in settings.GENAI_SAFETY_SKIP_KINDS:
+    if job.kind in settings.GENAI_SAFETY_SKIP_KINDS or job.queue == "train":  # training summaries are not content
         return [dict(c.metadata) for c in candidates]
     allowed = _allowed_values(job.params)
     scores = toxicity_scores([c.text for c in candidates])

@@ -47,3 +47,5 @@ def test_candidates_screen_keeps_metadata_and_adds_the_verdict(settings):
     assert {"personal_data", "toxicity"} <= _categories(screened[1]["safety"])
     echo = JobFactory(kind="echo")
     assert candidates_screen(job=echo, candidates=[CandidateResult(text="idiot", finish_reason="stop")]) == [{}]
+    training = JobFactory(kind="finetune", queue="train")
+    assert candidates_screen(job=training, candidates=[CandidateResult(text="eval 0123456789", finish_reason="stop")]) == [{}]
