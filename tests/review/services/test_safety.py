@@ -49,3 +49,19 @@ def test_candidates_screen_keeps_metadata_and_adds_the_verdict(settings):
     assert candidates_screen(job=echo, candidates=[CandidateResult(text="idiot", finish_reason="stop")]) == [{}]
     training = JobFactory(kind="finetune", queue="train")
     assert candidates_screen(job=training, candidates=[CandidateResult(text="eval 0123456789", finish_reason="stop")]) == [{}]
+
+
+@pytest.mark.django_db
+def test_job_succeed_stores_the_verdict_on_every_candidate():
+    from generation.kinds import JobResult
+    from generation.services.jobs import job_succeed
+
+    job = JobFactory(kind="reply", status="running", worker_id="w1", params={"message": "Hi"})
+    job_succeed(job_id=str(job.id), worker_id="w1", result=JobResult(candidates=[
+        CandidateResult(text="It ships today.", finish_reason="stop", metadata={"intent": "shipping"}),
+        CandidateResult(text="Mail me at eve@example.org, you moron.", finish_reason="stop"),
+    ]))
+    first, second = job.candidates.order_by("index")
+    assert first.metadata["intent"] == "shipping" and first.metadata["safety"]["flagged"] is False
+    assert second.metadata["safety"]["flagged"] is True
+    assert {"personal_data", "toxicity"} <= _categories(second.metadata["safety"])
