@@ -31,10 +31,15 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_SENTIMENT_MAX_EPOCHS, default=2)
     batch_size = serializers.IntegerField(min_value=1, max_value=256, default=32)
     lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, default=1e-4)
+    head_lr = serializers.FloatField(min_value=1e-7, max_value=1e-1, default=1e-3, help_text="Learning rate of the new head.")
     max_len = serializers.IntegerField(min_value=8, max_value=512, default=settings.GENAI_SENTIMENT_MAX_LEN)
     evals_per_epoch = serializers.IntegerField(min_value=1, max_value=20, default=2)
     patience = serializers.IntegerField(min_value=1, max_value=50, default=3)
     max_steps = serializers.IntegerField(min_value=0, default=0, help_text="Stop after N optimizer steps (0: no limit).")
+    train_layers = serializers.IntegerField(
+        min_value=-1, max_value=48, default=-1,
+        help_text="Fine-tune only the top N encoder layers and the head (0: the head only); -1: the whole model.",
+    )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     adversarial = serializers.BooleanField(default=False, help_text="FGM perturbation of the token embeddings.")
     fgm_epsilon = serializers.FloatField(min_value=0.0, max_value=10.0, default=1.0)

@@ -24,7 +24,7 @@ def no_broker(monkeypatch):
 
 @pytest.fixture(scope="session")
 def small_training_csv() -> Path:
-    """A balanced slice of the shipped finance tweets (60 per class), under GENAI_VAR_DIR."""
+    """A balanced slice of the shipped finance tweets (40 per class), under GENAI_VAR_DIR."""
     source = Path(settings.GENAI_SENTIMENT_TRAIN_CSV)
     with open(source, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -32,7 +32,7 @@ def small_training_csv() -> Path:
     rng.shuffle(rows)
     picked = []
     for label in ("0", "1", "2"):
-        picked += [r for r in rows if r["label"] == label][:60]
+        picked += [r for r in rows if r["label"] == label][:40]
     rng.shuffle(picked)
     path = Path(settings.VAR_DIR) / "test-sentiment-train.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -59,8 +59,8 @@ def trained_classifier(django_db_setup, django_db_blocker, small_training_csv):
             job, _ = job_create(
                 owner=analyst,
                 kind="sentiment_train",
-                params={"csv": str(small_training_csv), "max_steps": 24, "batch_size": 16, "lr": 2e-4, "epochs": 3,
-                        "evals_per_epoch": 1, "patience": 5, "test_fraction": 0.0, "validation_fraction": 0.25,
+                params={"csv": str(small_training_csv), "max_steps": 12, "batch_size": 16, "head_lr": 1e-2, "epochs": 3, "train_layers": 0,
+                        "evals_per_epoch": 1, "patience": 5, "test_fraction": 0.0, "validation_fraction": 0.3,
                         "name": "test-finsent", "max_len": 48},
             )
         assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded", Job.objects.get(pk=job.pk).error_message

@@ -204,10 +204,10 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
     device = device_get().device
     base_dir = embed_model_path(settings.GENAI_SENTIMENT_BASE_MODEL)
     config = TrainConfig(
-        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], max_len=params["max_len"],
+        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], head_lr=params.get("head_lr", 1e-3), max_len=params["max_len"],
         evals_per_epoch=params["evals_per_epoch"], patience=params["patience"], max_steps=params["max_steps"],
         adversarial=params["adversarial"], fgm_epsilon=params["fgm_epsilon"], ensemble=params["ensemble"], seed=params["seed"],
-        evaluate_initial=params.get("evaluate_initial", False),
+        evaluate_initial=params.get("evaluate_initial", False), train_layers=params.get("train_layers", -1),
     )
     options_on = bool(config.adversarial or extra)
     runs = 2 if options_on and params.get("compare_plain", True) else 1

@@ -98,6 +98,7 @@ class TrainConfig:
     adversarial: bool = False
     fgm_epsilon: float = 1.0
     ensemble: int = 1  # checkpoints averaged at inference (1: the best one)
+    train_layers: int = -1  # encoder layers fine-tuned, from the top (-1: all, embeddings too; 0: the head only)
     seed: int = 0
     log_every: int = 10
     evaluate_initial: bool = False  # validate the untrained model first (step 0), to show the gain
@@ -144,6 +145,19 @@ def classifier_from_base(base_dir: Path | str, *, max_len: int, dropout: float) 
         encoder_config.pop(key, None)
     config = SentimentConfig(encoder=encoder_config, max_len=max_len, dropout=dropout)
     return SentimentClassifier(config, encoder=encoder), tokenizer
+
+
+def layers_freeze(model: SentimentClassifier, train_layers: int) -> None:
+    """Fine-tune only the top ``train_layers`` encoder layers (and the head); -1: everything.
+    The frozen part runs without gradients, which is what makes CPU training cheap."""
+    if train_layers < 0:
+        return
+    for parameter in model.encoder.parameters():
+        parameter.requires_grad_(False)
+    layers = model.encoder.encoder.layer
+    for layer in list(layers)[len(layers) - train_layers :] if train_layers else []:
+        for parameter in layer.parameters():
+            parameter.requires_grad_(True)
 
 
 def encode_batch(tokenizer, texts: list[str], *, max_len: int, device) -> dict[str, torch.Tensor]:
@@ -240,6 +254,7 @@ def train_classifier(
     device = device or torch.device("cpu")
     model, tokenizer = classifier_from_base(base_dir, max_len=config.max_len, dropout=config.dropout)
     model.to(device)
+    layers_freeze(model, config.train_layers)
     names = model.config.labels
     targets = [names.index(label) for label in train_labels]
     lengths = [len(t) for t in train_texts]
@@ -250,7 +265,7 @@ def train_classifier(
         total_steps = min(total_steps, config.max_steps)
     warmup = max(1, int(total_steps * config.warmup_fraction))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    encoder_params = list(model.encoder.named_parameters())
+    encoder_params = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for n, p in encoder_params if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
         {"params": [p for n, p in encoder_params if n.endswith(no_decay)], "weight_decay": 0.0},
@@ -261,6 +276,7 @@ def train_classifier(
         optimizer,
         lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
     )
+    groups = [g for g in groups if g["params"]]
     fgm = FGM(model.word_embeddings(), config.fgm_epsilon) if config.adversarial else None
     eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
     rng = random.Random(config.seed)

@@ -1,0 +1,107 @@
+"""The sentiment classifier: a few training steps through the sentiment_train job improve
+validation accuracy and register a model version; scoring jobs and the commands use it."""
+
+import csv
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from generation.models import Job, JobMetric
+from generation.services.jobs import job_create, job_run
+from monitoring.models import Alert, NewsItem, SentimentScore
+from monitoring.services.news import news_ingest
+from tests.factories import UserFactory
+from tests.monitoring.factories import AlertRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+NEWS = [
+    ("Shares plunge after the company slashes its profit forecast and warns of layoffs", "negative"),
+    ("Regulators open a fraud probe into the lender; stock tumbles 20%", "negative"),
+    ("The board will hold its annual meeting on Thursday", "neutral"),
+    ("Profit jumps 40% as record sales beat estimates; shares surge", "positive"),
+]
+
+
+def test_a_few_training_steps_improve_validation_accuracy(trained_classifier):
+    metrics = trained_classifier.candidate.metadata
+    history = metrics["history"]
+    assert history[0]["step"] == 0  # the untrained model with its new head
+    best = max(h["accuracy"] for h in history[1:])
+    assert best >= history[0]["accuracy"] + 0.15, history
+    assert metrics["validation"]["accuracy"] == best
+    version = trained_classifier.version
+    assert (version.family, version.purpose, version.name, version.status) == ("sentiment", "sentiment", "test-finsent", "ready")
+    assert version.metrics["validation"]["n"] == 36 and set(version.metrics["validation"]["per_class"]) == {"negative", "neutral", "positive"}
+    splits = set(JobMetric.objects.filter(job=trained_classifier.job).values_list("split", flat=True))
+    assert {"train", "validation"} <= splits
+    assert "validation accuracy" in trained_classifier.candidate.text
+
+
+def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(trained_classifier, no_broker, django_capture_on_commit_callbacks):
+    rule = AlertRuleFactory(entity="", aggregate=True, condition="mean_score", threshold=0.99, min_count=2)
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        report = news_ingest(items=[{"source": "wire", "text": t, "published_at": now - timedelta(minutes=3)} for t, _ in NEWS])
+    job = Job.objects.get(pk=report.score_job_id)
+    assert (job.kind, job.queue) == ("sentiment_score", "cpu")
+    job.params = {**job.params, "batch_size": 3}
+    job.save(update_fields=["params"])
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    job.refresh_from_db()
+    assert job.usage["items"] == 4 and job.model_version == trained_classifier.version.label
+    for item in NewsItem.objects.all():
+        score = SentimentScore.objects.get(item=item)
+        assert abs(sum(score.probabilities.values()) - 1.0) < 1e-3
+        assert score.score == pytest.approx(score.p_positive - score.p_negative, abs=1e-5)
+        assert (item.sentiment_label, item.scored_version) == (score.label, trained_classifier.version.label)
+    assert Alert.objects.filter(rule=rule, entity="*").exists()  # mean score <= 0.99: the rules ran after scoring
+
+    # A second job finds nothing left to score.
+    again, _ = job_create(owner=UserFactory(role="analyst"), kind="sentiment_score", params={})
+    assert job_run(job_id=str(again.id), worker_id="test-worker") == "succeeded"
+    assert Job.objects.get(pk=again.pk).usage["items"] == 0
+
+
+def test_evaluate_and_score_commands_take_any_csv(trained_classifier, tmp_path):
+    path = tmp_path / "news.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sentence", "gold"])
+        writer.writerows([(t, {"negative": "bad", "neutral": "meh", "positive": "good"}[label]) for t, label in NEWS])
+    out = StringIO()
+    call_command("sentiment_evaluate", csv=path, text_col="sentence", label_col="gold", label_map="bad=negative,meh=neutral,good=positive", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["n"] == 4 and 0.0 <= report["accuracy"] <= 1.0
+    assert len(report["confusion_matrix"]) == 3 and sum(map(sum, report["confusion_matrix"])) == 4
+    assert set(report["per_class"]["negative"]) >= {"precision", "recall"}
+    with pytest.raises(CommandError, match="label"):
+        call_command("sentiment_evaluate", csv=path, text_col="sentence", label_col="gold", label_map="0=negative", stdout=StringIO())
+
+    scored = tmp_path / "scored.csv"
+    call_command("sentiment_score", input=path, out=scored, text_col="sentence", stderr=StringIO())
+    rows = list(csv.DictReader(open(scored)))
+    assert len(rows) == 4 and rows[0]["sentence"] == NEWS[0][0]
+    assert {r["label"] for r in rows} <= {"negative", "neutral", "positive"}
+    assert all(-1.0 <= float(r["score"]) <= 1.0 for r in rows)
+
+
+def test_train_params_are_checked_and_augment_needs_the_vae(trained_classifier, tmp_path, no_broker, monkeypatch, api_for):
+    analyst = api_for("analyst")
+    outside = analyst.post("/api/jobs/", {"kind": "sentiment_train", "params": {"csv": "/etc/passwd"}}, format="json")
+    assert outside.status_code == 400 and "csv" in outside.json()["errors"]["params"]
+    bad_map = analyst.post("/api/jobs/", {"kind": "sentiment_train", "params": {"label_map": "0=angry"}}, format="json")
+    assert bad_map.status_code == 400 and "label_map" in bad_map.json()["errors"]["params"]
+
+    import sys
+
+    monkeypatch.setitem(sys.modules, "workers.runtime.genmodels", None)  # not importable
+    job, _ = job_create(owner=analyst.user, kind="sentiment_train", params={"augment_per_class": 5, "max_steps": 1})
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "failed"
+    job.refresh_from_db()
+    assert job.error_code == "augment_unavailable" and "augment_examples" in job.error_message
