@@ -1,0 +1,105 @@
+"""Sentiment classifier figures: quality on the held-out test split of its training data (rebuilt
+from the model version's recorded split: same CSV, label map, seed and fractions, so these rows
+were never trained on), quality on a hand-written set of finance news sentences, and scoring
+throughput batched (length-sorted batches, as the scoring job runs) against one item at a time,
+measured in the same run.
+
+    .venv/bin/python bench/sentiment.py [--model finsent] [--news tests/monitoring/data/finance_news_sentences.csv]
+        [--write-test-csv var/finsent-test.csv] [--throughput-items 512] [--single-items 128]
+
+Prints one JSON object. ``--write-test-csv`` also writes the held-out rows (text,label as in the
+source CSV) so ``manage.py sentiment_evaluate --csv ...`` can be run on exactly them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help='"name" or "name@3"; default: the scoring classifier.')
+    parser.add_argument("--news", default=str(ROOT / "tests/monitoring/data/finance_news_sentences.csv"))
+    parser.add_argument("--write-test-csv", default=None)
+    parser.add_argument("--throughput-items", type=int, default=512)
+    parser.add_argument("--single-items", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import torch
+
+    from workers.ml.sentiment import classification_metrics
+    from workers.ml.sentiment_labels import label_map_parse
+    from workers.runtime.sentiment import classifier_get
+    from workers.train.sentiment import dataset_read, split_stratified
+
+    classifier = classifier_get(args.model)
+    from monitoring.services.scoring import sentiment_model_resolve
+
+    version = sentiment_model_resolve(args.model)
+    config = version.config
+    label_map = label_map_parse(config.get("label_map", "0=negative,1=positive,2=neutral"))
+    texts, labels = dataset_read(config["csv"], text_col=config.get("text_col", "text"), label_col=config.get("label_col", "label"), label_map=label_map)
+    if config.get("max_rows"):
+        texts, labels = texts[: config["max_rows"]], labels[: config["max_rows"]]
+    _, _, test_idx = split_stratified(
+        labels, test_fraction=config["test_fraction"], validation_fraction=config["validation_fraction"], seed=config["seed"]
+    )
+    test_texts, test_labels = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
+    out: dict = {"model": classifier.label, "members": len(classifier.members), "device": classifier.device,
+                 "torch_threads": torch.get_num_threads()}
+
+    if args.write_test_csv:
+        inverse = {v: k for k, v in label_map.items()}
+        with open(args.write_test_csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([config.get("text_col", "text"), config.get("label_col", "label")])
+            writer.writerows((t, inverse.get(label, label)) for t, label in zip(test_texts, test_labels))
+        out["test_csv"] = args.write_test_csv
+
+    started = time.monotonic()
+    predictions = classifier.predict(test_texts, batch_size=args.batch_size)
+    test_seconds = time.monotonic() - started
+    report = classification_metrics(test_labels, [p["label"] for p in predictions])
+    out["held_out_tweets"] = {k: report[k] for k in ("n", "accuracy", "macro_f1", "per_class", "confusion_matrix")}
+
+    news_texts, news_labels = dataset_read(args.news, text_col="text", label_col="label", label_map={})
+    news = classification_metrics(news_labels, [p["label"] for p in classifier.predict(news_texts)])
+    out["news_sentences"] = {k: news[k] for k in ("n", "accuracy", "macro_f1", "confusion_matrix")}
+
+    # Throughput: batched vs one at a time, same texts order, same process, after a warm-up.
+    pool = (test_texts * (args.throughput_items // max(1, len(test_texts)) + 1))[: args.throughput_items]
+    classifier.predict(pool[:16], batch_size=16)
+    started = time.monotonic()
+    classifier.predict(pool, batch_size=args.batch_size)
+    batched = len(pool) / (time.monotonic() - started)
+    single_pool = pool[: args.single_items]
+    started = time.monotonic()
+    for text in single_pool:
+        classifier.predict([text], batch_size=1)
+    single = len(single_pool) / (time.monotonic() - started)
+    out["throughput"] = {
+        "batched_items_per_s": round(batched, 1),
+        "one_at_a_time_items_per_s": round(single, 1),
+        "ratio": round(batched / single, 2),
+        "batch_size": args.batch_size,
+        "held_out_eval_items_per_s": round(len(test_texts) / test_seconds, 1),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
