@@ -339,7 +339,6 @@ GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKO
 GENAI_ALERT_EMAIL_FROM = env("GENAI_ALERT_EMAIL_FROM", default="alerts@genai-desk.local")
 GENAI_FEED_POLL_INTERVAL_SECONDS = env.float("GENAI_FEED_POLL_INTERVAL_SECONDS", default=300.0)  # beat
 GENAI_FEED_MAX_ITEMS = env.int("GENAI_FEED_MAX_ITEMS", default=200)  # entries read per feed per poll
-GENAI_FEED_MAX_BYTES = env.int("GENAI_FEED_MAX_BYTES", default=5 * 1024 * 1024)
 GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-monitor")  # owns scoring/summary jobs
 
 # --- review, feedback and safety (the review app) --------------------------------------------
