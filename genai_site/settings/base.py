@@ -342,6 +342,33 @@ GENAI_FEED_MAX_ITEMS = env.int("GENAI_FEED_MAX_ITEMS", default=200)  # entries r
 GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-monitor")  # owns scoring/summary jobs
 
 # --- review, feedback and safety (the review app) --------------------------------------------
+# --- sentence VAE and latent GAN (docs/genmodels.md) ----------------------------------------
+GENAI_GENMODEL_PURPOSE = env("GENAI_GENMODEL_PURPOSE", default="copy")  # purpose of trained VAE/GAN versions
+GENAI_GENMODEL_DEFAULT_CSV = env(
+    "GENAI_GENMODEL_DEFAULT_CSV", default=str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv")
+)
+GENAI_GENMODEL_DEFAULT_TEXT_COLS = env.list("GENAI_GENMODEL_DEFAULT_TEXT_COLS", default=["instruction", "response"])
+# A genmodel_train / augment job's `csv` must lie under one of these folders (a file on the worker).
+GENAI_GENMODEL_DATA_DIRS = env.list(
+    "GENAI_GENMODEL_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+)
+GENAI_GENMODEL_MAX_CSV_CHARS = env.int("GENAI_GENMODEL_MAX_CSV_CHARS", default=200_000)  # inline `csv_content`
+GENAI_GENMODEL_MAX_TEXTS = env.int("GENAI_GENMODEL_MAX_TEXTS", default=2000)  # inline `texts` / labelled `rows`
+GENAI_GENMODEL_MAX_TEXT_CHARS = env.int("GENAI_GENMODEL_MAX_TEXT_CHARS", default=2000)  # one text of any genmodel kind
+GENAI_GENMODEL_MAX_SENTENCES = env.int("GENAI_GENMODEL_MAX_SENTENCES", default=40_000)  # training corpus cap
+GENAI_GENMODEL_MIN_SENTENCES = env.int("GENAI_GENMODEL_MIN_SENTENCES", default=20)  # fewer: the job fails (400 inline)
+GENAI_GENMODEL_TRAIN_MAX_SECONDS = env.float("GENAI_GENMODEL_TRAIN_MAX_SECONDS", default=480.0)  # VAE + GAN budget
+GENAI_GENMODEL_MAX_EPOCHS = env.int("GENAI_GENMODEL_MAX_EPOCHS", default=50)
+GENAI_GENMODEL_MAX_GAN_STEPS = env.int("GENAI_GENMODEL_MAX_GAN_STEPS", default=20_000)
+GENAI_GENMODEL_MAX_VARIANTS = env.int("GENAI_GENMODEL_MAX_VARIANTS", default=20)  # k of `variants`
+GENAI_GENMODEL_MAX_MUST_KEEP = env.int("GENAI_GENMODEL_MAX_MUST_KEEP", default=10)  # must-keep words of `variants`
+GENAI_GENMODEL_MAX_SAMPLES = env.int("GENAI_GENMODEL_MAX_SAMPLES", default=100)  # n of `sample`
+GENAI_GENMODEL_MAX_INTERPOLATION_STEPS = env.int("GENAI_GENMODEL_MAX_INTERPOLATION_STEPS", default=20)  # m
+GENAI_GENMODEL_AUGMENT_MAX_PER_CLASS = env.int("GENAI_GENMODEL_AUGMENT_MAX_PER_CLASS", default=500)
+GENAI_GENMODEL_AUGMENT_MAX_ROWS = env.int("GENAI_GENMODEL_AUGMENT_MAX_ROWS", default=20_000)  # labelled rows read
+GENAI_GENMODEL_AUGMENT_MAX_CLASSES = env.int("GENAI_GENMODEL_AUGMENT_MAX_CLASSES", default=100)
+GENAI_GENMODEL_CACHE_SIZE = env.int("GENAI_GENMODEL_CACHE_SIZE", default=4)  # loaded VAE/GAN pairs per worker (LRU)
+
 # Replies need a reviewer's approval before they count as sent (product copy always does).
 GENAI_REVIEW_REPLIES = env.bool("GENAI_REVIEW_REPLIES", default=False)
 # Approval needs a second, different reviewer (four eyes) for these kinds ("" for none).

@@ -1,0 +1,96 @@
+"""``genmodel_train`` (train queue): trains a sentence VAE and then a latent WGAN-GP on a text
+corpus, and registers both as model versions (``vae`` ``name@N`` and ``gan`` ``name-gan@M``).
+
+The corpus: inline ``texts``, a CSV on the workers (``csv`` under GENAI_GENMODEL_DATA_DIRS) or an
+uploaded CSV's text (``csv_content``), reading ``text_cols``; by default the shipped Bitext
+customer-support data (GENAI_GENMODEL_DEFAULT_CSV, its instructions and responses). Texts are
+masked for personal data and split into sentences. Loss curves (reconstruction, KL, active
+units; critic, generator, gradient penalty) go to the job's metrics."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from generation import roles
+from generation.kinds import JobKind, kind_register
+from generation.kinds.augment import csv_content_check, data_path_check
+
+
+class GenModelTrainParamsSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=90, default="copy-vae", help_text="The VAE's version name; the GAN's is name-gan.")
+    purpose = serializers.CharField(max_length=64, default=settings.GENAI_GENMODEL_PURPOSE, allow_blank=True)
+    texts = serializers.ListField(
+        child=serializers.CharField(max_length=settings.GENAI_GENMODEL_MAX_TEXT_CHARS),
+        required=False, default=list, max_length=settings.GENAI_GENMODEL_MAX_TEXTS,
+        help_text="Inline corpus: product descriptions, approved replies, ...",
+    )
+    csv = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text="A CSV on the workers, under GENAI_GENMODEL_DATA_DIRS.",
+    )
+    csv_content = serializers.CharField(
+        max_length=settings.GENAI_GENMODEL_MAX_CSV_CHARS, required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="An uploaded CSV's text (header row first).",
+    )
+    text_cols = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=10,
+        help_text='Columns holding the texts; default ["text"] for a CSV, the instructions and responses for Bitext.',
+    )
+    max_words = serializers.IntegerField(min_value=5, max_value=60, default=30, help_text="Longer sentences are left out.")
+    validation_fraction = serializers.FloatField(min_value=0.02, max_value=0.5, default=0.1)
+    epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_GENMODEL_MAX_EPOCHS, default=10)
+    max_steps = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0, help_text="VAE optimizer steps (0: epochs decide).")
+    max_seconds = serializers.FloatField(
+        min_value=5.0, max_value=settings.GENAI_GENMODEL_TRAIN_MAX_SECONDS, required=False,
+        help_text="Training time budget, VAE and GAN together (default GENAI_GENMODEL_TRAIN_MAX_SECONDS).",
+    )
+    latent_dim = serializers.IntegerField(min_value=2, max_value=256, default=32)
+    hidden_dim = serializers.IntegerField(min_value=16, max_value=1024, default=256)
+    embed_dim = serializers.IntegerField(min_value=16, max_value=512, default=128)
+    vocab_size = serializers.IntegerField(min_value=300, max_value=16000, default=4000)
+    batch_size = serializers.IntegerField(min_value=2, max_value=512, default=64)
+    lr = serializers.FloatField(min_value=1e-6, max_value=1e-1, default=1e-3)
+    word_dropout = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.3)
+    kl_schedule = serializers.ChoiceField(choices=("linear", "cyclical", "constant"), default="linear")
+    kl_warmup_steps = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1500)
+    free_bits = serializers.FloatField(min_value=0.0, max_value=5.0, default=0.1, help_text="Nats per latent dimension.")
+    eval_every = serializers.IntegerField(min_value=1, max_value=100_000, default=200)
+    patience = serializers.IntegerField(min_value=1, max_value=100, default=4)
+    gan_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_GENMODEL_MAX_GAN_STEPS, default=1500)
+    n_critic = serializers.IntegerField(min_value=1, max_value=20, default=5)
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+    def validate_csv(self, value: str) -> str:
+        return data_path_check(value)
+
+    def validate_texts(self, value: list[str]) -> list[str]:
+        texts = [t for t in value if t.strip()]
+        if value and len(texts) < settings.GENAI_GENMODEL_MIN_SENTENCES:
+            raise serializers.ValidationError(
+                f"At least {settings.GENAI_GENMODEL_MIN_SENTENCES} non-empty texts (GENAI_GENMODEL_MIN_SENTENCES)."
+            )
+        return texts
+
+    def validate(self, attrs: dict) -> dict:
+        given = [k for k in ("texts", "csv", "csv_content") if attrs.get(k)]
+        if len(given) > 1:
+            raise serializers.ValidationError({"texts": [f"Give one corpus: texts, csv or csv_content (got {', '.join(given)})."]})
+        if attrs.get("csv_content"):
+            try:
+                csv_content_check(attrs["csv_content"], columns=attrs.get("text_cols") or ["text"])
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"csv_content": exc.detail}) from None
+        if attrs.get("texts") and attrs.get("text_cols"):
+            raise serializers.ValidationError({"text_cols": ["Only for a CSV corpus."]})
+        return attrs
+
+
+kind_register(
+    JobKind(
+        name="genmodel_train",
+        description="Trains a sentence VAE and a latent GAN on a text corpus and registers both model versions.",
+        params_serializer=GenModelTrainParamsSerializer,
+        queue="train",
+        runner="workers.runtime.genmodels.genmodel_train_run",
+        roles=frozenset({roles.MARKETER, roles.ADMIN}),
+    )
+)

@@ -1,0 +1,43 @@
+"""``interpolate``: two texts -> ``steps`` sentences decoded from evenly spaced points on the path
+between their posterior means in the sentence VAE's latent space (both ends included)."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from generation.kinds import JobKind, kind_register
+from generation.kinds.variants import GENMODEL_ROLES, genmodel_check, model_field, text_field
+
+
+class InterpolateParamsSerializer(serializers.Serializer):
+    text_a = text_field("Where the path starts.")
+    text_b = text_field("Where the path ends.")
+    steps = serializers.IntegerField(
+        min_value=2, max_value=settings.GENAI_GENMODEL_MAX_INTERPOLATION_STEPS, default=5,
+        help_text="Sentences along the path, both ends included.",
+    )
+    path = serializers.ChoiceField(
+        choices=("linear", "slerp"), default="linear", help_text="Straight line, or spherical (keeps the latent norm)."
+    )
+    model = model_field()
+
+    def validate_model(self, value: str) -> str:
+        return genmodel_check(value)
+
+    def validate(self, attrs: dict) -> dict:
+        from generation.privacy import pii_mask
+
+        attrs["text_a"] = pii_mask(attrs["text_a"]).text
+        attrs["text_b"] = pii_mask(attrs["text_b"]).text
+        return attrs
+
+
+kind_register(
+    JobKind(
+        name="interpolate",
+        description="Sentences along the latent path between two texts (sentence VAE).",
+        params_serializer=InterpolateParamsSerializer,
+        queue="gpu",
+        runner="workers.runtime.genmodels.interpolate_run",
+        roles=GENMODEL_ROLES,
+    )
+)
