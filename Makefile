@@ -42,7 +42,7 @@ bench: install
 	$(BIN)/python bench/pipeline.py
 
 lint: install
-	$(BIN)/python -m compileall -q genai_site generation workers tests bench review web
+	$(BIN)/python -m compileall -q genai_site generation workers tests bench review web monitoring
 
 clean:
 	rm -rf var .pytest_cache
