@@ -108,7 +108,19 @@ def intent_train(
     """Train a head on ``vectors`` (n, dim) labelled ``labels``. ``on_epoch`` gets each epoch's
     figures (epoch, step, train_loss, validation loss/accuracy/macro_f1); ``should_stop`` ends
     training early (cancel, time limit) keeping the best epoch so far."""
-    config = config or IntentTrainConfig()
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        # A head this small gains nothing from intra-op threads, and on a busy CPU their
+        # synchronisation made epochs many times slower; one thread while it trains.
+        torch.set_num_threads(1)
+    try:
+        return _train(vectors, labels, model_config=model_config, config=config or IntentTrainConfig(),
+                      on_epoch=on_epoch, should_stop=should_stop, device=device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(vectors, labels, *, model_config, config, on_epoch, should_stop, device) -> IntentTrainResult:
     _seed(config.seed)
     names = sorted(set(labels))
     if len(names) < 2:
@@ -140,7 +152,7 @@ def intent_train(
             loss.backward()
             optimizer.step()
             step += 1
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
             seen += len(batch)
         model.eval()
         with torch.no_grad():

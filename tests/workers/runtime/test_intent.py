@@ -1,0 +1,60 @@
+"""Intent detection in jobs: the intent_train runner registers a version with its curves, and
+reply jobs carry the classifier's intent and confidence (the retrieved one without a classifier)."""
+
+import csv
+
+import pytest
+
+from generation.models import JobMetric, ModelVersion
+from generation.services.jobs import JobContext
+from tests.factories import JobFactory
+from tests.knowledge_fixtures import FIXTURE_INTENTS, PARAPHRASES
+from workers.runtime.intent import intent_predict, intent_train_run
+from workers.runtime.replies import LocalContext, reply_run
+
+
+@pytest.fixture
+def intent_csv(tmp_path, bitext_fixture, settings):
+    rows, _ = bitext_fixture
+    settings.GENAI_FINETUNE_DATA_DIRS = [str(tmp_path)]
+    path = tmp_path / "intents.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["instruction", "intent"])
+        writer.writerows((r["instruction"], r["intent"]) for r in rows["conversations"])
+    return path
+
+
+def _train(path, **extra):
+    job = JobFactory(kind="intent_train", status="running", worker_id="w1")
+    ctx = JobContext(job_id=str(job.id), worker_id="w1", attempt=1, kind="intent_train", deadline=1e18)
+    params = {"name": "intent-test", "datasets": [{"path": str(path), "text_col": "instruction", "label_col": "intent"}],
+              "epochs": 15, "batch_size": 32, "lr": 1e-2, "hidden": 64, "patience": 15, "validation_fraction": 0.25,
+              **extra}
+    return job, intent_train_run(params=params, ctx=ctx)
+
+
+def test_training_job_registers_a_version_with_validation_figures_and_curves(db, intent_csv, minilm):
+    job, result = _train(intent_csv)
+    version = ModelVersion.objects.get(family="intent", name="intent-test")
+    assert (version.purpose, version.version, version.training_job_id) == ("reply", 1, job.id)
+    assert version.metrics["validation_accuracy"] > 0.5 and version.metrics["labels"] == len(FIXTURE_INTENTS)
+    assert result.model_version == "intent-test@1" and "validation accuracy" in result.candidates[0].text
+    splits = set(JobMetric.objects.filter(job=job).values_list("split", flat=True))
+    assert splits == {"train", "validation"}
+    assert "macro_f1" in JobMetric.objects.filter(job=job, split="validation").first().values
+    label, predictions = intent_predict([text for text, _ in PARAPHRASES])
+    correct = sum(p == intent for (p, _), (_, intent) in zip(predictions, PARAPHRASES))
+    assert label == "intent-test@1" and correct / len(PARAPHRASES) > 0.5
+
+
+def test_reply_metadata_carries_the_intent(load_kb, intent_csv):
+    load_kb("conversations")
+    params = {"message": "please help me cancel the order I made yesterday", "max_new_tokens": 16, "k": 3}
+    before = reply_run(params=params, ctx=LocalContext()).candidates[0].metadata
+    assert before["intent_source"] == "retrieval" and before["intent"] in FIXTURE_INTENTS
+    assert before["intent_confidence"] is None
+    _train(intent_csv)
+    after = reply_run(params=params, ctx=LocalContext()).candidates[0].metadata
+    assert after["intent_source"] == "classifier" and after["intent_model"] == "intent-test@1"
+    assert after["intent"] == "cancel_order" and 0 < after["intent_confidence"] <= 1
