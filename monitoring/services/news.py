@@ -9,7 +9,6 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -175,8 +174,3 @@ def _row_normalise(row: dict) -> dict:
         out["entities"] = [e for e in re.split(r"[,;| ]+", out["entities"]) if e]
     return out
 
-
-def published_default() -> datetime:
-    from django.utils import timezone
-
-    return timezone.now()

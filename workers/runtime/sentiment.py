@@ -60,7 +60,6 @@ _load_lock = threading.Lock()
 
 def classifier_get(name: str | None = None) -> LoadedClassifier:
     """The classifier version ``name`` resolves to, loaded once per process."""
-    from generation.services.model_versions import model_version_artifact_dir  # noqa: F401 - store layout
     from monitoring.services.scoring import sentiment_model_resolve
 
     version = sentiment_model_resolve(name)
