@@ -357,3 +357,61 @@ def test_errors_elsewhere_keep_the_api_shape(api_for):
     body = api_for("agent").post("/api/jobs/", {"kind": "generate", "params": {"prompt": "x", "n": 0}},
                                  format="json").json()
     assert body["code"] == "invalid" and "n" in body["errors"]["params"]
+
+
+# --- LoRA adapters by name ------------------------------------------------------------------
+
+
+@pytest.fixture
+def tone_adapter(tiny_lm, settings):
+    """A registered adapter ("tone@1", random non-zero LoRA weights on the tiny model) and an archived one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tests.factories import ModelVersionFactory
+    from workers.runtime.adapters import adapters_clear
+
+    torch.manual_seed(0)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
+    model.save_pretrained(settings.GENAI_MODEL_STORE_DIR / "lm_adapter" / "tone" / "v1")
+    ModelVersionFactory(name="tone", version=1, artifact_path="lm_adapter/tone/v1")
+    ModelVersionFactory(name="old", version=1, status="archived")
+    adapters_clear()
+    yield "tone"
+    adapters_clear()
+
+
+def test_models_list_adapters_and_completions_run_on_them(api_for, inline_worker, tone_adapter):
+    from generation.kinds.generate import base_model_name
+
+    client = api_for("agent")
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == [base_model_name(), "tone", "tone@1"]
+    assert client.get("/v1/models/tone@1").json()["id"] == "tone@1"
+    _error(client.get("/v1/models/old@1"), 404, "invalid_request_error")
+    for model in ("tone", "tone@1", "base"):
+        body = client.post("/v1/chat/completions", {**CHAT, "model": model}, format="json").json()
+        job = inline_worker.jobs[-1]
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error_message
+        assert body["model"] == (base_model_name() if model == "base" else model)
+        assert job.model_version.endswith("+tone@1") == (model != "base")
+    completion = client.post("/v1/completions", {"prompt": "Hi", "max_tokens": 4, "model": "tone@1"}, format="json")
+    assert completion.status_code == 200 and inline_worker.jobs[-1].params["model"] == "tone@1"
+
+
+@pytest.mark.parametrize("model", ["nope", "old", "tone@2", "tone@x"])
+def test_unknown_or_archived_model_is_400_on_each_endpoint(api_for, tone_adapter, model):
+    client = api_for("agent")
+    for path, body in (("/v1/chat/completions", {**CHAT, "model": model}),
+                       ("/v1/completions", {"prompt": "Hi", "model": model})):
+        error = _error(client.post(path, body, format="json"), 400, "invalid_request_error")
+        assert (error["param"], error["code"]) == ("model", "model_not_found") and model in error["message"]
+    response = client.post("/api/jobs/", {"kind": "generate", "params": {"prompt": "Hi", "model": model}}, format="json")
+    assert response.status_code == 400 and model in json.dumps(response.json()) and "model" in json.dumps(response.json())
+    reply = client.post("/api/jobs/", {"kind": "reply", "params": {"message": "Hi", "model": model}}, format="json")
+    assert reply.status_code == 400 and "model" in json.dumps(reply.json())
+    assert Job.objects.count() == 0
