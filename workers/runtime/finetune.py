@@ -184,8 +184,12 @@ def finetune_run(*, params: dict, ctx) -> JobResult:
         model, tokenizer, train, validation, config, on_step=on_step, on_eval=on_eval,
         should_stop=lambda: ctx.stop_reason() is not None,
     )
-    if ctx.stop_reason() == "cancelled":
-        raise PermanentJobError("Cancelled before the adapter was saved.", code="cancelled")
+    if ctx.stop_reason() is not None:  # cancelled, or past the job's time limit: nothing registered
+        raise PermanentJobError(
+            f"Stopped ({ctx.stop_reason()}) after {result.metrics['steps']} steps; no adapter was saved. "
+            "Lower max_steps or raise GENAI_JOB_SOFT_TIME_LIMIT_SECONDS on the train worker.",
+            code=ctx.stop_reason(),
+        )
     name = params.get("name") or f"{params['purpose']}-lora"
     version = model_version_next_number(name=name)
     directory = model_version_artifact_dir(family=FAMILY, name=name, version=version)

@@ -116,8 +116,8 @@ def intent_train_run(*, params: dict, ctx) -> JobResult:
         )
     except DatasetError as exc:
         raise PermanentJobError(str(exc)) from None
-    if ctx.stop_reason() == "cancelled":
-        raise PermanentJobError("Cancelled before the model was saved.", code="cancelled")
+    if ctx.stop_reason() is not None:
+        raise PermanentJobError(f"Stopped ({ctx.stop_reason()}) before the model was saved.", code=ctx.stop_reason())
     name = params.get("name", "intent")
     version = model_version_next_number(name=name)
     directory = model_version_artifact_dir(family=FAMILY, name=name, version=version)
