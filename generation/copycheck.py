@@ -367,7 +367,7 @@ class _Text:
             words=ws,
             word_set=set(ws),
             numbers=_numbers(text),
-            raw_upper_tokens={t.upper() for t in re.findall(r"[\w.]+", text)},
+            raw_upper_tokens={t.upper() for t in re.findall(r"\w+", text)},
         )
 
 

@@ -277,6 +277,24 @@ GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
 GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
 GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
 
+# --- product copy and recommendations (the `copy` and `recommendation` kinds) -----------------
+GENAI_COPY_MAX_ATTRIBUTES = env.int("GENAI_COPY_MAX_ATTRIBUTES", default=30)  # keys per product
+GENAI_COPY_MAX_KEY_CHARS = env.int("GENAI_COPY_MAX_KEY_CHARS", default=64)
+GENAI_COPY_MAX_VALUE_CHARS = env.int("GENAI_COPY_MAX_VALUE_CHARS", default=1000)  # per value (a list: per item)
+GENAI_COPY_MAX_LIST_ITEMS = env.int("GENAI_COPY_MAX_LIST_ITEMS", default=20)  # items of a list value
+GENAI_COPY_MAX_SEGMENTS = env.int("GENAI_COPY_MAX_SEGMENTS", default=5)  # audience segments per copy job
+GENAI_COPY_MAX_SEGMENT_CHARS = env.int("GENAI_COPY_MAX_SEGMENT_CHARS", default=300)
+GENAI_COPY_MAX_REGENERATIONS = env.int("GENAI_COPY_MAX_REGENERATIONS", default=2)  # extra tries of a failing candidate
+GENAI_COPY_MIN_WORDS = env.int("GENAI_COPY_MIN_WORDS", default=12)  # a shorter filtered description is a failure
+GENAI_COPY_REGENERATE_BELOW = env.float("GENAI_COPY_REGENERATE_BELOW", default=0.3)  # generated coverage that retries
+GENAI_COPY_PROMPT_EXAMPLES = env.int("GENAI_COPY_PROMPT_EXAMPLES", default=2)  # brand examples in the prompt
+GENAI_COPY_MAX_EXAMPLE_CHARS = env.int("GENAI_COPY_MAX_EXAMPLE_CHARS", default=4000)  # a stored brand example
+GENAI_COPY_MAX_BATCH_ROWS = env.int("GENAI_COPY_MAX_BATCH_ROWS", default=5000)  # copy_batch / copy_evaluate rows
+GENAI_RECOMMEND_MAX_INTERACTIONS = env.int("GENAI_RECOMMEND_MAX_INTERACTIONS", default=50)
+GENAI_RECOMMEND_MAX_PRODUCTS = env.int("GENAI_RECOMMEND_MAX_PRODUCTS", default=50)  # candidates ranked
+GENAI_RECOMMEND_MAX_BLURBS = env.int("GENAI_RECOMMEND_MAX_BLURBS", default=10)  # top products given a blurb
+GENAI_RECOMMEND_MAX_TEXT_CHARS = env.int("GENAI_RECOMMEND_MAX_TEXT_CHARS", default=2000)  # an interaction's text
+
 # --- intent detection and LoRA fine-tuning (intent_train, finetune kinds; adapters at serving) ---
 # Training sets of the intent classifier: "path:text column:label column", comma-separated.
 GENAI_INTENT_DATASETS = env.list(

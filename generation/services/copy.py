@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from rest_framework import serializers
 
 from generation import roles
 from generation.copycheck import KNOWN_KEYS, attribute_items, content_words
@@ -201,7 +202,8 @@ def _brand_example_model():
 
 
 def brand_example_text_hash(*, brand: str, collection: str, text: str) -> str:
-    return hashlib.sha256(f"{brand}\n{collection}\n{text}".encode()).hexdigest()
+    """Brand and collection compared case-insensitively, as the copy runner looks them up."""
+    return hashlib.sha256(f"{brand.strip().lower()}\n{collection.strip().lower()}\n{text.strip()}".encode()).hexdigest()
 
 
 def _write_check(user: AbstractBaseUser) -> None:
@@ -350,3 +352,38 @@ def copy_training_examples(*, brand: str | None = None) -> list[dict]:
         out.append({"messages": [messages[0], messages[-1], {"role": "assistant", "content": example.text}]})
     return out
 
+
+
+# --- catalogues (copy_batch, copy_evaluate) ----------------------------------------------------
+
+
+def catalogue_read(path: str, *, limit: int | None = None) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """A product CSV (one product per row; the columns are attribute names, empty cells are
+    absent attributes): ``([(line, attributes)], [{"line", "errors"}])``. Every row is validated
+    with the ``copy`` kind's attribute rules; line 1 is the header."""
+    import csv
+
+    from generation.kinds.copy import AttributesField
+
+    field = AttributesField()
+    rows, errors = [], []
+    max_rows = settings.GENAI_COPY_MAX_BATCH_ROWS
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not any((name or "").strip() for name in reader.fieldnames):
+            raise ValueError(f"{path}: no header row with attribute names")
+        for record in reader:
+            line = reader.line_num
+            if limit is not None and len(rows) + len(errors) >= limit:
+                break
+            if len(rows) + len(errors) >= max_rows:
+                raise ValueError(f"{path}: more than {max_rows} products (GENAI_COPY_MAX_BATCH_ROWS)")
+            if None in record:
+                errors.append({"line": line, "errors": {"row": [f"{len(record[None])} cells more than the header has"]}})
+                continue
+            try:
+                rows.append((line, field.run_validation({k.strip(): v for k, v in record.items() if k and v is not None})))
+            except serializers.ValidationError as exc:
+                detail = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+                errors.append({"line": line, "errors": {"attributes": [str(d) for d in detail]}})
+    return rows, errors

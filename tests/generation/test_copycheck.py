@@ -1,0 +1,105 @@
+"""The copy checker on crafted good and bad texts: coverage with normalised matching, each kind of
+unsupported claim, repetition, and the sentence filter."""
+
+import pytest
+
+from generation.copycheck import claims_filter, copy_check, repeated_ngram, unsupported_claims, words
+
+SLING = {
+    "name": "Metro Sling",
+    "brand": "Urbano",
+    "category": "Sling bag",
+    "colour": "Black",
+    "material": "Recycled nylon",
+    "price": "45 EUR",
+    "features": "adjustable strap; front zip pocket; water-repellent finish",
+    "audience": "commuters",
+    "capacity": "3 litres",
+}
+GOOD = (
+    "The Urbano Metro Sling is a black sling bag made of recycled nylon for commuters. It has an adjustable "
+    "strap, a front zip pocket and a water-repellent finish, holds 3 litres and costs 45 EUR."
+)
+
+
+def _claims(text, attributes=SLING, **kwargs):
+    return {(c.type, c.claim) for c in unsupported_claims(text, attributes, **kwargs)}
+
+
+def test_a_complete_truthful_text_passes():
+    check = copy_check(GOOD, SLING)
+    assert check.passed and check.coverage == 1.0 and check.missing == [] and check.unsupported == []
+    assert check.facts == 11  # each feature is a fact of its own
+
+
+def test_missing_attributes_are_listed_and_lower_coverage():
+    check = copy_check("The Urbano Metro Sling is a sling bag for commuters.", SLING)
+    assert not check.passed
+    assert "colour: Black" in check.missing and "features: front zip pocket" in check.missing
+    assert "price: 45 EUR" in check.missing and "name: Metro Sling" not in check.missing
+    assert 0.2 < check.coverage < 0.5
+
+
+def test_matching_ignores_case_plurals_accents_and_synonyms():
+    attributes = {"name": "Kånken", "category": "Trainers", "colour": "Gray", "material": "aluminum", "sizes": "S; M"}
+    text = "Meet the KANKEN sneakers in grey aluminium, sizes S and M."
+    assert copy_check(text, attributes).coverage == 1.0
+    assert words("T-shirts and Jumpers") == ["tshirt", "and", "sweater"]
+
+
+def test_the_sling_bag_described_as_a_sneaker_is_flagged():
+    assert ("category", "sneaker") in _claims("This sneaker keeps your essentials close.")
+    # its own category, a generic word of the family and things it holds are not claims
+    assert _claims("This sling bag is a bag with room for your phone.") == set()
+
+
+@pytest.mark.parametrize(
+    "text, claim",
+    [
+        ("It comes in a bold red.", ("colour", "red")),
+        ("Crafted from genuine leather.", ("material", "leather")),
+        ("A design Nike would envy.", ("brand", "Nike")),
+        ("Available in sizes S and XL.", ("size", "XL")),
+        ("Fits a 15-inch laptop.", ("number", "15-inch")),
+        ("Yours for only $29.", ("number", "$29")),
+        ("Choose size 42.", ("size", "size 42")),
+    ],
+)
+def test_each_kind_of_unsupported_claim(text, claim):
+    assert claim in _claims(text)
+
+
+def test_colour_families_known_brands_and_segments():
+    navy = {"name": "Tee", "colour": "Navy"}
+    assert _claims("A deep blue tee.", navy) == set()  # navy is a blue
+    assert ("colour", "green") in _claims("A green tee.", navy)
+    assert ("brand", "Kestrel") in _claims("As light as a Kestrel.", navy)
+    assert ("brand", "Acme") in _claims("Better than Acme.", navy, known_brands=["Acme"])
+    assert _claims("Made for cyclists who ride in red jerseys.", navy, extra_texts=["cyclists in red jerseys"]) == set()
+
+
+def test_faux_leather_may_not_become_genuine_leather():
+    vegan = {"name": "Tote", "material": "Vegan leather"}
+    assert ("material", "genuine leather") in _claims("A genuine leather tote.", vegan)
+    assert _claims("A vegan leather tote.", vegan) == set()
+    assert ("material", "faux leather") in _claims("A faux leather tote.", {"name": "Tote", "material": "Leather"})
+
+
+def test_repetition_is_the_first_repeated_4gram():
+    assert repeated_ngram("soft and warm for you, soft and warm for you") == "soft and warm for"
+    check = copy_check(GOOD + " It has an adjustable strap.", SLING)
+    assert check.repetition == "it has an adjustable" and not check.passed
+
+
+def test_claims_filter_drops_only_the_bad_sentences():
+    text = "The Urbano Metro Sling is black. These red sneakers are great. It is made of recycled nylon. It is made of recycled nylon."
+    kept, removed, dropped = claims_filter(text, SLING)
+    assert kept == "The Urbano Metro Sling is black. It is made of recycled nylon."
+    assert {(c.type, c.claim) for c in removed} == {("colour", "red"), ("category", "sneaker")}
+    assert dropped == 2
+
+
+def test_decimal_numbers_do_not_split_sentences_and_prices_match():
+    attributes = {"name": "Tablet", "price": "129.99", "features": "10.9-inch display"}
+    check = copy_check("The Tablet has a 10.9-inch display and costs $129.99.", attributes)
+    assert check.passed and check.coverage == 1.0

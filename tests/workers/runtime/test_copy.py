@@ -1,0 +1,137 @@
+"""The copy runner: post-processing on crafted drafts, the runner in-process with the tiny model
+(structure, checker marks, segments, the regeneration bound, brand examples in the prompt), a
+copy job through the pipeline, and one slow test with the shipped SmolLM2."""
+
+import pytest
+
+from generation.copycheck import copy_check
+from generation.kinds.copy import CopyParamsSerializer
+from generation.services.copy import copy_messages
+from workers.runtime.copy import copy_completion, copy_run, description_clean
+from workers.runtime.replies import LocalContext
+
+SLING = {
+    "name": "Metro Sling",
+    "brand": "Urbano",
+    "category": "Sling bag",
+    "colour": "Black",
+    "material": "Recycled nylon",
+    "price": "45 EUR",
+    "features": ["adjustable strap", "front zip pocket"],
+    "audience": "commuters",
+}
+
+
+def _params(**params) -> dict:
+    serializer = CopyParamsSerializer(data={"attributes": SLING, **params})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def test_description_clean_cuts_loops_and_removes_invented_sentences():
+    raw = (
+        "The Urbano Metro Sling is a black sling bag for commuters. These red Nike sneakers run fast. "
+        "It has a front zip pocket and it has a front zip pocket and it has a"
+    )
+    cleaned = description_clean(raw, attributes=SLING, finish_reason="length")
+    assert cleaned.text == "The Urbano Metro Sling is a black sling bag for commuters."
+    assert cleaned.loop_cut
+    assert {(c["type"], c["claim"]) for c in cleaned.removed} >= {("category", "sneaker"), ("brand", "Nike")}
+
+
+def test_completion_states_exactly_the_missing_facts():
+    description = "The Urbano Metro Sling is a black sling bag for commuters."
+    completion = copy_completion(SLING, description)
+    assert "recycled nylon" in completion and "adjustable strap" in completion and "45 EUR" in completion
+    assert "black" not in completion.lower()
+    assert copy_check(f"{description} {completion}", SLING).coverage == 1.0
+
+
+def test_brand_examples_are_few_shot_turns():
+    messages = copy_messages(
+        attributes=SLING, tone="premium", length="short", examples=[({"brand": "Urbano"}, "Urbano: city-proof.")]
+    )
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"] == "Urbano: city-proof." and "elegant" in messages[0]["content"]
+    assert "- Colour: Black" in messages[-1]["content"] and "- Features: adjustable strap, front zip pocket" in messages[-1]["content"]
+
+
+@pytest.mark.django_db
+def test_runner_with_the_tiny_model_returns_checked_candidates_per_segment():
+    params = _params(n=2, length="short", seed=5, segments=["students", {"name": "parents", "description": "busy"}],
+                     max_regenerations=1)
+    result = copy_run(params=params, ctx=LocalContext())
+    assert len(result.candidates) == 4
+    assert [c.metadata["segment"] for c in result.candidates] == ["students", "students", "parents", "parents"]
+    for candidate in result.candidates:
+        meta = candidate.metadata
+        assert meta["title"] == "Urbano Metro Sling – Sling bag"
+        assert "Material: Recycled nylon" in meta["bullets"] and "Adjustable strap" in meta["bullets"]
+        assert candidate.text.startswith(meta["title"]) and meta["description"] in candidate.text
+        checks = meta["checks"]
+        assert set(checks) >= {"coverage", "missing", "unsupported", "repetition", "passed", "description_coverage"}
+        # whatever the random model wrote, what is shown states every attribute and invents nothing
+        assert checks["coverage"] == 1.0 and checks["unsupported"] == [] and checks["passed"], checks
+        assert checks["description_coverage"] == 1.0
+        assert 1 <= meta["attempts"] <= 2  # the first try and at most max_regenerations more
+    assert result.usage["segments"] == 2
+
+
+@pytest.mark.django_db
+def test_regeneration_is_bounded():
+    result = copy_run(params=_params(length="short", seed=1, max_regenerations=0), ctx=LocalContext())
+    assert result.candidates[0].metadata["attempts"] == 1
+    result = copy_run(params=_params(length="short", seed=1, max_regenerations=2), ctx=LocalContext())
+    # the tiny random model never writes a usable description: every regeneration is spent, no more
+    meta = result.candidates[0].metadata
+    assert meta["attempts"] == 3 and meta["fallback"] and result.usage["regenerations"] == 2
+
+
+@pytest.mark.django_db
+def test_stored_brand_examples_are_chosen_by_similarity(make_user):
+    from generation.services.copy import brand_example_create
+    from workers.runtime.copy import brand_examples_select
+
+    user = make_user("marketer")
+    brand_example_create(user=user, brand="Urbano", text="Our city sling bags shrug off the rain.")
+    brand_example_create(user=user, brand="Urbano", text="A wool winter coat with horn buttons.")
+    brand_example_create(user=user, brand="Other", text="Not this brand.")
+    chosen = brand_examples_select(attributes=SLING, k=1)
+    assert [text for _, text in chosen] == ["Our city sling bags shrug off the rain."]
+    assert len(brand_examples_select(attributes=SLING, k=5)) == 2
+
+
+@pytest.mark.django_db
+def test_a_copy_job_runs_through_the_pipeline(api_for):
+    from generation.models import Job
+    from generation.services.jobs import job_run
+
+    client = api_for("marketer")
+    response = client.post(
+        "/api/jobs/", {"kind": "copy", "params": {"attributes": SLING, "length": "short", "max_regenerations": 0}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job_run(job_id=str(job.id), worker_id="w1") == "succeeded"
+    (candidate,) = client.get(f"/api/jobs/{job.id}").json()["candidates"]
+    assert candidate["metadata"]["checks"]["passed"] and candidate["metadata"]["bullets"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_smollm2_copy_covers_the_attributes(smollm2, settings):
+    settings.GENAI_LM_MODEL = "smollm2"
+    products = [
+        SLING,
+        {"name": "Court Classic", "brand": "Brightside", "category": "Sneakers", "colour": "White", "material": "Leather",
+         "price": "89 EUR", "sizes": "EU 36-45", "features": "padded collar; perforated toe box", "audience": "men and women"},
+    ]
+    for attributes in products:
+        result = copy_run(params=CopyParamsSerializer(data={"attributes": attributes, "length": "short"}).run_validation(
+            {"attributes": attributes, "length": "short"}), ctx=LocalContext())
+        (candidate,) = result.candidates
+        checks = candidate.metadata["checks"]
+        assert checks["coverage"] >= 0.95 and checks["unsupported"] == [] and checks["repetition"] is None, checks
+        assert not candidate.metadata["fallback"]  # the model wrote the description, the checker kept it honest
+        assert checks["generated_coverage"] > 0.3

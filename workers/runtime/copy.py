@@ -1,0 +1,508 @@
+"""Runners of the ``copy`` and ``brand_example_embed`` kinds: product copy that is true to the product.
+
+One copy job, per audience segment (or once without segments):
+
+1. **Few-shot examples**: the brand's stored examples (of the collection when given), ranked by
+   MiniLM cosine to the product's attribute list; the best ``examples`` become earlier chat turns
+   (``generation.services.copy.copy_messages``). An example without a stored vector is embedded
+   here (and stored), so a fresh example is used before its embedding job runs.
+2. **Generation** of ``n`` descriptions on the process's engine (``workers.runtime.text``), the
+   assistant's turn started with "The <brand> <name>"; the first greedy, the others sampled.
+3. **Post-processing** of each: the text is cut before a repetition loop
+   (``workers.runtime.replies.loop_cut``), an unfinished last sentence dropped, and every sentence
+   holding an unsupported claim (a colour, material, brand, size, category noun or number the
+   attributes do not give) or repeating a 4-gram is removed (``generation.copycheck.claims_filter``).
+4. **Regeneration**: a description left with fewer than ``GENAI_COPY_MIN_WORDS`` words, or stating
+   less than ``GENAI_COPY_REGENERATE_BELOW`` of the facts, is generated again (sampled, new seed)
+   up to ``max_regenerations`` times; the best try is kept. When no try is usable (too short, or
+   about something else) the description is a plain one built from the attributes
+   (``metadata.fallback``).
+5. **Completion**: facts the description still misses are stated in short sentences after it
+   (``copy_completion``), so the description alone is complete; the bullet points state every
+   attribute but name, brand and category (those are the title's).
+6. **Checks** of the final candidate (title, description, bullets) with ``copy_check``: coverage,
+   missing facts, unsupported claims, repetition, passed; plus the coverage of the generated part
+   alone (``generated_coverage``) and the claims removed from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+
+from generation.copycheck import attribute_facts, attribute_items, claims_filter, copy_check, repeated_ngram
+from generation.kinds import CandidateResult, JobResult
+from generation.services.copy import (
+    LENGTH_TOKENS,
+    _key_label,
+    attributes_ordered,
+    attributes_prompt,
+    copy_bullets,
+    copy_fallback_description,
+    copy_messages,
+    copy_prefix,
+    copy_text,
+    copy_title,
+)
+from workers.runtime.replies import LocalContext, loop_cut, unfinished_cut, word_count
+
+REGENERATION_TEMPERATURE = 0.8
+SAMPLED_TEMPERATURE = 0.7
+REPETITION_PENALTY = 1.1
+
+
+# --- post-processing (no model) ----------------------------------------------------------------
+
+
+@dataclass
+class Description:
+    """One generated description after post-processing."""
+
+    raw: str
+    text: str
+    removed: list[dict]
+    loop_cut: bool
+    generated_coverage: float
+    words: int
+    finish_reason: str
+    completion_tokens: int = 0
+    attempt: int = 0
+
+    def usable(self) -> bool:
+        return self.words >= settings.GENAI_COPY_MIN_WORDS and self.generated_coverage >= settings.GENAI_COPY_REGENERATE_BELOW
+
+    def rank(self) -> tuple:
+        return (self.usable(), self.words >= settings.GENAI_COPY_MIN_WORDS, self.generated_coverage, -len(self.removed))
+
+
+def description_clean(
+    raw: str,
+    *,
+    attributes: Mapping[str, object],
+    finish_reason: str,
+    extra_texts: Sequence[str] = (),
+    known_brands: Sequence[str] = (),
+) -> Description:
+    """Loops cut, unfinished last sentence dropped, unsupported sentences removed."""
+    text = " ".join(raw.split())
+    text, was_cut = loop_cut(text)
+    if finish_reason == "length" or was_cut:
+        text = unfinished_cut(text)
+    text, removed, _ = claims_filter(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
+    coverage = copy_check(text, attributes, extra_texts=extra_texts, known_brands=known_brands).coverage if text else 0.0
+    return Description(
+        raw=raw, text=text, removed=[{"type": c.type, "claim": c.claim, "sentence": c.sentence[:300]} for c in removed],
+        loop_cut=was_cut, generated_coverage=coverage, words=word_count(text), finish_reason=finish_reason,
+    )
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def copy_completion(attributes: Mapping[str, object], description: str) -> str:
+    """Short sentences stating the facts ``description`` misses (empty when it misses none)."""
+    check = copy_check(description, attributes)
+    if not check.missing:
+        return ""
+    missing = {(f.key, f.value) for f in attribute_facts(attributes) if f.label() in set(check.missing)}
+    parts = []
+    for key, items in attributes_ordered(attributes):
+        lowered = key.strip().lower().replace("_", " ")
+        todo = [item for item in items if (lowered, item) in missing]
+        if not todo:
+            continue
+        if lowered in ("name", "brand"):
+            continue  # stated together below
+        if lowered == "category":
+            parts.append(f"It belongs to our {todo[0].lower()} range.")
+        elif lowered in ("colour", "color", "colours", "colors"):
+            parts.append(f"It comes in {_join([t.lower() for t in todo])}.")
+        elif lowered == "material":
+            parts.append(f"It is made of {_join([t[:1].lower() + t[1:] for t in todo])}.")
+        elif lowered in ("features", "feature"):
+            parts.append(f"Highlights: {_join([t[:1].lower() + t[1:] for t in todo])}.")
+        elif lowered in ("sizes", "size"):
+            if len(todo) == 1 and todo[0].lower() == "one size":
+                parts.append("It comes in one size.")
+            else:
+                parts.append(f"Available in {'size' if len(todo) == 1 else 'sizes'} {_join(todo)}.")
+        elif lowered == "audience":
+            parts.append(f"Made for {_join(todo)}.")
+        elif lowered == "price":
+            parts.append(f"Price: {todo[0]}.")
+        else:
+            parts.append(f"{_key_label(key)}: {_join(todo)}.")
+    name_missing = [(k, v) for k, v in missing if k in ("name", "brand")]
+    if name_missing:
+        subject = copy_prefix(attributes) or copy_title(attributes)
+        if subject:
+            parts.insert(0, f"This is {subject[:1].lower() + subject[1:]}.")
+    # A sentence that would repeat a 4-gram of the text before it says the fact as "Key: value".
+    text, out = description, []
+    for sentence in parts:
+        if repeated_ngram(f"{text} {sentence}") is not None and ": " not in sentence:
+            sentence = _plain_fact(sentence)
+        out.append(sentence)
+        text = f"{text} {sentence}"
+    return " ".join(out)
+
+
+def _plain_fact(sentence: str) -> str:
+    for lead, label in (("It comes in ", "Colour: "), ("It is made of ", "Material: "), ("Made for ", "For: "),
+                        ("Available in ", ""), ("It belongs to our ", "Range: ")):
+        if sentence.startswith(lead):
+            return label + sentence[len(lead):]
+    return sentence
+
+
+# --- brand examples ------------------------------------------------------------------------------
+
+
+def brand_examples_select(
+    *, attributes: Mapping[str, object], collection: str = "", k: int = 2
+) -> list[tuple[dict, str]]:
+    """The ``k`` stored examples of the product's brand most similar to its attribute list
+    (MiniLM cosine), as (attributes, text); examples without a current vector are embedded and
+    stored first."""
+    from generation.services.copy import brand_example_embeddings_store, brand_examples_for
+    from workers.runtime.embeddings import embedder_get
+
+    brand = str(attributes.get("brand") or next((v for kk, v in attributes.items() if kk.lower() == "brand"), "") or "")
+    if not brand or k <= 0:
+        return []
+    rows = brand_examples_for(brand=brand, collection=collection)
+    if not rows:
+        return []
+    embedder = embedder_get()
+    stale = [r for r in rows if not r.embedding or r.embedded_hash != r.content_hash or r.embedding_model != embedder.name]
+    if stale:
+        vectors = embedder.encode([r.embedding_text() for r in stale])
+        brand_example_embeddings_store(
+            model_name=embedder.name, vectors=[(r.pk, r.content_hash, v.tobytes()) for r, v in zip(stale, vectors)]
+        )
+        for r, v in zip(stale, vectors):
+            r.embedding = v.tobytes()
+    matrix = np.stack([np.frombuffer(bytes(r.embedding), dtype=np.float32) for r in rows])
+    query = embedder.encode([attributes_prompt(attributes)])[0]
+    order = np.argsort(-(matrix @ query))[:k]
+    chosen = [rows[i] for i in order]
+    # Best last: the example nearest the request is the turn just before it.
+    return [(dict(r.attributes or {}) or {"brand": r.brand}, r.text) for r in reversed(chosen)]
+
+
+def stored_brands() -> list[str]:
+    from generation.models import BrandExample
+
+    return list(BrandExample.objects.filter(active=True).values_list("brand", flat=True).distinct()[:1000])
+
+
+# --- generation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CopyRequest:
+    """One (product, segment) to write: its prompt and, after generation, its descriptions."""
+
+    params: dict
+    segment: dict | None
+    messages: list[dict]
+    known_brands: list[str]
+    descriptions: list[Description] = field(default_factory=list)
+    prompt_tokens: int = 0
+    attempts: list[int] = field(default_factory=list)
+
+    @property
+    def extra_texts(self) -> list[str]:
+        if not self.segment:
+            return []
+        return [self.segment.get("name", ""), self.segment.get("description", "")]
+
+
+class _Silent:
+    """Candidates are streamed once checked, not while generated (a raw draft may hold claims
+    that the filter removes); the job can still be stopped."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def text_emit(self, deltas, *, tokens: int = 0) -> None:
+        pass
+
+    def stop_reason(self):
+        return self.ctx.stop_reason()
+
+
+def _completions(lm, ids: list[int], *, n: int, temperature: float, seed: int | None, max_new_tokens: int, ctx) -> list:
+    from workers.ml.decoding import SamplingParams
+    from workers.runtime.text import completions_run
+
+    common = {"max_new_tokens": max_new_tokens, "top_p": 0.95, "top_k": 50, "repetition_penalty": REPETITION_PENALTY}
+    if temperature > 0 or n == 1:
+        return completions_run(lm, ids, SamplingParams(temperature=temperature, n=n, seed=seed, **common), ctx)
+    first = completions_run(lm, ids, SamplingParams(temperature=0.0, n=1, seed=seed, **common), ctx)
+    rest = completions_run(
+        lm, ids, SamplingParams(temperature=SAMPLED_TEMPERATURE, n=n - 1, seed=seed, **common), ctx
+    )
+    return first + rest
+
+
+def copy_generate(request: CopyRequest, ctx) -> None:
+    """Generate, clean and (bounded) regenerate the request's ``n`` descriptions."""
+    from workers.runtime.models import lm_get
+
+    lm = lm_get()
+    params = request.params
+    attributes = params["attributes"]
+    prefix = copy_prefix(attributes)
+    rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+    ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
+    if len(ids) > settings.GENAI_MAX_PROMPT_TOKENS and len(request.messages) > 2:
+        # Too long with the examples: without them.
+        request.messages = [request.messages[0], request.messages[-1]]
+        rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
+    request.prompt_tokens = len(ids)
+    n, seed = params.get("n", 1), params.get("seed")
+    max_new_tokens = LENGTH_TOKENS.get(params.get("length", "medium"), 170)
+    silent = _Silent(ctx)
+
+    def clean(completions, attempt: int) -> list[Description]:
+        out = []
+        for c in completions:
+            d = description_clean(
+                (prefix + " " + c.text.lstrip()) if prefix and not c.text.startswith((" ", ",", "'")) else prefix + c.text,
+                attributes=attributes, finish_reason=c.finish_reason,
+                extra_texts=request.extra_texts, known_brands=request.known_brands,
+            )
+            d.completion_tokens, d.attempt = c.completion_tokens, attempt
+            out.append(d)
+        return out
+
+    best = clean(_completions(lm, ids, n=n, temperature=params.get("temperature", 0.0), seed=seed,
+                              max_new_tokens=max_new_tokens, ctx=silent), 0)
+    request.attempts = [1] * n
+    for attempt in range(1, params.get("max_regenerations", 0) + 1):
+        failing = [i for i, d in enumerate(best) if not d.usable()]
+        if not failing or ctx.stop_reason() is not None:
+            break
+        retry_seed = None if seed is None else seed + 1000 * attempt
+        again = clean(_completions(lm, ids, n=len(failing), temperature=REGENERATION_TEMPERATURE, seed=retry_seed,
+                                   max_new_tokens=max_new_tokens, ctx=silent), attempt)
+        for i, d in zip(failing, again):
+            request.attempts[i] += 1
+            if d.rank() > best[i].rank():
+                best[i] = d
+    request.descriptions = best
+
+
+def copy_candidate(request: CopyRequest, description: Description, attempts: int, stop_reason: str | None) -> CandidateResult:
+    """The final candidate: title, description (generated, completed, or the fallback), bullets, checks."""
+    attributes = request.params["attributes"]
+    fallback = not description.usable()  # every try too short or off the product: say it plainly
+    body = copy_fallback_description(attributes) if fallback else description.text
+    completion = copy_completion(attributes, body)
+    full_description = f"{body} {completion}".strip()
+    title, bullets = copy_title(attributes), copy_bullets(attributes)
+    text = copy_text(title=title, description=full_description, bullets=bullets)
+    check = copy_check(text, attributes, extra_texts=request.extra_texts, known_brands=request.known_brands,
+                       repetition_text=full_description)
+    description_check = copy_check(full_description, attributes, extra_texts=request.extra_texts,
+                                   known_brands=request.known_brands)
+    checks = check.as_dict() | {
+        "description_coverage": description_check.coverage,
+        "generated_coverage": 0.0 if fallback else description.generated_coverage,
+        "removed_claims": description.removed,
+        "loop_cut": description.loop_cut,
+    }
+    finish = description.finish_reason
+    if finish == "cancelled" and stop_reason:
+        finish = stop_reason
+    metadata = {
+        "title": title,
+        "description": full_description,
+        "bullets": bullets,
+        "segment": request.segment["name"] if request.segment else None,
+        "checks": checks,
+        "attempts": attempts,
+        "fallback": fallback,
+        "completed_sentences": completion,
+        "generated": description.raw[:4000],
+    }
+    return CandidateResult(
+        text=text,
+        finish_reason=finish if finish in ("stop", "length", "cancelled", "timeout") else "stop",
+        score=check.coverage,
+        prompt_tokens=request.prompt_tokens,
+        completion_tokens=description.completion_tokens,
+        metadata=metadata,
+    )
+
+
+def copy_prepare(params: dict, *, known_brands: Sequence[str] = ()) -> list[CopyRequest]:
+    """One request per segment (or one without segments), prompts built with brand examples."""
+    attributes = params["attributes"]
+    examples = brand_examples_select(
+        attributes=attributes, collection=params.get("collection", ""), k=params.get("examples", 0)
+    )
+    brands = list(dict.fromkeys([*known_brands, *stored_brands()]))
+    segments = params.get("segments") or [None]
+    return [
+        CopyRequest(
+            params=params,
+            segment=segment,
+            messages=copy_messages(
+                attributes=attributes, tone=params.get("tone", "neutral"), length=params.get("length", "medium"),
+                segment=segment, examples=examples,
+            ),
+            known_brands=brands,
+        )
+        for segment in segments
+    ]
+
+
+def _generate_all(requests: Sequence[CopyRequest], ctx, concurrency: int) -> None:
+    if concurrency > 1 and len(requests) > 1:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(requests))) as pool:
+            list(pool.map(lambda r: copy_generate(r, ctx), requests))
+    else:
+        for r in requests:
+            copy_generate(r, ctx)
+
+
+def copy_run(*, params: dict, ctx) -> JobResult:
+    from workers.runtime.models import lm_get
+
+    started = time.monotonic()
+    requests = copy_prepare(params)
+    ctx.progress(0.05, f"{len(requests)} segment(s) to write")
+    _generate_all(requests, ctx, concurrency=len(requests))
+    stop_reason = ctx.stop_reason()
+    candidates = []
+    for request in requests:
+        for description, attempts in zip(request.descriptions, request.attempts):
+            candidates.append(copy_candidate(request, description, attempts, stop_reason))
+    ctx.text_emit({i: c.text for i, c in enumerate(candidates)})
+    lm = lm_get()
+    return JobResult(
+        candidates=candidates,
+        model_version=lm.version,
+        usage={
+            "prompt_tokens": sum(r.prompt_tokens * len(r.descriptions) for r in requests),
+            "completion_tokens": sum(c.completion_tokens for c in candidates),
+            "seconds": round(time.monotonic() - started, 4),
+            "segments": len(requests),
+            "regenerations": sum(sum(r.attempts) - len(r.attempts) for r in requests),
+            "passed": sum(1 for c in candidates if c.metadata["checks"]["passed"]),
+            "device": lm.device,
+        },
+    )
+
+
+def copy_draft(
+    params_list: Sequence[dict],
+    *,
+    known_brands: Sequence[str] = (),
+    concurrency: int = 8,
+    on_done: Callable[[int], None] | None = None,
+) -> list[list[CandidateResult]]:
+    """The copy runner's steps for many products in this process (``copy_batch``,
+    ``copy_evaluate``): params validated by the kind's serializer first, products generated from
+    ``concurrency`` threads so the engine batches them. ``known_brands``: the catalogue's brands
+    (a product claiming another product's brand is flagged)."""
+    from generation.kinds.copy import CopyParamsSerializer
+
+    validated = []
+    for params in params_list:
+        serializer = CopyParamsSerializer(data=params)
+        serializer.is_valid(raise_exception=True)
+        validated.append(dict(serializer.validated_data))
+    ctx = LocalContext()
+    prepared = [copy_prepare(params, known_brands=known_brands) for params in validated]  # DB reads here
+    done = [0]
+
+    def one(requests: list[CopyRequest]) -> list[CandidateResult]:
+        _generate_all(requests, ctx, concurrency=1)
+        out = [copy_candidate(r, d, a, None) for r in requests for d, a in zip(r.descriptions, r.attempts)]
+        done[0] += 1
+        if on_done:
+            on_done(done[0])
+        return out
+
+    if concurrency > 1 and len(prepared) > 1:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(one, prepared))
+    return [one(r) for r in prepared]
+
+
+# --- the bare model (the baseline copy_evaluate reports) -----------------------------------------
+
+BARE_SYSTEM = "You are a copywriter for an online shop."
+
+
+def copy_bare(attributes: Mapping[str, object], *, length: str = "medium") -> str:
+    """The base model prompted with the attributes and nothing else: no examples, no started
+    turn, no filtering, no regeneration."""
+    from workers.ml.decoding import SamplingParams
+    from workers.runtime.models import chat_input_ids, lm_get
+    from workers.runtime.text import completions_run
+
+    lm = lm_get()
+    facts = "\n".join(f"{k}: {', '.join(attribute_items(k, v))}" for k, v in attributes.items())
+    turns = [
+        {"role": "system", "content": BARE_SYSTEM},
+        {"role": "user", "content": f"Write a product description for this product.\n{facts}"},
+    ]
+    ids = chat_input_ids(lm.tokenizer, prompt=None, messages=turns)
+    sampling = SamplingParams(max_new_tokens=LENGTH_TOKENS.get(length, 170), temperature=0.0, repetition_penalty=1.05)
+    return completions_run(lm, ids, sampling, LocalContext())[0].text.strip()
+
+
+# --- brand example embeddings --------------------------------------------------------------------
+
+
+def brand_example_embed_run(*, params: dict, ctx) -> JobResult:
+    """Embed the active brand examples whose text changed since (or that were never embedded)."""
+    from django.db.models import F, Q
+
+    from generation.models import BrandExample
+    from generation.services.copy import brand_example_embeddings_store
+    from workers.runtime.embeddings import embedder_get
+
+    started = time.monotonic()
+    embedder = embedder_get()
+    rows = BrandExample.objects.filter(active=True).defer("embedding").order_by("pk")
+    if not params.get("force"):
+        rows = rows.filter(
+            Q(embedding__isnull=True) | ~Q(embedded_hash=F("content_hash")) | ~Q(embedding_model=embedder.name)
+        )
+    rows = list(rows)
+    batch = settings.GENAI_KB_EMBED_BATCH
+    done = 0
+    for start in range(0, len(rows), batch):
+        if ctx.stop_reason():
+            break
+        chunk = rows[start : start + batch]
+        vectors = embedder.encode([r.embedding_text() for r in chunk])
+        done += brand_example_embeddings_store(
+            model_name=embedder.name, vectors=[(r.pk, r.content_hash, v.tobytes()) for r, v in zip(chunk, vectors)]
+        )
+        ctx.progress(min(done / len(rows), 1.0), f"{done}/{len(rows)} examples embedded")
+    seconds = time.monotonic() - started
+    return JobResult(
+        candidates=[
+            CandidateResult(
+                text=f"Embedded {done} brand examples with {embedder.name} on {embedder.device} in {seconds:.1f} s.",
+                finish_reason="stop",
+                metadata={"embedded": done, "model": embedder.name},
+            )
+        ],
+        model_version=embedder.name,
+        usage={"rows": done, "seconds": round(seconds, 3)},
+    )
