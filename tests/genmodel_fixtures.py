@@ -41,8 +41,8 @@ def product_corpus(n: int = 240, seed: int = 0) -> list[str]:
 
 
 TINY_VAE = dict(
-    vocab_size=300, embed_dim=24, hidden_dim=48, latent_dim=8, batch_size=32, max_epochs=100, max_steps=200, eval_every=40,
-    kl_warmup_steps=120, free_bits=0.1, word_dropout=0.25, lr=3e-3, patience=100, max_len=24,
+    vocab_size=600, embed_dim=32, hidden_dim=64, latent_dim=8, batch_size=32, max_epochs=100, max_steps=300,
+    eval_every=50, kl_warmup_steps=200, free_bits=0.5, word_dropout=0.3, lr=6e-3, patience=100, max_len=24,
 )
 TINY_GAN = dict(noise_dim=8, hidden_dim=32, layers=2, batch_size=64, steps=60, n_critic=3, lr=5e-4, log_every=20)
 

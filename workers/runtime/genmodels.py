@@ -560,7 +560,7 @@ def genmodel_train_run(*, params: dict, ctx) -> JobResult:
     summary = _train_summary(outcome)
     return JobResult(
         candidates=[CandidateResult(text=summary, finish_reason="stop", metadata={
-            "vae": outcome.vae.label, "gan": outcome.gan.label, "corpus": corpus, **outcome.metrics})],
+            "vae_version": outcome.vae.label, "gan_version": outcome.gan.label, "corpus": corpus, **outcome.metrics})],
         model_version=outcome.vae.label,
         usage={"train_sentences": outcome.metrics["vae"]["train_sentences"]},
     )

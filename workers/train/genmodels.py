@@ -270,8 +270,8 @@ def vae_train(
             step += 1
             sentences_seen += len(indices)
             window["loss"] += float(parts.total.detach())
-            window["recon"] += float(parts.recon)
-            window["kl"] += float(parts.kl)
+            window["recon"] += float(parts.recon.detach())
+            window["kl"] += float(parts.kl.detach())
             window["n"] += 1
             if step % config.eval_every == 0 or step == total_steps:
                 n = window["n"]
@@ -474,10 +474,10 @@ def gan_train(
         for p in gan.critic.parameters():
             p.requires_grad_(True)
         step += 1
-        window["critic"] += float(parts.total)
-        window["wasserstein"] += float(parts.wasserstein)
-        window["gp"] += float(parts.gradient_penalty)
-        window["generator"] += float(g_loss)
+        window["critic"] += float(parts.total.detach())
+        window["wasserstein"] += float(parts.wasserstein.detach())
+        window["gp"] += float(parts.gradient_penalty.detach())
+        window["generator"] += float(g_loss.detach())
         window["n"] += 1
         if step % config.log_every == 0 or step == config.steps:
             n = window["n"]

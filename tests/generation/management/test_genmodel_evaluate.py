@@ -1,0 +1,51 @@
+"""``manage.py genmodel_evaluate`` on any CSV with a text column prints the VAE's validation
+figures and the quality/diversity figures of prior, GAN and data samples as JSON."""
+
+import json
+from io import StringIO
+
+import pytest
+import torch
+from django.core.management import CommandError, call_command
+
+from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_prints_the_figures_as_json(genmodel, tmp_path):  # noqa: F811
+    path = tmp_path / "held_out.csv"
+    rows = product_corpus(300, seed=9)[-40:]
+    path.write_text("id,body\n" + "".join(f'{i},"{text}"\n' for i, text in enumerate(rows)))
+    out = StringIO()
+    call_command("genmodel_evaluate", "--model", "tiny", "--csv", str(path), "--text-col", "body", "--samples", "24",
+                 "--json", str(tmp_path / "report.json"), stdout=out)
+    report = json.loads(out.getvalue())
+    assert report == json.loads((tmp_path / "report.json").read_text())
+    assert report["model"] == "tiny@1+tiny-gan@1" and report["evaluated_sentences"] == 40
+    validation = report["validation"]
+    assert {"elbo", "recon_nll", "recon_bleu", "kl", "active_units", "latent_dim"} <= set(validation)
+    assert validation["elbo"] == pytest.approx(-(validation["recon_nll"] + validation["kl"]), abs=1e-3)
+    assert set(report["samples"]) == {"vae_prior", "gan", "data"}
+    for figures in report["samples"].values():
+        assert {"distinct_1", "distinct_2", "self_bleu", "novelty", "fluency_ppl"} <= set(figures)
+        assert 0 <= figures["self_bleu"] <= 1 and 0 <= figures["novelty"] <= 1 and figures["fluency_ppl"] > 1
+    assert report["samples"]["gan"]["n"] == 24 and len(report["samples"]["gan"]["examples"]) == 5
+    assert set(report["aims"]) >= {"kl_positive", "most_units_active", "gan_more_diverse_than_prior"}
+
+
+def test_bad_arguments_are_command_errors(genmodel, tmp_path):  # noqa: F811
+    path = tmp_path / "x.csv"
+    path.write_text("text\nA red mug.\n")
+    with pytest.raises(CommandError, match="no column 'body'"):
+        call_command("genmodel_evaluate", "--csv", str(path), "--text-col", "body", stdout=StringIO())
+    with pytest.raises(CommandError, match="No ready VAE model version named 'nope'"):
+        call_command("genmodel_evaluate", "--model", "nope", "--csv", str(path), stdout=StringIO())
+    with pytest.raises(CommandError, match="at least 2 sentences"):
+        call_command("genmodel_evaluate", "--csv", str(path), stdout=StringIO())

@@ -1,0 +1,107 @@
+"""The VAE/GAN runtime: loading by name, variants with must-keep words, interpolation, samples,
+augmentation of labelled data, and the fluency figure under the LM."""
+
+import math
+
+import pytest
+import torch
+
+from generation.exceptions import PermanentJobError
+from tests.genmodel_fixtures import COLOURS, ITEMS, genmodel, tiny_genmodel  # noqa: F401
+from workers.ml.text_metrics import text_key
+from workers.runtime import genmodels
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_resolves_the_vae_with_its_gan_by_name_and_by_default(genmodel):  # noqa: F811
+    named = genmodels.genmodel_get(name="tiny@1")
+    assert named.vae_label == "tiny@1" and named.gan_label == "tiny-gan@1" and named.gan is not None
+    assert genmodels.genmodel_get(name=None) is named  # the newest, from the process cache
+    with pytest.raises(PermanentJobError) as error:
+        genmodels.genmodel_get(name="nope")
+    assert error.value.code == "unknown_model"
+
+
+@pytest.mark.django_db
+def test_no_vae_is_a_clear_permanent_error():
+    genmodels._cache.clear()
+    with pytest.raises(PermanentJobError, match="No VAE model version exists yet"):
+        genmodels.augment_examples(texts=["a red mug"], labels=["x"], per_class=2)
+
+
+def test_variants_keep_must_keep_words_and_drop_copies(genmodel):  # noqa: F811
+    model = genmodels.genmodel_get(name="tiny")
+    text = "This red jacket is warm and soft."
+    items, removed = genmodels.variants_make(text=text, k=4, must_keep=["jacket"], spread=1.5, seed=3, model=model)
+    assert items, removed
+    assert all("jacket" in item["text"].lower() for item in items)
+    assert all(text_key(item["text"]) != text_key(text) for item in items)
+    assert len({text_key(item["text"]) for item in items}) == len(items)
+    scores = [item["score"] for item in items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= item["novelty"] <= 1 and item["realism"] is not None for item in items)
+    again, _ = genmodels.variants_make(text=text, k=4, must_keep=["jacket"], spread=1.5, seed=3, model=model)
+    assert again == items  # seeded
+    none, removed = genmodels.variants_make(text=text, k=3, must_keep=["zebra"], seed=1, model=model)
+    assert none == [] and removed["missing_must_keep"] > 0
+
+
+def test_interpolation_runs_from_one_text_to_the_other(genmodel):  # noqa: F811
+    model = genmodels.genmodel_get(name="tiny")
+    a, b = "This red jacket is warm and soft.", "A compact grey lamp made for the office."
+    for path in ("linear", "slerp"):
+        items = genmodels.interpolation_make(text_a=a, text_b=b, steps=5, path=path, model=model)
+        assert [item["t"] for item in items] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    mu, _ = genmodels.texts_encode(model, [a, b])
+    ends = genmodels.latents_decode(model, mu)
+    assert [items[0]["text"], items[-1]["text"]] == ends
+
+
+def test_samples_are_seeded_from_gan_or_prior(genmodel):  # noqa: F811
+    model = genmodels.genmodel_get(name="tiny")
+    gan = genmodels.samples_make(n=6, source="gan", seed=4, model=model)
+    assert gan == genmodels.samples_make(n=6, source="gan", seed=4, model=model)
+    prior = genmodels.samples_make(n=6, source="prior", decoding="sample", temperature=0.7, seed=4, model=model)
+    assert len(prior) == 6 and prior == genmodels.samples_make(
+        n=6, source="prior", decoding="sample", temperature=0.7, seed=4, model=model
+    )
+
+
+def test_augment_examples_per_class_with_labels_and_no_copies(genmodel, tiny_genmodel):  # noqa: F811
+    texts = [t for t in tiny_genmodel.corpus if "jacket" in t][:12] + [t for t in tiny_genmodel.corpus if "lamp" in t][:12]
+    labels = ["jacket" if "jacket" in t else "lamp" for t in texts]
+    examples = genmodels.augment_examples(texts=texts, labels=labels, per_class=3, seed=1)
+    assert examples == genmodels.augment_examples(texts=texts, labels=labels, per_class=3, seed=1)
+    counts = {label: sum(1 for _, lab in examples if lab == label) for label in ("jacket", "lamp")}
+    assert all(1 <= n <= 3 for n in counts.values()), counts
+    inputs = {text_key(t) for t in texts}
+    assert all(text_key(text) not in inputs and text.strip() for text, _ in examples)
+    assert genmodels.augment_examples(texts=texts, labels=labels, per_class=0) == []
+    with pytest.raises(ValueError):
+        genmodels.augment_examples(texts=texts, labels=labels[:-1], per_class=1)
+
+
+def test_lm_perplexity_is_finite_and_prefers_real_text():
+    fluent = ["The red jacket is warm."] * 2
+    perplexity = genmodels.lm_perplexity(fluent)
+    assert 1.0 < perplexity < math.inf
+    assert genmodels.lm_perplexity(["", "  "]) == math.inf
+
+
+def test_csv_corpus_and_missing_columns(tmp_path):
+    path = tmp_path / "catalogue.csv"
+    path.write_text("name,description\nmug,A red mug. Call +44 20 7946 0958 today.\nlamp,A grey lamp.\n")
+    texts, source = genmodels.corpus_load({"csv": str(path), "text_cols": ["description"]})
+    assert texts == ["A red mug. Call [PHONE] today.", "A grey lamp."] and "catalogue.csv" in source
+    with pytest.raises(PermanentJobError, match="no column 'text'"):
+        genmodels.corpus_load({"csv": str(path)})
+    texts, _ = genmodels.corpus_load({"csv_content": "text\nhello there friend\n"})
+    assert texts == ["hello there friend"]
+    assert COLOURS and ITEMS
