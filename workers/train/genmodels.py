@@ -205,6 +205,7 @@ def vae_train(
     *,
     config: VAETrainConfig,
     validation_fraction: float = 0.1,
+    validation_max: int = 1000,
     device: torch.device | str = "cpu",
     log: LogFn = _noop,
     progress: ProgressFn = _noop,
@@ -212,7 +213,9 @@ def vae_train(
 ) -> VAETrained:
     """Train a sentence VAE on ``texts`` (already split into sentences)."""
     seed_everything(config.seed)
-    train_texts, valid_texts = corpus_split(texts, validation_fraction=validation_fraction, seed=config.seed)
+    train_texts, valid_texts = corpus_split(
+        texts, validation_fraction=validation_fraction, seed=config.seed, validation_max=validation_max
+    )
     if len(train_texts) < 2 or not valid_texts:
         raise ValueError(f"Need at least 3 sentences to train and validate on, got {len(texts)}")
     tokenizer = TextTokenizer.train(train_texts, vocab_size=config.vocab_size)
