@@ -5,9 +5,13 @@ from celery import shared_task
 
 @shared_task(name="monitoring.tasks.alert_rules_evaluate", acks_late=True)
 def alert_rules_evaluate() -> dict:
-    """Beat (GENAI_ALERT_EVAL_INTERVAL_SECONDS): evaluate every enabled rule now."""
+    """Beat (GENAI_ALERT_EVAL_INTERVAL_SECONDS): queue scoring for items no job scored yet (an
+    ingestion whose job could not be queued, or a newly promoted classifier), then evaluate every
+    enabled rule now."""
     from monitoring.services.alerts import alert_rules_evaluate as evaluate
+    from monitoring.services.scoring import sentiment_unscored_enqueue
 
+    sentiment_unscored_enqueue()
     return evaluate().as_dict()
 
 

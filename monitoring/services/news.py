@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from generation.exceptions import InvalidInput
+from generation.exceptions import DomainError, InvalidInput
 from monitoring.entities import entities_extract
 from monitoring.models import NewsItem, NewsMention
 
@@ -108,11 +108,17 @@ def news_ingest(
         if score and report.created:
             from monitoring.services.scoring import sentiment_score_enqueue
 
-            job = sentiment_score_enqueue()
-            if job is None:
-                report.notes.append("No sentiment model is trained yet: the items are stored unscored.")
+            try:
+                with transaction.atomic():
+                    job = sentiment_score_enqueue()
+            except DomainError as exc:  # a full queue must not lose the items: beat queues it later
+                job = None
+                report.notes.append(f"Scoring not queued now ({exc.message}); the next evaluation queues it.")
             else:
-                report.score_job_id = str(job.pk)
+                if job is None:
+                    report.notes.append("No sentiment model is trained yet: the items are stored unscored.")
+                else:
+                    report.score_job_id = str(job.pk)
     return report
 
 

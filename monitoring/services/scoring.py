@@ -54,6 +54,19 @@ def sentiment_score_enqueue(*, owner: AbstractBaseUser | None = None, model: str
     return job
 
 
+def sentiment_unscored_enqueue() -> Job | None:
+    """A scoring job if some item is not scored by the current classifier (and none is queued)."""
+    from generation.exceptions import DomainError
+
+    version = sentiment_model_resolve()
+    if version is None or not NewsItem.objects.exclude(scored_version=version.label).exists():
+        return None
+    try:
+        return sentiment_score_enqueue()
+    except DomainError:  # the queue is full: next time
+        return None
+
+
 def sentiment_scores_store(*, version: str, rows: list[tuple[int, dict[str, float]]]) -> int:
     """Store one version's probabilities per item and make them the items' current scores."""
     now = timezone.now()

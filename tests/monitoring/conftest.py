@@ -22,30 +22,35 @@ def no_broker(monkeypatch):
     return sent
 
 
+PHRASES = {
+    "0": ["shares plunged after a profit warning", "reported a steep quarterly loss", "cut its outlook and announced layoffs",
+          "was downgraded as sales collapsed", "missed estimates and the stock tumbled", "faces a fraud probe; shares sank"],
+    "1": ["shares soared on record profit", "beat estimates and raised its outlook", "reported strong sales growth",
+          "was upgraded after a blowout quarter", "lifted its dividend as earnings jumped", "won a huge contract; stock rallied"],
+    "2": ["will hold its annual meeting on Tuesday", "scheduled its earnings call for next week", "named a new board secretary",
+          "moved its office to a new building", "will present at a conference in May", "filed its quarterly report"],
+}
+COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Stark", "Wayne", "Wonka"]
+
+
 @pytest.fixture(scope="session")
 def small_training_csv() -> Path:
-    """A balanced slice of the shipped finance tweets (40 per class), under GENAI_VAR_DIR."""
-    source = Path(settings.GENAI_SENTIMENT_TRAIN_CSV)
-    with open(source, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    rng = random.Random(3)
-    rng.shuffle(rows)
-    picked = []
-    for label in ("0", "1", "2"):
-        picked += [r for r in rows if r["label"] == label][:40]
-    rng.shuffle(picked)
+    """Clearly labelled finance sentences (company x phrase, labels as in the shipped tweets:
+    0 negative, 1 positive, 2 neutral), under GENAI_VAR_DIR where training CSVs may lie."""
+    rows = [(f"{company} {phrase}", label) for label, phrases in PHRASES.items() for phrase in phrases for company in COMPANIES]
+    random.Random(3).shuffle(rows)
     path = Path(settings.VAR_DIR) / "test-sentiment-train.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
-        writer.writeheader()
-        writer.writerows({"text": r["text"], "label": r["label"]} for r in picked)
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
     return path
 
 
 @pytest.fixture(scope="session")
 def trained_classifier(django_db_setup, django_db_blocker, small_training_csv):
-    """One sentiment_train job through the pipeline (a few steps on 180 rows), run once per
-    session; its model version and job stay for the tests that score."""
+    """One sentiment_train job through the pipeline (a few steps, the head only, on 144 rows),
+    run once per session for the tests that score; removed afterwards."""
     from types import SimpleNamespace
     from unittest import mock
 
@@ -59,10 +64,22 @@ def trained_classifier(django_db_setup, django_db_blocker, small_training_csv):
             job, _ = job_create(
                 owner=analyst,
                 kind="sentiment_train",
-                params={"csv": str(small_training_csv), "max_steps": 12, "batch_size": 16, "head_lr": 1e-2, "epochs": 3, "train_layers": 0,
-                        "evals_per_epoch": 1, "patience": 5, "test_fraction": 0.0, "validation_fraction": 0.3,
+                params={"csv": str(small_training_csv), "max_steps": 10, "batch_size": 16, "head_lr": 2e-2, "epochs": 3, "train_layers": 0,
+                        "evals_per_epoch": 1, "patience": 5, "test_fraction": 0.0, "validation_fraction": 0.2,
                         "name": "test-finsent", "max_len": 48},
             )
         assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded", Job.objects.get(pk=job.pk).error_message
         job = Job.objects.get(pk=job.pk)
-        yield SimpleNamespace(job=job, candidate=job.candidates.get(), version=job.model_versions.get())
+        version = job.model_versions.get()
+        candidate = job.candidates.get()
+    yield SimpleNamespace(job=job, candidate=candidate, version=version)
+    # Leave nothing behind for other apps' tests that count versions or jobs.
+    import shutil
+
+    from generation.models import ModelVersion
+
+    with django_db_blocker.unblock():
+        shutil.rmtree(Path(settings.GENAI_MODEL_STORE_DIR) / version.artifact_path, ignore_errors=True)
+        ModelVersion.objects.filter(pk=version.pk).delete()
+        Job.objects.filter(pk=job.pk).delete()
+        analyst.delete()

@@ -105,3 +105,13 @@ def test_train_params_are_checked_and_augment_needs_the_vae(trained_classifier, 
     assert job_run(job_id=str(job.id), worker_id="test-worker") == "failed"
     job.refresh_from_db()
     assert job.error_code == "augment_unavailable" and "augment_examples" in job.error_message
+
+
+def test_beat_queues_scoring_for_items_left_unscored(trained_classifier, no_broker):
+    from monitoring.tasks import alert_rules_evaluate as beat
+
+    news_ingest(items=[{"source": "wire", "text": "Unscored story", "published_at": timezone.now()}], score=False)
+    beat()
+    assert Job.objects.filter(kind="sentiment_score", status="queued").count() == 1
+    beat()  # the queued job is reused
+    assert Job.objects.filter(kind="sentiment_score", status="queued").count() == 1
