@@ -65,3 +65,9 @@ def test_job_succeed_stores_the_verdict_on_every_candidate():
     assert first.metadata["intent"] == "shipping" and first.metadata["safety"]["flagged"] is False
     assert second.metadata["safety"]["flagged"] is True
     assert {"personal_data", "toxicity"} <= _categories(second.metadata["safety"])
+
+
+def test_order_numbers_are_not_personal_data_but_a_phone_still_is():
+    text = "Please look for the purchase with the reference number 113542617735902 and order 732201349959."
+    assert not text_screen(text, fast=True)["flagged"]
+    assert text_screen(text + " Or call me on 0207 946 0958.", fast=True)["flagged"]
