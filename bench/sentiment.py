@@ -44,7 +44,7 @@ def main() -> None:
     from workers.ml.sentiment import classification_metrics
     from workers.ml.sentiment_labels import label_map_parse
     from workers.runtime.sentiment import classifier_get
-    from workers.train.sentiment import dataset_read, split_stratified
+    from workers.train.sentiment import dataset_read, rows_subset, split_stratified
 
     classifier = classifier_get(args.model)
     from monitoring.services.scoring import sentiment_model_resolve
@@ -53,8 +53,7 @@ def main() -> None:
     config = version.config
     label_map = label_map_parse(config.get("label_map", "0=negative,1=positive,2=neutral"))
     texts, labels = dataset_read(config["csv"], text_col=config.get("text_col", "text"), label_col=config.get("label_col", "label"), label_map=label_map)
-    if config.get("max_rows"):
-        texts, labels = texts[: config["max_rows"]], labels[: config["max_rows"]]
+    texts, labels = rows_subset(texts, labels, max_rows=config.get("max_rows", 0), seed=config["seed"])
     _, _, test_idx = split_stratified(
         labels, test_fraction=config["test_fraction"], validation_fraction=config["validation_fraction"], seed=config["seed"]
     )

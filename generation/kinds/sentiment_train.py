@@ -25,7 +25,7 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     text_col = serializers.CharField(max_length=100, default="text")
     label_col = serializers.CharField(max_length=100, default="label")
     label_map = serializers.CharField(max_length=500, default="0=negative,1=positive,2=neutral")
-    max_rows = serializers.IntegerField(min_value=0, default=0, help_text="Use the first N rows (0: all).")
+    max_rows = serializers.IntegerField(min_value=0, default=0, help_text="Use a random subset of N rows (0: all).")
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.15)
     validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.1)
     epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_SENTIMENT_MAX_EPOCHS, default=2)

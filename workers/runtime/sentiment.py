@@ -172,6 +172,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         ensemble_models,
         evaluate,
         label_map_parse,
+        rows_subset,
         split_stratified,
         train_classifier,
     )
@@ -184,8 +185,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         )
     except (DatasetError, OSError) as exc:
         raise PermanentJobError(f"Training data {csv_path}: {exc}", code="invalid_input") from None
-    if params.get("max_rows"):
-        texts, labels = texts[: params["max_rows"]], labels[: params["max_rows"]]
+    texts, labels = rows_subset(texts, labels, max_rows=params.get("max_rows", 0), seed=params["seed"])
     train_idx, val_idx, test_idx = split_stratified(
         labels, test_fraction=params["test_fraction"], validation_fraction=params["validation_fraction"], seed=params["seed"]
     )

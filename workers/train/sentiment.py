@@ -64,6 +64,14 @@ def dataset_read(
     return texts, labels
 
 
+def rows_subset(texts: list[str], labels: list[str], *, max_rows: int, seed: int) -> tuple[list[str], list[str]]:
+    """A random subset of ``max_rows`` rows (files are often sorted by label), in file order."""
+    if not max_rows or max_rows >= len(texts):
+        return texts, labels
+    keep = sorted(random.Random(seed).sample(range(len(texts)), max_rows))
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
 def split_stratified(
     labels: list[str], *, test_fraction: float, validation_fraction: float, seed: int
 ) -> tuple[list[int], list[int], list[int]]:
