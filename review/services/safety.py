@@ -87,14 +87,28 @@ def profane_words(text: str) -> list[str]:
     return sorted({m.group().lower() for m in _profanity_pattern().finditer(text)})
 
 
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
 def toxicity_scores(texts: Sequence[str]) -> list[float]:
-    """Probability that each text is offensive (alt-profanity-check's shipped classifier)."""
+    """Probability that each text is offensive: alt-profanity-check's shipped classifier on
+    each sentence, the highest per text (on a whole reply, one abusive sentence is diluted by the
+    polite rest: bench/safety_filter.py)."""
     if not texts:
         return []
     from profanity_check import predict_prob
 
+    owners, sentences = [], []
+    for i, text in enumerate(texts):
+        parts = [p for p in _SENTENCES.split(text) if p.strip()] or [text]
+        owners += [i] * len(parts)
+        sentences += parts
     with _LOCK:  # the vectorizer is not documented as thread-safe
-        return [float(p) for p in predict_prob(list(texts))]
+        probabilities = predict_prob(sentences)
+    scores = [0.0] * len(texts)
+    for owner, p in zip(owners, probabilities):
+        scores[owner] = max(scores[owner], float(p))
+    return scores
 
 
 def text_screen(

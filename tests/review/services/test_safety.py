@@ -71,3 +71,9 @@ def test_order_numbers_are_not_personal_data_but_a_phone_still_is():
     text = "Please look for the purchase with the reference number 113542617735902 and order 732201349959."
     assert not text_screen(text, fast=True)["flagged"]
     assert text_screen(text + " Or call me on 0207 946 0958.", fast=True)["flagged"]
+
+
+def test_one_abusive_sentence_in_a_long_polite_reply_is_caught():
+    polite = "Thank you for reaching out about your delivery. " * 8
+    verdict = text_screen(polite + "Honestly, you are a pathetic moron. " + polite)
+    assert "toxicity" in _categories(verdict) and verdict["toxicity"] >= 0.85
