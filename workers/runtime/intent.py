@@ -213,6 +213,8 @@ class LocalTrainContext:
 
     def metrics_log(self, step: int, split: str = "train", **values: float) -> None:
         self.points.append((step, split, values))
+        if split != "train":  # validation points are few: show them
+            self.write(f"step {step} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
 
     def text_emit(self, deltas, *, tokens: int = 0) -> None:
         pass
