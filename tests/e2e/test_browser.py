@@ -73,7 +73,8 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for, live_server):
+def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for, live_server, settings):
+    settings.GENAI_WEB_POLL_MS = 100  # the page polls the drafts partial this often (live server: same process)
     start_worker(GENAI_STREAM_FLUSH_SECONDS="0.02")
     agent = UserFactory(role=roles.AGENT)
     page = page_for(agent)
@@ -90,7 +91,7 @@ def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for,
     page.on("response", lambda r: "/drafts" in r.url and seen_streaming.append(r.text()))
     page.get_by_label("Customer's message").fill("Hello, my parcel has not arrived yet. Where is it?")
     page.get_by_label("Drafts").fill("1")
-    page.get_by_label("Length").select_option("short")
+    page.get_by_label("Length").select_option("medium")
     page.get_by_role("button", name="Draft replies").click()
     page.locator('[data-streaming="0"]').or_(page.locator("article.draft")).first.wait_for(timeout=90_000)
     shot(page, "agent-streaming")  # text arriving (or, on a fast machine, already final)
