@@ -4,7 +4,6 @@
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from django.conf import settings
 
 from generation import roles
 from generation.models import Job, JobStatus
-from review.models import Feedback, ReviewItem
+from review.models import Feedback
 from review.services.reviews import review_item_submit
 from tests.factories import CandidateFactory, JobFactory, UserFactory
 from tests.web.conftest import copy_kind  # noqa: F401 - fixture

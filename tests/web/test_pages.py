@@ -215,3 +215,13 @@ def test_reviewer_sees_flagged_output_with_reasons_and_clears_a_false_alarm(clie
     assert "Visit the bomb shelter sale!" not in _text(client.get("/review/flagged/"))
     client.force_login(agent)
     assert "Visit the bomb shelter sale!" in _text(client.get(f"/agent/jobs/{job.id}/drafts"))
+
+
+def test_quality_page_per_model_version(client, login):
+    agent_job = JobFactory(kind="reply", status=JobStatus.SUCCEEDED, model_version="smollm2@3", params={"message": "Hi"})
+    candidate = CandidateFactory(job=agent_job, index=0, text="abc")
+    Feedback.objects.create(candidate=candidate, user=agent_job.owner, outcome="sent_edited", edited_text="abd", edit_distance=1, stars=4)
+    login(roles.ANALYST)
+    page = _text(client.get("/quality/", {"kind": "reply"}))
+    assert "<code>smollm2@3</code>" in page and "100 %" in page and "1.0" in page and "4.00" in page
+    assert '<option value="reply" selected>reply</option>' in page

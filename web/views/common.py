@@ -54,9 +54,3 @@ def _flatten(errors, prefix: str = ""):
                 yield f"{prefix}: {value}" if prefix else str(value)
     else:
         yield f"{prefix}: {errors}" if prefix else str(errors)
-
-
-def status_for(exc: DomainError) -> int:
-    # htmx swaps only 2xx responses by default: errors rendered into the page are sent as 200
-    # for htmx requests (with the real status in a header), real statuses otherwise.
-    return exc.status_code

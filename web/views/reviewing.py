@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.html import escape
@@ -130,4 +131,9 @@ def flagged_page(request: HttpRequest) -> HttpResponse:
 @role_required(roles.REVIEWER, roles.ANALYST)
 def quality_page(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
-    return render(request, "web/quality.html", {"rows": selectors.quality_by_model(kind=kind), "kind": kind or ""})
+    from generation.kinds import kinds_all
+
+    kinds = [k.name for k in kinds_all() if k.queue != "train" and k.name not in settings.GENAI_SAFETY_SKIP_KINDS]
+    return render(request, "web/quality.html", {
+        "rows": selectors.quality_by_model(kind=kind), "kind": kind or "", "kinds": kinds,
+    })
