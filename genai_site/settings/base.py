@@ -111,7 +111,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 LOGIN_URL = "/accounts/login/"  # the pages' log-in (web app); the admin keeps its own
-LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL = "/start/"  # the page of the user's main role
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- request limits -------------------------------------------------------------------------
