@@ -1,11 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import agent, marketing, reviewing, staff
+from web.views import agent, common, marketing, reviewing, staff
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("start/", common.start, name="web-start"),
     path("agent/", agent.agent_page, name="web-agent"),
     path("agent/jobs/<str:job_id>/drafts", agent.agent_job_drafts, name="web-agent-drafts"),
     path("agent/candidates/<str:candidate_id>/send", agent.candidate_send_view, name="web-candidate-send"),

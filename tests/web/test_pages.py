@@ -225,3 +225,11 @@ def test_quality_page_per_model_version(client, login):
     page = _text(client.get("/quality/", {"kind": "reply"}))
     assert "<code>smollm2@3</code>" in page and "100 %" in page and "1.0" in page and "4.00" in page
     assert '<option value="reply" selected>reply</option>' in page
+
+
+@pytest.mark.parametrize("role, url", [(roles.AGENT, "/agent/"), (roles.MARKETER, "/marketing/"),
+                                       (roles.REVIEWER, "/review/"), (roles.ADMIN, "/staff/jobs/")])
+def test_log_in_lands_on_the_page_of_the_role(client, make_user, role, url):
+    user = make_user(role)
+    response = client.post("/accounts/login/", {"username": user.username, "password": "pw-secret-123"}, follow=True)
+    assert response.redirect_chain[-1][0] == url and response.status_code == 200

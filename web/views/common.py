@@ -54,3 +54,16 @@ def _flatten(errors, prefix: str = ""):
                 yield f"{prefix}: {value}" if prefix else str(value)
     else:
         yield f"{prefix}: {errors}" if prefix else str(errors)
+
+
+@login_required
+def start(request: HttpRequest) -> HttpResponse:
+    """Where log-in lands: the page of the user's main role."""
+    from django.shortcuts import redirect
+
+    mine = roles.user_roles(request.user)
+    for role, url in ((roles.ADMIN, "/staff/jobs/"), (roles.REVIEWER, "/review/"), (roles.AGENT, "/agent/"),
+                      (roles.MARKETER, "/marketing/"), (roles.ANALYST, "/quality/")):
+        if role in mine:
+            return redirect(url)
+    return redirect("/")
