@@ -24,10 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--length", choices=LENGTHS, default="medium")
         parser.add_argument("-n", type=int, default=1, help="Candidates per product (and segment).")
         parser.add_argument("--segment", action="append", default=[], help="An audience segment (repeatable).")
+        parser.add_argument("--max-regenerations", type=int, help="Extra tries of a failing description (default: the setting).")
         parser.add_argument("--limit", type=int)
         parser.add_argument("--concurrency", type=int, default=8, help="Products generated at once.")
 
-    def handle(self, *args, input, out, tone, length, n, segment, limit, concurrency, **options):
+    def handle(self, *args, input, out, tone, length, n, segment, max_regenerations, limit, concurrency, **options):
         from rest_framework.exceptions import ValidationError
 
         from generation.services.copy import catalogue_read
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         params = [
             {"attributes": a, "tone": tone, "length": length, "n": n, "segments": list(segment)} for _, a in rows
         ]
+        if max_regenerations is not None:
+            for p in params:
+                p["max_regenerations"] = max_regenerations
         try:
             results = copy_draft(params, known_brands=brands, concurrency=concurrency)
         except ValidationError as exc:

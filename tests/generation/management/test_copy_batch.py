@@ -20,6 +20,7 @@ def test_batch_writes_checked_copy_per_row(tmp_path):
     )
     stdout = io.StringIO()
     call_command("copy_batch", "--in", str(source), "--out", str(out), "--length", "short", "--segment", "students",
+                 "--max-regenerations", "0",
                  stdout=stdout)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["line"] for line in lines] == [2, 3] and "Wrote copy for 2 products" in stdout.getvalue()
