@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from generation.exceptions import DomainError
 from generation.models import Candidate, Conversation, Job, JobEvent, KnowledgeDoc, ModelVersion, WorkerHeartbeat
+from generation.models import BrandExample
 from generation.services.jobs import job_cancel, job_retry
 from generation.services.knowledge import knowledge_active_set
 from generation.services.model_versions import model_version_promote
@@ -128,3 +129,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.WARNING)
             return
         self.message_user(request, f"{version.label} is now the default.", messages.SUCCESS)
+
+
+@admin.register(BrandExample)
+class BrandExampleAdmin(admin.ModelAdmin):
+    """Read-only here: examples are written through the API, whose service queues their embedding."""
+
+    list_display = ["brand", "collection", "active", "embedding_model", "updated_at"]
+    list_filter = ["active", "brand"]
+    search_fields = ["brand", "collection", "text"]
+    exclude = ["embedding"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in BrandExample._meta.fields if f.name != "embedding"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
