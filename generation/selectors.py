@@ -41,6 +41,14 @@ def job_get(*, user: AbstractBaseUser, job_id: str) -> Job:
     return job
 
 
+def candidate_withheld(candidate: Candidate, viewer) -> bool:
+    """A candidate the output safety filter flagged is shown only to reviewers and admins (with
+    the reasons, in ``metadata.safety``) until one of them clears it. Without a known viewer the
+    text is withheld too: the safe default."""
+    flagged = bool(((candidate.metadata or {}).get("safety") or {}).get("flagged"))
+    return flagged and not (viewer is not None and roles.user_sees_all_jobs(viewer))
+
+
 def job_events_after(*, job_id: uuid.UUID, after_id: int, limit: int = 500) -> list[JobEvent]:
     return list(JobEvent.objects.filter(job_id=job_id, id__gt=after_id).order_by("id")[:limit])
 

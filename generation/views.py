@@ -15,8 +15,16 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "generation/home.html",
         {
-            "jobs": selectors.job_list(user=request.user)[:20],
+            "rows": [(job, _preview(job, request.user)) for job in selectors.job_list(user=request.user)[:20]],
             "kinds": [k for k in kinds_all() if mine & k.roles],
             "roles": sorted(mine),
         },
     )
+
+
+def _preview(job, user) -> str:
+    """The first candidate's text, unless the safety filter withheld it from this user."""
+    first = next(iter(job.candidates.all()), None)
+    if first is None:
+        return ""
+    return "(withheld by the safety filter)" if selectors.candidate_withheld(first, user) else first.text

@@ -87,7 +87,7 @@ class JobListCreateApi(generics.ListAPIView):
             owner=request.user, idempotency_key=idempotency_key_get(request), **serializer.validated_data
         )
         return Response(
-            JobOutputSerializer(job).data,
+            JobOutputSerializer(job, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers={"Location": f"/api/jobs/{job.id}"},
         )
@@ -96,7 +96,8 @@ class JobListCreateApi(generics.ListAPIView):
 class JobDetailApi(APIView):
     @extend_schema(summary="Get a job with its results", responses={200: JobOutputSerializer, 404: None})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(JobOutputSerializer(selectors.job_get(user=request.user, job_id=job_id)).data)
+        job = selectors.job_get(user=request.user, job_id=job_id)
+        return Response(JobOutputSerializer(job, context={"request": request}).data)
 
 
 class JobMetricPointSerializer(serializers.Serializer):
@@ -125,7 +126,7 @@ class JobCancelApi(APIView):
     )
     def post(self, request: Request, job_id: str) -> Response:
         job = job_cancel(job=selectors.job_get(user=request.user, job_id=job_id), user=request.user)
-        return Response(JobOutputSerializer(job).data)
+        return Response(JobOutputSerializer(job, context={"request": request}).data)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -178,7 +179,7 @@ class JobStreamApi(APIView):
                 yield _sse("token", {"candidate": index, "text": text, "attempt": event.attempt}, event.id)
         if follower.final:
             job = selectors.job_get(user=user, job_id=str(job_id))
-            yield _sse("result", JobOutputSerializer(job).data)
+            yield _sse("result", JobOutputSerializer(job, context={"viewer": user}).data)
         elif follower.gone:
             yield _sse("error", {"code": "not_found", "detail": "The job was deleted."})
         else:

@@ -62,8 +62,14 @@ OWNED_BY = "genai-desk"
 _SERVED_SINCE = int(time.time())
 
 
-def finish_reason(candidate: Candidate) -> str:
+def finish_reason(candidate: Candidate, viewer=None) -> str:
+    if selectors.candidate_withheld(candidate, viewer):
+        return "content_filter"  # OpenAI's reason when its own filter withholds content
     return FINISH_REASONS.get(candidate.finish_reason, "stop")
+
+
+def visible_text(candidate: Candidate, viewer) -> str:
+    return "" if selectors.candidate_withheld(candidate, viewer) else candidate.text
 
 
 def error_payload(*, message: str, status: int, code: str | None = None, param: str | None = None) -> dict:
@@ -298,7 +304,10 @@ class _CompletionApi(_OpenAIApi):
         return Response(
             {
                 **self._head(job, self.object_name),
-                "choices": [self.choice(c.index, c.text, finish_reason(c)) for c in candidates],
+                "choices": [
+                    self.choice(c.index, visible_text(c, self.request.user), finish_reason(c, self.request.user))
+                    for c in candidates
+                ],
                 "usage": self._usage(candidates),
             }
         )
@@ -341,13 +350,16 @@ class _CompletionApi(_OpenAIApi):
         for candidate in candidates:
             # Whatever the result has beyond the streamed text (a worker may hold text back) goes
             # with the last chunk, so the chunks always add up to the result.
+            # A candidate the safety filter withheld ends with finish_reason "content_filter" (the
+            # tokens already streamed cannot be taken back; clients must drop them, as with OpenAI).
             streamed = sent[candidate.index]
+            text = visible_text(candidate, self.request.user)
             rest = ""
-            if candidate.text.startswith(streamed):
-                rest = candidate.text[len(streamed):]
-            else:
+            if text.startswith(streamed):
+                rest = text[len(streamed):]
+            elif text:
                 logger.warning("streamed text is not a prefix of the result", extra={"job_id": str(job.id)})
-            yield chunk([self.choice(candidate.index, rest, finish_reason(candidate), chunk=True)])
+            yield chunk([self.choice(candidate.index, rest, finish_reason(candidate, self.request.user), chunk=True)])
         if include_usage:
             yield chunk([], usage=self._usage(candidates))
         yield "data: [DONE]\n\n"

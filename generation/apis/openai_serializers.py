@@ -162,7 +162,7 @@ class CompletionInputSerializer(_CompletionInputSerializer):
 
 FINISH_REASON = serializers.CharField(
     help_text="`stop`: the model ended or hit a stop string; `length`: cut short by `max_tokens` "
-    "(or by the job's time limit or a cancel).",
+    "(or by the job's time limit or a cancel); `content_filter`: the output safety filter withheld the text.",
 )
 
 

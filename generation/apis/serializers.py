@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, Candidate, Job
+from generation.selectors import candidate_withheld
 
 
 class JobCreateInputSerializer(serializers.Serializer):
@@ -13,12 +14,31 @@ class JobCreateInputSerializer(serializers.Serializer):
 
 
 class CandidateOutputSerializer(serializers.ModelSerializer):
+    withheld = serializers.SerializerMethodField(
+        help_text="True when the safety filter flagged the text: it is empty here until a reviewer clears it."
+    )
+
     class Meta:
         model = Candidate
-        fields = ["index", "text", "score", "finish_reason", "prompt_tokens", "completion_tokens", "metadata"]
+        fields = [
+            "index", "text", "score", "finish_reason", "prompt_tokens", "completion_tokens", "metadata", "withheld",
+        ]  # fmt: skip
         # Output only: no input limits, which would come from the database's column ranges and
         # make the schema differ between SQLite and PostgreSQL.
         read_only_fields = fields
+
+    def _viewer(self):
+        request = self.context.get("request")
+        return self.context.get("viewer") or (request.user if request is not None else None)
+
+    def get_withheld(self, candidate: Candidate) -> bool:
+        return candidate_withheld(candidate, self._viewer())
+
+    def to_representation(self, candidate: Candidate) -> dict:
+        data = super().to_representation(candidate)
+        if data["withheld"]:
+            data["text"] = ""
+        return data
 
 
 class JobErrorSerializer(serializers.Serializer):

@@ -219,3 +219,24 @@ def test_stream_of_a_deleted_job_ends_with_an_error(api_for, settings):
     Job.objects.filter(pk=job.pk).delete()
     events = _sse_events(response)
     assert events[-1] == ("error", {"code": "not_found", "detail": "The job was deleted."})
+
+
+def test_a_flagged_candidate_is_withheld_from_its_owner_but_shown_to_reviewers(api_for):
+    from generation import roles
+    from tests.factories import CandidateFactory
+
+    owner_api = api_for(roles.AGENT)
+    job = JobFactory(owner=owner_api.user, status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    safety = {"flagged": True, "reasons": [{"kind": "blocked_term", "detail": "x"}]}
+    CandidateFactory(job=job, index=0, text="something unsafe", metadata={"safety": safety})
+    CandidateFactory(job=job, index=1, text="fine", metadata={"safety": {"flagged": False}})
+
+    mine = owner_api.get(f"/api/jobs/{job.pk}").json()["candidates"]
+    assert [(c["text"], c["withheld"]) for c in mine] == [("", True), ("fine", False)]
+    listed = owner_api.get("/api/jobs/").json()["results"][0]["candidates"]
+    assert listed[0]["text"] == "" and listed[0]["withheld"] is True
+    stream = b"".join(owner_api.get(f"/api/jobs/{job.pk}/stream").streaming_content).decode()
+    assert "something unsafe" not in stream
+
+    theirs = api_for(roles.REVIEWER).get(f"/api/jobs/{job.pk}").json()["candidates"]
+    assert theirs[0]["text"] == "something unsafe" and theirs[0]["withheld"] is False
