@@ -1,14 +1,40 @@
+"""Demo users, and seed data so that a fresh `make run` can do every kind of job: the Bitext
+dialogues as the knowledge base, and one training job per trained model family that has no
+version yet (intent classifier, sentiment classifier, VAE + GAN). The training jobs run on the
+`train` queue of the local worker in the background; until they finish, replies fall back to the
+intent of the top retrieved source and sentiment scoring / VAE variants answer with a clear
+error naming the missing model."""
+
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from generation import roles
+from generation.models import Conversation, Job, JobStatus, ModelVersion
+from generation.services.jobs import job_create
+from generation.services.knowledge import knowledge_import_file, knowledge_system_user
 from generation.services.users import token_issue, user_create
+
+# family -> (job kind, params): short, CPU-sized trainings (minutes on two cores).
+SEED_TRAININGS = {
+    "intent": ("intent_train", {}),
+    "sentiment": ("sentiment_train", {"epochs": 1, "train_layers": 2}),
+    "vae": ("genmodel_train", {"max_seconds": 480, "gan_steps": 1000}),
+}
 
 
 class Command(BaseCommand):
-    help = "Create one demo user per role (password = username + '-demo') and print their API tokens."
+    help = (
+        "Create one demo user per role (password = username + '-demo'), print their API tokens, and "
+        "seed the knowledge base and the first training jobs (--no-seed: users only)."
+    )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--no-seed", action="store_true", help="Only create the demo users.")
+
+    def handle(self, *args, no_seed: bool = False, **options):
         User = get_user_model()
         self.stdout.write("Demo users (password: <name>-demo), API tokens:")
         for role in roles.ROLES:
@@ -17,3 +43,25 @@ class Command(BaseCommand):
                 username=username, role=role, password=f"{username}-demo"
             )
             self.stdout.write(f"  {role:<9} {username:<14} {token_issue(user=user)}")
+        if not no_seed:
+            self._seed_knowledge()
+            self._seed_trainings(owner=User.objects.get(username=f"demo-{roles.ADMIN}"))
+
+    def _seed_knowledge(self) -> None:
+        bitext = Path(settings.GENAI_FINETUNE_BITEXT_CSV)
+        if Conversation.objects.exists() or not bitext.is_file():
+            return
+        with bitext.open("rb") as file:
+            report = knowledge_import_file(
+                user=knowledge_system_user(), file=file, name=bitext.name, kind="conversations", skip_bad=True
+            )
+        self.stdout.write(f"Knowledge base: {report.created} Bitext conversations imported; embedding queued.")
+
+    def _seed_trainings(self, *, owner) -> None:
+        for family, (kind, params) in SEED_TRAININGS.items():
+            if ModelVersion.objects.filter(family=family).exists():
+                continue
+            if Job.objects.filter(kind=kind, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+                continue
+            job, _ = job_create(owner=owner, kind=kind, params=params, idempotency_key=f"demo-seed-{kind}")
+            self.stdout.write(f"Training {family}: job {job.id} queued ({kind}).")

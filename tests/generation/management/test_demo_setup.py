@@ -1,0 +1,33 @@
+import pytest
+from django.core.management import call_command
+
+from generation.models import Conversation, Job
+from tests.factories import ModelVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(settings, tmp_path, capsys):
+    csv = tmp_path / "bitext.csv"
+    csv.write_text(
+        "instruction,response,intent,category\n"
+        "where is my order,Your order {{Order Number}} is on its way.,track_order,ORDER\n"
+        "cancel my order,I have cancelled order {{Order Number}}.,cancel_order,ORDER\n"
+    )
+    settings.GENAI_FINETUNE_BITEXT_CSV = str(csv)
+    ModelVersionFactory(family="vae", name="copy-vae")  # already trained: not queued again
+
+    call_command("demo_setup")
+    out = capsys.readouterr().out
+    assert "demo-agent" in out and "demo-admin" in out
+    assert Conversation.objects.count() == 2
+    assert sorted(Job.objects.filter(queue="train").values_list("kind", flat=True)) == [
+        "intent_train",
+        "sentiment_train",
+    ]
+
+    call_command("demo_setup")  # idempotent: nothing imported or queued twice
+    assert Conversation.objects.count() == 2
+    assert Job.objects.filter(queue="train").count() == 2
+    call_command("demo_setup", "--no-seed")
+    assert Job.objects.filter(queue="train").count() == 2
