@@ -32,10 +32,12 @@ class FinetuneParamsSerializer(serializers.Serializer):
         required=False, help_text="Train on the Bitext dialogues (GENAI_FINETUNE_BITEXT_CSV); default: for replies."
     )
     brand = serializers.CharField(max_length=200, required=False, help_text="copy: only this brand's examples.")
-    max_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_STEPS, default=200)
+    # Defaults sized to finish inside the job time limit (GENAI_JOB_SOFT_TIME_LIMIT_SECONDS, 600 s)
+    # on 2 CPU cores (docs/benchmarks.md); longer runs need a GPU or a longer limit on the train worker.
+    max_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_STEPS, default=40)
     epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0, help_text="Stops at max_steps or this, first.")
-    batch_size = serializers.IntegerField(min_value=1, max_value=64, default=8)
-    lr = serializers.FloatField(min_value=1e-7, max_value=1e-1, default=2e-4)
+    batch_size = serializers.IntegerField(min_value=1, max_value=64, default=2)
+    lr = serializers.FloatField(min_value=1e-7, max_value=1e-1, default=5e-4)
     rank = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_RANK, default=8)
     alpha = serializers.IntegerField(min_value=1, max_value=4 * settings.GENAI_FINETUNE_MAX_RANK, default=16)
     dropout = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.05)
@@ -46,12 +48,12 @@ class FinetuneParamsSerializer(serializers.Serializer):
     max_tokens = serializers.IntegerField(min_value=32, max_value=settings.GENAI_FINETUNE_MAX_TOKENS,
                                           default=settings.GENAI_FINETUNE_MAX_TOKENS, help_text="Per example.")
     validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.05)
-    max_validation = serializers.IntegerField(min_value=1, max_value=5000, default=100,
+    max_validation = serializers.IntegerField(min_value=1, max_value=5000, default=16,
                                               help_text="Validation examples at most (each evaluation runs them all).")
-    eval_every = serializers.IntegerField(min_value=1, max_value=10_000, default=25, help_text="Steps between validations.")
+    eval_every = serializers.IntegerField(min_value=1, max_value=10_000, default=10, help_text="Steps between validations.")
     patience = serializers.IntegerField(min_value=1, max_value=100, default=3, help_text="Validations without improvement.")
     eval_replies = serializers.IntegerField(
-        min_value=0, max_value=settings.GENAI_FINETUNE_MAX_EVAL_REPLIES, default=20,
+        min_value=0, max_value=settings.GENAI_FINETUNE_MAX_EVAL_REPLIES, default=8,
         help_text="reply: held-back Bitext rows scored with the reply service, base vs adapter (0: none).",
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
