@@ -32,8 +32,8 @@ class FinetuneParamsSerializer(serializers.Serializer):
         required=False, help_text="Train on the Bitext dialogues (GENAI_FINETUNE_BITEXT_CSV); default: for replies."
     )
     brand = serializers.CharField(max_length=200, required=False, help_text="copy: only this brand's examples.")
-    # Defaults sized to finish inside the job time limit (GENAI_JOB_SOFT_TIME_LIMIT_SECONDS, 600 s)
-    # on 2 CPU cores (docs/benchmarks.md); longer runs need a GPU or a longer limit on the train worker.
+    # Defaults sized, by an estimate from the measured run, to finish inside the job time limit (600 s)
+    # on 2 idle CPU cores (docs/benchmarks.md); longer runs need a GPU or a longer limit on the train worker.
     max_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_FINETUNE_MAX_STEPS, default=40)
     epochs = serializers.FloatField(min_value=0.01, max_value=100, default=1.0, help_text="Stops at max_steps or this, first.")
     batch_size = serializers.IntegerField(min_value=1, max_value=64, default=2)
