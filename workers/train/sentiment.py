@@ -342,7 +342,8 @@ def train_classifier(
                 log(step, "train", loss=round(sum(running) / len(running), 5), lr=scheduler.get_last_lr()[0])
                 running = []
             if progress:
-                progress(step / total_steps, f"step {step}/{total_steps}, best validation macro-F1 {max(best_f1, 0):.3f}")
+                best = f"{best_f1:.3f}" if best_f1 >= 0 else "not measured yet"
+                progress(step / total_steps, f"step {step}/{total_steps}, best validation macro-F1 {best}")
             if step % eval_every == 0 or step == total_steps:
                 if validate():
                     done = stopped_early = True
