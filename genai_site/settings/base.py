@@ -191,6 +191,9 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)  # only bench
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("GENAI_JOB_SOFT_TIME_LIMIT_SECONDS", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("GENAI_JOB_TIME_LIMIT_SECONDS", default=660)
+# Training jobs run for minutes to hours: the train queue has its own limit (the hard limit is
+# 60 s past the soft one); the two above apply to the gpu and cpu queues.
+GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS = env.int("GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS", default=4 * 3600)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes the database connection around every task unless this is set;
 # reconnecting cost about half of a trivial job's worker time (bench/pipeline.py).
@@ -359,7 +362,6 @@ GENAI_FEED_POLL_INTERVAL_SECONDS = env.float("GENAI_FEED_POLL_INTERVAL_SECONDS",
 GENAI_FEED_MAX_ITEMS = env.int("GENAI_FEED_MAX_ITEMS", default=200)  # entries read per feed per poll
 GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-monitor")  # owns scoring/summary jobs
 
-# --- review, feedback and safety (the review app) --------------------------------------------
 # --- sentence VAE and latent GAN (docs/genmodels.md) ----------------------------------------
 GENAI_GENMODEL_PURPOSE = env("GENAI_GENMODEL_PURPOSE", default="copy")  # purpose of trained VAE/GAN versions
 GENAI_GENMODEL_DEFAULT_CSV = env(
@@ -387,6 +389,7 @@ GENAI_GENMODEL_AUGMENT_MAX_ROWS = env.int("GENAI_GENMODEL_AUGMENT_MAX_ROWS", def
 GENAI_GENMODEL_AUGMENT_MAX_CLASSES = env.int("GENAI_GENMODEL_AUGMENT_MAX_CLASSES", default=100)
 GENAI_GENMODEL_CACHE_SIZE = env.int("GENAI_GENMODEL_CACHE_SIZE", default=4)  # loaded VAE/GAN pairs per worker (LRU)
 
+# --- review, feedback and safety (the review app) --------------------------------------------
 # Replies need a reviewer's approval before they count as sent (product copy always does).
 GENAI_REVIEW_REPLIES = env.bool("GENAI_REVIEW_REPLIES", default=False)
 # Approval needs a second, different reviewer (four eyes) for these kinds ("" for none).

@@ -154,6 +154,14 @@ def job_create(
     return job, True
 
 
+def job_time_limits(*, queue: str) -> tuple[int, int]:
+    """(soft, hard) seconds a job of ``queue`` may run: training has its own, longer limit."""
+    if queue == "train":
+        soft = settings.GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS
+        return soft, soft + 60
+    return settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT
+
+
 def job_enqueue(*, job: Job, mark: bool = True) -> bool:
     """Send the wake-up message. A broker outage only delays the job: the sweeper sends again.
 
@@ -164,7 +172,15 @@ def job_enqueue(*, job: Job, mark: bool = True) -> bool:
         Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(enqueued_at=timezone.now())
     try:
         # Kombu's Redis transport pops priority 0 first; our API's 9 is the most urgent.
-        current_app.send_task(RUN_TASK_NAME, args=[str(job.id)], queue=job.queue, priority=9 - job.priority)
+        soft, hard = job_time_limits(queue=job.queue)
+        current_app.send_task(
+            RUN_TASK_NAME,
+            args=[str(job.id)],
+            queue=job.queue,
+            priority=9 - job.priority,
+            soft_time_limit=soft,
+            time_limit=hard,
+        )
     except Exception:  # noqa: BLE001 - any broker failure; the row stays queued
         logger.exception("enqueue failed; the sweeper will send it again", extra={"job_id": str(job.id)})
         return False
@@ -451,7 +467,7 @@ def _job_execute(*, job: Job, worker_id: str) -> str:
         worker_id=worker_id,
         attempt=job.attempts,
         kind=job.kind,
-        deadline=time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        deadline=time.monotonic() + job_time_limits(queue=job.queue)[0],
     )
     metrics.job_started(job=job)
     heartbeat = _Heartbeat(ctx)
@@ -468,7 +484,7 @@ def _job_execute(*, job: Job, worker_id: str) -> str:
         return "failed"
     except Exception as exc:  # noqa: BLE001 - any bug in a runner fails its job, not the worker
         if type(exc).__name__ == "SoftTimeLimitExceeded":
-            job_fail(job_id=job_id, worker_id=worker_id, code="timeout", message=_timeout_message())
+            job_fail(job_id=job_id, worker_id=worker_id, code="timeout", message=_timeout_message(job.queue))
             return "failed"
         if _is_transient(exc):
             if job_release(job_id=job_id, worker_id=worker_id, reason=repr(exc)):
@@ -484,7 +500,7 @@ def _job_execute(*, job: Job, worker_id: str) -> str:
             job_id=job_id,
             worker_id=worker_id,
             code="timeout",
-            message=_timeout_message(),
+            message=_timeout_message(job.queue),
         )
         return "failed"
     if job_succeed(job_id=job_id, worker_id=worker_id, result=result) is None:
@@ -492,8 +508,9 @@ def _job_execute(*, job: Job, worker_id: str) -> str:
     return "succeeded"
 
 
-def _timeout_message() -> str:
-    return f"The job ran past its time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s (GENAI_JOB_SOFT_TIME_LIMIT_SECONDS)."
+def _timeout_message(queue: str) -> str:
+    name = "GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS" if queue == "train" else "GENAI_JOB_SOFT_TIME_LIMIT_SECONDS"
+    return f"The job ran past its time limit of {job_time_limits(queue=queue)[0]} s ({name})."
 
 
 def _is_transient(exc: BaseException) -> bool:

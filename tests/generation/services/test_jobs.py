@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from generation.exceptions import AdmissionRejected, Conflict, Forbidden, InvalidInput, TransientJobError
@@ -9,6 +10,7 @@ from generation.services.jobs import (
     job_cancel,
     job_claim,
     job_create,
+    job_enqueue,
     job_heartbeat,
     job_retry,
     job_run,
@@ -33,10 +35,24 @@ def test_create_stores_validated_params_and_enqueues_after_commit(admin, sent_ta
     assert job.queue == "cpu"
     assert job.params == {"text": "hi", "delay_seconds": 0.0}
     assert sent_tasks.sent == [
-        {"name": "workers.tasks.job_run", "args": [str(job.id)], "queue": "cpu", "priority": 2}
+        {
+            "name": "workers.tasks.job_run",
+            "args": [str(job.id)],
+            "queue": "cpu",
+            "priority": 2,
+            "soft_time_limit": settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            "time_limit": settings.CELERY_TASK_TIME_LIMIT,
+        }
     ]
     job.refresh_from_db()
     assert job.enqueued_at is not None
+
+
+def test_training_jobs_get_the_train_queues_longer_time_limit(admin, sent_tasks, settings):
+    settings.GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS = 7200
+    job = JobFactory(kind="intent_train", queue="train")
+    job_enqueue(job=job)
+    assert (sent_tasks.sent[0]["soft_time_limit"], sent_tasks.sent[0]["time_limit"]) == (7200, 7260)
 
 
 def test_create_does_not_enqueue_when_the_transaction_rolls_back(admin, sent_tasks, django_capture_on_commit_callbacks):
