@@ -145,6 +145,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "KnowledgeKindEnum": "generation.services.knowledge.KINDS",
         "ReviewStatusEnum": "review.models.ReviewStatus",
+        "AlertStatusEnum": "monitoring.models.AlertStatus",
+        "DeliveryStatusEnum": "monitoring.models.DeliveryStatus",
+        "SentimentLabelEnum": "monitoring.models.SentimentLabel",
     },
     "TITLE": "genai-desk API",
     "DESCRIPTION": "Generation jobs (customer replies, product copy, sentiment alerts) run by Celery workers.",

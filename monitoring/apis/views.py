@@ -4,8 +4,9 @@ alerts (with acknowledge) and silences. Thin: validate, call a service or select
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -184,7 +185,14 @@ class ScoreSeriesApi(MonitoringApi):
             OpenApiParameter("until", str, required=False),
             OpenApiParameter("bucket", str, required=False, enum=["hour", "day"]),
         ],
-        responses={200: serializers.DictField(child=s.SeriesPointSerializer(many=True)), 400: None, **ERRORS},
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Entity -> its points, oldest first: {at, count, negative, mean_score}.",
+            ),
+            400: None,
+            **ERRORS,
+        },
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
