@@ -47,7 +47,7 @@ from generation.apis.openai_serializers import (
 )
 from generation.apis.streaming import JobFollower, event_deltas
 from generation.exceptions import NotFound
-from generation.kinds.generate import model_names
+from generation.kinds.generate import base_model_name, model_names
 from generation.models import Candidate, Job, JobStatus
 from generation.services.jobs import job_create
 
@@ -66,6 +66,10 @@ def finish_reason(candidate: Candidate, viewer=None) -> str:
     if selectors.candidate_withheld(candidate, viewer):
         return "content_filter"  # OpenAI's reason when its own filter withholds content
     return FINISH_REASONS.get(candidate.finish_reason, "stop")
+
+
+def _model_shown(model: str | None) -> str:
+    return base_model_name() if model in (None, "", "base") else model
 
 
 def visible_text(candidate: Candidate, viewer) -> str:
@@ -259,7 +263,7 @@ class _CompletionApi(_OpenAIApi):
             "id": f"{self.id_prefix}{job.id.hex}",
             "object": object_name,
             "created": int(job.created_at.timestamp()),
-            "model": job.params.get("model", ""),
+            "model": _model_shown(job.params.get("model")),
         }
 
     @staticmethod

@@ -101,8 +101,10 @@ class GenerateParamsSerializer(serializers.Serializer):
         has_prompt, has_messages = "prompt" in attrs, "messages" in attrs
         if has_prompt == has_messages:
             raise serializers.ValidationError({"prompt": ["Give exactly one of `prompt` or `messages`."]})
-        if attrs.get("model") in (None, "", "base"):
-            attrs["model"] = base_model_name()
+        if attrs.get("model") in (None, "", "base", base_model_name()):
+            # Stored as the alias, not the name: a worker resolves "base" to its own base model
+            # (a web process and a worker may name the same base model differently).
+            attrs["model"] = "base"
         if has_messages:
             attrs["messages"] = [dict(m) for m in attrs["messages"]]
         from workers.runtime.models import prompt_token_count

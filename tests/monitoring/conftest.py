@@ -47,10 +47,11 @@ def small_training_csv() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trained_classifier(django_db_setup, django_db_blocker, small_training_csv):
     """One sentiment_train job through the pipeline (a few steps, the head only, on 144 rows),
-    run once per session for the tests that score; removed afterwards."""
+    run once for the module's tests that score, and removed after them: its rows are committed
+    outside any test's transaction, so a longer scope would leak them into other apps' tests."""
     from types import SimpleNamespace
     from unittest import mock
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 
 from generation.apis.jobs import JobCreateThrottle
+from generation.kinds.generate import base_model_name
 from generation.models import Job, JobEvent, JobStatus
 from generation.services.jobs import job_cancel, job_create, job_fail, job_run
 from tests.factories import JobFactory, TokenFactory
@@ -98,7 +99,9 @@ def test_chat_completion_maps_options_onto_one_generate_job(api_for, inline_work
     body = response.json()
     candidates = list(job.candidates.all())
     assert body["id"] == f"chatcmpl-{job.id.hex}" and body["object"] == "chat.completion"
-    assert body["model"] == job.params["model"] and body["created"] == int(job.created_at.timestamp())
+    # The job holds the alias "base"; the answer names the base model.
+    assert job.params["model"] == "base" and body["model"] == base_model_name()
+    assert body["created"] == int(job.created_at.timestamp())
     assert body["choices"] == [
         {"index": c.index, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason,
          "logprobs": None}
