@@ -194,33 +194,3 @@ def intent_predict(texts: list[str], *, name: str | None = None) -> tuple[str | 
     if model is None:
         return None, []
     return version.label, model.predict(embedder_get().encode(list(texts)))
-
-
-class LocalTrainContext:
-    """A JobContext for training run by an operator command (no job row): progress and curve
-    points go to ``write`` (the command's stdout); never stopped."""
-
-    job_id = "local"
-    kind = "local"
-
-    def __init__(self, write=print, *, every: int = 1):
-        self.write, self.every, self._points = write, every, 0
-        self.points: list[tuple[int, str, dict]] = []
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        if message:
-            self.write(f"[{fraction:5.1%}] {message}")
-
-    def metrics_log(self, step: int, split: str = "train", **values: float) -> None:
-        self.points.append((step, split, values))
-        if split != "train":  # validation points are few: show them
-            self.write(f"step {step} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
-
-    def text_emit(self, deltas, *, tokens: int = 0) -> None:
-        pass
-
-    def text_flush(self) -> None:
-        pass
-
-    def stop_reason(self) -> str | None:
-        return None

@@ -1,7 +1,4 @@
-import json
-
-from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import ValidationError
+from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
@@ -23,10 +20,9 @@ class Command(BaseCommand):
             parser.add_argument(f"--{option}", type=kind)
 
     def handle(self, *args, **options):
-        from generation.exceptions import PermanentJobError
         from generation.kinds.finetune import FinetuneParamsSerializer
         from workers.runtime.finetune import finetune_run
-        from workers.runtime.intent import LocalTrainContext
+        from workers.runtime.local_training import training_run_locally
 
         names = ("purpose", "name", "dataset_jsonl", "brand", "max_steps", "epochs", "batch_size", "lr", "rank", "alpha",
                  "max_examples", "max_tokens", "validation_fraction", "max_validation", "eval_every", "patience",
@@ -34,15 +30,4 @@ class Command(BaseCommand):
         params = {n: options[n] for n in names if options.get(n) is not None}
         if options["no_bitext"]:
             params["include_bitext"] = False
-        serializer = FinetuneParamsSerializer(data=params)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except ValidationError as exc:
-            raise CommandError(json.dumps(exc.detail)) from exc
-        ctx = LocalTrainContext(self.stderr.write)
-        try:
-            result = finetune_run(params=dict(serializer.validated_data), ctx=ctx)
-        except PermanentJobError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stderr.write(result.candidates[0].text)
-        self.stdout.write(json.dumps({"model_version": result.model_version, **result.candidates[0].metadata["metrics"]}, indent=1))
+        training_run_locally(self, serializer_class=FinetuneParamsSerializer, runner=finetune_run, params=params)

@@ -1,7 +1,4 @@
-import json
-
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.exceptions import ValidationError
 
 
 class Command(BaseCommand):
@@ -25,9 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, name, datasets, epochs, lr, hidden, batch_size, patience, validation_fraction, seed, **options):
-        from generation.exceptions import PermanentJobError
         from generation.kinds.intent_train import IntentTrainParamsSerializer
-        from workers.runtime.intent import LocalTrainContext, dataset_parse, intent_train_run
+        from workers.runtime.intent import dataset_parse, intent_train_run
+        from workers.runtime.local_training import training_run_locally
 
         params = {"name": name, "epochs": epochs, "lr": lr, "hidden": hidden, "batch_size": batch_size,
                   "patience": patience, "validation_fraction": validation_fraction, "seed": seed}
@@ -36,15 +33,4 @@ class Command(BaseCommand):
                 params["datasets"] = [dataset_parse(s).__dict__ for s in datasets]
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-        serializer = IntentTrainParamsSerializer(data=params)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except ValidationError as exc:
-            raise CommandError(json.dumps(exc.detail)) from exc
-        ctx = LocalTrainContext(self.stderr.write)
-        try:
-            result = intent_train_run(params=dict(serializer.validated_data), ctx=ctx)
-        except PermanentJobError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stderr.write(result.candidates[0].text)
-        self.stdout.write(json.dumps({"model_version": result.model_version, **result.candidates[0].metadata["metrics"]}, indent=1))
+        training_run_locally(self, serializer_class=IntentTrainParamsSerializer, runner=intent_train_run, params=params)

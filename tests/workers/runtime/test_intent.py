@@ -58,3 +58,19 @@ def test_reply_metadata_carries_the_intent(load_kb, intent_csv):
     after = reply_run(params=params, ctx=LocalContext()).candidates[0].metadata
     assert after["intent_source"] == "classifier" and after["intent_model"] == "intent-test@1"
     assert after["intent"] == "cancel_order" and 0 < after["intent_confidence"] <= 1
+
+
+def test_operator_command_trains_registers_and_prints_metrics(db, intent_csv, minilm, capsys):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    call_command(
+        "intent_train", "--name", "intent-cli", "--dataset", f"{intent_csv}:instruction:intent",
+        "--epochs", "3", "--hidden", "32", "--batch-size", "32", "--validation-fraction", "0.25",
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model_version"] == "intent-cli@1" and 0.0 <= printed["validation_accuracy"] <= 1.0
+    assert ModelVersion.objects.filter(family="intent", name="intent-cli").exists()
+    with pytest.raises(CommandError, match="batch_size"):
+        call_command("intent_train", "--dataset", f"{intent_csv}:instruction:intent", "--batch-size", "1")
