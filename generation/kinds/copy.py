@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from generation import roles
 from generation.kinds import JobKind, kind_register
+from generation.kinds.generate import ModelNameField
 from generation.services.copy import LENGTHS, TONES
 
 
@@ -80,6 +81,10 @@ class SegmentSerializer(serializers.Serializer):
 
 
 class CopyParamsSerializer(serializers.Serializer):
+    model = ModelNameField(
+        help_text='Default: the promoted LoRA adapter for copy, else the base model; "base" forces the base '
+        'model; or an adapter as "name" / "name@3" (GET /v1/models).'
+    )
     attributes = AttributesField(
         help_text='The product: {"name": ..., "brand": ..., "category": ..., "colour": ..., "material": ..., '
         '"price": ..., "sizes": [...], "features": [...], "audience": ..., any other key}.'

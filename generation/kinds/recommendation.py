@@ -9,6 +9,7 @@ from rest_framework import serializers
 from generation import roles
 from generation.kinds import JobKind, kind_register
 from generation.kinds.copy import AttributesField
+from generation.kinds.generate import ModelNameField
 from generation.services.copy import TONES
 
 INTERACTION_TYPES = ("viewed", "clicked", "reviewed", "shared", "purchased", "liked")
@@ -35,6 +36,10 @@ class ProductSerializer(serializers.Serializer):
 
 
 class RecommendationParamsSerializer(serializers.Serializer):
+    model = ModelNameField(
+        help_text='Default: the promoted LoRA adapter for copy, else the base model; "base" forces the base '
+        'model; or an adapter as "name" / "name@3" (GET /v1/models).'
+    )
     interactions = InteractionSerializer(
         many=True,
         allow_empty=False,

@@ -255,10 +255,10 @@ def _completions(lm, ids: list[int], *, n: int, temperature: float, seed: int | 
 
 def copy_generate(request: CopyRequest, ctx) -> None:
     """Generate, clean and (bounded) regenerate the request's ``n`` descriptions."""
-    from workers.runtime.models import lm_get
+    from workers.runtime.adapters import lm_for
 
-    lm = lm_get()
     params = request.params
+    lm = lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
     attributes = params["attributes"]
     prefix = copy_prefix(attributes)
     rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
@@ -377,7 +377,7 @@ def _generate_all(requests: Sequence[CopyRequest], ctx, concurrency: int) -> Non
 
 
 def copy_run(*, params: dict, ctx) -> JobResult:
-    from workers.runtime.models import lm_get
+    from workers.runtime.adapters import lm_for
 
     started = time.monotonic()
     requests = copy_prepare(params)
@@ -389,7 +389,7 @@ def copy_run(*, params: dict, ctx) -> JobResult:
         for description, attempts in zip(request.descriptions, request.attempts):
             candidates.append(copy_candidate(request, description, attempts, stop_reason))
     ctx.text_emit({i: c.text for i, c in enumerate(candidates)})
-    lm = lm_get()
+    lm = lm_for(params.get("model"), purpose="copy")
     return JobResult(
         candidates=candidates,
         model_version=lm.version,

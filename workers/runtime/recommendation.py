@@ -116,7 +116,7 @@ def _lead(interaction: Mapping) -> str:
 
 def recommendation_run(*, params: dict, ctx) -> JobResult:
     from workers.ml.decoding import SamplingParams
-    from workers.runtime.models import lm_get
+    from workers.runtime.adapters import lm_for
     from workers.runtime.text import completions_run
 
     started = time.monotonic()
@@ -124,7 +124,7 @@ def recommendation_run(*, params: dict, ctx) -> JobResult:
     ranking = products_rank(interactions, products)
     ctx.progress(0.2, f"{len(products)} products ranked")
     chosen = ranking[: params.get("top_k", 3)]
-    lm = lm_get()
+    lm = lm_for(params.get("model"), purpose="copy")
     brands = list(dict.fromkeys([*(str(p["attributes"].get("brand", "")) for p in products), *stored_brands()]))
     silent = _Silent(ctx)
 

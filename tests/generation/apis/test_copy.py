@@ -67,6 +67,9 @@ def test_roles(api_for, queued):
         ("recommendation", {"interactions": [], "products": [{"attributes": {"name": "Tee"}}]}, "interactions"),
         ("recommendation", {"interactions": [{"title": "x"}], "products": [{"attributes": {"name": "Tee"}}] * 51},
          "products"),
+        ("copy", {"attributes": {"name": "Tee"}, "model": "no-such-adapter"}, "model"),
+        ("recommendation", {"interactions": [{"title": "x"}], "products": [{"attributes": {"name": "Tee"}}],
+                            "model": "no-such-adapter"}, "model"),
     ],
 )
 def test_bad_job_params_are_a_400_naming_the_field(api_for, queued, kind, params, field):

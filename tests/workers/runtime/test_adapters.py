@@ -117,3 +117,15 @@ def test_promoted_adapter_is_used_by_the_next_job_without_restart(register, make
     assert v1.engine._thread is None
     # A request that still reaches the evicted engine is served, not stranded.
     assert _engine_greedy(v1) == _engine_greedy(v2)
+
+
+def test_copy_jobs_write_with_the_promoted_copy_adapter(register, make_user):
+    from workers.runtime.copy import copy_run
+
+    params = {"attributes": {"name": "Metro Sling", "brand": "Urbano", "colour": "black"}, "tone": "neutral",
+              "length": "short", "n": 1, "segments": [], "max_regenerations": 0}
+    assert "+" not in copy_run(params=dict(params), ctx=LocalContext()).model_version  # the base model
+    model_version_promote(version=register("copy-lora", purpose="copy"), user=make_user("reviewer"))
+    assert copy_run(params=dict(params), ctx=LocalContext()).model_version.endswith("+copy-lora@1")
+    based = copy_run(params={**params, "model": "base"}, ctx=LocalContext())
+    assert "+" not in based.model_version
