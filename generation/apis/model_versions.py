@@ -38,6 +38,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
             "promoted_at",
             "created_at",
         ]
+        read_only_fields = fields  # output only: no DB-dependent integer ranges in the schema
 
 
 def _read_check(user) -> None:

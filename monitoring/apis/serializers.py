@@ -150,12 +150,16 @@ class TransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = AlertTransition
         fields = ["from_status", "to_status", "value", "note", "actor", "at"]
+        read_only_fields = fields
 
 
 class AttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryAttempt
         fields = ["number", "ok", "status_code", "error", "duration_ms", "at"]
+        # Output only: input limits would come from the database's column ranges and make the
+        # schema differ between SQLite and PostgreSQL.
+        read_only_fields = fields
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -165,6 +169,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         model = Delivery
         fields = ["id", "state", "channel", "target", "idempotency_key", "status", "attempts", "next_attempt_at",
                   "delivered_at", "last_error", "attempt_log"]
+        read_only_fields = fields
 
 
 class AlertOutputSerializer(serializers.ModelSerializer):
@@ -178,6 +183,7 @@ class AlertOutputSerializer(serializers.ModelSerializer):
             "started_at", "fired_at", "resolved_at", "last_evaluated_at", "summary", "summary_item_ids", "summary_method",
             "summary_job", "acknowledged_by", "acknowledged_at",
         ]
+        read_only_fields = fields
 
 
 class AlertDetailSerializer(AlertOutputSerializer):
@@ -186,6 +192,7 @@ class AlertDetailSerializer(AlertOutputSerializer):
 
     class Meta(AlertOutputSerializer.Meta):
         fields = [*AlertOutputSerializer.Meta.fields, "transitions", "deliveries"]
+        read_only_fields = fields
 
 
 class SilenceSerializer(serializers.ModelSerializer):

@@ -240,3 +240,4 @@ def test_a_flagged_candidate_is_withheld_from_its_owner_but_shown_to_reviewers(a
 
     theirs = api_for(roles.REVIEWER).get(f"/api/jobs/{job.pk}").json()["candidates"]
     assert theirs[0]["text"] == "something unsafe" and theirs[0]["withheld"] is False
+
