@@ -25,6 +25,27 @@ def _worker_init(sender=None, **kwargs) -> None:
         sys.stderr.write(f"cannot start worker: {exc}\n")
         sys.stderr.flush()
         os._exit(2)
+    lazy_imports_resolve()
+
+
+# transformers, sentence-transformers and peft import their parts lazily, and that is not
+# thread-safe: jobs that start together on the worker's thread pool raced it (a sentiment training
+# failed with "cannot import name 'AutoModel' from 'transformers'" while an intent training
+# started). Resolving the names once at start-up, before any job, takes the race away.
+LAZY_NAMES = {
+    "transformers": ("AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoTokenizer", "PreTrainedModel"),
+    "peft": ("LoraConfig", "PeftModel", "get_peft_model"),
+    "sentence_transformers": ("SentenceTransformer",),
+}
+
+
+def lazy_imports_resolve() -> None:
+    import importlib
+
+    for module_name, names in LAZY_NAMES.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            getattr(module, name)
 
 
 @signals.worker_ready.connect
