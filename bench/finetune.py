@@ -135,7 +135,7 @@ def serve_bench(args) -> dict:
             AutoModelForCausalLM.from_pretrained(lm_prepare(), dtype=torch.float32), tmp
         ).to(dtype=getattr(torch, base.dtype)).eval()
         unmerged = LoadedLM(model=unmerged_model, tokenizer=base.tokenizer, device=base.device, dtype=base.dtype,
-                            version="unmerged", load_seconds=0.0, engine=engine_build(unmerged_model, base.tokenizer),
+                            version="unmerged", load_seconds=0.0, weights="dense", engine=engine_build(unmerged_model, base.tokenizer),
                             lock=threading.Lock())
         figures["adapter alone (unmerged peft)"] = _run([unmerged] * args.requests, ids, args.new_tokens)
         unmerged.engine.close()

@@ -27,8 +27,9 @@ it produced. Aggregate tokens/s = all completion tokens / (first POST start -> l
 finished_at). Worker RSS (VmRSS, and its peak VmHWM) is read from /proc after the runs; CPU time
 per generated token of web, worker, PostgreSQL, Redis and this process comes from /proc too.
 
-Baseline (``workers.ml.lm.generate`` on ``lm_get()``'s model in this process, one request at a
-time, same prompt and parameters, seeds 0..n-1): TTFT = time to the first streamed token (the
+Baseline (``workers.ml.lm.generate``, i.e. transformers ``generate``, on the model as transformers
+loads it: dense weights, in ``--baseline-dtype`` (default: the dtype the worker computes in), in
+this process, one request at a time, same prompt and parameters, seeds 0..n-1): TTFT = time to the first streamed token (the
 ``on_text`` callback), latency = the call, tokens/s = all tokens / wall time of the loop. It runs
 while no worker is up (the processes share the cores): half of ``--baseline-runs`` before the
 pipeline, half after, so drift on a noisy machine shows as a gap between the halves.
@@ -40,8 +41,8 @@ left out of the baseline's figures when the other half is clean; levels with mor
 
 Run (PostgreSQL and Redis on 127.0.0.1 by default; flags as bench/pipeline.py's):
     .venv/bin/python bench/generation.py [--engine both] [--concurrency 1,4,16] [--rounds 3] [--json]
-``--cpu-dtype float32|bfloat16`` passes GENAI_CPU_DTYPE, ``--torch-threads N`` GENAI_TORCH_THREADS,
-to the worker and this process alike (the baseline loads the model through the same settings).
+``--cpu-dtype auto|float32|bfloat16`` passes GENAI_CPU_DTYPE, ``--cpu-weights int4|dense``
+GENAI_CPU_WEIGHTS, ``--torch-threads N`` GENAI_TORCH_THREADS, to the worker and this process alike.
 Exit status 1 when any job did not succeed or any POST failed.
 """
 
@@ -83,7 +84,7 @@ QUESTION = (
     "but I only have one account. Could you refund the duplicate charge, and tell me how many days the refund "
     "will take to show up on my statement?"
 )
-LOADED = re.compile(r"loaded (\S+) on (\S+) \((\S+)\) in ([0-9.]+) s")
+LOADED = re.compile(r"loaded (\S+) on (\S+) \(([^)]+)\) in ([0-9.]+) s")
 WARMUP_SEED = 10**6
 NOISY_CORES = 0.2  # cores busy with other work above which a segment's figures are flagged
 AIMS = {"tokens_per_s_16_vs_baseline": 4.0, "tokens_per_s_1_vs_baseline": 1.5, "worker_rss_gb": 1.2, "load_s": 2.0}
@@ -103,7 +104,10 @@ def args_parse() -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--baseline-runs", type=int, default=6, help="baseline requests, half before and half after (>= 2)")
     p.add_argument("--model", default="smollm2", help="GENAI_LM_MODEL for the worker, the web and the baseline")
-    p.add_argument("--cpu-dtype", choices=("float32", "bfloat16"), help="GENAI_CPU_DTYPE (worker and baseline)")
+    p.add_argument("--cpu-dtype", choices=("auto", "float32", "bfloat16"), help="GENAI_CPU_DTYPE (worker)")
+    p.add_argument("--cpu-weights", choices=("int4", "dense"), help="GENAI_CPU_WEIGHTS (worker)")
+    p.add_argument("--baseline-dtype", choices=("float32", "bfloat16"),
+                   help="the baseline's dtype (default: the one the worker computes in)")
     p.add_argument(
         "--torch-threads", type=int, help="GENAI_TORCH_THREADS for the worker and this process (default: the setting's)"
     )
@@ -159,12 +163,21 @@ class Baseline:
     def __init__(self, args: argparse.Namespace):
         import torch
 
-        from workers.runtime.models import chat_input_ids, lm_get
+        from workers.runtime.device import Device, device_get
+        from workers.runtime.models import LoadedLM, chat_input_ids, lm_load, lm_prepare, tokenizer_get
 
         self.args = args
+        served = device_get()
+        dtype = getattr(torch, args.baseline_dtype) if args.baseline_dtype else served.dtype
         started = time.perf_counter()
-        self.lm = lm_get(args.model)
+        directory = lm_prepare(args.model)
+        model = lm_load(directory, Device(device=served.device, dtype=dtype, weights="dense"))
         self.load_s = time.perf_counter() - started
+        self.lm = LoadedLM(
+            model=model, tokenizer=tokenizer_get(args.model), device=str(served.device),
+            dtype=str(dtype).removeprefix("torch."), version=directory.name, load_seconds=self.load_s,
+            weights="dense", engine=None, lock=None,
+        )
         ids = chat_input_ids(self.lm.tokenizer, prompt=None, messages=job_body(args, 0)["params"]["messages"])
         self.prompt_tokens = len(ids)
         self.question_tokens = len(self.lm.tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
@@ -359,6 +372,7 @@ def level_run(args: argparse.Namespace, token: str, concurrency: int, seeds, wat
         "engine": _count(str((r["usage"] or {}).get("engine")) for r in done),
         "workers": _count(r["worker_id"].split("/")[0] for r in done),
         "dtype": _count(str((r["usage"] or {}).get("dtype")) for r in done),
+        "weights": _count(str((r["usage"] or {}).get("weights")) for r in done),
         "cpu_ms_per_token": {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(total, 1) for k in cpu_after},
         "cpu_utilisation": ours / wall if wall > 0 else 0.0,
         # Cores busy with anything else on the machine (other users' work; PostgreSQL and Redis
@@ -555,6 +569,8 @@ def main() -> int:
     os.environ["GENAI_LM_MODEL"] = args.model
     if args.cpu_dtype:
         os.environ["GENAI_CPU_DTYPE"] = args.cpu_dtype
+    if args.cpu_weights:
+        os.environ["GENAI_CPU_WEIGHTS"] = args.cpu_weights
     if args.torch_threads is not None:
         os.environ["GENAI_TORCH_THREADS"] = str(args.torch_threads)
     loadavg = environment_prepare(args)
@@ -588,6 +604,7 @@ def main() -> int:
         "temperature": args.temperature,
         "rounds": args.rounds,
         "cpu_dtype": os.environ.get("GENAI_CPU_DTYPE"),
+        "cpu_weights": os.environ.get("GENAI_CPU_WEIGHTS"),
     }
     r = {
         "machine": machine,

@@ -11,6 +11,10 @@ Variants (CPU; all built from the same cached safetensors directory, ``lm_prepar
                 an nn.Embedding and stays float32, so the tie is broken: the lookup uses the
                 float32 table and the output projection its own int8 copy. Quantised engine:
                 PyTorch's default (``torch.backends.quantized.engine``, printed).
+  int4          the decoder's projections packed 4-bit (``workers.ml.quantized``, what the worker
+                serves with GENAI_CPU_WEIGHTS=int4): found exactly on the GGUF's Q4_1 grids (loaded
+                in float32 first), everything else (Q8_0 embedding, the lm_head tied to it, norms)
+                dense bfloat16; the kernel computes in bfloat16.
   pruned30      float32 with 30 % of the weights of every decoder-layer Linear zeroed by L1
                 magnitude (``torch.nn.utils.prune.l1_unstructured``, then ``prune.remove``);
                 lm_head/embedding left alone (tied). Dense kernels do not skip zeros, so this
@@ -80,7 +84,7 @@ DEFAULT_SETS = [
     (ROOT / "../shared/data/customer_support/bitext_support_train.csv", "response"),
     (ROOT / "../shared/data/financial_sentiment/tfns_sent_train.csv", "text"),
 ]
-VARIANTS = ["float32", "bfloat16", "float16", "int8-dynamic", "pruned30"]
+VARIANTS = ["float32", "bfloat16", "float16", "int4", "int8-dynamic", "pruned30"]
 BASELINE = "float32"
 PROMPT = [
     {"role": "system", "content": "You are a helpful customer support assistant for an online store."},
@@ -120,6 +124,11 @@ def load_variant(directory: Path, variant: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao's deprecation notice (moving to torchao)
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    elif variant == "int4":
+        from workers.ml.quantized import linears_pack_int4
+
+        linears_pack_int4(model, dtype=torch.bfloat16)
+        model.to(torch.bfloat16)
     elif variant == "pruned30":
         from torch.nn.utils import prune
 

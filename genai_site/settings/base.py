@@ -238,9 +238,11 @@ GENAI_MODEL_CACHE_DIR = Path(env("GENAI_MODEL_CACHE_DIR", default=str(VAR_DIR / 
 GENAI_MODEL_STORE_DIR = Path(env("GENAI_MODEL_STORE_DIR", default=str(VAR_DIR / "trained")))
 GENAI_METRIC_POINTS_MAX = env.int("GENAI_METRIC_POINTS_MAX", default=5000)  # loss-curve points kept per job
 GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
-# bfloat16 measured fastest at equal quality on our CPUs (x1.62 speed, perplexity +0.34 %/+0.00 %;
-# docs/benchmarks.md "Serving precision"); float32 on CPUs without fast bf16 kernels.
-GENAI_CPU_DTYPE = env("GENAI_CPU_DTYPE", default="bfloat16")  # float32 | bfloat16 (CUDA: always bf16/fp16)
+# CPU serving (docs/benchmarks.md "Serving precision"): int4 packs the GGUF's Q4_1 projections
+# exactly (bfloat16 activations); dense keeps dequantised weights in GENAI_CPU_DTYPE, where auto is
+# bfloat16 on CPUs with native bf16 (AVX-512 BF16, AMX) and float32 elsewhere. CUDA: bf16/fp16, dense.
+GENAI_CPU_WEIGHTS = env("GENAI_CPU_WEIGHTS", default="int4")  # int4 | dense
+GENAI_CPU_DTYPE = env("GENAI_CPU_DTYPE", default="auto")  # auto | float32 | bfloat16
 GENAI_TORCH_THREADS = env.int("GENAI_TORCH_THREADS", default=0)  # CPU threads per worker process; 0: torch's default
 # batched: one engine thread per worker process decodes all its jobs together (continuous
 # batching); sequential: one transformers generate() at a time (the baseline).

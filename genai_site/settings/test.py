@@ -20,6 +20,7 @@ GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "ti
 # (e2e workers set their own, short, interval through the environment).
 GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=60.0)
 GENAI_CPU_DTYPE = "float32"  # the batching tests compare outputs token for token
+GENAI_CPU_WEIGHTS = "dense"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

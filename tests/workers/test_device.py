@@ -14,6 +14,23 @@ def test_cpu_uses_the_configured_dtype():
     assert device_choose("cpu").device.type == "cpu"
 
 
+def test_cpu_auto_dtype_follows_native_bf16_support():
+    from workers.runtime.device import cpu_has_native_bf16
+
+    want = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert device_choose("cpu", cpu_dtype="auto").dtype == want
+
+
+def test_cpu_int4_weights_compute_in_bfloat16():
+    device = device_choose("cpu", cpu_weights="int4")
+    assert (device.weights, device.dtype) == ("int4", torch.bfloat16)
+    assert device_choose("cpu", cpu_dtype="bfloat16", cpu_weights="int4").weights == "int4"
+    with pytest.raises(DeviceSettingError, match="GENAI_CPU_WEIGHTS=int4 computes in bfloat16"):
+        device_choose("cpu", cpu_dtype="float32", cpu_weights="int4")
+    with pytest.raises(DeviceSettingError, match="GENAI_CPU_WEIGHTS='int8' is not one of int4, dense"):
+        device_choose("cpu", cpu_weights="int8")
+
+
 def test_auto_picks_cuda_with_bf16_when_present():
     device = device_choose("auto")
     if torch.cuda.is_available():

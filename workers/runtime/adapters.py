@@ -104,9 +104,12 @@ def adapter_lm_get(*, key: str, directory: Path, base):
         return lm
 
 
-def adapter_merged_model(directory: Path | str, *, base_name: str | None = None, dtype=None, device=None):
+def adapter_merged_model(directory: Path | str, *, base_name: str | None = None, dtype=None, device=None,
+                         weights: str = "dense"):
     """A fresh copy of the base model with the adapter in ``directory`` merged in: loaded and
-    merged in float32, then moved to ``dtype`` and ``device``."""
+    merged in float32, then moved to ``dtype`` and ``device``. ``weights="int4"`` packs the
+    projections the adapter left on the base's 4-bit grid (``workers.ml.quantized``); the
+    merged ones are off it and stay dense."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -117,6 +120,10 @@ def adapter_merged_model(directory: Path | str, *, base_name: str | None = None,
         raise PermanentJobError(f"The adapter's files are missing in {directory}.", code="adapter_missing")
     model = AutoModelForCausalLM.from_pretrained(lm_prepare(base_name), dtype=torch.float32, attn_implementation="sdpa")
     merged = PeftModel.from_pretrained(model, str(directory)).merge_and_unload()
+    if weights == "int4":
+        from workers.ml.quantized import linears_pack_int4
+
+        linears_pack_int4(merged, dtype=dtype)
     merged.to(device=device or "cpu", dtype=dtype or torch.float32)
     return merged.eval()
 
@@ -128,7 +135,7 @@ def adapter_lm_build(*, directory: Path, base, label: str):
     from workers.runtime.models import LoadedLM, engine_build
 
     started = time.monotonic()
-    model = adapter_merged_model(directory, dtype=getattr(torch, base.dtype), device=base.device)
+    model = adapter_merged_model(directory, dtype=getattr(torch, base.dtype), device=base.device, weights=base.weights)
     seconds = time.monotonic() - started
     logger.info("loaded adapter %s merged into %s in %.2f s", label, base.version, seconds)
     return LoadedLM(
@@ -138,6 +145,7 @@ def adapter_lm_build(*, directory: Path, base, label: str):
         dtype=base.dtype,
         version=f"{base.version}+{label.split('|')[0]}",
         load_seconds=seconds,
+        weights=base.weights,
         engine=engine_build(model, base.tokenizer),
         lock=threading.Lock(),
     )

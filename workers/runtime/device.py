@@ -1,6 +1,14 @@
-"""Device and dtype, chosen once per worker process: CUDA with bf16 where present (fp16 on GPUs
-without bf16), the CPU otherwise with GENAI_CPU_DTYPE (see docs/benchmarks.md for why).
-``GENAI_DEVICE`` forces one (cpu, cuda, cuda:1). A bad setting stops the worker at start."""
+"""Device, dtype and weight format, chosen once per worker process (see docs/benchmarks.md,
+"Serving precision", for the measurements behind each default).
+
+- CUDA where present: bf16 (fp16 on GPUs without bf16), dense weights.
+- CPU: ``GENAI_CPU_WEIGHTS=int4`` (default) serves the decoder's Q4_1 projections in their own
+  4-bit form (``workers.ml.quantized``: exact, 4x fewer bytes than bf16); that kernel computes in
+  bfloat16, so the LM does too. ``dense`` keeps dequantised weights in ``GENAI_CPU_DTYPE``:
+  ``auto`` picks bfloat16 where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX) and float32
+  elsewhere (on AVX2 alone, bf16 matmuls are emulated: a prompt's prefill took 3.6x longer).
+
+``GENAI_DEVICE`` forces a device (cpu, cuda, cuda:1). A bad setting stops the worker at start."""
 
 from __future__ import annotations
 
@@ -11,7 +19,8 @@ from functools import lru_cache
 from django.conf import settings
 
 _DEVICE_SETTING = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-CPU_DTYPES = ("float32", "bfloat16")
+CPU_DTYPES = ("auto", "float32", "bfloat16")
+CPU_WEIGHTS = ("int4", "dense")
 
 
 class DeviceSettingError(RuntimeError):
@@ -21,20 +30,29 @@ class DeviceSettingError(RuntimeError):
 @dataclass(frozen=True)
 class Device:
     device: object  # torch.device
-    dtype: object  # torch.dtype
+    dtype: object  # torch.dtype the LM computes in
+    weights: str = "dense"  # "int4": Q4 projections packed (CPU); "dense"
 
     @property
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
 
 
-def device_choose(setting: str, *, cpu_dtype: str = "bfloat16", threads: int = 0) -> Device:
+def cpu_has_native_bf16() -> bool:
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def device_choose(setting: str, *, cpu_dtype: str = "auto", cpu_weights: str = "dense", threads: int = 0) -> Device:
     import torch
 
     if not _DEVICE_SETTING.match(setting):
         raise DeviceSettingError(f"GENAI_DEVICE={setting!r} is not one of auto, cpu, cuda, cuda:N")
     if cpu_dtype not in CPU_DTYPES:
         raise DeviceSettingError(f"GENAI_CPU_DTYPE={cpu_dtype!r} is not one of {', '.join(CPU_DTYPES)}")
+    if cpu_weights not in CPU_WEIGHTS:
+        raise DeviceSettingError(f"GENAI_CPU_WEIGHTS={cpu_weights!r} is not one of {', '.join(CPU_WEIGHTS)}")
     if setting == "auto":
         setting = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(setting)
@@ -49,9 +67,27 @@ def device_choose(setting: str, *, cpu_dtype: str = "bfloat16", threads: int = 0
         return Device(device=device, dtype=dtype)
     if threads:
         torch.set_num_threads(threads)
+    if cpu_weights == "int4":
+        from workers.ml.quantized import int4_available
+
+        if not int4_available():
+            raise DeviceSettingError("GENAI_CPU_WEIGHTS=int4 but this torch build has no CPU int4 kernel; use dense")
+        if cpu_dtype == "float32":
+            raise DeviceSettingError(
+                "GENAI_CPU_WEIGHTS=int4 computes in bfloat16 (its float32 path is slow); "
+                "set GENAI_CPU_DTYPE=auto or bfloat16, or GENAI_CPU_WEIGHTS=dense"
+            )
+        return Device(device=device, dtype=torch.bfloat16, weights="int4")
+    if cpu_dtype == "auto":
+        cpu_dtype = "bfloat16" if cpu_has_native_bf16() else "float32"
     return Device(device=device, dtype=getattr(torch, cpu_dtype))
 
 
 @lru_cache(maxsize=1)
 def device_get() -> Device:
-    return device_choose(settings.GENAI_DEVICE, cpu_dtype=settings.GENAI_CPU_DTYPE, threads=settings.GENAI_TORCH_THREADS)
+    return device_choose(
+        settings.GENAI_DEVICE,
+        cpu_dtype=settings.GENAI_CPU_DTYPE,
+        cpu_weights=settings.GENAI_CPU_WEIGHTS,
+        threads=settings.GENAI_TORCH_THREADS,
+    )

@@ -29,6 +29,7 @@ class GenerationHandle:
         self._deltas: dict[int, str] = {}
         self._tokens = 0
         self._done = threading.Event()
+        self._news = threading.Event()  # text waiting to be drained, or done
         self._result: list[Completion] | None = None
         self._error: BaseException | None = None
 
@@ -38,19 +39,29 @@ class GenerationHandle:
             for index, text in deltas.items():
                 self._deltas[index] = self._deltas.get(index, "") + text
             self._tokens += tokens
+            self._news.set()
 
     def _finish(self, result: list[Completion] | None, error: BaseException | None = None) -> None:
         self._result, self._error = result, error
         self._done.set()
+        self._news.set()
 
     # task thread
     def drain(self) -> tuple[dict[int, str], int]:
         with self._lock:
             deltas, tokens = self._deltas, self._tokens
             self._deltas, self._tokens = {}, 0
+            if not self._done.is_set():
+                self._news.clear()
         return deltas, tokens
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, *, for_text: bool = False) -> bool:
+        """Block until the request is done (True) or ``timeout`` passed; with ``for_text`` also
+        return as soon as streamed text is waiting (a task thread wakes for the first token
+        instead of at its next flush)."""
+        if for_text:
+            self._news.wait(timeout)
+            return self._done.is_set()
         return self._done.wait(timeout)
 
     def cancel(self) -> None:

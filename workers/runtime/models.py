@@ -36,6 +36,7 @@ class LoadedLM:
     dtype: str
     version: str
     load_seconds: float
+    weights: str  # "int4" (Q4 projections packed, workers.ml.quantized) or "dense"
     # GENAI_ENGINE=batched: the continuous-batching engine serving all of the process's jobs.
     # sequential: one transformers generate() at a time, under ``lock``.
     engine: object | None
@@ -148,20 +149,21 @@ def lm_get(name: str | None = None) -> LoadedLM:
     with _load_lock:
         if name in _loaded:
             return _loaded[name]
-        from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         started = time.monotonic()
         directory = lm_prepare(name)
         device = device_get()
-        model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype, attn_implementation="sdpa")
-        model.to(device.device).eval()
+        model = lm_load(directory, device)
         tokenizer = tokenizer_get(name)
         engine = engine_build(model, tokenizer)
         seconds = time.monotonic() - started
         metrics.model_loaded(model=Path(directory).name, seconds=seconds)
-        logger.info("loaded %s on %s (%s) in %.2f s", directory.name, device.device, device.dtype_name, seconds)
+        logger.info(
+            "loaded %s on %s (%s, %s weights) in %.2f s",
+            directory.name, device.device, device.dtype_name, device.weights, seconds,
+        )
         _loaded[name] = LoadedLM(
             model=model,
             tokenizer=tokenizer,
@@ -169,10 +171,103 @@ def lm_get(name: str | None = None) -> LoadedLM:
             dtype=device.dtype_name,
             version=directory.name,
             load_seconds=seconds,
+            weights=device.weights,
             engine=engine,
             lock=threading.Lock(),
         )
         return _loaded[name]
+
+
+def lm_load(directory: Path, device):
+    """The model in ``directory`` on ``device``: dense in its dtype, or with int4 weights
+    (``workers.ml.quantized``; the packed model is cached beside the dense one)."""
+    from transformers import AutoModelForCausalLM
+
+    if device.weights != "int4":
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=device.dtype, attn_implementation="sdpa")
+        return model.to(device.device).eval()
+    cache = _int4_cache_dir(directory)
+    if (cache / _READY_MARKER).exists():
+        try:
+            return _int4_cached_load(directory, cache, device.dtype)
+        except Exception:  # noqa: BLE001 - a stale or damaged cache is rebuilt, not fatal
+            logger.warning("int4 cache %s unusable; packing again", cache, exc_info=True)
+    return _int4_pack_and_cache(directory, cache, device.dtype)
+
+
+def _int4_cache_dir(directory: Path) -> Path:
+    """Where the packed model of ``directory`` is cached: the packing layout is the torch build's
+    and may depend on the CPU's instruction set, so both name it."""
+    import torch
+
+    tag = f"torch{torch.__version__}-{torch.backends.cpu.get_cpu_capability()}".replace("+", "_").lower()
+    return directory.with_name(f"{directory.name}-int4-{tag}")
+
+
+def _int4_pack_and_cache(directory: Path, cache: Path, dtype):
+    """Load in float32 (so the Q4 grids are found exactly), pack, cast the rest to ``dtype``, and
+    write the packed model to ``cache`` for the next load (the same file lock as ``lm_prepare``)."""
+    import torch
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM
+
+    from workers.ml.quantized import GROUP_SIZE, linears_pack_int4
+
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="sdpa")
+    report = linears_pack_int4(model, dtype=dtype)
+    for parameter in model.parameters():  # not model.to(dtype): the rotary frequencies stay float32
+        parameter.data = parameter.data.to(dtype)
+    logger.info(
+        "int4 weights: %d projections packed (%.0f MB of float32 -> %.0f MB), left dense: %s",
+        report.packed, report.bytes_before / 1e6, report.bytes_after / 1e6, ", ".join(report.dense) or "none",
+    )
+    lock_path = cache.with_name(cache.name + ".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / _READY_MARKER).exists():
+            tmp = cache.with_name(cache.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_model(model, str(tmp / "model.safetensors"),
+                       metadata={"packed": ",".join(report.names), "group_size": str(GROUP_SIZE), "dtype": str(dtype)})
+            (tmp / _READY_MARKER).write_text(f"int4 of {directory.name}")
+            shutil.rmtree(cache, ignore_errors=True)
+            tmp.rename(cache)
+    return model.eval()
+
+
+def _int4_cached_load(directory: Path, cache: Path, dtype):
+    """The packed model from ``cache``: built on the meta device, the packed layers put in place,
+    every tensor assigned from the file (no float32 copy, no packing)."""
+    import torch
+    from accelerate import init_empty_weights
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from workers.ml.quantized import linears_replace_empty
+
+    path = cache / "model.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+    if meta.get("dtype") != str(dtype):
+        raise ValueError(f"cached in {meta.get('dtype')}, wanted {dtype}")
+    config = AutoConfig.from_pretrained(directory)
+    with init_empty_weights():  # parameters on meta (assigned from the file, in its dtypes); buffers real
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="sdpa")
+    linears_replace_empty(model, [n for n in meta["packed"].split(",") if n], dtype=dtype,
+                          group_size=int(meta["group_size"]))
+    state = load_file(str(path))
+    if config.tie_word_embeddings:  # the file holds one name of the pair
+        state.setdefault("lm_head.weight", state.get("model.embed_tokens.weight"))
+        state.setdefault("model.embed_tokens.weight", state["lm_head.weight"])
+    result = model.load_state_dict(state, strict=False, assign=True)
+    if result.unexpected_keys or result.missing_keys:
+        raise ValueError(f"missing {result.missing_keys}, unexpected {result.unexpected_keys}")
+    model.tie_weights()
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError("tensors left on the meta device")
+    return model.eval()
 
 
 def engine_build(model, tokenizer):

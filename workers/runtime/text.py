@@ -53,6 +53,7 @@ def generate_run(*, params: dict, ctx: JobContext) -> JobResult:
             "tokens_per_second": round(generated / seconds, 2) if seconds > 0 else None,
             "device": lm.device,
             "dtype": lm.dtype,
+            "weights": lm.weights,
             "engine": settings.GENAI_ENGINE,
         },
     )
@@ -67,12 +68,15 @@ def completions_run(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx:
 
 
 def _run_on_engine(lm: LoadedLM, ids: list[int], sampling: SamplingParams, ctx: JobContext) -> list[Completion]:
-    """Submit to the process's engine; stream its text to the job from this (task) thread."""
+    """Submit to the process's engine; stream its text to the job from this (task) thread: the
+    first text as soon as it exists (time to first token), the rest every flush interval."""
     handle = lm.engine.submit(ids, sampling)
+    streamed = False
     while True:
-        done = handle.wait(settings.GENAI_STREAM_FLUSH_SECONDS)
+        done = handle.wait(settings.GENAI_STREAM_FLUSH_SECONDS, for_text=not streamed)
         deltas, tokens = handle.drain()
         if deltas or tokens:
+            streamed = True
             ctx.text_emit(deltas, tokens=tokens)
         if done:
             return handle.result()

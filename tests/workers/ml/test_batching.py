@@ -114,3 +114,15 @@ def test_engine_queues_requests_beyond_its_row_cap(tiny):
     results = [h.result() for h in handles]
     assert all(len(r) == 2 for r in results)
     assert len({tuple(c.text for c in r) for r in results}) == 1
+
+
+def test_a_waiting_task_thread_wakes_for_the_first_text_not_at_its_next_flush(tiny):
+    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
+                    max_cached_tokens=10_000, prefill_chunk=256)
+    handle = engine.submit(_ids(tiny, "Count:"), SamplingParams(max_new_tokens=10_000, temperature=0.0))
+    done = handle.wait(60, for_text=True)  # returns with the first text, long before 60 s
+    deltas, tokens = handle.drain()
+    assert not done and tokens >= 1
+    handle.cancel()
+    assert handle.wait(60, for_text=True) or handle.wait(10)  # wakes for text or for the end
+    assert handle.result()[0].finish_reason == "cancelled"
