@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = (
         "Train the sentiment classifier now, in this process, as a sentiment_train job (so it has a job row, loss "
         "curves and a registered model version). Options are the kind's params; see GET /api/kinds/. Runs under "
-        "GENAI_JOB_SOFT_TIME_LIMIT_SECONDS: raise it for a full run on CPU."
+        "GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS (the train queue's limit, 4 h by default)."
     )
 
     def add_arguments(self, parser):
