@@ -195,6 +195,20 @@ def lm_load(directory: Path, device):
     return _int4_pack_and_cache(directory, cache, device.dtype)
 
 
+def int4_cache_prepare(directory: Path) -> Path | None:
+    """Pack and cache ``directory``'s model if this process's device serves int4 weights and the
+    cache is missing (``make run`` does it before the workers start); the cache's path, else None."""
+    from workers.runtime.device import device_get
+
+    device = device_get()
+    if device.weights != "int4":
+        return None
+    cache = _int4_cache_dir(directory)
+    if not (cache / _READY_MARKER).exists():
+        _int4_pack_and_cache(directory, cache, device.dtype)
+    return cache
+
+
 def _int4_cache_dir(directory: Path) -> Path:
     """Where the packed model of ``directory`` is cached: the packing layout is the torch build's
     and may depend on the CPU's instruction set, so both name it."""

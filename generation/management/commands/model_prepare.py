@@ -1,12 +1,17 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from workers.runtime.models import lm_prepare
+from workers.runtime.models import int4_cache_prepare, lm_prepare
 
 
 class Command(BaseCommand):
-    help = "Prepare the configured language model (convert a GGUF once to cached safetensors)."
+    help = (
+        "Prepare the configured language model: convert a GGUF once to cached safetensors and, where workers "
+        "serve int4 weights (GENAI_CPU_WEIGHTS), pack and cache them, so that no worker's first job pays for it."
+    )
 
     def handle(self, *args, **options):
         path = lm_prepare(settings.GENAI_LM_MODEL)
         self.stdout.write(f"{settings.GENAI_LM_MODEL}: ready in {path}")
+        if packed := int4_cache_prepare(path):
+            self.stdout.write(f"{settings.GENAI_LM_MODEL}: int4 weights ready in {packed}")
