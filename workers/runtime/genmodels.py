@@ -729,9 +729,10 @@ def text_set_figures(texts: Sequence[str], *, train_hashes: set[str], lm_name: s
 
 def genmodel_evaluate(
     *, model: GenModel, texts: Sequence[str], samples: int = 500, seed: int = 0, lm_name: str | None = None,
-    decoding: str = "greedy", max_words: int = 30,
+    decoding: str = "greedy", max_words: int = 30, temperature: float = 1.0,
 ) -> dict[str, Any]:
-    """The figures of ``manage.py genmodel_evaluate`` (docs/genmodels.md) on held-out ``texts``."""
+    """The figures of ``manage.py genmodel_evaluate`` (docs/genmodels.md) on held-out ``texts``;
+    ``temperature`` applies to ``decoding="sample"`` (a quality/diversity sweep runs it per value)."""
     from workers.train.genmodels import vae_evaluate
 
     sentences = corpus_sentences([pii_mask(t).text for t in texts], max_words=max_words)
@@ -744,10 +745,12 @@ def genmodel_evaluate(
     vae_figures["recon_bleu"] = vae_reconstruction_bleu(model.vae, model.tokenizer, sentences[: max(samples, 500)])
     vae_figures = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vae_figures.items()}
     sets = {
-        "vae_prior": samples_make(n=samples, source="prior", decoding=decoding, seed=seed, model=model),
+        "vae_prior": samples_make(n=samples, source="prior", decoding=decoding, temperature=temperature, seed=seed,
+                                  model=model),
     }
     if model.gan is not None:
-        sets["gan"] = samples_make(n=samples, source="gan", decoding=decoding, seed=seed, model=model)
+        sets["gan"] = samples_make(n=samples, source="gan", decoding=decoding, temperature=temperature, seed=seed,
+                                   model=model)
     generated = {key: [item["text"] for item in items] for key, items in sets.items()}
     data = rng.sample(sentences, min(samples, len(sentences)))
     figures = {
@@ -776,6 +779,7 @@ def genmodel_evaluate(
         "samples": figures,
         "aims": aims,
         "decoding": decoding,
+        "temperature": temperature if decoding == "sample" else None,
         "lm": lm_name or settings.GENAI_LM_MODEL,
         "seconds": round(time.monotonic() - started, 1),
     }

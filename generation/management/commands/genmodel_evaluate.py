@@ -19,16 +19,20 @@ class Command(BaseCommand):
         parser.add_argument("--max-rows", type=int, default=5000, help="CSV rows read.")
         parser.add_argument("--max-words", type=int, default=30, help="Longer sentences are left out.")
         parser.add_argument("--decoding", choices=("greedy", "sample", "beam"), default="greedy")
+        parser.add_argument("--temperature", type=float, default=1.0, help="Of --decoding sample (0.1 to 2).")
         parser.add_argument("--lm", default=None, help="The LM of the fluency figure (default GENAI_LM_MODEL).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_out", help="Also write the JSON here.")
 
-    def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, lm, seed, json_out, **options):
+    def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, lm, seed, json_out,
+               **options):
         from generation.exceptions import PermanentJobError
         from workers.runtime.genmodels import csv_rows, genmodel_evaluate, genmodel_get
 
         if samples < 2:
             raise CommandError("--samples must be at least 2.")
+        if not 0.1 <= temperature <= 2.0:
+            raise CommandError("--temperature must be between 0.1 and 2.")
         try:
             rows, header = csv_rows(path=csv, max_rows=max_rows)
         except PermanentJobError as exc:
@@ -45,6 +49,7 @@ class Command(BaseCommand):
                 lm_name=lm,
                 decoding=decoding,
                 max_words=max_words,
+                temperature=temperature,
             )
         except (PermanentJobError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

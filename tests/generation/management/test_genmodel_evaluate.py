@@ -38,6 +38,21 @@ def test_prints_the_figures_as_json(genmodel, tmp_path):  # noqa: F811
         assert 0 <= figures["self_bleu"] <= 1 and 0 <= figures["novelty"] <= 1 and figures["fluency_ppl"] > 1
     assert report["samples"]["gan"]["n"] == 24 and len(report["samples"]["gan"]["examples"]) == 5
     assert set(report["aims"]) >= {"kl_positive", "most_units_active", "gan_more_diverse_than_prior"}
+    assert report["decoding"] == "greedy" and report["temperature"] is None
+
+
+def test_sampled_decoding_at_a_temperature_is_reported_with_it(genmodel, tmp_path):  # noqa: F811
+    path = tmp_path / "held_out.csv"
+    path.write_text("text\n" + "".join(f'"{text}"\n' for text in product_corpus(300, seed=9)[-20:]))
+    runs = {}
+    for temperature in ("0.5", "1.5"):
+        out = StringIO()
+        call_command("genmodel_evaluate", "--model", "tiny", "--csv", str(path), "--samples", "40",
+                     "--decoding", "sample", "--temperature", temperature, stdout=out)
+        runs[temperature] = json.loads(out.getvalue())
+    assert [r["temperature"] for r in runs.values()] == [0.5, 1.5]
+    # hotter sampling spreads the samples out: more distinct bigrams
+    assert runs["1.5"]["samples"]["vae_prior"]["distinct_2"] > runs["0.5"]["samples"]["vae_prior"]["distinct_2"]
 
 
 def test_bad_arguments_are_command_errors(genmodel, tmp_path):  # noqa: F811
@@ -49,3 +64,6 @@ def test_bad_arguments_are_command_errors(genmodel, tmp_path):  # noqa: F811
         call_command("genmodel_evaluate", "--model", "nope", "--csv", str(path), stdout=StringIO())
     with pytest.raises(CommandError, match="at least 2 sentences"):
         call_command("genmodel_evaluate", "--csv", str(path), stdout=StringIO())
+    with pytest.raises(CommandError, match="--temperature must be between 0.1 and 2"):
+        call_command("genmodel_evaluate", "--csv", str(path), "--decoding", "sample", "--temperature", "0",
+                     stdout=StringIO())
