@@ -58,7 +58,10 @@ def _worker_ready(sender, **kwargs) -> None:
     name = sender.hostname
     queues = ",".join(sorted(q.name for q in sender.app.amqp.queues.consume_from.values()))
     device = device_get()
-    logger.info("worker %s ready: queues %s, device %s (%s)", name, queues, device.device, device.dtype_name)
+    logger.info(
+        "worker %s ready: queues %s, device %s (%s, %s weights)", name, queues, device.device, device.dtype_name,
+        device.weights,
+    )
 
     def beat() -> None:
         from django.db import connection
