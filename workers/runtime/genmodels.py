@@ -727,12 +727,62 @@ def text_set_figures(texts: Sequence[str], *, train_hashes: set[str], lm_name: s
     }
 
 
+def fluency_matched_diversity(curves: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The comparison "Language GANs Falling Short" (Caccia et al. 2020) asks for: each GAN point
+    of a temperature sweep against the prior's self-BLEU at the same fluency, read off the prior's
+    curve (linear in log perplexity between its two nearest points). A GAN point outside the
+    prior's fluency range has no counterpart (``prior_self_bleu`` None)."""
+    prior = sorted(
+        ((math.log(p["fluency_ppl"]), p["self_bleu"]) for p in curves.get("vae_prior", []) if math.isfinite(p["fluency_ppl"])),
+    )
+    rows = []
+    for point in curves.get("gan", []):
+        ppl = point["fluency_ppl"]
+        matched = None
+        if prior and math.isfinite(ppl) and prior[0][0] <= math.log(ppl) <= prior[-1][0]:
+            x = math.log(ppl)
+            for (x0, y0), (x1, y1) in zip(prior, prior[1:] or prior, strict=True):
+                if x0 <= x <= x1:
+                    matched = y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+                    break
+        rows.append({
+            "temperature": point["temperature"], "gan_fluency_ppl": ppl, "gan_self_bleu": point["self_bleu"],
+            "prior_self_bleu": None if matched is None else round(matched, 4),
+            "gan_more_diverse": None if matched is None else point["self_bleu"] < matched,
+        })
+    return rows
+
+
+def genmodel_sweep(
+    *, model: GenModel, temperatures: Sequence[float], samples: int, seed: int, lm_name: str | None,
+) -> dict[str, Any]:
+    """Quality/diversity curves of the prior and the GAN over sampled decoding at each temperature
+    (the same seeds for both), and the GAN's points against the prior's at equal fluency."""
+    curves: dict[str, list[dict[str, Any]]] = {"vae_prior": [], "gan": []} if model.gan is not None else {"vae_prior": []}
+    for temperature in sorted(temperatures):
+        for source, points in curves.items():
+            texts = [item["text"] for item in samples_make(
+                n=samples, source="gan" if source == "gan" else "prior", decoding="sample", temperature=temperature,
+                seed=seed, model=model)]
+            figures = text_set_figures(texts, train_hashes=model.train_text_hashes, lm_name=lm_name)
+            points.append({"temperature": temperature, **{k: figures[k] for k in (
+                "self_bleu", "fluency_ppl", "distinct_2", "novelty", "mean_words")}})
+    matched = fluency_matched_diversity(curves) if "gan" in curves else []
+    comparable = [row for row in matched if row["gan_more_diverse"] is not None]
+    return {
+        "curves": curves,
+        "at_equal_fluency": matched,
+        "gan_more_diverse_at_equal_fluency": bool(comparable) and all(row["gan_more_diverse"] for row in comparable),
+    }
+
+
 def genmodel_evaluate(
     *, model: GenModel, texts: Sequence[str], samples: int = 500, seed: int = 0, lm_name: str | None = None,
-    decoding: str = "greedy", max_words: int = 30, temperature: float = 1.0,
+    decoding: str = "greedy", max_words: int = 30, temperature: float = 1.0, sweep: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The figures of ``manage.py genmodel_evaluate`` (docs/genmodels.md) on held-out ``texts``;
-    ``temperature`` applies to ``decoding="sample"`` (a quality/diversity sweep runs it per value)."""
+    ``temperature`` applies to ``decoding="sample"``; ``sweep`` (temperatures) adds the
+    quality/diversity curves and the comparison at equal fluency (``genmodel_sweep``)."""
     from workers.train.genmodels import vae_evaluate
 
     sentences = corpus_sentences([pii_mask(t).text for t in texts], max_words=max_words)
@@ -772,6 +822,11 @@ def genmodel_evaluate(
         aims["gan_more_diverse_than_prior"] = figures["gan"]["self_bleu"] < figures["vae_prior"]["self_bleu"]
         aims["gan_novelty_at_least_0.9"] = figures["gan"]["novelty"] >= 0.9
     aims["prior_novelty_at_least_0.9"] = figures["vae_prior"]["novelty"] >= 0.9
+    report_sweep = None
+    if sweep:
+        report_sweep = genmodel_sweep(model=model, temperatures=sweep, samples=samples, seed=seed, lm_name=lm_name)
+        if model.gan is not None:
+            aims["gan_more_diverse_at_equal_fluency"] = report_sweep["gan_more_diverse_at_equal_fluency"]
     return {
         "model": model.label,
         "evaluated_sentences": len(sentences),
@@ -781,5 +836,6 @@ def genmodel_evaluate(
         "decoding": decoding,
         "temperature": temperature if decoding == "sample" else None,
         "lm": lm_name or settings.GENAI_LM_MODEL,
+        "sweep": report_sweep,
         "seconds": round(time.monotonic() - started, 1),
     }

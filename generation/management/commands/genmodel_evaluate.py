@@ -20,11 +20,16 @@ class Command(BaseCommand):
         parser.add_argument("--max-words", type=int, default=30, help="Longer sentences are left out.")
         parser.add_argument("--decoding", choices=("greedy", "sample", "beam"), default="greedy")
         parser.add_argument("--temperature", type=float, default=1.0, help="Of --decoding sample (0.1 to 2).")
+        parser.add_argument(
+            "--sweep", default="",
+            help='Temperatures, e.g. "0.5,0.7,1.0": sampled decoding of prior and GAN at each, their quality/diversity '
+                 'curves and the GAN against the prior at equal fluency ("Language GANs Falling Short").',
+        )
         parser.add_argument("--lm", default=None, help="The LM of the fluency figure (default GENAI_LM_MODEL).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_out", help="Also write the JSON here.")
 
-    def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, lm, seed, json_out,
+    def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, sweep, lm, seed, json_out,
                **options):
         from generation.exceptions import PermanentJobError
         from workers.runtime.genmodels import csv_rows, genmodel_evaluate, genmodel_get
@@ -33,6 +38,12 @@ class Command(BaseCommand):
             raise CommandError("--samples must be at least 2.")
         if not 0.1 <= temperature <= 2.0:
             raise CommandError("--temperature must be between 0.1 and 2.")
+        try:
+            temperatures = [float(value) for value in sweep.split(",") if value.strip()]
+        except ValueError:
+            raise CommandError(f"--sweep must be temperatures separated by commas, got {sweep!r}.") from None
+        if any(not 0.1 <= value <= 2.0 for value in temperatures):
+            raise CommandError("--sweep temperatures must be between 0.1 and 2.")
         try:
             rows, header = csv_rows(path=csv, max_rows=max_rows)
         except PermanentJobError as exc:
@@ -50,6 +61,7 @@ class Command(BaseCommand):
                 decoding=decoding,
                 max_words=max_words,
                 temperature=temperature,
+                sweep=temperatures,
             )
         except (PermanentJobError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

@@ -105,3 +105,18 @@ def test_csv_corpus_and_missing_columns(tmp_path):
     texts, _ = genmodels.corpus_load({"csv_content": "text\nhello there friend\n"})
     assert texts == ["hello there friend"]
     assert COLOURS and ITEMS
+
+
+def test_gan_points_are_compared_with_the_prior_at_the_same_fluency():
+    curves = {
+        "vae_prior": [{"temperature": 0.5, "fluency_ppl": 100.0, "self_bleu": 0.8},
+                      {"temperature": 1.0, "fluency_ppl": 400.0, "self_bleu": 0.4}],
+        "gan": [{"temperature": 0.5, "fluency_ppl": 80.0, "self_bleu": 0.85},  # more fluent than any prior point
+                {"temperature": 1.0, "fluency_ppl": 200.0, "self_bleu": 0.55}],  # half-way in log perplexity
+    }
+    rows = genmodels.fluency_matched_diversity(curves)
+    assert rows[0] == {"temperature": 0.5, "gan_fluency_ppl": 80.0, "gan_self_bleu": 0.85, "prior_self_bleu": None,
+                       "gan_more_diverse": None}
+    assert rows[1]["prior_self_bleu"] == pytest.approx(0.6) and rows[1]["gan_more_diverse"] is True
+    curves["gan"][1]["self_bleu"] = 0.65
+    assert genmodels.fluency_matched_diversity(curves)[1]["gan_more_diverse"] is False
