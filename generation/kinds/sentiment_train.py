@@ -1,11 +1,11 @@
-"""``sentiment_train`` (train queue): fine-tunes all-MiniLM-L6-v2 with a classification head on a
+"""``sentiment_train`` (train queue): fine-tunes all-MiniLM-L6-v2 (or SmolLM2-135M, ``base``) with a classification head on a
 labelled CSV (by default the shipped finance tweets). A stratified test split is held out and never
 trained on; a validation split drives early stopping; loss curves go to the job's metrics; the
 result is a ``sentiment`` ModelVersion with validation and test metrics.
 
 Options, each reported on validation against plain training: ``adversarial`` (FGM on the token
 embeddings), ``ensemble`` (the k best checkpoints averaged) and ``augment_per_class`` (synthetic
-examples per class from the VAE/GAN helper)."""
+examples per class from the VAE/GAN helper); ``seeds`` trains k runs and averages them."""
 
 from pathlib import Path
 
@@ -21,6 +21,12 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     csv = serializers.CharField(
         max_length=1000, required=False, allow_blank=True, default="",
         help_text="A CSV on the workers, under GENAI_SENTIMENT_DATA_DIRS; blank: GENAI_SENTIMENT_TRAIN_CSV.",
+    )
+    base = serializers.ChoiceField(
+        choices=["all-minilm-l6-v2", "smollm2"], required=False, allow_blank=True, default="",
+        help_text="The weights training starts from: all-minilm-l6-v2 (22M parameters, fast) or smollm2 (the 135M "
+                  "decoder the service generates with, used as an encoder: more capacity, ~6x slower to train "
+                  "and to score); blank: GENAI_SENTIMENT_BASE_MODEL.",
     )
     text_col = serializers.CharField(max_length=100, default="text")
     label_col = serializers.CharField(max_length=100, default="label")
@@ -45,6 +51,11 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     fgm_epsilon = serializers.FloatField(min_value=0.0, max_value=10.0, default=1.0)
     ensemble = serializers.IntegerField(
         min_value=1, max_value=5, default=1, help_text="Average the k best checkpoints (kept if it beats the best one on validation)."
+    )
+    seeds = serializers.IntegerField(
+        min_value=1, max_value=5, default=1,
+        help_text="Train k runs with seeds seed..seed+k-1 and average their kept checkpoints (kept if it beats the "
+                  "best single checkpoint on validation); k times the training time.",
     )
     augment_per_class = serializers.IntegerField(
         min_value=0, max_value=5000, default=0, help_text="Synthetic training examples per class from the VAE/GAN."

@@ -43,6 +43,21 @@ def test_a_few_training_steps_improve_validation_accuracy(trained_classifier):
     assert "validation accuracy" in trained_classifier.candidate.text
 
 
+def test_seeds_train_several_runs_and_pool_them(small_training_csv, no_broker, make_user):
+    job, _ = job_create(
+        owner=make_user("analyst"), kind="sentiment_train",
+        params={"csv": str(small_training_csv), "seeds": 2, "max_steps": 4, "batch_size": 16, "head_lr": 2e-2, "train_layers": 0,
+                "evals_per_epoch": 1, "test_fraction": 0.0, "validation_fraction": 0.2, "name": "test-seeds", "max_len": 48,
+                "evaluate_initial": False},
+    )
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    metrics = job.candidates.get().metadata
+    assert metrics["options"]["seeds"] == 2 and {h["run"] for h in metrics["history"]} == {0, 1}
+    assert metrics["validation_ensemble"]["n"] == 36  # the two runs' best checkpoints, averaged
+    splits = set(JobMetric.objects.filter(job=job).values_list("split", flat=True))
+    assert {"validation_seed0", "validation_seed1"} <= splits
+
+
 def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(trained_classifier, no_broker, django_capture_on_commit_callbacks):
     rule = AlertRuleFactory(entity="", aggregate=True, condition="mean_score", threshold=0.99, min_count=2)
     now = timezone.now()
@@ -97,6 +112,10 @@ def test_train_params_are_checked_and_augment_needs_the_vae(trained_classifier, 
     assert outside.status_code == 400 and "csv" in outside.json()["errors"]["params"]
     bad_map = analyst.post("/api/jobs/", {"kind": "sentiment_train", "params": {"label_map": "0=angry"}}, format="json")
     assert bad_map.status_code == 400 and "label_map" in bad_map.json()["errors"]["params"]
+    many_seeds = analyst.post("/api/jobs/", {"kind": "sentiment_train", "params": {"seeds": 9}}, format="json")
+    assert many_seeds.status_code == 400 and "seeds" in many_seeds.json()["errors"]["params"]
+    bad_base = analyst.post("/api/jobs/", {"kind": "sentiment_train", "params": {"base": "/tmp/weights"}}, format="json")
+    assert bad_base.status_code == 400 and "base" in bad_base.json()["errors"]["params"]
 
     import sys
 

@@ -83,6 +83,12 @@ def device_choose(setting: str, *, cpu_dtype: str = "auto", cpu_weights: str = "
     return Device(device=device, dtype=getattr(torch, cpu_dtype))
 
 
+def device_amp_dtype() -> str:
+    """``"bfloat16"`` where the worker computes in bf16 (CUDA, CPUs with native bf16): training and
+    classifier forward passes then run under autocast, float32 weights kept; ``""`` elsewhere."""
+    return "bfloat16" if device_get().dtype_name == "bfloat16" else ""
+
+
 @lru_cache(maxsize=1)
 def device_get() -> Device:
     return device_choose(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -31,6 +31,7 @@ class LoadedClassifier:
     manifest: dict
     device: str
     lock: threading.Lock
+    amp_dtype: str = ""  # "bfloat16": scored under autocast (the worker's dtype; float32 weights kept)
 
     def predict(self, texts: list[str], *, batch_size: int | None = None) -> list[dict]:
         """Per text: ``label``, ``probabilities`` {negative, neutral, positive} and ``score``."""
@@ -38,7 +39,8 @@ class LoadedClassifier:
 
         with self.lock:  # the fast tokenizer is not safe across threads
             probabilities = predict_probabilities(
-                self.members, self.tokenizer, texts, batch_size=batch_size or settings.GENAI_SENTIMENT_BATCH
+                self.members, self.tokenizer, texts, batch_size=batch_size or settings.GENAI_SENTIMENT_BATCH,
+                amp_dtype=self.amp_dtype,
             )
         labels = self.members[0].config.labels
         out = []
@@ -72,16 +74,18 @@ def classifier_get(name: str | None = None) -> LoadedClassifier:
         return _loaded[version.label]
     with _load_lock:
         if version.label not in _loaded:
-            from workers.runtime.device import device_get
+            from workers.runtime.device import device_amp_dtype, device_get
             from workers.train.sentiment import artifact_load
 
             device = device_get().device
+            amp_dtype = device_amp_dtype()
             path = Path(settings.GENAI_MODEL_STORE_DIR) / version.artifact_path
             started = time.monotonic()
             members, tokenizer, manifest = artifact_load(path, device=device)
             logger.info("loaded sentiment classifier %s (%d member(s)) in %.2f s", version.label, len(members), time.monotonic() - started)
             _loaded[version.label] = LoadedClassifier(
-                label=version.label, members=members, tokenizer=tokenizer, manifest=manifest, device=str(device), lock=threading.Lock()
+                label=version.label, members=members, tokenizer=tokenizer, manifest=manifest, device=str(device),
+                lock=threading.Lock(), amp_dtype=amp_dtype,
             )
     return _loaded[version.label]
 
@@ -154,6 +158,23 @@ def _augment(*, texts: list[str], labels: list[str], per_class: int, seed: int) 
     return [(text, label) for text, label in examples if text and label in set(labels)]
 
 
+SENTIMENT_BASES = ("all-minilm-l6-v2", "smollm2")
+
+
+def sentiment_base_dir(base: str) -> Path:
+    """The weights a classifier starts from: all-MiniLM-L6-v2 (22M, the default: fast to train and
+    to score) or ``smollm2``, the 135M decoder the service generates with (the converted GGUF),
+    used as an encoder (mean-pooled hidden states): ~6x slower, more capacity. Another value
+    (GENAI_SENTIMENT_BASE_MODEL only) is a local sentence-transformers/transformers directory."""
+    if base == "smollm2":
+        from workers.runtime.models import lm_prepare
+
+        return lm_prepare("smollm2")
+    from workers.runtime.embeddings import embed_model_path
+
+    return embed_model_path(base)
+
+
 def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
     """Split (train / validation / held-out test), fine-tune, compare the options with plain
     training, save the artifact and register the model version."""
@@ -162,8 +183,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         model_version_next_number,
         model_version_register,
     )
-    from workers.runtime.device import device_get
-    from workers.runtime.embeddings import embed_model_path
+    from workers.runtime.device import device_amp_dtype, device_get
     from workers.train.sentiment import (
         DatasetError,
         TrainConfig,
@@ -172,6 +192,7 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         ensemble_models,
         evaluate,
         label_map_parse,
+        outcomes_merge,
         rows_subset,
         split_stratified,
         train_classifier,
@@ -201,12 +222,14 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         extra = _augment(texts=train_t, labels=train_l, per_class=params["augment_per_class"], seed=params["seed"])
 
     device = device_get().device
-    base_dir = embed_model_path(settings.GENAI_SENTIMENT_BASE_MODEL)
+    base = params.get("base") or settings.GENAI_SENTIMENT_BASE_MODEL
+    base_dir = sentiment_base_dir(base)
     config = TrainConfig(
         epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], head_lr=params.get("head_lr", 1e-3), max_len=params["max_len"],
         evals_per_epoch=params["evals_per_epoch"], patience=params["patience"], max_steps=params["max_steps"],
         adversarial=params["adversarial"], fgm_epsilon=params["fgm_epsilon"], ensemble=params["ensemble"], seed=params["seed"],
         evaluate_initial=params.get("evaluate_initial", False), train_layers=params.get("train_layers", -1),
+        amp_dtype=device_amp_dtype(),
     )
     options_on = bool(config.adversarial or extra)
     runs = 2 if options_on and params.get("compare_plain", True) else 1
@@ -224,12 +247,20 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
             should_stop=should_stop,
         )
 
+    seeds = params.get("seeds", 1)
+    runs += seeds - 1
     plain = None
-    if runs == 2:
-        from dataclasses import replace
-
+    if options_on and params.get("compare_plain", True):
         plain = train(replace(config, adversarial=False), train_t, train_l, "_plain", 0)
-    outcome = train(config, train_t + [t for t, _ in extra], train_l + [label for _, label in extra], "", runs - 1)
+    outcomes = []
+    for i in range(seeds):
+        if i and should_stop():
+            break
+        outcomes.append(train(
+            replace(config, seed=config.seed + i), train_t + [t for t, _ in extra], train_l + [label for _, label in extra],
+            f"_seed{i}" if seeds > 1 else "", runs - seeds + i,
+        ))
+    outcome = outcomes_merge(outcomes, val_texts=val_t, val_labels=val_l, device=device, amp_dtype=config.amp_dtype)
     if ctx.stop_reason() == "cancelled":
         raise PermanentJobError("Cancelled during training.", code="cancelled")
 
@@ -237,7 +268,9 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         outcome.validation_ensemble and outcome.validation_ensemble["macro_f1"] >= outcome.validation_best["macro_f1"]
     )
     members = ensemble_models(outcome.model, outcome.checkpoints) if use_ensemble else [outcome.model]
-    test_metrics = evaluate(members, outcome.tokenizer, test_t, test_l, device=device) if test_t else None
+    test_metrics = (
+        evaluate(members, outcome.tokenizer, test_t, test_l, device=device, amp_dtype=config.amp_dtype) if test_t else None
+    )
     validation = outcome.validation_ensemble if use_ensemble else outcome.validation_best
 
     def brief(m: dict | None) -> dict | None:
@@ -250,7 +283,8 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         "validation_ensemble": brief(outcome.validation_ensemble),
         "ensemble_used": use_ensemble,
         "validation_plain": brief(plain.validation_best) if plain else None,
-        "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "augment_per_class": params.get("augment_per_class", 0),
+        "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "seeds": len(outcomes),
+                    "augment_per_class": params.get("augment_per_class", 0),
                     "augmented_examples": len(extra)},
         "rows": {"train": len(train_t), "validation": len(val_t), "test": len(test_t)},
         "history": outcome.history,
@@ -264,10 +298,10 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
     artifact_save(directory, outcome=outcome, ensemble=use_ensemble, extra={"train": asdict(config), "history": outcome.history, "metrics": metrics})
     version = model_version_register(
         family="sentiment", name=name, version=number, purpose="sentiment", artifact_path=directory,
-        config={"train": asdict(config), "csv": str(csv_path), "text_col": params["text_col"], "label_col": params["label_col"],
+        config={"train": asdict(config), "base": base, "csv": str(csv_path), "text_col": params["text_col"], "label_col": params["label_col"],
                 "label_map": params["label_map"], "max_rows": params.get("max_rows", 0), "seed": params["seed"],
                 "test_fraction": params["test_fraction"], "validation_fraction": params["validation_fraction"]},
-        metrics=metrics, base_model=settings.GENAI_SENTIMENT_BASE_MODEL, training_job_id=ctx.job_id,
+        metrics=metrics, base_model=base, training_job_id=ctx.job_id,
     )
     parts = [f"{version.label}: validation accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f}"]
     if test_metrics:

@@ -15,11 +15,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default="finsent")
         parser.add_argument("--csv", default="")
+        parser.add_argument("--base", default="", help="all-minilm-l6-v2 or smollm2 (blank: GENAI_SENTIMENT_BASE_MODEL).")
         parser.add_argument("--text-col", default="text")
         parser.add_argument("--label-col", default="label")
         parser.add_argument("--label-map", default="0=negative,1=positive,2=neutral")
         for name, kind in (("epochs", int), ("batch-size", int), ("max-steps", int), ("max-rows", int), ("patience", int),
-                           ("evals-per-epoch", int), ("ensemble", int), ("augment-per-class", int), ("seed", int),
+                           ("evals-per-epoch", int), ("ensemble", int), ("seeds", int), ("augment-per-class", int), ("seed", int),
                            ("max-len", int), ("lr", float), ("fgm-epsilon", float), ("test-fraction", float),
                            ("validation-fraction", float)):
             parser.add_argument(f"--{name}", type=kind, default=None)
@@ -35,8 +36,8 @@ class Command(BaseCommand):
         from generation.services.jobs import job_create, job_run
         from monitoring.services.scoring import monitor_system_user
 
-        params = {k: options[k] for k in ("name", "csv", "text_col", "label_col", "label_map")}
-        for key in ("epochs", "batch_size", "max_steps", "max_rows", "patience", "evals_per_epoch", "ensemble",
+        params = {k: options[k] for k in ("name", "csv", "base", "text_col", "label_col", "label_map")}
+        for key in ("epochs", "batch_size", "max_steps", "max_rows", "patience", "evals_per_epoch", "ensemble", "seeds",
                     "augment_per_class", "seed", "max_len", "lr", "fgm_epsilon", "test_fraction", "validation_fraction"):
             if options[key] is not None:
                 params[key] = options[key]
