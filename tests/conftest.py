@@ -25,6 +25,18 @@ def smollm2():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (tiny models run faster without thread hand-offs, and
+    two test processes do not fight over the cores), the previous count restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def make_user(db):
     def make(role: str | None = roles.AGENT, **kwargs):
         return UserFactory(role=role, **kwargs)

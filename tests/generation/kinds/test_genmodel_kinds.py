@@ -3,7 +3,6 @@ the API, validated there (bad input is a 400 naming the field), and run through 
 this process (job_run), as a worker would."""
 
 import pytest
-import torch
 from django.conf import settings
 
 from generation.models import JobMetric, JobStatus, ModelVersion
@@ -11,12 +10,7 @@ from generation.services.jobs import job_run
 from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def create(client, kind, params):

@@ -5,18 +5,12 @@ import json
 from io import StringIO
 
 import pytest
-import torch
 from django.core.management import CommandError, call_command
 
 from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def test_prints_the_figures_as_json(genmodel, tmp_path):  # noqa: F811

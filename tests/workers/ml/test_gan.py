@@ -7,12 +7,7 @@ import torch
 from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, gradient_penalty
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def test_gradient_penalty_is_zero_for_a_unit_lipschitz_linear_critic():

@@ -7,12 +7,7 @@ import torch
 from workers.ml.vae import SentenceVAE, VAEConfig, active_units, kl_weight, vae_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def tiny_vae(**overrides) -> SentenceVAE:

@@ -4,7 +4,6 @@ augmentation of labelled data, and the fluency figure under the LM."""
 import math
 
 import pytest
-import torch
 
 from generation.exceptions import PermanentJobError
 from tests.genmodel_fixtures import COLOURS, ITEMS, genmodel, tiny_genmodel  # noqa: F401
@@ -12,12 +11,7 @@ from workers.ml.text_metrics import text_key
 from workers.runtime import genmodels
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def test_resolves_the_vae_with_its_gan_by_name_and_by_default(genmodel):  # noqa: F811

@@ -17,12 +17,7 @@ from workers.train.genmodels import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def test_corpus_sentences_split_replies_and_drop_numbering_short_pieces_and_duplicates():

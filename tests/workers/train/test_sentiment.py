@@ -30,12 +30,7 @@ def rows(n: int, seed: int) -> tuple[list[str], list[str]]:
     return [f"{rng.choice(['Acme', 'Globex', 'Hooli', 'Initech'])} {rng.choice(WORDS[label])} today" for label in labels], labels
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 
 def test_a_decoder_base_learns_and_round_trips(tiny_lm, tmp_path):
