@@ -12,6 +12,10 @@ rows need.
 A joining request is prefilled alone (batch of one, no padding), in chunks of ``prefill_chunk``
 tokens with one decoding step of the running batch between chunks, so a long prompt does not
 stall the others; its cache is then repeated for its ``n`` candidates and merged into the batch.
+Several short prompts that arrive together are prefilled in one forward pass instead
+(``prefill_many``: left-padded, at most ``prefill_chunk`` padded tokens in all), each row's cache
+then cut to its own prompt and joined as above, so a burst of requests waits for one pass rather
+than one pass and one decoding step each.
 
 Pure PyTorch/transformers: no Django, no threads (``workers.runtime.engine`` drives it).
 """
@@ -112,6 +116,32 @@ class BatchDecoder:
             return False
         self._join(request, out.logits[0, -1])
         return True
+
+    @torch.inference_mode()
+    def prefill_many(self, requests: list[BatchRequest]) -> None:
+        """Prefill the whole prompts of ``requests`` (none started) in one forward pass, then join
+        each to the batch. Rows are left-padded to the longest prompt; the mask and per-row
+        positions make each row compute what it would alone (up to float summation order)."""
+        lengths = [len(r.prompt_ids) for r in requests]
+        width = max(lengths)
+        ids = torch.zeros(len(requests), width, dtype=torch.long)
+        mask = torch.zeros(len(requests), width, dtype=torch.long)
+        for i, request in enumerate(requests):
+            ids[i, width - lengths[i] :] = torch.tensor(request.prompt_ids)
+            mask[i, width - lengths[i] :] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
+            cache=cache, use_cache=True, logits_to_keep=1,
+        )
+        for i, request in enumerate(requests):
+            start = width - lengths[i]
+            own = DynamicCache(config=self.model.config)
+            for index, layer in enumerate(cache.layers):
+                own.update(layer.keys[i : i + 1, :, start:], layer.values[i : i + 1, :, start:], index)
+            request.cache, request.prefilled = own, lengths[i]
+            self._join(request, out.logits[i, -1])
 
     def _join(self, request: BatchRequest, logits: torch.Tensor) -> None:
         params = request.params

@@ -163,9 +163,31 @@ class Engine:
             self._prefilling.append(handle)
             rows += request.params.n
 
+    def _joiners_together(self) -> list[GenerationHandle]:
+        """The leading requests of the prefill queue that one pass can prefill together: not
+        started, not cancelled, at most ``prefill_chunk`` padded tokens in all."""
+        budget = self.decoder.prefill_chunk
+        together, width = [], 0
+        for handle in self._prefilling:
+            request = handle.request
+            if request.cancelled or request.prefilled or request.cache is not None:
+                break
+            width = max(width, len(request.prompt_ids))
+            if width * (len(together) + 1) > budget:
+                break
+            together.append(handle)
+        return together
+
     def _step(self) -> None:
-        # Prefill one chunk of one joining request, then one decoding step for everyone.
-        if self._prefilling:
+        # Prefill one chunk of one joining request (or several short prompts in one pass), then
+        # one decoding step for everyone.
+        together = self._joiners_together() if len(self._prefilling) > 1 else []
+        if len(together) > 1:
+            self.decoder.prefill_many([handle.request for handle in together])
+            for handle in together:
+                self._prefilling.popleft()
+                self._running.append(handle)
+        elif self._prefilling:
             handle = self._prefilling[0]
             if handle.request.cancelled:
                 self._prefilling.popleft()

@@ -7,7 +7,7 @@ import torch
 from workers.ml.batching import BatchDecoder, BatchRequest
 from workers.ml.decoding import SamplingParams
 from workers.ml.lm import eos_token_ids, generate
-from workers.runtime.engine import Engine
+from workers.runtime.engine import Engine, GenerationHandle
 from workers.runtime.models import chat_input_ids, lm_get
 
 PROMPTS = ["The weather today", "Once upon a time in a land far, far away there lived", "Hi"]
@@ -126,3 +126,33 @@ def test_a_waiting_task_thread_wakes_for_the_first_text_not_at_its_next_flush(ti
     handle.cancel()
     assert handle.wait(60, for_text=True) or handle.wait(10)  # wakes for text or for the end
     assert handle.result()[0].finish_reason == "cancelled"
+
+
+def test_prompts_prefilled_together_decode_as_they_would_alone(tiny):
+    decoder = _decoder(tiny)
+    requests = [BatchRequest(prompt_ids=_ids(tiny, p), params=GREEDY) for p in PROMPTS]
+    decoder.prefill_many(requests)  # different lengths: left-padded in one pass
+    assert len(decoder.rows) == len(PROMPTS)
+    while decoder.rows:
+        decoder.decode_step()
+    for prompt, request in zip(PROMPTS, requests, strict=True):
+        (completion,) = request.completions()
+        (alone,) = _alone(tiny, prompt, GREEDY)
+        assert (completion.text, completion.finish_reason) == (alone.text, alone.finish_reason)
+
+
+def test_a_burst_of_short_prompts_is_prefilled_in_one_pass_within_the_token_budget(tiny, monkeypatch):
+    passes = []
+    original = BatchDecoder.prefill_many
+    monkeypatch.setattr(BatchDecoder, "prefill_many", lambda self, rs: (passes.append(len(rs)), original(self, rs))[1])
+    ids = [_ids(tiny, p) for p in PROMPTS]
+    budget = 2 * max(len(i) for i in ids[:2])  # room for the first two prompts, not the third
+    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=8,
+                    max_cached_tokens=10_000, prefill_chunk=max(budget, max(len(i) for i in ids)))
+    with engine._wake:  # submitted together: the engine sees all three at its next admission
+        handles = [GenerationHandle(BatchRequest(prompt_ids=i, params=GREEDY)) for i in ids]
+        engine._waiting.extend(handles)
+        engine._wake.notify()
+    for prompt, handle in zip(PROMPTS, handles, strict=True):
+        assert handle.result()[0].text == _alone(tiny, prompt, GREEDY)[0].text
+    assert passes and passes[0] >= 2 and sum(passes) <= len(PROMPTS)
