@@ -195,8 +195,13 @@ class Engine:
             elif self.decoder.prefill_step(handle.request):
                 self._prefilling.popleft()
                 self._running.append(handle)
+        self._publish()  # a joiner's first token (picked from its prefill) goes out before the step
         if self.decoder.rows:
             self.decoder.decode_step()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Hand new text to the task threads; finish the requests that are done."""
         still = []
         for handle in self._running:
             request = handle.request

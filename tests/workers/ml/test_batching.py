@@ -156,3 +156,23 @@ def test_a_burst_of_short_prompts_is_prefilled_in_one_pass_within_the_token_budg
     for prompt, handle in zip(PROMPTS, handles, strict=True):
         assert handle.result()[0].text == _alone(tiny, prompt, GREEDY)[0].text
     assert passes and passes[0] >= 2 and sum(passes) <= len(PROMPTS)
+
+
+def test_the_first_token_is_published_before_the_next_decoding_step(tiny, monkeypatch):
+    handle = GenerationHandle(BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=GREEDY))
+    text_before_first_step = []
+    original = BatchDecoder.decode_step
+
+    def spy(self):
+        if not text_before_first_step:
+            text_before_first_step.append(handle._tokens)
+        return original(self)
+
+    monkeypatch.setattr(BatchDecoder, "decode_step", spy)
+    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
+                    max_cached_tokens=10_000, prefill_chunk=256)
+    with engine._wake:
+        engine._waiting.append(handle)
+        engine._wake.notify()
+    assert handle.result()[0].text == _alone(tiny, PROMPTS[0], GREEDY)[0].text
+    assert text_before_first_step == [1]  # the token picked from the prefill's logits
