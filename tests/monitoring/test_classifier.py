@@ -58,6 +58,23 @@ def test_seeds_train_several_runs_and_pool_them(small_training_csv, no_broker, m
     assert {"validation_seed0", "validation_seed1"} <= splits
 
 
+def test_an_option_is_reported_against_plain_training_on_both_splits(small_training_csv, no_broker, make_user):
+    job, _ = job_create(
+        owner=make_user("analyst"), kind="sentiment_train",
+        params={"csv": str(small_training_csv), "adversarial": True, "max_steps": 2, "batch_size": 16, "evals_per_epoch": 1,
+                "test_fraction": 0.2, "validation_fraction": 0.2, "name": "test-fgm", "max_len": 32, "evaluate_initial": False},
+    )
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    candidate = job.candidates.get()
+    metrics = candidate.metadata
+    assert metrics["options"]["adversarial"] is True
+    assert metrics["validation_plain"]["n"] == metrics["validation"]["n"] > 0
+    assert metrics["test_plain"]["n"] == metrics["test"]["n"] > 0  # the same held-out rows for both
+    assert "plain training: validation macro-F1" in candidate.text and "held-out" in candidate.text
+    splits = set(JobMetric.objects.filter(job=job).values_list("split", flat=True))
+    assert {"validation_plain", "validation"} <= splits
+
+
 def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(trained_classifier, no_broker, django_capture_on_commit_callbacks):
     rule = AlertRuleFactory(entity="", aggregate=True, condition="mean_score", threshold=0.99, min_count=2)
     now = timezone.now()

@@ -283,6 +283,8 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
         "validation_ensemble": brief(outcome.validation_ensemble),
         "ensemble_used": use_ensemble,
         "validation_plain": brief(plain.validation_best) if plain else None,
+        "test_plain": brief(evaluate([plain.model], plain.tokenizer, test_t, test_l, device=device, amp_dtype=config.amp_dtype))
+        if plain and test_t else None,
         "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "seeds": len(outcomes),
                     "augment_per_class": params.get("augment_per_class", 0),
                     "augmented_examples": len(extra)},
@@ -307,7 +309,8 @@ def sentiment_train_run(*, params: dict, ctx: JobContext) -> JobResult:
     if test_metrics:
         parts.append(f"held-out test accuracy {test_metrics['accuracy']:.3f}, macro-F1 {test_metrics['macro_f1']:.3f} (n={test_metrics['n']})")
     if plain:
-        parts.append(f"plain training: validation macro-F1 {plain.validation_best['macro_f1']:.3f}")
+        parts.append(f"plain training: validation macro-F1 {plain.validation_best['macro_f1']:.3f}"
+                     + (f", held-out {metrics['test_plain']['macro_f1']:.3f}" if metrics["test_plain"] else ""))
     if outcome.validation_ensemble:
         parts.append(f"ensemble of {len(outcome.checkpoints)}: {outcome.validation_ensemble['macro_f1']:.3f} vs best checkpoint {outcome.validation_best['macro_f1']:.3f}")
     return JobResult(
