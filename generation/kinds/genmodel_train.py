@@ -57,10 +57,24 @@ class GenModelTrainParamsSerializer(serializers.Serializer):
     patience = serializers.IntegerField(min_value=1, max_value=100, default=4)
     gan_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_GENMODEL_MAX_GAN_STEPS, default=1500)
     n_critic = serializers.IntegerField(min_value=1, max_value=20, default=5)
+    gan_diversity_weight = serializers.FloatField(
+        min_value=0.0, max_value=10.0, default=0.0,
+        help_text="Weight of MSGAN's mode-seeking term in the generator's loss (0: plain WGAN-GP).",
+    )
+    gan_only_for = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, default="",
+        help_text='An existing VAE ("name" or "name@3"): train only a new GAN on its latents (the VAE options are '
+        "ignored); the corpus must be the one that VAE was trained on.",
+    )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
 
     def validate_csv(self, value: str) -> str:
         return data_path_check(value)
+
+    def validate_gan_only_for(self, value: str) -> str:
+        from generation.kinds.variants import genmodel_check
+
+        return genmodel_check(value) if value.strip() else ""
 
     def validate_texts(self, value: list[str]) -> list[str]:
         texts = [t for t in value if t.strip()]

@@ -11,7 +11,8 @@ posterior mean therefore doubles as a realism score for any text.
 
 No batch norm in the critic (the gradient penalty is per sample); layer norm in the generator.
 Pure PyTorch: no Django, no I/O; the training loop (n_critic critic steps per generator step,
-alternating Adam optimisers, a fixed noise batch) is in ``workers.train.genmodels``.
+alternating Adam optimisers, a fixed noise batch, the optional mode-seeking term) is in
+``workers.train.genmodels``.
 """
 
 from __future__ import annotations
@@ -130,3 +131,13 @@ def critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, *, gp_weight: flo
 
 def generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
     return -critic(fake).mean()
+
+
+def mode_seeking_ratio(noise: Tensor, fake: Tensor) -> Tensor:
+    """MSGAN's ratio (Mao et al. 2019): how far apart the generator puts the latents of two noise
+    vectors, relative to how far apart the noise vectors are, over the two halves of a batch
+    (mean absolute differences). A collapsing generator maps distant noise to nearby latents
+    (ratio -> 0); the generator's loss adds ``weight / (ratio + 1e-5)`` to keep it from doing so."""
+    noise_a, noise_b = noise.chunk(2)
+    fake_a, fake_b = fake.chunk(2)
+    return (fake_a - fake_b).abs().mean() / (noise_a - noise_b).abs().mean()

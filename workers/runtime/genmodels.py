@@ -36,7 +36,7 @@ from generation.exceptions import PermanentJobError
 from generation.kinds import CandidateResult, JobResult
 from generation.privacy import pii_mask
 from workers.ml.gan import LatentGAN
-from workers.ml.text_metrics import sentence_bleu, text_key
+from workers.ml.text_metrics import sentence_bleu, text_hash, text_key
 from workers.ml.text_tokenizer import TextTokenizer
 from workers.ml.vae import SentenceVAE
 from workers.train.genmodels import (
@@ -419,6 +419,19 @@ class GenModelTrainOutcome:
     metrics: dict[str, Any]
 
 
+def _training_sentences(texts: Sequence[str], *, max_words: int, seed: int) -> list[str]:
+    sentences = corpus_sentences(texts, max_words=max_words)
+    if len(sentences) > settings.GENAI_GENMODEL_MAX_SENTENCES:
+        sentences = random.Random(seed).sample(sentences, settings.GENAI_GENMODEL_MAX_SENTENCES)
+    if len(sentences) < settings.GENAI_GENMODEL_MIN_SENTENCES:
+        raise PermanentJobError(
+            f"The corpus has {len(sentences)} usable sentences (3 to {max_words} words, deduplicated); "
+            f"at least {settings.GENAI_GENMODEL_MIN_SENTENCES} are needed (GENAI_GENMODEL_MIN_SENTENCES).",
+            code="invalid_input",
+        )
+    return sentences
+
+
 def genmodel_train(
     *,
     texts: Sequence[str],
@@ -443,15 +456,7 @@ def genmodel_train(
         model_version_register,
     )
 
-    sentences = corpus_sentences(texts, max_words=max_words)
-    if len(sentences) > settings.GENAI_GENMODEL_MAX_SENTENCES:
-        sentences = random.Random(vae_config.seed).sample(sentences, settings.GENAI_GENMODEL_MAX_SENTENCES)
-    if len(sentences) < settings.GENAI_GENMODEL_MIN_SENTENCES:
-        raise PermanentJobError(
-            f"The corpus has {len(sentences)} usable sentences (3 to {max_words} words, deduplicated); "
-            f"at least {settings.GENAI_GENMODEL_MIN_SENTENCES} are needed (GENAI_GENMODEL_MIN_SENTENCES).",
-            code="invalid_input",
-        )
+    sentences = _training_sentences(texts, max_words=max_words, seed=vae_config.seed)
     budget = max_seconds if max_seconds is not None else settings.GENAI_GENMODEL_TRAIN_MAX_SECONDS
     if budget and not vae_config.max_seconds:
         vae_config.max_seconds = 0.8 * budget
@@ -490,34 +495,89 @@ def genmodel_train(
     vae_dir = model_version_artifact_dir(family="vae", name=name, version=vae_number)
     vae_label = f"{name}@{vae_number}"
     vae_checkpoint_save(vae_dir / VAE_FILE, vae, extra={"corpus": corpus})
-    gan_name = f"{name}-gan"
-    gan_number = model_version_next_number(name=gan_name)
-    gan_dir = model_version_artifact_dir(family="gan", name=gan_name, version=gan_number)
-    gan_checkpoint_save(gan_dir / GAN_FILE, gan, vae_label=vae_label)
     vae_row = model_version_register(
         family="vae",
         name=name,
         version=vae_number,
         purpose=purpose,
         artifact_path=vae_dir,
-        config={**asdict(vae_config), "corpus": corpus, "max_words": max_words},
+        config={**asdict(vae_config), "corpus": corpus, "max_words": max_words, "validation_fraction": validation_fraction},
         metrics=vae.metrics,
         training_job_id=training_job_id,
         created_by=created_by,
     )
-    gan_row = model_version_register(
+    gan_row = _gan_register(gan, vae_label=vae_label, purpose=purpose, training_job_id=training_job_id, created_by=created_by)
+    return GenModelTrainOutcome(vae=vae_row, gan=gan_row, metrics={"vae": vae.metrics, "gan": gan.metrics})
+
+
+def _gan_register(gan, *, vae_label: str, purpose: str, training_job_id: Any, created_by: Any):
+    from generation.services.model_versions import (
+        model_version_artifact_dir,
+        model_version_next_number,
+        model_version_register,
+    )
+
+    gan_name = f"{vae_label.split('@')[0]}-gan"
+    gan_number = model_version_next_number(name=gan_name)
+    gan_dir = model_version_artifact_dir(family="gan", name=gan_name, version=gan_number)
+    gan_checkpoint_save(gan_dir / GAN_FILE, gan, vae_label=vae_label)
+    return model_version_register(
         family="gan",
         name=gan_name,
         version=gan_number,
         purpose=purpose,
         artifact_path=gan_dir,
-        config={**asdict(gan_config), "vae": vae_label},
+        config={**asdict(gan.config), "vae": vae_label},
         metrics=gan.metrics,
         base_model=vae_label,
         training_job_id=training_job_id,
         created_by=created_by,
     )
-    return GenModelTrainOutcome(vae=vae_row, gan=gan_row, metrics={"vae": vae.metrics, "gan": gan.metrics})
+
+
+def gan_retrain(
+    *,
+    vae_name: str,
+    texts: Sequence[str],
+    gan_config: GANTrainConfig,
+    log=lambda step, split, **values: None,
+    progress=lambda fraction, message: None,
+    should_stop=lambda: False,
+    training_job_id: Any = None,
+    created_by: Any = None,
+) -> GenModelTrainOutcome | None:
+    """Train a new GAN on an existing VAE version (``name`` or ``name@N``) and register it (the
+    VAE's newest GAN from then on, unless another is promoted): for trying GAN settings without
+    training the VAE again. ``texts`` must be the VAE's corpus: its sentences are selected and
+    split as the VAE's training did (the VAE's seed, word limit and validation fraction), and the
+    job fails unless the training split is the VAE's own (by the sentence hashes it stored)."""
+    from workers.train.genmodels import corpus_split
+
+    vae_row, _ = genmodel_versions(name=vae_name)
+    if vae_row is None:
+        raise PermanentJobError(f"No ready VAE model version named {vae_name!r}.", code="unknown_model")
+    model = genmodel_get(name=vae_row.label)
+    seed = vae_row.config.get("seed", 0)
+    sentences = _training_sentences(texts, max_words=vae_row.config.get("max_words", 30), seed=seed)
+    train_texts, valid_texts = corpus_split(
+        sentences, validation_fraction=vae_row.config.get("validation_fraction", 0.1), seed=seed
+    )
+    known = sum(text_hash(t) in model.train_text_hashes for t in train_texts)
+    if known < 0.99 * len(train_texts) or len(train_texts) < 0.99 * len(model.train_text_hashes):
+        raise PermanentJobError(
+            f"This corpus is not the one {vae_row.label} was trained on ({known} of its {len(train_texts)} training "
+            f"sentences are the VAE's, which had {len(model.train_text_hashes)}); pass the VAE's own corpus.",
+            code="invalid_input",
+        )
+    gan = gan_train(
+        model.vae, model.tokenizer, train_texts, valid_texts, config=gan_config, device=model.device,
+        log=lambda step, split, **values: log(step, "gan", **values), progress=progress, should_stop=should_stop,
+    )
+    if should_stop():
+        return None
+    gan_row = _gan_register(gan, vae_label=vae_row.label, purpose=vae_row.purpose, training_job_id=training_job_id,
+                            created_by=created_by)
+    return GenModelTrainOutcome(vae=vae_row, gan=gan_row, metrics={"vae": vae_row.metrics, "gan": gan.metrics})
 
 
 def genmodel_train_run(*, params: dict, ctx) -> JobResult:
@@ -534,11 +594,29 @@ def genmodel_train_run(*, params: dict, ctx) -> JobResult:
     gan_config = GANTrainConfig(
         steps=params.get("gan_steps", GANTrainConfig.steps),
         n_critic=params.get("n_critic", GANTrainConfig.n_critic),
+        diversity_weight=params.get("gan_diversity_weight", 0.0),
         seed=params.get("seed", 0),
     )
     remaining = ctx.deadline - time.monotonic() - 30.0
     budget = min(params.get("max_seconds") or settings.GENAI_GENMODEL_TRAIN_MAX_SECONDS, max(10.0, remaining))
     owner_id = Job.objects.filter(pk=ctx.job_id).values_list("owner_id", flat=True).first()
+    if params.get("gan_only_for"):
+        gan_config.max_seconds = budget
+        outcome = gan_retrain(
+            vae_name=params["gan_only_for"], texts=texts, gan_config=gan_config, log=ctx.metrics_log, progress=ctx.progress,
+            should_stop=lambda: ctx.stop_reason() is not None, training_job_id=ctx.job_id, created_by=_user(owner_id),
+        )
+        if outcome is None:
+            return JobResult(candidates=[], model_version="")
+        g = outcome.metrics["gan"]
+        summary = (f"Trained {outcome.gan.label} (GAN) on the latents of {outcome.vae.label}: {g['steps']} steps, "
+                   f"validation Wasserstein estimate {g['validation_wasserstein']:.3f}.")
+        return JobResult(
+            candidates=[CandidateResult(text=summary, finish_reason="stop", metadata={
+                "vae_version": outcome.vae.label, "gan_version": outcome.gan.label, "corpus": corpus, "gan": g})],
+            model_version=outcome.vae.label,
+            usage={"gan_steps": g["steps"]},
+        )
     outcome = genmodel_train(
         texts=texts,
         name=params["name"],
@@ -727,13 +805,13 @@ def text_set_figures(texts: Sequence[str], *, train_hashes: set[str], lm_name: s
     }
 
 
-def fluency_matched_diversity(curves: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def fluency_matched_diversity(curves: dict[str, list[dict[str, Any]]], *, prior_key: str = "vae_prior") -> list[dict[str, Any]]:
     """The comparison "Language GANs Falling Short" (Caccia et al. 2020) asks for: each GAN point
     of a temperature sweep against the prior's self-BLEU at the same fluency, read off the prior's
-    curve (linear in log perplexity between its two nearest points). A GAN point outside the
-    prior's fluency range has no counterpart (``prior_self_bleu`` None)."""
+    curve (``curves[prior_key]``, linear in log perplexity between its two nearest points). A GAN
+    point outside the prior's fluency range has no counterpart (``prior_self_bleu`` None)."""
     prior = sorted(
-        ((math.log(p["fluency_ppl"]), p["self_bleu"]) for p in curves.get("vae_prior", []) if math.isfinite(p["fluency_ppl"])),
+        ((math.log(p["fluency_ppl"]), p["self_bleu"]) for p in curves.get(prior_key, []) if math.isfinite(p["fluency_ppl"])),
     )
     rows = []
     for point in curves.get("gan", []):
@@ -753,32 +831,77 @@ def fluency_matched_diversity(curves: dict[str, list[dict[str, Any]]]) -> list[d
     return rows
 
 
+def length_matched(pool: Sequence[str], lengths: Sequence[int]) -> list[str]:
+    """Texts of ``pool`` with the given word counts, one per entry of ``lengths`` (the nearest count
+    left where none of that count is; each pool text used once; fewer when the pool runs out)."""
+    from workers.ml.text_metrics import words
+
+    by_length: dict[int, list[str]] = {}
+    for text in pool:
+        by_length.setdefault(len(words(text)), []).append(text)
+    out = []
+    for length in lengths:
+        left = [count for count, texts in by_length.items() if texts]
+        if not left:
+            break
+        nearest = min(left, key=lambda count: (abs(count - length), count))
+        out.append(by_length[nearest].pop())
+    return out
+
+
 def genmodel_sweep(
     *, model: GenModel, temperatures: Sequence[float], samples: int, seed: int, lm_name: str | None,
+    length_matched_pool: int = 0,
 ) -> dict[str, Any]:
     """Quality/diversity curves of the prior and the GAN over sampled decoding at each temperature
-    (the same seeds for both), and the GAN's points against the prior's at equal fluency."""
-    curves: dict[str, list[dict[str, Any]]] = {"vae_prior": [], "gan": []} if model.gan is not None else {"vae_prior": []}
+    (the same seeds for both), and the GAN's points against the prior's at equal fluency.
+
+    ``length_matched_pool`` (k > 0) adds a third curve: at each temperature, k x ``samples`` prior
+    texts from which as many as the GAN made are picked with the GAN's sentence lengths
+    (``length_matched``), and the GAN against that curve at equal fluency: self-BLEU and per-token
+    perplexity both fall with sentence length, so a generator of longer sentences looks more
+    diverse and more fluent for its length alone."""
+    from workers.ml.text_metrics import words
+
+    with_gan = model.gan is not None
+    curves: dict[str, list[dict[str, Any]]] = {"vae_prior": [], **({"gan": []} if with_gan else {})}
+    if with_gan and length_matched_pool:
+        curves["vae_prior_length_matched"] = []
+    keys = ("self_bleu", "fluency_ppl", "distinct_2", "novelty", "mean_words")
+
+    def point(texts: list[str], temperature: float) -> dict[str, Any]:
+        figures = text_set_figures(texts, train_hashes=model.train_text_hashes, lm_name=lm_name)
+        return {"temperature": temperature, **{k: figures[k] for k in keys}}
+
+    def texts_of(source: str, n: int, temperature: float, sample_seed: int) -> list[str]:
+        return [item["text"] for item in samples_make(
+            n=n, source=source, decoding="sample", temperature=temperature, seed=sample_seed, model=model)]
+
     for temperature in sorted(temperatures):
-        for source, points in curves.items():
-            texts = [item["text"] for item in samples_make(
-                n=samples, source="gan" if source == "gan" else "prior", decoding="sample", temperature=temperature,
-                seed=seed, model=model)]
-            figures = text_set_figures(texts, train_hashes=model.train_text_hashes, lm_name=lm_name)
-            points.append({"temperature": temperature, **{k: figures[k] for k in (
-                "self_bleu", "fluency_ppl", "distinct_2", "novelty", "mean_words")}})
-    matched = fluency_matched_diversity(curves) if "gan" in curves else []
-    comparable = [row for row in matched if row["gan_more_diverse"] is not None]
-    return {
-        "curves": curves,
-        "at_equal_fluency": matched,
-        "gan_more_diverse_at_equal_fluency": bool(comparable) and all(row["gan_more_diverse"] for row in comparable),
-    }
+        curves["vae_prior"].append(point(texts_of("prior", samples, temperature, seed), temperature))
+        if not with_gan:
+            continue
+        gan_texts = texts_of("gan", samples, temperature, seed)
+        curves["gan"].append(point(gan_texts, temperature))
+        if "vae_prior_length_matched" in curves:
+            pool = texts_of("prior", length_matched_pool * samples, temperature, seed + 1)
+            lengths = [len(words(t)) for t in gan_texts if t.strip()]
+            curves["vae_prior_length_matched"].append(point(length_matched(pool, lengths), temperature))
+    report: dict[str, Any] = {"curves": curves}
+    for suffix, prior_key in (("", "vae_prior"), ("_and_length", "vae_prior_length_matched")):
+        if prior_key not in curves or not with_gan:
+            continue
+        matched = fluency_matched_diversity(curves, prior_key=prior_key)
+        comparable = [row for row in matched if row["gan_more_diverse"] is not None]
+        report[f"at_equal_fluency{suffix}"] = matched
+        report[f"gan_more_diverse_at_equal_fluency{suffix}"] = bool(comparable) and all(row["gan_more_diverse"] for row in comparable)
+    return report
 
 
 def genmodel_evaluate(
     *, model: GenModel, texts: Sequence[str], samples: int = 500, seed: int = 0, lm_name: str | None = None,
     decoding: str = "greedy", max_words: int = 30, temperature: float = 1.0, sweep: Sequence[float] = (),
+    length_matched_pool: int = 0,
 ) -> dict[str, Any]:
     """The figures of ``manage.py genmodel_evaluate`` (docs/genmodels.md) on held-out ``texts``;
     ``temperature`` applies to ``decoding="sample"``; ``sweep`` (temperatures) adds the
@@ -824,9 +947,11 @@ def genmodel_evaluate(
     aims["prior_novelty_at_least_0.9"] = figures["vae_prior"]["novelty"] >= 0.9
     report_sweep = None
     if sweep:
-        report_sweep = genmodel_sweep(model=model, temperatures=sweep, samples=samples, seed=seed, lm_name=lm_name)
-        if model.gan is not None:
-            aims["gan_more_diverse_at_equal_fluency"] = report_sweep["gan_more_diverse_at_equal_fluency"]
+        report_sweep = genmodel_sweep(model=model, temperatures=sweep, samples=samples, seed=seed, lm_name=lm_name,
+                                      length_matched_pool=length_matched_pool)
+        for key in ("gan_more_diverse_at_equal_fluency", "gan_more_diverse_at_equal_fluency_and_length"):
+            if key in report_sweep:
+                aims[key] = report_sweep[key]
     return {
         "model": model.label,
         "evaluated_sentences": len(sentences),

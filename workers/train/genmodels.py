@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss
+from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, mode_seeking_ratio
 from workers.ml.text_metrics import corpus_bleu, text_hash
 from workers.ml.text_tokenizer import TextTokenizer
 from workers.ml.vae import SentenceVAE, VAEConfig, active_units, kl_weight, vae_loss
@@ -394,6 +394,7 @@ class GANTrainConfig:
     steps: int = 1500  # generator steps
     n_critic: int = 5
     lr: float = 1e-4
+    diversity_weight: float = 0.0  # weight of MSGAN's mode-seeking term in the generator's loss (0: plain WGAN-GP)
     max_seconds: float = 0.0
     log_every: int = 100
     fixed_noise: int = 8  # latents decoded at every log step to track what the generator makes
@@ -455,7 +456,7 @@ def gan_train(
         return mu[index] + std[index] * torch.randn(config.batch_size, mu.size(1), generator=noise_rng).to(mu.device)
 
     started = time.monotonic()
-    window = {"critic": 0.0, "wasserstein": 0.0, "gp": 0.0, "generator": 0.0, "n": 0}
+    window = {"critic": 0.0, "wasserstein": 0.0, "gp": 0.0, "generator": 0.0, "mode_seeking_ratio": 0.0, "n": 0}
     stop_reason = "max_steps"
     step = 0
     fixed_samples: list[str] = []
@@ -470,9 +471,13 @@ def gan_train(
             opt_c.step()
         for p in gan.critic.parameters():
             p.requires_grad_(False)
-        g_loss = generator_loss(gan.critic, gan.sample(config.batch_size, generator=noise_rng))
+        noise = gan.noise(config.batch_size, generator=noise_rng, device=device)
+        fake = gan.generator(noise)
+        g_loss = generator_loss(gan.critic, fake)
+        ratio = mode_seeking_ratio(noise, fake)
+        total = g_loss + config.diversity_weight / (ratio + 1e-5) if config.diversity_weight else g_loss
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        total.backward()
         opt_g.step()
         for p in gan.critic.parameters():
             p.requires_grad_(True)
@@ -481,6 +486,7 @@ def gan_train(
         window["wasserstein"] += float(parts.wasserstein.detach())
         window["gp"] += float(parts.gradient_penalty.detach())
         window["generator"] += float(g_loss.detach())
+        window["mode_seeking_ratio"] += float(ratio.detach())
         window["n"] += 1
         if step % config.log_every == 0 or step == config.steps:
             n = window["n"]
@@ -489,7 +495,8 @@ def gan_train(
                 fixed_samples = tokenizer.decode_batch(vae.generate(fixed_z, strategy="greedy"))
                 fixed_score = float(gan.critic(fixed_z).mean())
             log(step, "train", critic=window["critic"] / n, wasserstein=window["wasserstein"] / n,
-                gradient_penalty=window["gp"] / n, generator=window["generator"] / n, fixed_noise_critic=fixed_score)
+                gradient_penalty=window["gp"] / n, generator=window["generator"] / n,
+                mode_seeking_ratio=window["mode_seeking_ratio"] / n, fixed_noise_critic=fixed_score)
             window = {k: 0.0 for k in window} | {"n": 0}
             progress(step / config.steps, f"GAN step {step}/{config.steps}: {fixed_samples[0][:80]!r}")
         if config.max_seconds and time.monotonic() - started > config.max_seconds:
@@ -501,7 +508,8 @@ def gan_train(
     gan.eval()
     with torch.no_grad():
         real_scores = gan.critic(valid_mu.to(device))
-        fake_scores = gan.critic(gan.sample(max(256, len(valid_mu)), generator=torch.Generator().manual_seed(config.seed)))
+        fake_latents = gan.sample(max(256, len(valid_mu)), generator=torch.Generator().manual_seed(config.seed))
+        fake_scores = gan.critic(fake_latents)
     seconds = time.monotonic() - started
     metrics = {
         "steps": step,
@@ -509,6 +517,9 @@ def gan_train(
         "train_seconds": round(seconds, 2),
         "critic_steps_per_second": round(step * config.n_critic / max(seconds, 1e-9), 1),
         "validation_wasserstein": float(real_scores.mean() - fake_scores.mean()),
+        # spread per latent dimension (mean std) of generated latents and of validation posterior means
+        "generated_latent_std": round(float(fake_latents.std(dim=0).mean()), 4),
+        "validation_latent_std": round(float(valid_mu.std(dim=0).mean()), 4) if len(valid_mu) > 1 else None,
         "fixed_noise_samples": fixed_samples,
     }
     return GANTrained(

@@ -25,12 +25,17 @@ class Command(BaseCommand):
             help='Temperatures, e.g. "0.5,0.7,1.0": sampled decoding of prior and GAN at each, their quality/diversity '
                  'curves and the GAN against the prior at equal fluency ("Language GANs Falling Short").',
         )
+        parser.add_argument(
+            "--length-matched", type=int, default=0, metavar="K",
+            help="With --sweep: also draw K x --samples prior texts per temperature, keep as many as the GAN made with "
+                 "the GAN's sentence lengths, and compare the GAN with that length-matched prior at equal fluency.",
+        )
         parser.add_argument("--lm", default=None, help="The LM of the fluency figure (default GENAI_LM_MODEL).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_out", help="Also write the JSON here.")
 
     def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, sweep, lm, seed, json_out,
-               **options):
+               length_matched=0, **options):
         from generation.exceptions import PermanentJobError
         from workers.runtime.genmodels import csv_rows, genmodel_evaluate, genmodel_get
 
@@ -44,6 +49,8 @@ class Command(BaseCommand):
             raise CommandError(f"--sweep must be temperatures separated by commas, got {sweep!r}.") from None
         if any(not 0.1 <= value <= 2.0 for value in temperatures):
             raise CommandError("--sweep temperatures must be between 0.1 and 2.")
+        if not 0 <= length_matched <= 10:
+            raise CommandError("--length-matched must be between 0 and 10.")
         try:
             rows, header = csv_rows(path=csv, max_rows=max_rows)
         except PermanentJobError as exc:
@@ -62,6 +69,7 @@ class Command(BaseCommand):
                 max_words=max_words,
                 temperature=temperature,
                 sweep=temperatures,
+                length_matched_pool=length_matched,
             )
         except (PermanentJobError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

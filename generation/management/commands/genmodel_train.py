@@ -32,13 +32,18 @@ class Command(BaseCommand):
         parser.add_argument("--word-dropout", type=float, default=0.5)
         parser.add_argument("--eval-every", type=int, default=200)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--gan-diversity-weight", type=float, default=0.0,
+                            help="Weight of MSGAN's mode-seeking term in the GAN generator's loss (0: plain WGAN-GP).")
+        parser.add_argument("--gan-only-for", default="", metavar="VAE",
+                            help="Train only a new GAN on this existing VAE (name or name@N), from the same corpus; "
+                            "the VAE options are ignored.")
         parser.add_argument("--promote", action="store_true", help="Make the new VAE and GAN the defaults.")
 
     def handle(self, *args, **o):
         from django.conf import settings
 
         from generation.exceptions import PermanentJobError
-        from workers.runtime.genmodels import corpus_load, genmodel_train
+        from workers.runtime.genmodels import corpus_load, gan_retrain, genmodel_train
         from workers.train.genmodels import GANTrainConfig, VAETrainConfig
 
         params = {"csv": o["csv"] or "", "text_cols": o["text_cols"] or []}
@@ -59,13 +64,19 @@ class Command(BaseCommand):
             kl_warmup_steps=o["kl_warmup_steps"], free_bits=o["free_bits"], word_dropout=o["word_dropout"],
             eval_every=o["eval_every"], seed=o["seed"],
         )
-        gan_config = GANTrainConfig(steps=o["gan_steps"], seed=o["seed"])
+        gan_config = GANTrainConfig(steps=o["gan_steps"], seed=o["seed"], diversity_weight=o["gan_diversity_weight"])
         try:
-            outcome = genmodel_train(
-                texts=texts, name=o["name"], purpose=o["purpose"] if o["purpose"] is not None else settings.GENAI_GENMODEL_PURPOSE,
-                vae_config=vae_config, gan_config=gan_config, max_words=o["max_words"], max_seconds=o["max_seconds"],
-                corpus=corpus, log=log, progress=lambda fraction, message: print(f"{fraction:.0%} {message}", file=sys.stderr),
-            )
+            if o["gan_only_for"]:
+                outcome = gan_retrain(
+                    vae_name=o["gan_only_for"], texts=texts, gan_config=gan_config, log=log,
+                    progress=lambda fraction, message: print(f"{fraction:.0%} {message}", file=sys.stderr),
+                )
+            else:
+                outcome = genmodel_train(
+                    texts=texts, name=o["name"], purpose=o["purpose"] if o["purpose"] is not None else settings.GENAI_GENMODEL_PURPOSE,
+                    vae_config=vae_config, gan_config=gan_config, max_words=o["max_words"], max_seconds=o["max_seconds"],
+                    corpus=corpus, log=log, progress=lambda fraction, message: print(f"{fraction:.0%} {message}", file=sys.stderr),
+                )
         except PermanentJobError as exc:
             raise CommandError(str(exc)) from exc
         if o["promote"]:

@@ -103,6 +103,16 @@ def test_genmodel_train_through_the_pipeline_registers_vae_and_gan(api_for, sett
     response = create(api_for("marketer"), "sample", {"n": 2, "model": "shop-copy", "seed": 0})
     assert response.status_code == 201 and run(response.json()["id"]).status == JobStatus.SUCCEEDED
 
+    # a new GAN for the same VAE, with the mode-seeking term, from the same corpus
+    response = create(api_for("marketer"), "genmodel_train", {
+        "gan_only_for": "shop-copy", "texts": product_corpus(60), "gan_steps": 4, "n_critic": 2, "gan_diversity_weight": 0.5})
+    assert response.status_code == 201, response.json()
+    job = run(response.json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    gan2 = ModelVersion.objects.get(family="gan", name="shop-copy-gan", version=2)
+    assert (gan2.config["vae"], gan2.config["diversity_weight"], gan2.metrics["steps"]) == ("shop-copy@1", 0.5, 4)
+    assert ModelVersion.objects.filter(family="vae").count() == 1 and "shop-copy-gan@2" in job.candidates.get().text
+
 
 @pytest.mark.parametrize(
     "kind, params, field",
@@ -130,6 +140,8 @@ def test_genmodel_train_through_the_pipeline_registers_vae_and_gan(api_for, sett
         ("genmodel_train", {"name": "Not A Slug!"}, "name"),
         ("genmodel_train", {"latent_dim": 1}, "latent_dim"),
         ("genmodel_train", {"kl_schedule": "sigmoid"}, "kl_schedule"),
+        ("genmodel_train", {"gan_only_for": "no-such-vae"}, "gan_only_for"),
+        ("genmodel_train", {"gan_diversity_weight": -1}, "gan_diversity_weight"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api_for, genmodel, no_broker, kind, params, field):  # noqa: F811

@@ -68,7 +68,7 @@ def test_a_temperature_sweep_compares_the_gan_with_the_prior_at_equal_fluency(ge
     path.write_text("text\n" + "".join(f'"{text}"\n' for text in product_corpus(300, seed=9)[-20:]))
     out = StringIO()
     call_command("genmodel_evaluate", "--model", "tiny", "--csv", str(path), "--samples", "30",
-                 "--sweep", "1.5,0.5,1.0", stdout=out)
+                 "--sweep", "1.5,0.5,1.0", "--length-matched", "3", stdout=out)
     sweep = json.loads(out.getvalue())["sweep"]
     for source in ("vae_prior", "gan"):
         points = sweep["curves"][source]
@@ -81,6 +81,12 @@ def test_a_temperature_sweep_compares_the_gan_with_the_prior_at_equal_fluency(ge
     assert sweep["gan_more_diverse_at_equal_fluency"] == (bool(comparable) and all(r["gan_more_diverse"] for r in comparable))
     report = json.loads(out.getvalue())
     assert report["aims"]["gan_more_diverse_at_equal_fluency"] == sweep["gan_more_diverse_at_equal_fluency"]
+    # the prior's texts picked to the GAN's lengths: nearer the GAN's mean length than the plain prior's
+    for gan, matched, prior in zip(sweep["curves"]["gan"], sweep["curves"]["vae_prior_length_matched"], sweep["curves"]["vae_prior"],
+                                   strict=True):
+        assert abs(gan["mean_words"] - matched["mean_words"]) <= abs(gan["mean_words"] - prior["mean_words"]) + 1e-9
+    assert len(sweep["at_equal_fluency_and_length"]) == 3
+    assert report["aims"]["gan_more_diverse_at_equal_fluency_and_length"] == sweep["gan_more_diverse_at_equal_fluency_and_length"]
 
 
 def test_bad_sweeps_are_command_errors(genmodel, tmp_path):  # noqa: F811
@@ -89,3 +95,5 @@ def test_bad_sweeps_are_command_errors(genmodel, tmp_path):  # noqa: F811
     for sweep, message in (("0.5,hot", "--sweep must be temperatures"), ("0.5,3", "--sweep temperatures must be between")):
         with pytest.raises(CommandError, match=message):
             call_command("genmodel_evaluate", "--csv", str(path), "--sweep", sweep, stdout=StringIO())
+    with pytest.raises(CommandError, match="--length-matched must be between"):
+        call_command("genmodel_evaluate", "--csv", str(path), "--sweep", "0.5", "--length-matched", "50", stdout=StringIO())

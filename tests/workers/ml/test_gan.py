@@ -4,7 +4,7 @@ generated latents towards the real ones."""
 import pytest
 import torch
 
-from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, gradient_penalty
+from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, gradient_penalty, mode_seeking_ratio
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
@@ -59,3 +59,17 @@ def test_training_moves_generated_latents_towards_the_real_distribution():
         g.backward()
         opt_g.step()
     assert gap() < 0.5 * before, (before, gap())
+
+
+def test_mode_seeking_ratio_is_zero_for_a_collapsed_generator_and_rewards_spread():
+    noise = torch.randn(8, 4)
+    collapsed = torch.zeros(8, 3).requires_grad_(True)
+    assert float(mode_seeking_ratio(noise, collapsed)) == 0.0
+    spread = noise[:, :3] * 2.0
+    ratio = mode_seeking_ratio(noise, spread)
+    first, second = noise.chunk(2)
+    expected = (spread[:4] - spread[4:]).abs().mean() / (first - second).abs().mean()
+    assert float(ratio) == pytest.approx(float(expected)) and float(ratio) > 0
+    gan = LatentGAN(GANConfig(latent_dim=3, noise_dim=4, hidden_dim=8, layers=1))
+    (1.0 / (mode_seeking_ratio(noise, gan.generator(noise)) + 1e-5)).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gan.generator.parameters() if p.dim() == 2)

@@ -114,3 +114,29 @@ def test_gan_points_are_compared_with_the_prior_at_the_same_fluency():
     assert rows[1]["prior_self_bleu"] == pytest.approx(0.6) and rows[1]["gan_more_diverse"] is True
     curves["gan"][1]["self_bleu"] = 0.65
     assert genmodels.fluency_matched_diversity(curves)[1]["gan_more_diverse"] is False
+
+
+def test_a_new_gan_is_trained_on_an_existing_vae_from_its_own_corpus_only(genmodel, tiny_genmodel, settings):  # noqa: F811
+    from tests.genmodel_fixtures import TINY_GAN
+    from workers.train.genmodels import GANTrainConfig
+
+    vae_row, old_gan = genmodel
+    vae_row.config = {"seed": 0, "max_words": 30, "validation_fraction": 0.15}  # as the tiny VAE was trained
+    vae_row.save(update_fields=["config"])
+    outcome = genmodels.gan_retrain(vae_name="tiny", texts=tiny_genmodel.corpus,
+                                    gan_config=GANTrainConfig(**{**TINY_GAN, "steps": 20}, diversity_weight=1.0))
+    assert (outcome.vae.pk, outcome.gan.label, outcome.gan.config["vae"]) == (vae_row.pk, "tiny-gan@2", "tiny@1")
+    assert outcome.gan.config["diversity_weight"] == 1.0 and outcome.metrics["gan"]["steps"] == 20
+    genmodels._cache.clear()
+    assert genmodels.genmodel_get(name="tiny").gan_label == "tiny-gan@2"  # the VAE's newest GAN
+    with pytest.raises(PermanentJobError, match="not the one tiny@1 was trained on") as error:
+        genmodels.gan_retrain(vae_name="tiny", texts=tiny_genmodel.corpus[:150], gan_config=GANTrainConfig(**TINY_GAN))
+    assert error.value.code == "invalid_input"
+
+
+def test_length_matched_picks_pool_texts_with_the_given_lengths():
+    pool = ["one two three", "one two", "a b c d e", "x y z", "p q r s"]
+    assert genmodels.length_matched(pool, [3, 5, 3]) == ["x y z", "a b c d e", "one two three"]
+    assert genmodels.length_matched(pool, [9]) == ["a b c d e"]  # the nearest length left
+    assert len(genmodels.length_matched(pool[:2], [2, 2, 2])) == 2  # the pool ran out
+

@@ -4,14 +4,16 @@ checkpoints that give identical outputs after a round trip, early stopping, the 
 import pytest
 import torch
 
-from tests.genmodel_fixtures import TINY_VAE, product_corpus, tiny_genmodel  # noqa: F401
+from tests.genmodel_fixtures import TINY_GAN, TINY_VAE, product_corpus, tiny_genmodel  # noqa: F401
 from workers.train.genmodels import (
     GAN_FILE,
     VAE_FILE,
+    GANTrainConfig,
     VAETrainConfig,
     corpus_sentences,
     corpus_split,
     gan_checkpoint_load,
+    gan_train,
     vae_checkpoint_load,
     vae_train,
 )
@@ -102,3 +104,14 @@ def test_gan_checkpoint_round_trip_and_seeded_sampling(tiny_genmodel):  # noqa: 
         assert torch.equal(z1, z2) and torch.equal(one.gan.critic_score(z1), two.gan.critic_score(z2))
     metrics = tiny_genmodel.gan_metrics
     assert metrics["steps"] == 60 and len(metrics["fixed_noise_samples"]) == 8
+
+
+def test_the_mode_seeking_term_spreads_the_generated_latents(tiny_genmodel):  # noqa: F811
+    vae = vae_checkpoint_load(tiny_genmodel.directory / "vae" / "tiny" / "v1" / VAE_FILE)
+    train, valid = tiny_genmodel.corpus[::2], tiny_genmodel.corpus[1::2]
+    spread = {
+        weight: gan_train(vae.model, vae.tokenizer, train, valid, config=GANTrainConfig(**TINY_GAN, diversity_weight=weight)).metrics
+        for weight in (0.0, 3.0)
+    }
+    assert spread[3.0]["generated_latent_std"] > 1.1 * spread[0.0]["generated_latent_std"], spread
+    assert spread[0.0]["validation_latent_std"] == spread[3.0]["validation_latent_std"] > 0
