@@ -310,13 +310,25 @@ def samples_make(
 # --- augmentation ---------------------------------------------------------------------------
 
 
+def looping(text: str) -> bool:
+    """A decoding that loops: a word right after itself ("the the") or a word 3-gram twice."""
+    from workers.ml.text_metrics import words
+
+    tokens = [token for token in words(text) if token[0].isalnum()]
+    if any(a == b for a, b in zip(tokens, tokens[1:])):
+        return True
+    grams = [tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)]
+    return len(grams) != len(set(grams))
+
+
 def augment_examples(*, texts: list[str], labels: list[str], per_class: int, seed: int = 0) -> list[tuple[str, str]]:
     """``per_class`` synthetic (text, label) examples for each label, decoded from that class's
     latent region, with the promoted (else newest) VAE, ranked by the GAN critic's realism.
 
     The region: random points between two posterior means of the class (or around one when the
     class has a single text) plus posterior noise. A candidate is kept when it is not empty, not
-    a copy of any input text or of another candidate, and (with two or more classes) its own
+    a copy of any input text or of another candidate, does not loop (``looping``: a weak decoder's
+    "the the the" would be training data), and (with two or more classes) its own
     posterior mean lies nearer its class's centroid than any other class's (label consistency);
     the best ``per_class`` by realism are returned (fewer when too few pass after 4 rounds)."""
     if len(texts) != len(labels):
@@ -346,7 +358,7 @@ def augment_examples(*, texts: list[str], labels: list[str], per_class: int, see
             candidates = []
             for candidate in latents_decode(model, z, decoding="greedy"):
                 key = text_key(candidate)
-                if key and key not in seen:
+                if key and key not in seen and not looping(candidate):
                     seen.add(key)
                     candidates.append(candidate)
             if candidates and len(classes) > 1:

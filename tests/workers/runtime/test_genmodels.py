@@ -76,7 +76,7 @@ def test_augment_examples_per_class_with_labels_and_no_copies(genmodel, tiny_gen
     counts = {label: sum(1 for _, lab in examples if lab == label) for label in ("jacket", "lamp")}
     assert all(1 <= n <= 3 for n in counts.values()), counts
     inputs = {text_key(t) for t in texts}
-    assert all(text_key(text) not in inputs and text.strip() for text, _ in examples)
+    assert all(text_key(text) not in inputs and text.strip() and not genmodels.looping(text) for text, _ in examples)
     assert genmodels.augment_examples(texts=texts, labels=labels, per_class=0) == []
     with pytest.raises(ValueError):
         genmodels.augment_examples(texts=texts, labels=labels[:-1], per_class=1)
@@ -140,3 +140,11 @@ def test_length_matched_picks_pool_texts_with_the_given_lengths():
     assert genmodels.length_matched(pool, [9]) == ["a b c d e"]  # the nearest length left
     assert len(genmodels.length_matched(pool[:2], [2, 2, 2])) == 2  # the pool ran out
 
+
+
+def test_looping_decodings_are_recognised():
+    assert genmodels.looping("Shares fall to the the the lows")
+    assert genmodels.looping("Sea Malling Mids Mids")
+    assert genmodels.looping("up to the top and up to the top")  # a word 3-gram twice
+    assert not genmodels.looping("Shares fall to the lowest level in a year, the lowest since 2020.")
+    assert not genmodels.looping("$AAPL - Apple beats estimates; $AAPL up 3%")  # punctuation is not a word
