@@ -18,12 +18,13 @@ DECODINGS = ("greedy", "sample", "beam")
 GENMODEL_ROLES = frozenset({roles.MARKETER, roles.AGENT, roles.ADMIN})
 
 
-def genmodel_versions_resolve(name: str | None = None):
+def genmodel_versions_resolve(name: str | None = None, *, gan_name: str | None = None):
     """(VAE ModelVersion, its GAN ModelVersion or None) for a request's model name, or (None, None).
 
     A name: ``"name@3"`` exactly, ``"name"`` its promoted else newest ready version. No name: the
-    promoted VAE of GENAI_GENMODEL_PURPOSE, else the newest ready VAE. The GAN is the newest ready
-    one trained on that VAE (its config names it)."""
+    promoted VAE of GENAI_GENMODEL_PURPOSE, else the newest ready VAE. The GAN is ``gan_name``
+    (resolved the same way; None unless it was trained on that VAE) when given, else the promoted,
+    else the newest ready one trained on that VAE (its config names it)."""
     from generation.models import ModelFamily, ModelVersion, ModelVersionStatus
     from generation.selectors import model_version_resolve
 
@@ -39,6 +40,9 @@ def genmodel_versions_resolve(name: str | None = None):
             )
     if vae is None:
         return None, None
+    if gan_name:
+        gan = model_version_resolve(family=ModelFamily.GAN, name=gan_name)
+        return vae, gan if gan is not None and gan.config.get("vae") == vae.label else None
     gan = (
         ModelVersion.objects.filter(family=ModelFamily.GAN, status=ModelVersionStatus.READY, config__vae=vae.label)
         .order_by("-is_default", "-created_at", "-id")

@@ -85,11 +85,11 @@ _cache: OrderedDict[tuple, GenModel] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def genmodel_versions(*, name: str | None = None):
+def genmodel_versions(*, name: str | None = None, gan: str | None = None):
     """(vae ModelVersion, gan ModelVersion or None) for a request's model name; (None, None): none."""
     from generation.kinds.variants import genmodel_versions_resolve
 
-    return genmodel_versions_resolve(name or None)
+    return genmodel_versions_resolve(name or None, gan_name=gan or None)
 
 
 def _device() -> torch.device:
@@ -98,9 +98,10 @@ def _device() -> torch.device:
     return device_get().device
 
 
-def genmodel_get(*, name: str | None = None) -> GenModel:
-    """The process's loaded VAE (+GAN) for a request; PermanentJobError when there is none."""
-    vae_row, gan_row = genmodel_versions(name=name)
+def genmodel_get(*, name: str | None = None, gan: str | None = None) -> GenModel:
+    """The process's loaded VAE (+GAN) for a request; PermanentJobError when there is none.
+    ``gan`` names a GAN version of that VAE (default: its promoted, else newest)."""
+    vae_row, gan_row = genmodel_versions(name=name, gan=gan)
     if vae_row is None:
         if name:
             raise PermanentJobError(f"No ready VAE model version named {name!r}.", code="unknown_model")
@@ -108,6 +109,8 @@ def genmodel_get(*, name: str | None = None) -> GenModel:
             "No VAE model version exists yet: run a genmodel_train job (or manage.py genmodel_train) first.",
             code="no_model",
         )
+    if gan and gan_row is None:
+        raise PermanentJobError(f"No ready GAN model version {gan!r} trained on {vae_row.label}.", code="unknown_model")
     key = (vae_row.pk, gan_row.pk if gan_row else None)
     with _cache_lock:
         if key in _cache:

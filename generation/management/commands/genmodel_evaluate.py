@@ -13,6 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", default="", help='VAE "name" or "name@3"; blank: the promoted/newest.')
+        parser.add_argument("--gan", default="", help='A GAN version of that VAE, "name-gan" or "name-gan@2"; blank: its promoted, else newest.')
         parser.add_argument("--csv", required=True)
         parser.add_argument("--text-col", default="text")
         parser.add_argument("--samples", type=int, default=500)
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out", help="Also write the JSON here.")
 
     def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, sweep, lm, seed, json_out,
-               length_matched=0, **options):
+               length_matched=0, gan="", **options):
         from generation.exceptions import PermanentJobError
         from workers.runtime.genmodels import csv_rows, genmodel_evaluate, genmodel_get
 
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         if text_col not in header:
             raise CommandError(f"{csv} has no column {text_col!r}; its columns: {', '.join(header)}.")
         try:
-            loaded = genmodel_get(name=model or None)
+            loaded = genmodel_get(name=model or None, gan=gan or None)
             report = genmodel_evaluate(
                 model=loaded,
                 texts=[row[text_col] or "" for row in rows],

@@ -56,6 +56,8 @@ def test_bad_arguments_are_command_errors(genmodel, tmp_path):  # noqa: F811
         call_command("genmodel_evaluate", "--csv", str(path), "--text-col", "body", stdout=StringIO())
     with pytest.raises(CommandError, match="No ready VAE model version named 'nope'"):
         call_command("genmodel_evaluate", "--model", "nope", "--csv", str(path), stdout=StringIO())
+    with pytest.raises(CommandError, match="No ready GAN model version 'tiny-gan@9' trained on tiny@1"):
+        call_command("genmodel_evaluate", "--model", "tiny", "--gan", "tiny-gan@9", "--csv", str(path), stdout=StringIO())
     with pytest.raises(CommandError, match="at least 2 sentences"):
         call_command("genmodel_evaluate", "--csv", str(path), stdout=StringIO())
     with pytest.raises(CommandError, match="--temperature must be between 0.1 and 2"):

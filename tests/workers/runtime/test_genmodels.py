@@ -129,6 +129,7 @@ def test_a_new_gan_is_trained_on_an_existing_vae_from_its_own_corpus_only(genmod
     assert outcome.gan.config["diversity_weight"] == 1.0 and outcome.metrics["gan"]["steps"] == 20
     genmodels._cache.clear()
     assert genmodels.genmodel_get(name="tiny").gan_label == "tiny-gan@2"  # the VAE's newest GAN
+    assert genmodels.genmodel_get(name="tiny", gan="tiny-gan@1").gan_label == "tiny-gan@1"  # or the one asked for
     with pytest.raises(PermanentJobError, match="not the one tiny@1 was trained on") as error:
         genmodels.gan_retrain(vae_name="tiny", texts=tiny_genmodel.corpus[:150], gan_config=GANTrainConfig(**TINY_GAN))
     assert error.value.code == "invalid_input"
