@@ -36,7 +36,7 @@ from generation.exceptions import PermanentJobError
 from generation.kinds import CandidateResult, JobResult
 from generation.privacy import pii_mask
 from workers.ml.gan import LatentGAN
-from workers.ml.text_metrics import sentence_bleu, text_hash, text_key
+from workers.ml.text_metrics import sentence_bleu, text_hash, text_key, words
 from workers.ml.text_tokenizer import TextTokenizer
 from workers.ml.vae import SentenceVAE
 from workers.train.genmodels import (
@@ -315,8 +315,6 @@ def samples_make(
 
 def looping(text: str) -> bool:
     """A decoding that loops: a word right after itself ("the the") or a word 3-gram twice."""
-    from workers.ml.text_metrics import words
-
     tokens = [token for token in words(text) if token[0].isalnum()]
     if any(a == b for a, b in zip(tokens, tokens[1:])):
         return True
@@ -805,7 +803,7 @@ def lm_perplexity(texts: Sequence[str], *, lm_name: str | None = None, batch_siz
 def text_set_figures(texts: Sequence[str], *, train_hashes: set[str], lm_name: str | None) -> dict[str, Any]:
     """Quality and diversity of a set of texts: distinct-1/2, self-BLEU, novelty (share not a
     training sentence), fluency (LM perplexity), mean words, share empty."""
-    from workers.ml.text_metrics import distinct_n, novelty, self_bleu, words
+    from workers.ml.text_metrics import distinct_n, novelty, self_bleu
 
     non_empty = [t for t in texts if t.strip()]
     return {
@@ -849,8 +847,6 @@ def fluency_matched_diversity(curves: dict[str, list[dict[str, Any]]], *, prior_
 def length_matched(pool: Sequence[str], lengths: Sequence[int]) -> list[str]:
     """Texts of ``pool`` with the given word counts, one per entry of ``lengths`` (the nearest count
     left where none of that count is; each pool text used once; fewer when the pool runs out)."""
-    from workers.ml.text_metrics import words
-
     by_length: dict[int, list[str]] = {}
     for text in pool:
         by_length.setdefault(len(words(text)), []).append(text)
@@ -876,8 +872,6 @@ def genmodel_sweep(
     (``length_matched``), and the GAN against that curve at equal fluency: self-BLEU and per-token
     perplexity both fall with sentence length, so a generator of longer sentences looks more
     diverse and more fluent for its length alone."""
-    from workers.ml.text_metrics import words
-
     with_gan = model.gan is not None
     curves: dict[str, list[dict[str, Any]]] = {"vae_prior": [], **({"gan": []} if with_gan else {})}
     if with_gan and length_matched_pool:
@@ -941,9 +935,15 @@ def genmodel_evaluate(
                                    model=model)
     generated = {key: [item["text"] for item in items] for key, items in sets.items()}
     data = rng.sample(sentences, min(samples, len(sentences)))
+    extra = {}
+    if "gan" in generated and length_matched_pool:
+        pool = samples_make(n=length_matched_pool * samples, source="prior", decoding=decoding, temperature=temperature,
+                            seed=seed + 1, model=model)
+        lengths = [len(words(t)) for t in generated["gan"] if t.strip()]
+        extra["vae_prior_length_matched"] = length_matched([item["text"] for item in pool], lengths)
     figures = {
         key: text_set_figures(values, train_hashes=model.train_text_hashes, lm_name=lm_name)
-        for key, values in {**generated, "data": data}.items()
+        for key, values in {**generated, **extra, "data": data}.items()
     }
     for key, items in sets.items():
         scores = [item["realism"] for item in items if item["realism"] is not None]
@@ -959,6 +959,10 @@ def genmodel_evaluate(
         aims["gan_at_least_as_fluent_as_prior"] = figures["gan"]["fluency_ppl"] <= figures["vae_prior"]["fluency_ppl"]
         aims["gan_more_diverse_than_prior"] = figures["gan"]["self_bleu"] < figures["vae_prior"]["self_bleu"]
         aims["gan_novelty_at_least_0.9"] = figures["gan"]["novelty"] >= 0.9
+    if "vae_prior_length_matched" in figures:
+        matched = figures["vae_prior_length_matched"]
+        aims["gan_at_least_as_fluent_as_length_matched_prior"] = figures["gan"]["fluency_ppl"] <= matched["fluency_ppl"]
+        aims["gan_more_diverse_than_length_matched_prior"] = figures["gan"]["self_bleu"] < matched["self_bleu"]
     aims["prior_novelty_at_least_0.9"] = figures["vae_prior"]["novelty"] >= 0.9
     report_sweep = None
     if sweep:

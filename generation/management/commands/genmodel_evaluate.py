@@ -28,8 +28,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--length-matched", type=int, default=0, metavar="K",
-            help="With --sweep: also draw K x --samples prior texts per temperature, keep as many as the GAN made with "
-                 "the GAN's sentence lengths, and compare the GAN with that length-matched prior at equal fluency.",
+            help="Also draw K x --samples prior texts (at the decoding given, and at each --sweep temperature), keep as "
+                 "many as the GAN made with the GAN's sentence lengths, and compare the GAN with that length-matched prior.",
         )
         parser.add_argument("--lm", default=None, help="The LM of the fluency figure (default GENAI_LM_MODEL).")
         parser.add_argument("--seed", type=int, default=0)

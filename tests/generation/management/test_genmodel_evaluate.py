@@ -89,6 +89,14 @@ def test_a_temperature_sweep_compares_the_gan_with_the_prior_at_equal_fluency(ge
         assert abs(gan["mean_words"] - matched["mean_words"]) <= abs(gan["mean_words"] - prior["mean_words"]) + 1e-9
     assert len(sweep["at_equal_fluency_and_length"]) == 3
     assert report["aims"]["gan_more_diverse_at_equal_fluency_and_length"] == sweep["gan_more_diverse_at_equal_fluency_and_length"]
+    # and at the main decoding (greedy): a length-matched prior sample set with its two aims
+    samples = report["samples"]
+    assert samples["vae_prior_length_matched"]["n"] == samples["gan"]["n"] == 30
+    assert abs(samples["vae_prior_length_matched"]["mean_words"] - samples["gan"]["mean_words"]) <= abs(
+        samples["vae_prior"]["mean_words"] - samples["gan"]["mean_words"]) + 1e-9
+    assert report["aims"]["gan_more_diverse_than_length_matched_prior"] == (
+        samples["gan"]["self_bleu"] < samples["vae_prior_length_matched"]["self_bleu"])
+    assert "gan_at_least_as_fluent_as_length_matched_prior" in report["aims"]
 
 
 def test_bad_sweeps_are_command_errors(genmodel, tmp_path):  # noqa: F811
