@@ -58,8 +58,9 @@ class GenModelTrainParamsSerializer(serializers.Serializer):
     gan_steps = serializers.IntegerField(min_value=1, max_value=settings.GENAI_GENMODEL_MAX_GAN_STEPS, default=1500)
     n_critic = serializers.IntegerField(min_value=1, max_value=20, default=5)
     gan_diversity_weight = serializers.FloatField(
-        min_value=0.0, max_value=10.0, default=0.0,
-        help_text="Weight of MSGAN's mode-seeking term in the generator's loss (0: plain WGAN-GP).",
+        min_value=0.0, max_value=10.0, default=settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT,
+        help_text="Weight of MSGAN's mode-seeking term in the generator's loss (0: plain WGAN-GP; default "
+        "GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT).",
     )
     gan_only_for = serializers.CharField(
         max_length=120, required=False, allow_blank=True, default="",

@@ -607,7 +607,7 @@ def genmodel_train_run(*, params: dict, ctx) -> JobResult:
     gan_config = GANTrainConfig(
         steps=params.get("gan_steps", GANTrainConfig.steps),
         n_critic=params.get("n_critic", GANTrainConfig.n_critic),
-        diversity_weight=params.get("gan_diversity_weight", 0.0),
+        diversity_weight=params.get("gan_diversity_weight", settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT),
         seed=params.get("seed", 0),
     )
     remaining = ctx.deadline - time.monotonic() - 30.0

@@ -32,8 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--word-dropout", type=float, default=0.5)
         parser.add_argument("--eval-every", type=int, default=200)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--gan-diversity-weight", type=float, default=0.0,
-                            help="Weight of MSGAN's mode-seeking term in the GAN generator's loss (0: plain WGAN-GP).")
+        parser.add_argument("--gan-diversity-weight", type=float, default=None,
+                            help="Weight of MSGAN's mode-seeking term in the GAN generator's loss (0: plain WGAN-GP; "
+                            "default GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT).")
         parser.add_argument("--gan-only-for", default="", metavar="VAE",
                             help="Train only a new GAN on this existing VAE (name or name@N), from the same corpus; "
                             "the VAE options are ignored.")
@@ -64,7 +65,9 @@ class Command(BaseCommand):
             kl_warmup_steps=o["kl_warmup_steps"], free_bits=o["free_bits"], word_dropout=o["word_dropout"],
             eval_every=o["eval_every"], seed=o["seed"],
         )
-        gan_config = GANTrainConfig(steps=o["gan_steps"], seed=o["seed"], diversity_weight=o["gan_diversity_weight"])
+        weight = o["gan_diversity_weight"]
+        gan_config = GANTrainConfig(steps=o["gan_steps"], seed=o["seed"],
+                                    diversity_weight=settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT if weight is None else weight)
         try:
             if o["gan_only_for"]:
                 outcome = gan_retrain(

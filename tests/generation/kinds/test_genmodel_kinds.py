@@ -90,6 +90,7 @@ def test_genmodel_train_through_the_pipeline_registers_vae_and_gan(api_for, sett
     vae = ModelVersion.objects.get(family="vae", name="shop-copy")
     gan = ModelVersion.objects.get(family="gan", name="shop-copy-gan")
     assert (vae.version, gan.config["vae"], vae.training_job_id, vae.status) == (1, "shop-copy@1", job.id, "ready")
+    assert gan.config["diversity_weight"] == settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT > 0
     assert (tmp_path / vae.artifact_path / "vae.pt").is_file() and (tmp_path / gan.artifact_path / "gan.pt").is_file()
     assert vae.metrics["validation"]["latent_dim"] == 4 and "recon_bleu" in vae.metrics["validation"]
     candidate = job.candidates.get()
