@@ -387,7 +387,7 @@ GENAI_GENMODEL_TRAIN_MAX_SECONDS = env.float("GENAI_GENMODEL_TRAIN_MAX_SECONDS",
 GENAI_GENMODEL_MAX_EPOCHS = env.int("GENAI_GENMODEL_MAX_EPOCHS", default=50)
 GENAI_GENMODEL_MAX_GAN_STEPS = env.int("GENAI_GENMODEL_MAX_GAN_STEPS", default=20_000)
 # MSGAN's mode-seeking term in the latent GAN's generator loss for new trainings (0: plain WGAN-GP);
-# 5 gave GAN samples more fluent and more diverse than length-matched prior samples (docs/benchmarks.md)
+# 5 removed the plain GAN's diversity deficit against the VAE prior (docs/benchmarks.md)
 GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT = env.float("GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT", default=5.0)
 GENAI_GENMODEL_MAX_VARIANTS = env.int("GENAI_GENMODEL_MAX_VARIANTS", default=20)  # k of `variants`
 GENAI_GENMODEL_MAX_MUST_KEEP = env.int("GENAI_GENMODEL_MAX_MUST_KEEP", default=10)  # must-keep words of `variants`
