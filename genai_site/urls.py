@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from generation.apis import health
 
+handler500 = "generation.apis.exceptions.server_error"  # JSON under /api/ and /v1/; 503 when the database is away
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.apis.urls")),

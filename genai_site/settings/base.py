@@ -117,6 +117,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- request limits -------------------------------------------------------------------------
 GENAI_MAX_REQUEST_BYTES = env.int("GENAI_MAX_REQUEST_BYTES", default=256 * 1024)
+# While the database or cache is unreachable the API answers 503 with this Retry-After.
+GENAI_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("GENAI_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GENAI_MAX_REQUEST_BYTES
 
 # --- REST API -------------------------------------------------------------------------------
@@ -131,7 +133,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("GENAI_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    # Count in process memory while the cache (Redis) is away instead of failing every call.
+    "DEFAULT_THROTTLE_CLASSES": ["generation.apis.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("GENAI_THROTTLE_USER", default="600/min"),
         "job_create": env("GENAI_THROTTLE_JOB_CREATE", default="120/min"),

@@ -9,11 +9,11 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from generation import roles
 from generation.apis.serializers import TokenCreateInputSerializer, TokenOutputSerializer
+from generation.apis.throttling import AnonThrottle
 from generation.exceptions import DomainError
 from generation.services.users import token_issue, token_revoke
 
@@ -32,7 +32,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")
 
 
-class TokenThrottle(AnonRateThrottle):
+class TokenThrottle(AnonThrottle):
     scope = "token"
 
 

@@ -11,13 +11,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from generation import selectors
 from generation.apis.filters import JobFilter
 from generation.apis.serializers import IDEMPOTENCY_KEY_MAX, JobCreateInputSerializer, JobOutputSerializer
 from generation.apis.streaming import JobFollower, event_deltas
+from generation.apis.throttling import UserThrottle
 from generation.exceptions import InvalidInput
 from generation.models import Job
 from generation.services.jobs import job_cancel, job_create
@@ -43,7 +43,7 @@ def idempotency_key_get(request: Request) -> str | None:
     return key
 
 
-class JobCreateThrottle(UserRateThrottle):
+class JobCreateThrottle(UserThrottle):
     """Per-user rate of job creation (GENAI_THROTTLE_JOB_CREATE); listing is not counted."""
 
     scope = "job_create"
@@ -55,7 +55,7 @@ class JobCreateThrottle(UserRateThrottle):
 class JobListCreateApi(generics.ListAPIView):
     serializer_class = JobOutputSerializer
     filterset_class = JobFilter
-    throttle_classes = [UserRateThrottle, JobCreateThrottle]
+    throttle_classes = [UserThrottle, JobCreateThrottle]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user

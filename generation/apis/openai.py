@@ -27,7 +27,6 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from generation import selectors
@@ -46,6 +45,7 @@ from generation.apis.openai_serializers import (
     ModelSerializer,
 )
 from generation.apis.streaming import JobFollower, event_deltas
+from generation.apis.throttling import UserThrottle
 from generation.exceptions import NotFound
 from generation.kinds.generate import base_model_name, model_names
 from generation.models import Candidate, Job, JobStatus
@@ -136,7 +136,7 @@ class _AnyAcceptNegotiation(DefaultContentNegotiation):
 class _OpenAIApi(APIView):
     # Bearer first: it names the scheme in WWW-Authenticate, so anonymous requests get 401.
     authentication_classes = [BearerTokenAuthentication, TokenAuthentication, SessionAuthentication]
-    throttle_classes = [UserRateThrottle, JobCreateThrottle]
+    throttle_classes = [UserThrottle, JobCreateThrottle]
     content_negotiation_class = _AnyAcceptNegotiation
     param_aliases: dict[str, str] = {}
 
