@@ -38,7 +38,8 @@ ENV DJANGO_SETTINGS_MODULE=genai_site.settings.production \
     GENAI_VAR_DIR=/var/lib/genai/var
 
 # Admin and Swagger UI assets, served by whitenoise.
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
+RUN DJANGO_SECRET_KEY=collectstatic-only GENAI_ALERT_WEBHOOK_SECRET=collectstatic-only \
+    python manage.py collectstatic --noinput --verbosity 0 \
  && chown -R genai:genai /var/lib/genai
 
 USER genai

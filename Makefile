@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NODEPS := $(shell sed -n 's/^# no-deps: //p' requirements.txt)
+# The servers' entry points (wsgi.py, asgi.py, celery.py) default to production settings; the
+# one-machine targets ask for local ones unless the environment names others (honcho's processes
+# inherit it). Not exported globally: `make test` keeps pytest.ini's test settings.
+LOCAL_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-genai_site.settings.local}
 
 .PHONY: install run web worker beat test bench lint migrate clean
 
@@ -27,13 +31,13 @@ run: migrate
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py model_prepare
 	rm -rf var/metrics
-	PATH=$(abspath $(BIN)):$$PATH GENAI_METRICS_DIR=$(abspath var/metrics) $(BIN)/honcho start -f Procfile
+	$(LOCAL_SETTINGS) PATH=$(abspath $(BIN)):$$PATH GENAI_METRICS_DIR=$(abspath var/metrics) $(BIN)/honcho start -f Procfile
 
 worker: install
-	$(BIN)/celery -A genai_site worker -Q gpu,cpu,train -P threads -c 4 --loglevel INFO
+	$(LOCAL_SETTINGS) $(BIN)/celery -A genai_site worker -Q gpu,cpu,train -P threads -c 4 --loglevel INFO
 
 beat: install
-	$(BIN)/celery -A genai_site beat --loglevel INFO
+	$(LOCAL_SETTINGS) $(BIN)/celery -A genai_site beat --loglevel INFO
 
 test: install
 	$(BIN)/python -m pytest

@@ -2,5 +2,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
+# Production unless told otherwise: a server started without DJANGO_SETTINGS_MODULE must not run
+# with DEBUG on (make run and the tests set local / test).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.production")
 application = get_asgi_application()

@@ -9,7 +9,8 @@ import os
 from celery import Celery
 from kombu import Exchange, Queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
+# Production unless told otherwise, like wsgi.py (make run and the tests set local / test).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.production")
 
 app = Celery("genai_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

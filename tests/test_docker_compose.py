@@ -95,7 +95,7 @@ def test_docker_compose_config_validates():
     ok, reason = _compose_available()
     if not ok:
         pytest.skip(reason)
-    env = {**os.environ, "DJANGO_SECRET_KEY": "x"}
+    env = {**os.environ, "DJANGO_SECRET_KEY": "x", "GENAI_ALERT_WEBHOOK_SECRET": "y"}
     res = subprocess.run(
         ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
         cwd=COMPOSE_FILE.parent,

@@ -11,6 +11,10 @@ if not SECRET_KEY or SECRET_KEY.startswith("local-only"):
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production")
+# Webhook receivers trust the HMAC signature: a key anyone can read in the source signs nothing.
+GENAI_ALERT_WEBHOOK_SECRET = env("GENAI_ALERT_WEBHOOK_SECRET", default="")
+if not GENAI_ALERT_WEBHOOK_SECRET or GENAI_ALERT_WEBHOOK_SECRET.startswith("local-only"):
+    raise ImproperlyConfigured("GENAI_ALERT_WEBHOOK_SECRET must be set in production (it signs webhook bodies)")
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
