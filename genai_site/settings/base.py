@@ -117,6 +117,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- request limits -------------------------------------------------------------------------
 GENAI_MAX_REQUEST_BYTES = env.int("GENAI_MAX_REQUEST_BYTES", default=256 * 1024)
+# JSON request bodies: deeper nesting or more object keys (in the whole document) is a 400.
+GENAI_JSON_MAX_DEPTH = env.int("GENAI_JSON_MAX_DEPTH", default=32)
+GENAI_JSON_MAX_KEYS = env.int("GENAI_JSON_MAX_KEYS", default=10_000)
 # While the database or cache is unreachable the API answers 503 with this Retry-After.
 GENAI_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("GENAI_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GENAI_MAX_REQUEST_BYTES

@@ -35,6 +35,7 @@ class KnowledgeUploadJSONParser(BoundedJSONParser):
     """JSON rows may be as large as an uploaded file (GENAI_KB_MAX_UPLOAD_BYTES)."""
 
     limit_setting = "GENAI_KB_MAX_UPLOAD_BYTES"
+    max_keys_setting = None
 
 
 class _MappingField(serializers.DictField):

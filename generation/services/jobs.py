@@ -41,6 +41,7 @@ from generation.exceptions import (
     TransientJobError,
 )
 from generation.kinds import JobKind, JobResult, kind_get, kinds_all
+from generation.jsonchecks import errors_at, json_problem
 from generation.logging import job_context
 from generation.models import FINAL_STATUSES, PRIORITY_MAX, PRIORITY_MIN, Candidate, Job, JobEvent, JobStatus
 
@@ -63,7 +64,13 @@ def job_params_validate(*, kind: str, params: Any) -> tuple[JobKind, dict]:
     serializer = job_kind.params_serializer(data=params)
     if not serializer.is_valid():
         raise InvalidInput({"params": serializer.errors})
-    return job_kind, dict(serializer.validated_data)
+    validated = dict(serializer.validated_data)
+    # PostgreSQL's jsonb holds no NUL or unpaired surrogate, keys included: one check of what is
+    # stored, whichever kind's free-form field it sits in (it was a 500 on PostgreSQL).
+    problem = json_problem(validated)
+    if problem is not None:
+        raise InvalidInput({"params": errors_at(*problem)})
+    return job_kind, validated
 
 
 def _request_hash(*, kind: str, params: dict, priority: int) -> str:

@@ -45,6 +45,7 @@ class MonitoringListApi(generics.ListAPIView):
 
 class NewsJSONParser(BoundedJSONParser):
     limit_setting = "GENAI_NEWS_MAX_UPLOAD_BYTES"
+    max_keys_setting = None  # a file of items: GENAI_NEWS_MAX_UPLOAD_BYTES bounds it
 
 
 def _validated_items(rows: list, *, default_source: str | None = None) -> list[dict]:
