@@ -234,3 +234,69 @@ def _blank(text: str, claimed: list[tuple[int, int, PiiKind | None]]) -> str:
     for start, end, _ in claimed:
         chars[start:end] = "\u2400" * (end - start)
     return "".join(chars)
+
+
+# --- job params -----------------------------------------------------------------------------
+
+# The free text people write into each job kind's params, masked once in ``job_params_validate``
+# before the params are stored (``generation_job.params``): the runner then works on masked text,
+# as replies always have (placeholders such as ``[ORDER_ID]`` stay visible in drafts).
+# Paths: ``a`` a string; ``a[]`` each item of a list; ``a[].b`` a field of each item; ``a{}``
+# every value of an object (text or lists of text). Kinds not named hold no free text (ids,
+# model names, file paths, numbers).
+MASKED_PARAMS: dict[str, tuple[str, ...]] = {
+    "echo": ("text",),
+    "generate": ("prompt", "messages[].content"),
+    "reply": ("message", "history[].content", "context{}"),
+    "copy": ("attributes{}", "segments[].description"),
+    "recommendation": ("interactions[].title", "interactions[].description", "interactions[].text",
+                       "products[].attributes{}"),
+    "variants": ("text",),
+    "interpolate": ("text_a", "text_b"),
+    "augment": ("rows[].text", "csv_content"),
+    "genmodel_train": ("texts[]", "csv_content"),
+}
+
+
+def params_mask(kind: str, params: dict) -> dict:
+    """A copy of a job's validated ``params`` with personal data masked in its free text."""
+    paths = MASKED_PARAMS.get(kind)
+    if not paths:
+        return params
+    import copy
+
+    masked = copy.deepcopy(params)
+    for path in paths:
+        _mask_at(masked, path.split("."))
+    return masked
+
+
+def _mask_value(value):
+    if isinstance(value, str):
+        return pii_mask(value).text
+    if isinstance(value, list):
+        return [_mask_value(item) for item in value]
+    return value
+
+
+def _mask_at(node, parts: list[str]) -> None:
+    if not isinstance(node, dict):
+        return
+    part, rest = parts[0], parts[1:]
+    if part.endswith("[]"):
+        items = node.get(part[:-2])
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if rest:
+                    _mask_at(item, rest)
+                else:
+                    items[index] = _mask_value(item)
+    elif part.endswith("{}"):
+        values = node.get(part[:-2])
+        if isinstance(values, dict):
+            for key, value in values.items():
+                values[key] = _mask_value(value)
+    elif rest:
+        _mask_at(node.get(part), rest)
+    elif part in node:
+        node[part] = _mask_value(node[part])

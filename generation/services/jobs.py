@@ -43,6 +43,7 @@ from generation.exceptions import (
 from generation.kinds import JobKind, JobResult, kind_get, kinds_all
 from generation.jsonchecks import errors_at, json_problem
 from generation.logging import job_context
+from generation.privacy import params_mask
 from generation.models import FINAL_STATUSES, PRIORITY_MAX, PRIORITY_MIN, Candidate, Job, JobEvent, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def job_params_validate(*, kind: str, params: Any) -> tuple[JobKind, dict]:
     problem = json_problem(validated)
     if problem is not None:
         raise InvalidInput({"params": errors_at(*problem)})
-    return job_kind, validated
+    # One masking policy for what is stored: personal data in every kind's free text.
+    return job_kind, params_mask(kind, validated)
 
 
 def _request_hash(*, kind: str, params: dict, priority: int) -> str:

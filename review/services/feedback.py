@@ -14,6 +14,7 @@ from rapidfuzz.distance import Levenshtein
 from generation import roles
 from generation.exceptions import Forbidden, InvalidInput
 from generation.models import Candidate
+from generation.privacy import pii_mask
 from review import metrics
 from review.models import Feedback, FeedbackReason, Outcome, ReviewStatus, Thumb
 
@@ -88,6 +89,10 @@ def feedback_submit(
         feedback.edit_distance = edit_distance(candidate.text, feedback.edited_text or candidate.text)
     else:
         feedback.edit_distance = None
+    # What people type is stored masked, like every other text (the distance above is measured
+    # on what they sent: masking is not an edit).
+    feedback.edited_text = pii_mask(feedback.edited_text or "").text
+    feedback.comment = pii_mask(feedback.comment or "").text
     if feedback.outcome != previous_outcome:
         feedback.decided_at = timezone.now() if feedback.outcome else None
     feedback.save()

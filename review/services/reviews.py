@@ -49,7 +49,9 @@ def _text_check(text: str, field: str = "text") -> str:
         raise InvalidInput({field: ["The text to review is empty."]})
     if len(text) > settings.GENAI_REVIEW_MAX_TEXT_CHARS:
         raise InvalidInput({field: [f"At most {settings.GENAI_REVIEW_MAX_TEXT_CHARS} characters (GENAI_REVIEW_MAX_TEXT_CHARS)."]})
-    return text
+    from generation.privacy import pii_mask
+
+    return pii_mask(text).text  # stored, exported and sent as masked (one masking policy)
 
 
 def _reason_check(reason: str, *, required: bool) -> str:
