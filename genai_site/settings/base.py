@@ -117,6 +117,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- request limits -------------------------------------------------------------------------
 GENAI_MAX_REQUEST_BYTES = env.int("GENAI_MAX_REQUEST_BYTES", default=256 * 1024)
+# /metrics and /readyz's details: open when unset; else a Bearer token or a client in these networks.
+GENAI_OPS_TOKEN = env("GENAI_OPS_TOKEN", default="")
+GENAI_OPS_ALLOWED_NETWORKS = env.list("GENAI_OPS_ALLOWED_NETWORKS", default=[])
 # JSON request bodies: deeper nesting or more object keys (in the whole document) is a 400.
 GENAI_JSON_MAX_DEPTH = env.int("GENAI_JSON_MAX_DEPTH", default=32)
 GENAI_JSON_MAX_KEYS = env.int("GENAI_JSON_MAX_KEYS", default=10_000)
@@ -366,6 +369,9 @@ GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS = env.int("GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS
 GENAI_ALERT_SUMMARY_WAIT_SECONDS = env.float("GENAI_ALERT_SUMMARY_WAIT_SECONDS", default=120.0)  # delivery waits for it
 GENAI_ALERT_WEBHOOK_SECRET = env("GENAI_ALERT_WEBHOOK_SECRET", default="local-only-webhook-secret")  # HMAC key
 GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Webhooks go to public addresses only; these hosts (names, addresses or CIDR networks) are let
+# through for receivers inside the network, e.g. "hooks.corp.internal,10.20.0.0/16".
+GENAI_WEBHOOK_ALLOWED_HOSTS = env.list("GENAI_WEBHOOK_ALLOWED_HOSTS", default=[])
 GENAI_ALERT_DELIVERY_MAX_ATTEMPTS = env.int("GENAI_ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
 GENAI_ALERT_DELIVERY_BACKOFF_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_SECONDS", default=5.0)  # doubles per attempt
 GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=900.0)

@@ -1,5 +1,12 @@
-"""Operations endpoints: /healthz (alive), /readyz (can serve jobs), /metrics (Prometheus)."""
+"""Operations endpoints: /healthz (alive), /readyz (can serve jobs), /metrics (Prometheus).
 
+With ``GENAI_OPS_TOKEN`` set, /metrics and the details of /readyz (which parts fail, worker
+names) need ``Authorization: Bearer <token>`` or a client address in ``GENAI_OPS_ALLOWED_NETWORKS``;
+/readyz still answers its status (and 200/503) to anyone, for load balancers. /healthz stays open.
+"""
+
+import hmac
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -12,6 +19,19 @@ from generation.metrics import metrics_render
 from generation.services.workers import workers_alive
 
 logger = logging.getLogger(__name__)
+
+
+def ops_authorized(request: HttpRequest) -> bool:
+    token = settings.GENAI_OPS_TOKEN
+    if not token:
+        return True
+    if hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(client in ipaddress.ip_network(net, strict=False) for net in settings.GENAI_OPS_ALLOWED_NETWORKS if net)
 
 
 @require_GET
@@ -50,9 +70,17 @@ def readyz(request: HttpRequest) -> JsonResponse:
             ready = False
             checks[name] = f"failing: {exc}"
             logger.warning("readiness check %s failing: %s", name, exc)
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body = {"status": "ready" if ready else "unavailable"}
+    if ops_authorized(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not ops_authorized(request):
+        response = JsonResponse({"code": "not_authenticated", "detail": "GENAI_OPS_TOKEN is set: send it as a Bearer token.",
+                                 "error": {"code": "not_authenticated", "message": "Bearer token required."}}, status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
     return HttpResponse(metrics_render(), content_type=CONTENT_TYPE_LATEST)

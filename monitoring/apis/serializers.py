@@ -125,8 +125,11 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return value.strip().lstrip("$").upper()
 
     def validate_webhook_url(self, value: str) -> str:
-        if value and not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("An http(s) URL.")
+        from monitoring.services.delivery import webhook_url_problem
+
+        problem = webhook_url_problem(value) if value else None
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def validate(self, attrs: dict) -> dict:

@@ -9,17 +9,28 @@ delivered it is never sent again. Receivers verify::
 
 and drop repeats by the ``Idempotency-Key`` header (a crash between a receiver's 2xx and our
 commit is the one case that sends twice).
+
+Webhook targets are http(s) URLs whose host resolves only to public addresses: loopback,
+private, link-local, shared, multicast and reserved ranges are refused when a rule is saved
+(``webhook_url_problem``) and again at every send, which connects to the address it checked (no
+second lookup for a rebinding DNS server to answer differently) and follows no redirects. Hosts in
+``GENAI_WEBHOOK_ALLOWED_HOSTS`` (names, addresses or networks) are on-prem receivers let through.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -146,24 +157,123 @@ def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     return AttemptOutcome("retry", countdown=countdown)
 
 
+class WebhookTargetRefused(Exception):
+    """The URL is not http(s), or its host resolves to an address webhooks may not reach."""
+
+
+def _allowed_host(host: str, addresses: list) -> bool:
+    for entry in settings.GENAI_WEBHOOK_ALLOWED_HOSTS:
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == host.lower():
+            return True
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if addresses and all(address in network for address in addresses):
+            return True
+    return False
+
+
+def _address_refusal(address) -> str | None:
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    for attribute, name in (("is_loopback", "loopback"), ("is_link_local", "link-local"), ("is_multicast", "multicast"),
+                            ("is_unspecified", "unspecified"), ("is_reserved", "reserved"), ("is_private", "private")):
+        if getattr(address, attribute):
+            return name
+    return None if address.is_global else "non-public"
+
+
+def webhook_target_resolve(url: str) -> tuple[str, int, str]:
+    """``(host, port, address)`` to send ``url`` to, or WebhookTargetRefused saying why not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise WebhookTargetRefused("An http(s) URL.")
+    host = parts.hostname
+    if not host:
+        raise WebhookTargetRefused("The URL has no host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise WebhookTargetRefused(f"Bad port: {exc}.") from exc
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookTargetRefused(f"The host {host!r} does not resolve.") from exc
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not _allowed_host(host, addresses):
+        for address in addresses:
+            refusal = _address_refusal(address)
+            if refusal:
+                raise WebhookTargetRefused(
+                    f"The host {host!r} resolves to {address}, a {refusal} address; webhook receivers must be public "
+                    "(on-prem receivers: GENAI_WEBHOOK_ALLOWED_HOSTS)."
+                )
+    return host, port, str(addresses[0])
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why webhooks may not go to ``url`` (for a 400 when a rule is saved), or None."""
+    try:
+        webhook_target_resolve(url)
+    except WebhookTargetRefused as exc:
+        return str(exc)
+    return None
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever the name resolves to by then."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
 def _webhook_send(delivery: Delivery) -> int:
     payload = alert_payload(alert=delivery.alert, state=delivery.state, idempotency_key=delivery.idempotency_key)
     body = json.dumps(payload, sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(
-        delivery.target,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "genai-desk-alerts/1",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: webhook_signature(body=body, timestamp=timestamp),
-            IDEMPOTENCY_HEADER: delivery.idempotency_key,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=settings.GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) URLs only (serializer)
-        return response.status
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "genai-desk-alerts/1",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: webhook_signature(body=body, timestamp=timestamp),
+        IDEMPOTENCY_HEADER: delivery.idempotency_key,
+    }
+    url = delivery.target
+    host, port, address = webhook_target_resolve(url)  # checked again: DNS may have changed since the rule was saved
+    parts = urlsplit(url)
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(host, port, address=address, timeout=settings.GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
+                           headers=headers)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    if 300 <= response.status < 400:  # never followed: a redirect could point anywhere
+        raise urllib.error.HTTPError(url, response.status, f"redirect to {response.getheader('Location')!r} not followed",
+                                     response.headers, None)
+    if response.status >= 400:
+        raise urllib.error.HTTPError(url, response.status, response.reason, response.headers, None)
+    return response.status
 
 
 def _email_send(delivery: Delivery) -> None:
