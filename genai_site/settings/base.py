@@ -187,8 +187,17 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Messages of a killed worker come back after this; the sweeper usually acts sooner.
-        "visibility_timeout": env.int("GENAI_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+        # One Redis transport has one visibility timeout for every queue: an unacked message comes
+        # back after it. Shorter than a running job, the message is delivered again while the job
+        # runs (skipped by the claim, but noise every period); shorter than a retry's countdown,
+        # the retry runs early. So it covers the longest job (a training's 4 h soft limit + 5 min)
+        # and interactive jobs do not wait on it: the sweeper re-sends them
+        # (GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE) and requeues jobs of dead workers
+        # (GENAI_JOB_HEARTBEAT_STALE_SECONDS). docs/operations.md "Lost messages".
+        "visibility_timeout": env.int(
+            "GENAI_BROKER_VISIBILITY_TIMEOUT_SECONDS",
+            default=env.int("GENAI_TRAIN_JOB_SOFT_TIME_LIMIT_SECONDS", default=4 * 3600) + 300,
+        ),
         "queue_order_strategy": "priority",
         "priority_steps": list(range(10)),
         "sep": ":",
@@ -219,7 +228,15 @@ GENAI_QUEUES = ("gpu", "cpu", "train")
 GENAI_JOB_MAX_ATTEMPTS = env.int("GENAI_JOB_MAX_ATTEMPTS", default=3)
 GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=5.0)
 GENAI_JOB_HEARTBEAT_STALE_SECONDS = env.float("GENAI_JOB_HEARTBEAT_STALE_SECONDS", default=30.0)
+# The sweeper sends a queued job's message again when it has waited this long (the message may
+# be lost: a broker restart, a worker killed after taking it). Per queue, from how long jobs run:
+# interactive jobs (gpu, cpu: seconds) are re-sent within a minute with the 15 s sweep interval;
+# other queues (train: minutes to hours) use GENAI_JOB_REQUEUE_AFTER_SECONDS. A re-send of a job
+# that was only waiting behind others costs one skipped delivery (the claim makes it a no-op).
 GENAI_JOB_REQUEUE_AFTER_SECONDS = env.float("GENAI_JOB_REQUEUE_AFTER_SECONDS", default=300.0)
+GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE = env.dict(
+    "GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE", cast={"value": float}, default={"gpu": 45.0, "cpu": 45.0}
+)
 GENAI_SWEEP_INTERVAL_SECONDS = env.float("GENAI_SWEEP_INTERVAL_SECONDS", default=15.0)
 GENAI_SWEEP_BATCH = env.int("GENAI_SWEEP_BATCH", default=500)
 GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS = env.float("GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS", default=2.0)

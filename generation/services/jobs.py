@@ -542,18 +542,26 @@ class SweepReport:
     failed: int
 
 
+def job_requeue_after(*, queue: str) -> float:
+    """Seconds a job of ``queue`` may wait queued before the sweeper sends its message again."""
+    return float(settings.GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE.get(queue, settings.GENAI_JOB_REQUEUE_AFTER_SECONDS))
+
+
 def jobs_sweep() -> SweepReport:
     """Beat task body. Re-sends the message of jobs queued too long (the message may be lost),
     and requeues or fails running jobs whose worker stopped heart-beating (killed worker)."""
     now = timezone.now()
     batch = settings.GENAI_SWEEP_BATCH
-    resend_before = now - timedelta(seconds=settings.GENAI_JOB_REQUEUE_AFTER_SECONDS)
     stale_before = now - timedelta(seconds=settings.GENAI_JOB_HEARTBEAT_STALE_SECONDS)
 
     resent = 0
-    waiting = Job.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(enqueued_at__lt=resend_before) | Q(enqueued_at__isnull=True, created_at__lt=resend_before)
-    )
+    waited_too_long = Q()
+    for queue in settings.GENAI_QUEUES:
+        resend_before = now - timedelta(seconds=job_requeue_after(queue=queue))
+        waited_too_long |= Q(queue=queue) & (
+            Q(enqueued_at__lt=resend_before) | Q(enqueued_at__isnull=True, created_at__lt=resend_before)
+        )
+    waiting = Job.objects.filter(status=JobStatus.QUEUED).filter(waited_too_long)
     for job in waiting.order_by("created_at")[:batch]:
         logger.warning("job queued too long; sending its message again", extra={"job_id": str(job.id)})
         resent += job_enqueue(job=job)
