@@ -45,8 +45,10 @@ test: install
 bench: install
 	$(BIN)/python bench/pipeline.py
 
+# Layer rules (import-linter contracts in .importlinter) and pyflakes/isort checks (ruff.toml).
 lint: install
-	$(BIN)/python -m compileall -q genai_site generation workers tests bench review web monitoring
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf var .pytest_cache

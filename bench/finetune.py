@@ -50,9 +50,16 @@ QUESTION = (
 def train_bench(args) -> dict:
     from transformers import AutoModelForCausalLM
 
-    from workers.runtime.finetune import reply_chat
-    from workers.runtime.models import lm_prepare, tokenizer_get
-    from workers.train.finetune import LoraTrainConfig, _batch, _token_loss_sum, bitext_rows, example_encode, lora_train
+    from generation.lm import lm_prepare, tokenizer_get
+    from workers.runners.finetune import reply_chat
+    from workers.train.finetune import (
+        LoraTrainConfig,
+        _batch,
+        _token_loss_sum,
+        bitext_rows,
+        example_encode,
+        lora_train,
+    )
 
     tokenizer = tokenizer_get(settings.GENAI_LM_MODEL)
     rows = bitext_rows(settings.GENAI_FINETUNE_BITEXT_CSV)[: args.train_steps * args.batch_size]
@@ -86,15 +93,15 @@ def train_bench(args) -> dict:
 
 def _run(engine_lms: list, ids: list[int], n_tokens: int) -> float:
     """Aggregate tokens/s of one request per entry of ``engine_lms``, all submitted at once."""
+    from generation.runner import NullContext
     from workers.ml.decoding import SamplingParams
-    from workers.runtime.replies import LocalContext
-    from workers.runtime.text import completions_run
+    from workers.runtime.completions import completions_run
 
     sampling = SamplingParams(max_new_tokens=n_tokens, temperature=0.0, repetition_penalty=1.0)
     counts = []
 
     def one(lm):
-        (c,) = completions_run(lm, ids, sampling, LocalContext())
+        (c,) = completions_run(lm, ids, sampling, NullContext())
         counts.append(c.completion_tokens)
 
     threads = [threading.Thread(target=one, args=(lm,)) for lm in engine_lms]
@@ -110,8 +117,9 @@ def serve_bench(args) -> dict:
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from generation.lm import chat_input_ids, lm_prepare
     from workers.runtime.adapters import adapter_lm_build
-    from workers.runtime.models import LoadedLM, chat_input_ids, engine_build, lm_get, lm_prepare
+    from workers.runtime.models import LoadedLM, engine_build, lm_get
 
     base = lm_get()
     ids = chat_input_ids(base.tokenizer, prompt=None, messages=[{"role": "user", "content": QUESTION}])

@@ -138,7 +138,7 @@ def job_body(args: argparse.Namespace, seed: int) -> dict:
 
 def sampling_params(params: dict):
     """The job's parameters as the API validates them, turned into SamplingParams the way the
-    worker's runner (workers.runtime.text.generate_run) does."""
+    worker's runner (workers.runtime.completions.generate_run) does."""
     from generation.kinds.generate import GenerateParamsSerializer
     from workers.ml.decoding import SamplingParams
 
@@ -163,8 +163,9 @@ class Baseline:
     def __init__(self, args: argparse.Namespace):
         import torch
 
+        from generation.lm import chat_input_ids, lm_prepare, tokenizer_get
         from workers.runtime.device import Device, device_get
-        from workers.runtime.models import LoadedLM, chat_input_ids, lm_load, lm_prepare, tokenizer_get
+        from workers.runtime.models import LoadedLM, lm_load
 
         self.args = args
         served = device_get()

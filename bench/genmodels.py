@@ -45,6 +45,8 @@ django.setup()
 import torch  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from workers.runners import genmodel_train
+from workers.runners import genmodels as genmodel_runners
 from workers.runtime import genmodels  # noqa: E402
 from workers.train.genmodels import (  # noqa: E402
     VAE_FILE,
@@ -88,7 +90,7 @@ def training_speed(*, model: genmodels.GenModel, sentences: list[str], steps: in
 def lm_training_speed(*, sentences: list[str], steps: int, batch: int = 16) -> float:
     from transformers import AutoModelForCausalLM
 
-    from workers.runtime.models import lm_prepare, tokenizer_get
+    from generation.lm import lm_prepare, tokenizer_get
 
     tokenizer = tokenizer_get(None)
     if tokenizer.pad_token is None:
@@ -115,18 +117,18 @@ def sampling_latency(*, model: genmodels.GenModel, n: int, repeats: int) -> dict
     messages = [{"role": "user", "content": PROMPT}]
     prompt_ids = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     prompt_ids = {k: v.to(lm.model.device) for k, v in prompt_ids.items()}
-    probe = genmodels.samples_make(n=50, source="prior", seed=123, model=model)
+    probe = genmodel_runners.samples_make(n=50, source="prior", seed=123, model=model)
     lengths = [len(lm.tokenizer(item["text"], add_special_tokens=False)["input_ids"]) for item in probe]
     new_tokens = max(4, round(statistics.mean(lengths)))
 
     def prior(seed):
-        return genmodels.samples_make(n=n, source="prior", seed=seed, model=model)
+        return genmodel_runners.samples_make(n=n, source="prior", seed=seed, model=model)
 
     def gan(seed):
-        return genmodels.samples_make(n=n, source="gan", seed=seed, model=model)
+        return genmodel_runners.samples_make(n=n, source="gan", seed=seed, model=model)
 
     def variants(seed):
-        return genmodels.variants_make(text=VARIANT_SOURCE, k=5, seed=seed, model=model)
+        return genmodel_runners.variants_make(text=VARIANT_SOURCE, k=5, seed=seed, model=model)
 
     def baseline(seed):
         torch.manual_seed(seed)
@@ -174,7 +176,7 @@ def main() -> int:
     model = genmodels.genmodel_get(name=args.model or None)
     report: dict = {"model": model.label, "torch_threads": torch.get_num_threads(), "load_before": os.getloadavg()[0]}
     if not args.skip_training:
-        texts, _ = genmodels.corpus_load({})
+        texts, _ = genmodel_train.corpus_load({})
         max_words = 16
         from generation.models import ModelVersion
 

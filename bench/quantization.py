@@ -108,7 +108,7 @@ def model_dir(name: str) -> Path:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
     django.setup()
-    from workers.runtime.models import lm_prepare
+    from generation.lm import lm_prepare
 
     return lm_prepare(name)
 

@@ -41,13 +41,13 @@ def main() -> None:
     django.setup()
     import torch
 
-    from workers.ml.sentiment import classification_metrics
-    from workers.ml.sentiment_labels import label_map_parse
+    from generation.sentiment_labels import LABELS, label_map_parse
+    from workers.ml.metrics import classification_metrics
     from workers.runtime.sentiment import classifier_get
     from workers.train.sentiment import dataset_read, rows_subset, split_stratified
 
     classifier = classifier_get(args.model)
-    from monitoring.services.scoring import sentiment_model_resolve
+    from generation.selectors import sentiment_model_resolve
 
     version = sentiment_model_resolve(args.model)
     config = version.config
@@ -72,11 +72,11 @@ def main() -> None:
     started = time.monotonic()
     predictions = classifier.predict(test_texts, batch_size=args.batch_size)
     test_seconds = time.monotonic() - started
-    report = classification_metrics(test_labels, [p["label"] for p in predictions])
+    report = classification_metrics(test_labels, [p["label"] for p in predictions], LABELS, detail=True)
     out["held_out_tweets"] = {k: report[k] for k in ("n", "accuracy", "macro_f1", "per_class", "confusion_matrix")}
 
     news_texts, news_labels = dataset_read(args.news, text_col="text", label_col="label", label_map={})
-    news = classification_metrics(news_labels, [p["label"] for p in classifier.predict(news_texts)])
+    news = classification_metrics(news_labels, [p["label"] for p in classifier.predict(news_texts)], LABELS, detail=True)
     out["news_sentences"] = {k: news[k] for k in ("n", "accuracy", "macro_f1", "confusion_matrix")}
 
     # Throughput: batched vs one at a time, same texts order, same process, after a warm-up.

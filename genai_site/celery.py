@@ -7,18 +7,14 @@ its kind declares. Tasks carry only the job id; the database row is the truth.
 import os
 
 from celery import Celery
-from kombu import Exchange, Queue
 
 # Production unless told otherwise, like wsgi.py (make run and the tests set local / test).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.production")
 
 app = Celery("genai_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Each queue gets its own direct exchange and routing key; declared by name alone, all three
-# would be bound to the default "cpu" exchange and key (as the worker banner showed).
-app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("gpu", "cpu", "train")]
-app.autodiscover_tasks(["workers"])
-app.autodiscover_tasks(["monitoring"])  # alert evaluation, deliveries, feed polling
+# Queues come from settings (CELERY_TASK_QUEUES); every installed app's tasks.py is a task module.
+app.autodiscover_tasks()
 
 
 @app.on_after_finalize.connect

@@ -1,8 +1,16 @@
 from django.contrib import admin, messages
 
 from generation.exceptions import DomainError
-from generation.models import Candidate, Conversation, Job, JobEvent, KnowledgeDoc, ModelVersion, WorkerHeartbeat
-from generation.models import BrandExample
+from generation.models import (
+    BrandExample,
+    Candidate,
+    Conversation,
+    Job,
+    JobEvent,
+    KnowledgeDoc,
+    ModelVersion,
+    WorkerHeartbeat,
+)
 from generation.services.jobs import job_cancel, job_retry
 from generation.services.knowledge import knowledge_active_set
 from generation.services.model_versions import model_version_promote

@@ -12,13 +12,20 @@ import glob
 import os
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from generation.kinds import JobResult
     from generation.models import Job
+    from generation.runner import JobResult
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -129,6 +136,17 @@ class MergedProcessesCollector(Collector):
         return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
 
 
+# Feature apps add their own collectors (the review app: feedback, review queue and quality per
+# model version), registered when the app is ready.
+_APP_COLLECTORS: list = []
+
+
+def collectors_register(collectors) -> None:
+    """``collectors(multiprocess=bool) -> [Collector]`` is rendered with every ``/metrics``."""
+    if collectors not in _APP_COLLECTORS:
+        _APP_COLLECTORS.append(collectors)
+
+
 def metrics_render() -> bytes:
     from django.conf import settings
 
@@ -140,9 +158,8 @@ def metrics_render() -> bytes:
                           PROMPT_TOKENS, MODEL_LOAD_SECONDS, ENGINE_STEP_SECONDS, ENGINE_ROWS, ENGINE_WAITING):
             registry.register(collector)
     registry.register(DatabaseCollector())
-    from review.metrics import review_collectors  # feedback, review queue and quality per model version
-
-    for collector in review_collectors(multiprocess=bool(settings.GENAI_METRICS_DIR)):
-        registry.register(collector)
+    for collectors in _APP_COLLECTORS:
+        for collector in collectors(multiprocess=bool(settings.GENAI_METRICS_DIR)):
+            registry.register(collector)
     return generate_latest(registry)
 

@@ -323,7 +323,7 @@ class JobMetric(models.Model):
 class BrandExample(models.Model):
     """An example description in a brand's voice (optionally of one collection), stored by a
     marketer: the most similar ones are the ``copy`` runner's few-shot style examples, and all
-    of them are fine-tuning rows (``generation.services.copy.copy_training_examples``).
+    of them are fine-tuning rows (``workers.runners.copy.copy_training_examples``).
     ``attributes`` are the product facts the text describes, when known (the few-shot turn then
     shows them). The embedding is stored like ``KnowledgeItem``'s: float32 bytes of the text,
     ``embedded_hash`` the ``content_hash`` it was computed from."""

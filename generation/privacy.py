@@ -29,6 +29,8 @@ import re
 from enum import StrEnum
 from typing import NamedTuple
 
+from generation.text import masking
+
 __all__ = ["PiiKind", "MaskResult", "pii_mask"]
 
 
@@ -52,84 +54,7 @@ class MaskResult(NamedTuple):
     found: list[PiiKind]
 
 
-# --- detectors ------------------------------------------------------------------------------
-
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
-)
-
-_CURRENCY = r"[$€£¥₹]|(?:USD|EUR|GBP|CHF|JPY|CAD|AUD|INR|dollars?|euros?|pounds?|bucks)\b"
-_AMOUNT = r"\d{1,3}(?:[,.\u00a0 ]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
-_PROTECTED = [
-    # ISO dates and date-times' date part: 2024-01-15, 2024/1/5, 2024.01.15
-    re.compile(r"(?<![\d.,/-])\d{4}([-/.])\d{1,2}\1\d{1,2}(?![\d]|[-/.]\d)"),
-    # day-month-year or month-day-year: 15/01/2024, 01.02.24, 12-31-2023
-    re.compile(r"(?<![\d.,/-])\d{1,2}([-/.])\d{1,2}\1(?:\d{4}|\d{2})(?![\d]|[-/.]\d)"),
-    # times: 10:30, 23:59:59
-    re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])"),
-    # prices: $1,234.56, € 12,50, 1.234,56 EUR, 99 dollars
-    re.compile(rf"(?:{_CURRENCY})\s?(?:{_AMOUNT})(?![\d])", re.IGNORECASE),
-    re.compile(rf"(?<![\d.,])(?:{_AMOUNT})\s?(?:{_CURRENCY})", re.IGNORECASE),
-    # IPv4 addresses and dotted version numbers with four parts
-    re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])"),
-    # year ranges: 2019-2020, 1990 – 95
-    re.compile(r"(?<!\d)(?:19|20)\d{2}\s?[-–]\s?(?:(?:19|20)\d{2}|\d{2})(?![\d-])"),
-]
-
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
-
-_ORDER_WORDS = (
-    r"orders?|purchases?|invoices?|bills?|receipts?|tracking|shipments?|parcels?|packages?|"
-    r"deliver(?:y|ies)|bookings?|reservations?|confirmations?|transactions?|references?|ref|"
-    r"tickets?|rma|returns?|refunds?"
-)
-_ORDER_CONTEXT = re.compile(
-    rf"\b(?:{_ORDER_WORDS})(?:\b|(?=\d))"
-    r"(?:[\s:=]+(?:with|the|your|my|number|no|nr|num|id|code|is|was|of)\b\.?){0,4}[\s:={]*"
-    r"(?P<id>#?\s?[A-Za-z0-9]{1,40}(?:-[A-Za-z0-9]{1,40}){0,5})(?![\w-])",
-    re.IGNORECASE,
-)
-_ORDER_HASH = re.compile(r"(?<![\w&#])#\s?\d{4,}(?![\w-])")
-_ORDER_PREFIXED = re.compile(
-    r"(?<![\w-])(?:ORD|ORDER|INV|PO|SO|TRK|RMA|REF|TKT|BKG|CS)[-_#]?\d{4,}(?:-\d+)*(?![\w-])", re.IGNORECASE
-)
-
-# Cards as printed (4-4-4-4[-3], 4-4-4-1..4, Amex 4-6-5) or as one run of 13 to 19 digits; a
-# leading 0 is no card network's (and is how international phone prefixes start).
-_CARD = re.compile(
-    r"(?<![\w+-])(?:[1-9]\d{3}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|[1-9]\d{3}([ -])\d{6}\2\d{4,5}"
-    r"|[1-9]\d{12,18})(?![\w]|[-.,]\d)"
-)
-
-_PHONE = re.compile(
-    r"(?<![\w+\-.,/])(?<!\d[ .\-])(?:(?:\+|00)\s?)?(?:\(\d{1,5}\)|\d)(?:[ .\-]?(?:\(\d{1,5}\)|\d)){6,}(?![\w]|[-.,/]\d)"
-)
-_PHONE_CONTEXT = re.compile(
-    r"(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call|ring|text|sms|whats\s?app|fax|contact|number|reach)"
-    r"\b[^\n\d]{0,25}$",
-    re.IGNORECASE,
-)
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _iban_ok(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+# The detectors (regular expressions and checksums) live in generation.text.masking.
 
 
 def _is_phone(text: str, start: int, candidate: str) -> bool:
@@ -139,7 +64,7 @@ def _is_phone(text: str, start: int, candidate: str) -> bool:
     if re.search(r"[.\-]{2}| {2}|[.\-] | [.\-]", candidate):
         return False
     international = candidate.startswith(("+", "00"))
-    context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
+    context = bool(masking.PHONE_CONTEXT.search(text[max(0, start - 40) : start]))
     groups = [g for g in re.split(r"[^\d]+", candidate) if g]
     if len(groups) == 1:  # one run of digits, no separators
         if international or context:
@@ -187,9 +112,9 @@ def pii_mask(text: str) -> MaskResult:
         if free(start, end):
             claimed.append((start, end, kind))
 
-    for match in _EMAIL.finditer(text):
+    for match in masking.EMAIL.finditer(text):
         claim(match.start(), match.end(), PiiKind.EMAIL)
-    for pattern in _PROTECTED:
+    for pattern in masking.PROTECTED:
         for match in pattern.finditer(text):
             claim(match.start(), match.end(), None)
     # Later detectors see claimed spans as opaque, so a phone number next to a date is matched
@@ -197,12 +122,12 @@ def pii_mask(text: str) -> MaskResult:
     # A card pattern rejected by Luhn may hide a real card starting inside it (a phone number
     # printed right before it); phone candidates are whole runs of digit groups instead.
     for pattern, kind, check, retry_inside in (
-        (_IBAN, PiiKind.IBAN, lambda m: _iban_ok(m.group()), False),
-        (_ORDER_CONTEXT, PiiKind.ORDER_ID, lambda m: sum(c.isdigit() for c in m.group("id")) >= 4, False),
-        (_ORDER_HASH, PiiKind.ORDER_ID, None, False),
-        (_ORDER_PREFIXED, PiiKind.ORDER_ID, None, False),
-        (_CARD, PiiKind.CARD, lambda m: _luhn_ok(re.sub(r"\D", "", m.group())), True),
-        (_PHONE, PiiKind.PHONE, lambda m: _is_phone(text, m.start(), m.group()), False),
+        (masking.IBAN, PiiKind.IBAN, lambda m: masking.iban_ok(m.group()), False),
+        (masking.ORDER_CONTEXT, PiiKind.ORDER_ID, lambda m: sum(c.isdigit() for c in m.group("id")) >= 4, False),
+        (masking.ORDER_HASH, PiiKind.ORDER_ID, None, False),
+        (masking.ORDER_PREFIXED, PiiKind.ORDER_ID, None, False),
+        (masking.CARD, PiiKind.CARD, lambda m: masking.luhn_ok(re.sub(r"\D", "", m.group())), True),
+        (masking.PHONE, PiiKind.PHONE, lambda m: _is_phone(text, m.start(), m.group()), False),
     ):
         opaque = _blank(text, claimed)
         group = "id" if "id" in pattern.groupindex else 0

@@ -4,8 +4,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 AGENT, MARKETER, ANALYST, REVIEWER, ADMIN = "agent", "marketer", "analyst", "reviewer", "admin"
 ROLES = (AGENT, MARKETER, ANALYST, REVIEWER, ADMIN)
-# Roles that see every job, not only their own.
-SEE_ALL_ROLES = frozenset({REVIEWER, ADMIN})
+# The roles that review: approve or reject content, clear flags, promote model versions, and see
+# every job, not only their own. The one spelling of this set.
+REVIEW_ROLES = frozenset({REVIEWER, ADMIN})
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
@@ -24,5 +25,6 @@ def user_has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
-def user_sees_all_jobs(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user_roles(user) & SEE_ALL_ROLES)
+def user_is_reviewer(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Reviewer or admin: reviews content, promotes models, sees every job."""
+    return bool(user_roles(user) & REVIEW_ROLES)

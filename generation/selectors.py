@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Sum
 
@@ -24,7 +25,7 @@ def job_list(*, user: AbstractBaseUser) -> QuerySet[Job]:
     jobs = Job.objects.select_related("owner").prefetch_related(
         Prefetch("candidates", queryset=Candidate.objects.order_by("index"))
     )
-    if roles.user_sees_all_jobs(user):
+    if roles.user_is_reviewer(user):
         return jobs
     return jobs.filter(owner=user)
 
@@ -46,7 +47,7 @@ def candidate_withheld(candidate: Candidate, viewer) -> bool:
     the reasons, in ``metadata.safety``) until one of them clears it. Without a known viewer the
     text is withheld too: the safe default."""
     flagged = bool(((candidate.metadata or {}).get("safety") or {}).get("flagged"))
-    return flagged and not (viewer is not None and roles.user_sees_all_jobs(viewer))
+    return flagged and not (viewer is not None and roles.user_is_reviewer(viewer))
 
 
 def job_events_after(*, job_id: uuid.UUID, after_id: int, limit: int = 500) -> list[JobEvent]:
@@ -165,3 +166,10 @@ def model_version_resolve(*, family: str, name: str | None = None, purpose: str 
 
 def job_metric_points(*, job_id: uuid.UUID) -> QuerySet[JobMetric]:
     return JobMetric.objects.filter(job_id=job_id).order_by("step", "id")
+
+
+def sentiment_model_resolve(name: str | None = None) -> ModelVersion | None:
+    """The classifier that scores: ``name`` ("finsent" or "finsent@2"), else GENAI_SENTIMENT_MODEL,
+    else the promoted sentiment version, else the newest ready one."""
+    name = name or settings.GENAI_SENTIMENT_MODEL or None
+    return model_version_resolve(family="sentiment", name=name, purpose=None if name else "sentiment")

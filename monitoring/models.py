@@ -161,6 +161,21 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"
 
 
+def rule_params_check(*, condition: str, threshold: float, entity: str = "", aggregate: bool = False) -> dict[str, list[str]]:
+    """Errors by field for a condition's threshold (the serializer checks types and ranges of
+    the other fields)."""
+    errors: dict[str, list[str]] = {}
+    if condition == Condition.NEGATIVE_SHARE and not 0.0 < threshold <= 1.0:
+        errors["threshold"] = ["For negative_share, a share in (0, 1]."]
+    elif condition == Condition.MEAN_SCORE and not -1.0 <= threshold <= 1.0:
+        errors["threshold"] = ["For mean_score, a score in [-1, 1]."]
+    elif condition == Condition.NEGATIVE_ZSCORE and not threshold > 0.0:
+        errors["threshold"] = ["For negative_zscore, a z-score above 0."]
+    if entity and aggregate:
+        errors["aggregate"] = ["Only rules without an entity aggregate over all entities."]
+    return errors
+
+
 class AlertRule(TimeStamped):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -216,8 +231,6 @@ class AlertRule(TimeStamped):
         return self.name
 
     def clean(self) -> None:
-        from monitoring.services.rules import rule_params_check
-
         errors = rule_params_check(
             condition=self.condition, threshold=self.threshold, entity=self.entity, aggregate=self.aggregate
         )

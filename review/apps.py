@@ -7,5 +7,11 @@ class ReviewConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the scheduled-retrain task with Celery (web, worker and beat all load apps).
-        from review import tasks  # noqa: F401
+        # Every job's candidates pass the output safety filter before they are stored.
+        from generation.metrics import collectors_register
+        from generation.services.jobs import candidate_screen_register
+        from review.metrics import review_collectors
+        from review.services.safety import candidates_screen
+
+        candidate_screen_register(candidates_screen)
+        collectors_register(review_collectors)  # feedback, review queue and quality per model version

@@ -27,7 +27,7 @@ def review_item_list(
     """Reviewers and admins see the whole queue; others see what they submitted.
     ``assigned``: ``me``, ``none`` or a username."""
     items = ReviewItem.objects.select_related("candidate__job", "submitted_by", "assigned_to", "first_approved_by")
-    if not roles.user_sees_all_jobs(user):
+    if not roles.user_is_reviewer(user):
         items = items.filter(submitted_by=user)
     if status:
         items = items.filter(status=status)
@@ -56,7 +56,7 @@ def review_item_get(*, user: AbstractBaseUser, item_id: int | str) -> ReviewItem
 def candidate_get(*, user: AbstractBaseUser, candidate_id: int | str) -> Candidate:
     """A candidate of a job the user may see (their own; reviewers and admins: any)."""
     candidates = Candidate.objects.select_related("job", "job__owner")
-    if not roles.user_sees_all_jobs(user):
+    if not roles.user_is_reviewer(user):
         candidates = candidates.filter(job__owner=user)
     try:
         return candidates.get(pk=int(candidate_id))
@@ -67,7 +67,7 @@ def candidate_get(*, user: AbstractBaseUser, candidate_id: int | str) -> Candida
 def feedback_list(*, user: AbstractBaseUser) -> QuerySet[Feedback]:
     """Reviewers and admins see all feedback (it quotes drafts); others their own."""
     rows = Feedback.objects.select_related("candidate__job", "user")
-    if roles.user_sees_all_jobs(user):
+    if roles.user_is_reviewer(user):
         return rows
     return rows.filter(user=user)
 

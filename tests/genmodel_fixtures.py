@@ -57,6 +57,8 @@ class TinyGenModel:
 
 @lru_cache(maxsize=1)
 def tiny_genmodel_train(directory: str) -> TinyGenModel:
+    import torch
+
     from workers.train.genmodels import (
         GAN_FILE,
         VAE_FILE,
@@ -67,8 +69,6 @@ def tiny_genmodel_train(directory: str) -> TinyGenModel:
         vae_checkpoint_save,
         vae_train,
     )
-
-    import torch
 
     root = Path(directory)
     shutil.rmtree(root, ignore_errors=True)

@@ -7,18 +7,18 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 
-import workers.signals  # noqa: F401 - worker heartbeat and start-up hooks
+from generation.exceptions import TransientJobError
+from generation.services.jobs import RUN_TASK_NAME
+from generation.services.jobs import jobs_sweep as jobs_sweep_service
+from workers import runners
 
 
-@shared_task(bind=True, name="workers.tasks.job_run", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(bind=True, name=RUN_TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def job_run(self, job_id: str) -> str:
     """Run one job. Safe to deliver twice: the claim makes every extra delivery a no-op."""
-    from generation.exceptions import TransientJobError
-    from generation.services.jobs import job_run as job_run_service
-
     worker_id = f"{self.request.hostname}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     try:
-        return job_run_service(job_id=job_id, worker_id=worker_id)
+        return runners.job_run(job_id=job_id, worker_id=worker_id)
     except TransientJobError as exc:
         base = settings.GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS * (2**self.request.retries)
         countdown = min(base, settings.GENAI_TRANSIENT_RETRY_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)
@@ -28,8 +28,6 @@ def job_run(self, job_id: str) -> str:
 @shared_task(name="workers.tasks.jobs_sweep", acks_late=True)
 def jobs_sweep() -> dict:
     """Beat: re-send lost messages, requeue or fail jobs of dead workers."""
-    from generation.services.jobs import jobs_sweep as jobs_sweep_service
-
     report = jobs_sweep_service()
     return {"resent": report.resent, "requeued": report.requeued, "failed": report.failed}
 

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import environ
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 env = environ.Env()
@@ -224,7 +225,10 @@ CELERY_WORKER_SEND_TASK_EVENTS = env.bool("GENAI_CELERY_TASK_EVENTS", default=Fa
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- jobs -----------------------------------------------------------------------------------
-GENAI_QUEUES = ("gpu", "cpu", "train")
+GENAI_QUEUES = ("gpu", "cpu", "train")  # the one list of queues: kinds, Celery, metrics
+# Each queue gets its own direct exchange and routing key; declared by name alone, all three
+# would be bound to the default "cpu" exchange and key (as the worker banner showed).
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in GENAI_QUEUES]
 GENAI_JOB_MAX_ATTEMPTS = env.int("GENAI_JOB_MAX_ATTEMPTS", default=3)
 GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=5.0)
 GENAI_JOB_HEARTBEAT_STALE_SECONDS = env.float("GENAI_JOB_HEARTBEAT_STALE_SECONDS", default=30.0)
@@ -311,6 +315,9 @@ GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS = env.int("GENAI_REPLY_MAX_CONTEXT_VALUE_CHA
 GENAI_REPLY_MAX_SOURCES = env.int("GENAI_REPLY_MAX_SOURCES", default=10)  # k
 GENAI_REPLY_PROMPT_SOURCES = env.int("GENAI_REPLY_PROMPT_SOURCES", default=2)  # of the k, how many the model sees
 GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer after loop cutting: fallback
+# With a retrieved source the model writes only the reply's opening (the body is the best
+# source's): its tokens are capped here, whatever max_new_tokens asks for.
+GENAI_REPLY_OPENING_MAX_TOKENS = env.int("GENAI_REPLY_OPENING_MAX_TOKENS", default=96)
 
 # --- product copy and recommendations (the `copy` and `recommendation` kinds) -----------------
 GENAI_COPY_MAX_ATTRIBUTES = env.int("GENAI_COPY_MAX_ATTRIBUTES", default=30)  # keys per product
@@ -340,6 +347,7 @@ GENAI_INTENT_DATASETS = env.list(
     ],
 )
 GENAI_INTENT_MODEL = env("GENAI_INTENT_MODEL", default="")  # "name" or "name@3"; blank: promoted, else newest
+GENAI_INTENT_CACHE_SIZE = env.int("GENAI_INTENT_CACHE_SIZE", default=4)  # intent heads loaded per worker process
 GENAI_INTENT_MAX_EPOCHS = env.int("GENAI_INTENT_MAX_EPOCHS", default=200)
 GENAI_FINETUNE_BITEXT_CSV = env(
     "GENAI_FINETUNE_BITEXT_CSV", default=str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv")

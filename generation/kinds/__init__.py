@@ -1,44 +1,20 @@
 """The job-kind registry.
 
-A kind declares its params serializer, the queue its jobs run on, the roles that may create it and
-the dotted path of the function that runs one job on a worker. The pipeline (services, tasks, API)
-only talks to this registry: adding a kind is adding a module to this package.
-
-The runner is named by a dotted path and imported only on the worker, so the web process never
-loads torch.
+A kind declares its params serializer, the queue its jobs run on and the roles that may create
+it. The pipeline (services, API) only talks to this registry: adding a kind is adding a module to
+this package and its runner to the worker's registry (``workers.runners.RUNNERS``, checked by
+``tests/workers/runners/test_registry.py``). Kinds never import ``workers``, so the web process
+never loads torch.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
+from django.conf import settings
 from rest_framework import serializers
-
-if TYPE_CHECKING:
-    from generation.services.jobs import JobContext
-
-QUEUES = ("gpu", "cpu", "train")
-
-
-@dataclass(frozen=True)
-class CandidateResult:
-    text: str
-    finish_reason: str
-    score: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class JobResult:
-    candidates: list[CandidateResult]
-    model_version: str = ""
-    usage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,16 +23,11 @@ class JobKind:
     description: str
     params_serializer: type[serializers.Serializer]
     queue: str
-    runner: str  # "package.module.function", called as runner(params=..., ctx=...) -> JobResult
     roles: frozenset[str]
 
     def __post_init__(self) -> None:
-        if self.queue not in QUEUES:
-            raise ValueError(f"Kind {self.name!r}: queue must be one of {QUEUES}, not {self.queue!r}")
-
-    def runner_load(self) -> Callable[..., JobResult]:
-        module_name, _, func_name = self.runner.rpartition(".")
-        return getattr(importlib.import_module(module_name), func_name)
+        if self.queue not in settings.GENAI_QUEUES:
+            raise ValueError(f"Kind {self.name!r}: queue must be one of {settings.GENAI_QUEUES}, not {self.queue!r}")
 
 
 _REGISTRY: dict[str, JobKind] = {}

@@ -25,7 +25,6 @@ kind_register(
         description="Summarises the items behind a firing alert in 2-4 sentences citing their ids.",
         params_serializer=AlertSummaryParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.sentiment.alert_summary_run",
         roles=frozenset({roles.ANALYST, roles.ADMIN}),
     )
 )

@@ -1,6 +1,6 @@
 """``augment``: a labelled CSV (a file under GENAI_GENMODEL_DATA_DIRS, uploaded CSV text, or
 inline rows) -> ``per_class`` synthetic examples per class, decoded from that class's region of
-the sentence VAE's latent space and ranked by the GAN critic (``workers.runtime.genmodels.
+the sentence VAE's latent space and ranked by the GAN critic (``workers.runners.genmodels.
 augment_examples``, which the sentiment and intent training jobs also call). Each candidate's
 metadata holds its ``label``."""
 
@@ -12,6 +12,7 @@ from rest_framework import serializers
 from generation import roles
 from generation.kinds import JobKind, kind_register
 from generation.kinds.variants import genmodel_check
+from generation.text.tables import CsvError, csv_read
 
 
 def data_path_check(value: str) -> str:
@@ -30,17 +31,11 @@ def data_path_check(value: str) -> str:
 
 def csv_content_check(value: str, *, columns: list[str]) -> str:
     """Inline CSV text: a header row naming ``columns`` and at least one data row."""
-    import csv
-    import io
-
-    reader = csv.reader(io.StringIO(value))
-    header = next(reader, None) or []
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise serializers.ValidationError(
-            f"The CSV's header lacks {', '.join(map(repr, missing))}; it has {', '.join(map(repr, header)) or 'nothing'}."
-        )
-    if next(reader, None) is None:
+    try:
+        table = csv_read(content=value, columns=columns, max_rows=1)
+    except CsvError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    if not table.rows:
         raise serializers.ValidationError("The CSV has a header but no rows.")
     return value
 
@@ -92,7 +87,6 @@ kind_register(
         description="Synthetic labelled examples per class from the sentence VAE/GAN, to enlarge scarce classes.",
         params_serializer=AugmentParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.genmodels.augment_run",
         roles=frozenset({roles.ANALYST, roles.MARKETER, roles.REVIEWER, roles.ADMIN}),
     )
 )

@@ -1,6 +1,6 @@
 """``copy``: product attributes -> ``n`` candidate descriptions per audience segment, each with a
 title, a description, bullet points built from the attributes, and the checker's marks
-(``generation.copycheck``). Also ``brand_example_embed``, the cpu job that embeds stored brand
+(``generation.text.copycheck``). Also ``brand_example_embed``, the cpu job that embeds stored brand
 examples (their vectors choose the few-shot examples of a copy prompt)."""
 
 from django.conf import settings
@@ -9,7 +9,9 @@ from rest_framework import serializers
 from generation import roles
 from generation.kinds import JobKind, kind_register
 from generation.kinds.generate import ModelNameField
-from generation.services.copy import LENGTHS, TONES
+
+TONES = ("neutral", "playful", "premium", "technical")
+LENGTHS = ("short", "medium", "long")
 
 
 class AttributesField(serializers.DictField):
@@ -136,7 +138,6 @@ kind_register(
         "against the attributes (every one stated, nothing invented), per audience segment, in a brand's voice.",
         params_serializer=CopyParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.copy.copy_run",
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )
@@ -147,7 +148,6 @@ kind_register(
         description="Embeds new and changed brand examples (all-MiniLM-L6-v2) for choosing few-shot examples.",
         params_serializer=BrandExampleEmbedParamsSerializer,
         queue="cpu",
-        runner="workers.runtime.copy.brand_example_embed_run",
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

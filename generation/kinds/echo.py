@@ -19,7 +19,6 @@ kind_register(
         description="Diagnostics: returns `text` after `delay_seconds`; no model.",
         params_serializer=EchoParamsSerializer,
         queue="cpu",
-        runner="workers.runtime.diagnostics.echo_run",
         roles=frozenset({roles.ADMIN}),
     )
 )

@@ -77,7 +77,6 @@ kind_register(
         description="LoRA fine-tuning of the LM for replies or copy; registers the adapter as a model version.",
         params_serializer=FinetuneParamsSerializer,
         queue="train",
-        runner="workers.runtime.finetune.finetune_run",
         roles=frozenset({roles.ADMIN}),
     )
 )

@@ -107,7 +107,7 @@ class GenerateParamsSerializer(serializers.Serializer):
             attrs["model"] = "base"
         if has_messages:
             attrs["messages"] = [dict(m) for m in attrs["messages"]]
-        from workers.runtime.models import prompt_token_count
+        from generation.lm import prompt_token_count
 
         field = "messages" if has_messages else "prompt"
         tokens = prompt_token_count(prompt=attrs.get("prompt"), messages=attrs.get("messages"))
@@ -125,7 +125,6 @@ kind_register(
         description="Text from the service's language model for a prompt or chat messages.",
         params_serializer=GenerateParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.text.generate_run",
         roles=frozenset({roles.AGENT, roles.MARKETER, roles.ANALYST, roles.ADMIN}),
     )
 )

@@ -105,7 +105,6 @@ kind_register(
         description="Trains a sentence VAE and a latent GAN on a text corpus and registers both model versions.",
         params_serializer=GenModelTrainParamsSerializer,
         queue="train",
-        runner="workers.runtime.genmodels.genmodel_train_run",
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

@@ -59,7 +59,6 @@ kind_register(
         description="Train the intent classifier of replies on labelled CSVs; registers an intent model version.",
         params_serializer=IntentTrainParamsSerializer,
         queue="train",
-        runner="workers.runtime.intent.intent_train_run",
         roles=frozenset({roles.ANALYST, roles.ADMIN}),
     )
 )

@@ -5,7 +5,12 @@ from django.conf import settings
 from rest_framework import serializers
 
 from generation.kinds import JobKind, kind_register
-from generation.kinds.variants import GENMODEL_ROLES, genmodel_check, model_field, text_field
+from generation.kinds.variants import (
+    GENMODEL_ROLES,
+    genmodel_check,
+    model_field,
+    text_field,
+)
 
 
 class InterpolateParamsSerializer(serializers.Serializer):
@@ -37,7 +42,6 @@ kind_register(
         description="Sentences along the latent path between two texts (sentence VAE).",
         params_serializer=InterpolateParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.genmodels.interpolate_run",
         roles=GENMODEL_ROLES,
     )
 )

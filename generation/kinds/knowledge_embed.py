@@ -32,7 +32,6 @@ kind_register(
         description="Embeds new and changed knowledge docs and conversations (all-MiniLM-L6-v2) for retrieval.",
         params_serializer=KnowledgeEmbedParamsSerializer,
         queue="cpu",
-        runner="workers.runtime.embeddings.knowledge_embed_run",
         roles=frozenset({roles.AGENT, roles.ADMIN}),
     )
 )

@@ -8,9 +8,8 @@ from rest_framework import serializers
 
 from generation import roles
 from generation.kinds import JobKind, kind_register
-from generation.kinds.copy import AttributesField
+from generation.kinds.copy import TONES, AttributesField
 from generation.kinds.generate import ModelNameField
-from generation.services.copy import TONES
 
 INTERACTION_TYPES = ("viewed", "clicked", "reviewed", "shared", "purchased", "liked")
 
@@ -70,7 +69,6 @@ kind_register(
         "personalised blurb per product that claims nothing the product's attributes do not say.",
         params_serializer=RecommendationParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.recommendation.recommendation_run",
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

@@ -42,7 +42,13 @@ class ReplyParamsSerializer(serializers.Serializer):
         "`{{Order Number}}` tokens of the reply (case-insensitive) and are never shown to the model.",
     )
     n = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_CANDIDATES, default=1)
-    max_new_tokens = serializers.IntegerField(min_value=16, max_value=settings.GENAI_MAX_NEW_TOKENS, default=256)
+    max_new_tokens = serializers.IntegerField(
+        min_value=16,
+        max_value=settings.GENAI_MAX_NEW_TOKENS,
+        default=256,
+        help_text="Tokens the model may write. With a retrieved source it writes only the reply's opening, capped at "
+        f"{settings.GENAI_REPLY_OPENING_MAX_TOKENS} tokens (GENAI_REPLY_OPENING_MAX_TOKENS); the body is the source's.",
+    )
     temperature = serializers.FloatField(
         min_value=0.0, max_value=2.0, default=0.0, help_text="0 means greedy; candidates after the first sample at 0.7 then."
     )
@@ -80,7 +86,6 @@ kind_register(
         description="Draft replies to a customer's message, grounded in the knowledge base, with their sources.",
         params_serializer=ReplyParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.replies.reply_run",
         roles=frozenset({roles.AGENT, roles.ADMIN}),
     )
 )

@@ -5,7 +5,12 @@ from django.conf import settings
 from rest_framework import serializers
 
 from generation.kinds import JobKind, kind_register
-from generation.kinds.variants import DECODINGS, GENMODEL_ROLES, genmodel_check, model_field
+from generation.kinds.variants import (
+    DECODINGS,
+    GENMODEL_ROLES,
+    genmodel_check,
+    model_field,
+)
 
 
 class SampleParamsSerializer(serializers.Serializer):
@@ -32,7 +37,6 @@ kind_register(
         description="New texts from the latent GAN or the sentence VAE's prior.",
         params_serializer=SampleParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.genmodels.sample_run",
         roles=GENMODEL_ROLES,
     )
 )

@@ -1,5 +1,6 @@
 """``sentiment_score``: scores the news items that the current classifier has not scored yet, in
-batches (each batch commits), then evaluates the alert rules. Ingestion queues it after commit."""
+batches (each batch commits), then queues the alert rules' evaluation (monitoring's service, after
+commit). Ingestion queues it after commit."""
 
 from django.conf import settings
 from rest_framework import serializers
@@ -15,10 +16,10 @@ class SentimentScoreParamsSerializer(serializers.Serializer):
     )
     batch_size = serializers.IntegerField(min_value=1, max_value=1024, default=settings.GENAI_SENTIMENT_BATCH)
     rescore = serializers.BooleanField(default=False, help_text="Score every item again, not only unscored ones.")
-    evaluate = serializers.BooleanField(default=True, help_text="Evaluate the alert rules afterwards.")
+    evaluate = serializers.BooleanField(default=True, help_text="Queue the alert rules' evaluation afterwards.")
 
     def validate_model(self, value: str) -> str:
-        from monitoring.services.scoring import sentiment_model_resolve
+        from generation.selectors import sentiment_model_resolve
 
         value = value.strip()
         if value and sentiment_model_resolve(value) is None:
@@ -32,7 +33,6 @@ kind_register(
         description="Scores unscored news items with the sentiment classifier (label, probabilities, score), in batches.",
         params_serializer=SentimentScoreParamsSerializer,
         queue="cpu",
-        runner="workers.runtime.sentiment.sentiment_score_run",
         roles=frozenset({roles.ANALYST, roles.ADMIN}),
     )
 )

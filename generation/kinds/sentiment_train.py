@@ -78,7 +78,7 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
         return str(path)
 
     def validate_label_map(self, value: str) -> str:
-        from workers.ml.sentiment_labels import DatasetError, label_map_parse
+        from generation.sentiment_labels import DatasetError, label_map_parse
 
         try:
             label_map_parse(value)
@@ -93,7 +93,6 @@ kind_register(
         description="Fine-tunes the finance sentiment classifier (MiniLM + head) and registers a model version.",
         params_serializer=SentimentTrainParamsSerializer,
         queue="train",
-        runner="workers.runtime.sentiment.sentiment_train_run",
         roles=frozenset({roles.ANALYST, roles.ADMIN}),
     )
 )

@@ -136,7 +136,6 @@ kind_register(
         description="Rewrites of a text sampled around it in the sentence VAE's latent space, ranked by realism and novelty.",
         params_serializer=VariantsParamsSerializer,
         queue="gpu",
-        runner="workers.runtime.genmodels.variants_run",
         roles=GENMODEL_ROLES,
     )
 )

@@ -1,24 +1,11 @@
-"""Product copy: brand-voice examples (the only code that writes ``BrandExample`` rows), the
-prompts the ``copy`` and ``recommendation`` runners give the model, the truthful parts of a
-candidate built from the attributes (title, bullet points, fallback description), and the
-chat-format fine-tuning rows built from the brand examples (``copy_training_examples``).
-
-Prompt design, for a 135M model that covers about 60% of the attributes it is given and invents
-the rest when prompted loosely:
-
-- the attributes are an explicit list, one ``- Key: value`` line each, in a fixed order;
-- the instruction repeats the rule that matters (every fact, nothing else) and the length;
-- up to ``GENAI_COPY_PROMPT_EXAMPLES`` brand examples (the most similar to the product, of its
-  brand and collection) are earlier turns of the chat: their attributes (when stored) or their
-  brand as the user's turn, their text as the assistant's. Without stored examples a built-in
-  example of the same shape shows what a complete, truthful description looks like;
-- the assistant's turn starts with the product's brand and name, so the text is about *it*.
-"""
+"""Product copy: brand-voice examples (the only code that writes ``BrandExample`` rows) and product
+catalogues read for batch copy. The prompt the ``copy`` and ``recommendation`` runners give the
+model, the truthful parts of a candidate built from the attributes and the fine-tuning rows live
+beside the runner (``workers.runners.copy``)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 
 from django.conf import settings
@@ -28,168 +15,13 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from generation import roles
-from generation.copycheck import KNOWN_KEYS, attribute_items, content_words
 from generation.exceptions import Conflict, Forbidden, NotFound
+from generation.kinds.copy import AttributesField
+from generation.text.tables import CsvError, csv_read
 
-TONES = ("neutral", "playful", "premium", "technical")
-LENGTHS = ("short", "medium", "long")
-LENGTH_WORDS = {"short": 35, "medium": 70, "long": 120}
-LENGTH_TOKENS = {"short": 96, "medium": 170, "long": 280}
-TONE_WORDS = {
-    "neutral": "clear, friendly and informative",
-    "playful": "playful, upbeat and fun",
-    "premium": "elegant, refined and premium",
-    "technical": "precise and technical, focused on specifications",
-}
 WRITE_ROLES = frozenset({roles.MARKETER, roles.ADMIN})
 READ_ROLES = frozenset({roles.MARKETER, roles.REVIEWER, roles.ADMIN})
 EMBED_JOB_KIND = "brand_example_embed"
-
-SYSTEM_PROMPT = (
-    "You are a copywriter for an online shop. You write product descriptions in a {tone} tone. "
-    "Use every fact in the list and nothing else: never add a colour, material, brand, size, "
-    "number or feature that is not in the list."
-)
-
-# Shown when a brand has no stored examples: one product per family, complete and truthful.
-BUILTIN_EXAMPLES: tuple[tuple[dict, str], ...] = (
-    (
-        {"name": "Ridge Daypack", "brand": "Example Co", "category": "Backpack", "colour": "Rust",
-         "material": "Waxed canvas", "price": "95 EUR", "features": "padded laptop sleeve; two side pockets",
-         "audience": "commuters"},
-        "The Example Co Ridge Daypack is a backpack made for commuters. Its waxed canvas body comes in a warm "
-        "rust colour, and inside you will find a padded laptop sleeve, with two side pockets for the small "
-        "things. A sturdy everyday companion for 95 EUR.",
-    ),
-)
-
-_KEY_LABELS = {"colour": "Colour", "color": "Colour", "sizes": "Sizes", "size": "Size"}
-
-
-def _key_label(key: str) -> str:
-    key = re.sub(r"[_\-]+", " ", str(key)).strip()
-    return _KEY_LABELS.get(key.lower(), key[:1].upper() + key[1:])
-
-
-def attributes_ordered(attributes: Mapping[str, object]) -> list[tuple[str, list[str]]]:
-    """(key, items) in a fixed order: the known keys first, then the free keys as given."""
-    lowered = {str(k).strip().lower(): k for k in attributes}
-    order = [lowered[k] for k in KNOWN_KEYS if k in lowered]
-    if "color" in lowered and "colour" not in lowered:
-        order.insert(min(3, len(order)), lowered["color"])
-    order += [k for k in attributes if k not in order]
-    return [(k, attribute_items(k, attributes[k])) for k in order if attribute_items(k, attributes[k])]
-
-
-def attributes_prompt(attributes: Mapping[str, object]) -> str:
-    """``- Key: value`` lines, list items joined with commas."""
-    return "\n".join(f"- {_key_label(k)}: {', '.join(items)}" for k, items in attributes_ordered(attributes))
-
-
-def copy_user_turn(*, attributes: Mapping[str, object], length: str, segment: Mapping | None = None) -> str:
-    words = LENGTH_WORDS.get(length, 70)
-    text = f"Product facts:\n{attributes_prompt(attributes)}\n\n"
-    if segment:
-        who = segment.get("name", "")
-        if segment.get("description"):
-            who += f" ({segment['description']})"
-        text += f"Write for this audience: {who}.\n"
-    text += f"Write a product description of about {words} words that uses every fact above and nothing else."
-    return text
-
-
-def copy_messages(
-    *,
-    attributes: Mapping[str, object],
-    tone: str,
-    length: str,
-    segment: Mapping | None = None,
-    examples: Sequence[tuple[Mapping, str]] = (),
-) -> list[dict]:
-    """The chat for one product (and audience segment): system, few-shot turns, the request."""
-    turns = [{"role": "system", "content": SYSTEM_PROMPT.format(tone=TONE_WORDS.get(tone, TONE_WORDS["neutral"]))}]
-    for example_attributes, text in examples or BUILTIN_EXAMPLES:
-        turns.append({"role": "user", "content": copy_user_turn(attributes=example_attributes, length=length)})
-        turns.append({"role": "assistant", "content": text.strip()})
-    turns.append({"role": "user", "content": copy_user_turn(attributes=attributes, length=length, segment=segment)})
-    return turns
-
-
-def _value(attributes: Mapping[str, object], key: str) -> str:
-    for k, v in attributes.items():
-        if str(k).strip().lower() == key:
-            return ", ".join(attribute_items(k, v))
-    return ""
-
-
-def copy_prefix(attributes: Mapping[str, object]) -> str:
-    """The words the assistant's turn starts with: "The <brand> <name>"."""
-    brand, name = _value(attributes, "brand"), _value(attributes, "name")
-    if name and brand and brand.lower() not in name.lower():
-        return f"The {brand} {name}"
-    if name:
-        return f"The {name}"
-    return ""
-
-
-def copy_title(attributes: Mapping[str, object]) -> str:
-    """Brand, name, and the category when the name does not already say it."""
-    brand, name, category = (_value(attributes, k) for k in ("brand", "name", "category"))
-    title = name or category
-    if brand and brand.lower() not in title.lower():
-        title = f"{brand} {title}".strip()
-    if category and name and not set(content_words(category)) <= set(content_words(name)):
-        title = f"{title} – {category}"
-    return title.strip()
-
-
-def copy_bullets(attributes: Mapping[str, object]) -> list[str]:
-    """One bullet per feature, then one per other attribute ("Material: linen"); the name,
-    brand and category are the title's."""
-    bullets = []
-    for key, items in attributes_ordered(attributes):
-        lowered = str(key).strip().lower()
-        if lowered in ("name", "brand", "category"):
-            continue
-        if lowered in ("features", "feature"):
-            bullets += [item[:1].upper() + item[1:] for item in items]
-        elif lowered == "audience":
-            bullets.append(f"Made for {', '.join(items)}")
-        else:
-            bullets.append(f"{_key_label(key)}: {', '.join(items)}")
-    return bullets
-
-
-def copy_fallback_description(attributes: Mapping[str, object]) -> str:
-    """A plain description stating the attributes, for when every generated one failed."""
-    brand, name, category = (_value(attributes, k) for k in ("brand", "name", "category"))
-    colour, material = _value(attributes, "colour") or _value(attributes, "color"), _value(attributes, "material")
-    subject = " ".join(p for p in (brand, name) if p) or category or "This product"
-    sentence = f"The {subject}" if (brand or name) else subject
-    if category and name:
-        sentence += f" is a {category.lower()}"
-        if colour:
-            sentence += f" in {colour.lower()}"
-        if material:
-            sentence += f", made of {material[:1].lower() + material[1:]}"
-    sentence += "."
-    parts = [sentence]
-    features = [f for k, items in attributes_ordered(attributes) if str(k).lower() in ("features", "feature") for f in items]
-    if features:
-        listed = features[0] if len(features) == 1 else ", ".join(features[:-1]) + " and " + features[-1]
-        parts.append(f"It comes with {listed[:1].lower() + listed[1:]}.")
-    audience = _value(attributes, "audience")
-    if audience:
-        parts.append(f"Made for {audience}.")
-    return " ".join(parts)
-
-
-def copy_text(*, title: str, description: str, bullets: Sequence[str]) -> str:
-    """The readable candidate: title, description, bullet points."""
-    lines = [title, "", description]
-    if bullets:
-        lines += [""] + [f"• {b}" for b in bullets]
-    return "\n".join(lines).strip()
 
 
 # --- brand examples --------------------------------------------------------------------------
@@ -334,26 +166,6 @@ def brand_examples_for(*, brand: str, collection: str = "") -> list:
     return rows
 
 
-def copy_training_examples(*, brand: str | None = None) -> list[dict]:
-    """Chat-format fine-tuning rows from the active brand examples (of ``brand``, or all):
-    ``{"messages": [system, user (the attributes prompt), assistant (the example text)]}``,
-    the same prompt the ``copy`` runner gives the model (neutral tone, medium length)."""
-    rows = _brand_example_model().objects.filter(active=True).order_by("pk")
-    if brand:
-        rows = rows.filter(brand__iexact=brand.strip())
-    out = []
-    for example in rows:
-        attributes = dict(example.attributes or {})
-        attributes.setdefault("brand", example.brand)
-        if example.collection:
-            attributes.setdefault("collection", example.collection)
-        messages = copy_messages(attributes=attributes, tone="neutral", length="medium", examples=[])
-        # No few-shot turns in training rows: the fine-tuned model learns the voice itself.
-        out.append({"messages": [messages[0], messages[-1], {"role": "assistant", "content": example.text}]})
-    return out
-
-
-
 # --- catalogues (copy_batch, copy_evaluate) ----------------------------------------------------
 
 
@@ -361,29 +173,23 @@ def catalogue_read(path: str, *, limit: int | None = None) -> tuple[list[tuple[i
     """A product CSV (one product per row; the columns are attribute names, empty cells are
     absent attributes): ``([(line, attributes)], [{"line", "errors"}])``. Every row is validated
     with the ``copy`` kind's attribute rules; line 1 is the header."""
-    import csv
-
-    from generation.kinds.copy import AttributesField
-
     field = AttributesField()
     rows, errors = [], []
     max_rows = settings.GENAI_COPY_MAX_BATCH_ROWS
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not any((name or "").strip() for name in reader.fieldnames):
-            raise ValueError(f"{path}: no header row with attribute names")
-        for record in reader:
-            line = reader.line_num
-            if limit is not None and len(rows) + len(errors) >= limit:
-                break
-            if len(rows) + len(errors) >= max_rows:
-                raise ValueError(f"{path}: more than {max_rows} products (GENAI_COPY_MAX_BATCH_ROWS)")
-            if None in record:
-                errors.append({"line": line, "errors": {"row": [f"{len(record[None])} cells more than the header has"]}})
-                continue
-            try:
-                rows.append((line, field.run_validation({k.strip(): v for k, v in record.items() if k and v is not None})))
-            except serializers.ValidationError as exc:
-                detail = exc.detail if isinstance(exc.detail, list) else [exc.detail]
-                errors.append({"line": line, "errors": {"attributes": [str(d) for d in detail]}})
+    try:
+        if limit is not None and limit <= max_rows:
+            table = csv_read(path, max_rows=limit)
+        else:
+            table = csv_read(path, max_rows=max_rows, over_max="error")
+    except CsvError as exc:
+        raise ValueError(f"{exc} (GENAI_COPY_MAX_BATCH_ROWS is {max_rows})" if "more than" in str(exc) else str(exc)) from None
+    for line, record in zip(table.lines, table.rows):
+        if None in record:
+            errors.append({"line": line, "errors": {"row": [f"{len(record[None])} cells more than the header has"]}})
+            continue
+        try:
+            rows.append((line, field.run_validation({k: v for k, v in record.items() if k})))
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+            errors.append({"line": line, "errors": {"attributes": [str(d) for d in detail]}})
     return rows, errors

@@ -18,13 +18,13 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
@@ -36,19 +36,46 @@ from generation.exceptions import (
     Conflict,
     Forbidden,
     InvalidInput,
-    NotFound,
     PermanentJobError,
     TransientJobError,
 )
-from generation.kinds import JobKind, JobResult, kind_get, kinds_all
 from generation.jsonchecks import errors_at, json_problem
+from generation.kinds import JobKind, kind_get, kinds_all
 from generation.logging import job_context
+from generation.models import (
+    FINAL_STATUSES,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Candidate,
+    Job,
+    JobEvent,
+    JobStatus,
+)
 from generation.privacy import params_mask
-from generation.models import FINAL_STATUSES, PRIORITY_MAX, PRIORITY_MIN, Candidate, Job, JobEvent, JobStatus
+from generation.runner import CandidateResult, JobResult, Runner
 
 logger = logging.getLogger(__name__)
 
+# The worker's task that runs a job (``workers.tasks.job_run`` is registered under this name).
 RUN_TASK_NAME = "workers.tasks.job_run"
+
+# Screens run on a job's candidates inside ``job_succeed``'s transaction; each returns one
+# metadata dict per candidate (the review app registers the output safety filter at start-up).
+CandidateScreen = Callable[..., list[dict]]
+_CANDIDATE_SCREENS: list[CandidateScreen] = []
+
+
+def candidate_screen_register(screen: CandidateScreen) -> None:
+    """Add ``screen(job=..., candidates=...) -> [metadata per candidate]`` to every job's success."""
+    if screen not in _CANDIDATE_SCREENS:
+        _CANDIDATE_SCREENS.append(screen)
+
+
+def _candidates_screen(*, job: Job, candidates: list[CandidateResult]) -> list[dict]:
+    metadata = [dict(c.metadata) for c in candidates]
+    for screen in _CANDIDATE_SCREENS:
+        metadata = screen(job=job, candidates=[replace(c, metadata=m) for c, m in zip(candidates, metadata)])
+    return metadata
 
 
 # --- create ---------------------------------------------------------------------------------
@@ -307,9 +334,7 @@ def job_succeed(*, job_id: str, worker_id: str, result: JobResult) -> Job | None
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
             return None
-        from review.services.safety import candidates_screen  # output safety filter (review app)
-
-        screened = candidates_screen(job=job, candidates=result.candidates)
+        screened = _candidates_screen(job=job, candidates=result.candidates)
         Candidate.objects.bulk_create(
             [
                 Candidate(
@@ -378,14 +403,16 @@ def job_release(*, job_id: str, worker_id: str, reason: str) -> bool:
 
 @dataclass
 class JobContext:
-    """What a kind's runner gets: its job's identity, and the calls that report progress,
-    stream text and tell it to stop (cancelled, taken over, or past its time limit)."""
+    """The database-backed ``RunnerContext`` (``generation.runner``) a runner gets in a job: its
+    job's identity, and the calls that report progress, stream text and tell it to stop
+    (cancelled, taken over, or past its time limit)."""
 
     job_id: str
     worker_id: str
     attempt: int
     kind: str
     deadline: float
+    owner_id: int | None = None
     _stop_reason: str | None = None
     _pending: dict[int, str] = field(default_factory=dict)
     _last_flush: float = 0.0
@@ -451,8 +478,9 @@ class _Heartbeat(threading.Thread):
             connection.close()
 
 
-def job_run(*, job_id: str, worker_id: str) -> str:
-    """Run one job on this worker: claim, run the kind's runner, store the outcome.
+def job_run(*, job_id: str, worker_id: str, runners: Mapping[str, Runner]) -> str:
+    """Run one job on this worker: claim, run its kind's runner (from ``runners``, the worker's
+    registry ``workers.runners.RUNNERS``), store the outcome.
 
     Returns what happened (``skipped``, ``succeeded``, ``failed``, ``cancelled``); raises
     ``TransientJobError`` after releasing the job so the task can retry with backoff.
@@ -462,13 +490,12 @@ def job_run(*, job_id: str, worker_id: str) -> str:
         logger.info("job not claimable (final, or alive elsewhere); skipped", extra={"job_id": job_id})
         return "skipped"
     with job_context(job_id):
-        return _job_execute(job=job, worker_id=worker_id)
+        return _job_execute(job=job, worker_id=worker_id, runner=runners.get(job.kind))
 
 
-def _job_execute(*, job: Job, worker_id: str) -> str:
+def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
     job_id = str(job.id)
-    job_kind = kind_get(job.kind)
-    if job_kind is None:
+    if kind_get(job.kind) is None or runner is None:
         job_fail(job_id=job_id, worker_id=worker_id, code="unknown_kind", message=f"No runner for kind {job.kind!r}.")
         return "failed"
     ctx = JobContext(
@@ -477,12 +504,13 @@ def _job_execute(*, job: Job, worker_id: str) -> str:
         attempt=job.attempts,
         kind=job.kind,
         deadline=time.monotonic() + job_time_limits(queue=job.queue)[0],
+        owner_id=job.owner_id,
     )
     metrics.job_started(job=job)
     heartbeat = _Heartbeat(ctx)
     heartbeat.start()
     try:
-        result = job_kind.runner_load()(params=job.params, ctx=ctx)
+        result = runner(params=job.params, ctx=ctx)
         ctx.text_flush()
     except TransientJobError as exc:
         if job_release(job_id=job_id, worker_id=worker_id, reason=str(exc)):

@@ -32,14 +32,19 @@ from pathlib import Path
 from typing import IO, Literal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
 from generation import roles
-from generation.exceptions import AdmissionRejected, Conflict, DomainError, Forbidden, InvalidInput
+from generation.exceptions import (
+    AdmissionRejected,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+)
 from generation.models import Conversation, Job, JobStatus, KnowledgeDoc, KnowledgeItem
 from generation.privacy import pii_mask
 
@@ -592,17 +597,10 @@ def _write(*, spec: KindSpec, source: str, parsed: dict[str, _Parsed], prune: bo
 
 
 def knowledge_system_user() -> AbstractBaseUser:
-    """The account that owns the embedding jobs ``kb_import`` enqueues when no user is named:
-    role agent, no usable password (it cannot log in)."""
-    from generation.services.users import role_group
+    """The account that owns the embedding jobs ``kb_import`` enqueues when no user is named (agent)."""
+    from generation.services.users import system_user_get
 
-    User = get_user_model()
-    user, created = User.objects.get_or_create(username=settings.GENAI_KB_SYSTEM_USER)
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-        user.groups.add(role_group(role=roles.AGENT))
-    return user
+    return system_user_get(username=settings.GENAI_KB_SYSTEM_USER, role=roles.AGENT)
 
 
 def knowledge_embed_enqueue(*, owner: AbstractBaseUser, kinds: Iterable[str] = KINDS) -> Job:

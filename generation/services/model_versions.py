@@ -14,7 +14,6 @@ from generation import roles
 from generation.exceptions import Conflict, Forbidden, InvalidInput
 from generation.models import JobMetric, ModelFamily, ModelVersion, ModelVersionStatus
 
-PROMOTE_ROLES = (roles.REVIEWER, roles.ADMIN)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
@@ -79,7 +78,7 @@ def model_version_register(
 
 def model_version_promote(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
     """Make ``version`` the default of its family and purpose, demoting the previous one."""
-    if not roles.user_has_role(user, *PROMOTE_ROLES):
+    if not roles.user_is_reviewer(user):
         raise Forbidden("Promoting a model version needs the reviewer or admin role.")
     if version.status != ModelVersionStatus.READY:
         raise Conflict(f"{version.label} is {version.status}; only ready versions can be promoted.", field="status")
@@ -95,7 +94,7 @@ def model_version_promote(*, version: ModelVersion, user: AbstractBaseUser) -> M
 
 
 def model_version_archive(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
-    if not roles.user_has_role(user, *PROMOTE_ROLES):
+    if not roles.user_is_reviewer(user):
         raise Forbidden("Archiving a model version needs the reviewer or admin role.")
     ModelVersion.objects.filter(pk=version.pk).update(
         status=ModelVersionStatus.ARCHIVED, is_default=False, updated_at=timezone.now()

@@ -26,6 +26,19 @@ def user_create(*, username: str, role: str, password: str | None = None, email:
     return user
 
 
+def system_user_get(*, username: str, role: str) -> AbstractBaseUser:
+    """An account that owns the jobs the service queues by itself (``kb_import``'s embedding
+    jobs, monitoring's scoring and summaries): created on first use with ``role`` and no usable
+    password, so it cannot log in."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.groups.add(role_group(role=role))
+    return user
+
+
 def role_group(*, role: str) -> Group:
     group, _ = Group.objects.get_or_create(name=role)
     return group

@@ -249,7 +249,7 @@ def _alert_step(*, rule: AlertRule, alert: Alert | None, m: Measurement, now: da
 
 
 def _fire(*, alert: Alert, m: Measurement, now: datetime, report: EvaluationReport) -> None:
-    from monitoring.services.summaries import alert_summary_extractive, alert_summary_enqueue
+    from monitoring.services.summaries import alert_summary_enqueue, alert_summary_extractive
 
     alert.status = AlertStatus.FIRING
     alert.fired_at = now

@@ -3,9 +3,7 @@ counted, entities found, and a scoring job queued after commit (whose end evalua
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from generation.exceptions import DomainError, InvalidInput
+from generation.text.tables import CsvError, csv_read
 from monitoring.entities import entities_extract
 from monitoring.models import NewsItem, NewsMention
 
@@ -150,14 +149,10 @@ def news_rows_from_file(*, data: bytes, name: str, max_rows: int) -> list[dict]:
         if not all(isinstance(r, dict) for r in rows):
             raise InvalidInput({"file": ["Expected JSON objects, one per item."]})
     else:
-        reader = csv.DictReader(io.StringIO(content))
-        if not reader.fieldnames:
-            raise InvalidInput({"file": ["The CSV has no header row."]})
-        rows = []
-        for row in reader:
-            rows.append(row)
-            if len(rows) > max_rows:
-                break
+        try:
+            rows = csv_read(content=content, max_rows=max_rows + 1).rows
+        except CsvError as exc:
+            raise InvalidInput({"file": [f"{exc}."]}) from None
     if len(rows) > max_rows:
         raise InvalidInput({"file": [f"At most {max_rows} items per file; this one has more."]})
     return [_row_normalise(row) for row in rows]

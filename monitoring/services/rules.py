@@ -10,27 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from generation.exceptions import Conflict, InvalidInput
-from monitoring.models import AlertRule, Condition, Silence, WatchedEntity
+from monitoring.models import AlertRule, Silence, WatchedEntity, rule_params_check
 
 RULE_FIELDS = (
     "name", "description", "enabled", "entity", "aggregate", "sources", "window_minutes", "min_count", "condition",
     "threshold", "baseline_windows", "for_evaluations", "cooldown_minutes", "severity", "webhook_url", "emails",
 )
-
-
-def rule_params_check(*, condition: str, threshold: float, entity: str = "", aggregate: bool = False) -> dict[str, list[str]]:
-    """Errors by field for a condition's threshold (the serializer checks types and ranges of
-    the other fields)."""
-    errors: dict[str, list[str]] = {}
-    if condition == Condition.NEGATIVE_SHARE and not 0.0 < threshold <= 1.0:
-        errors["threshold"] = ["For negative_share, a share in (0, 1]."]
-    elif condition == Condition.MEAN_SCORE and not -1.0 <= threshold <= 1.0:
-        errors["threshold"] = ["For mean_score, a score in [-1, 1]."]
-    elif condition == Condition.NEGATIVE_ZSCORE and not threshold > 0.0:
-        errors["threshold"] = ["For negative_zscore, a z-score above 0."]
-    if entity and aggregate:
-        errors["aggregate"] = ["Only rules without an entity aggregate over all entities."]
-    return errors
 
 
 def alert_rule_create(*, user: AbstractBaseUser, data: dict[str, Any]) -> AlertRule:

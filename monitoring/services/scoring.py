@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from generation import roles
-from generation.models import Job, JobStatus, ModelVersion
+from generation.models import Job, JobStatus
+from generation.selectors import sentiment_model_resolve
 from monitoring.models import NewsItem, SentimentScore
 
 SCORE_KIND = "sentiment_score"
 SUMMARY_KIND = "alert_summary"
 PURPOSE = "sentiment"
 
-
-def sentiment_model_resolve(name: str | None = None) -> ModelVersion | None:
-    """The classifier that scores: ``name`` ("finsent" or "finsent@2"), else GENAI_SENTIMENT_MODEL,
-    else the promoted sentiment version, else the newest ready one."""
-    from generation.selectors import model_version_resolve
-
-    name = name or settings.GENAI_SENTIMENT_MODEL or None
-    return model_version_resolve(family="sentiment", name=name, purpose=None if name else PURPOSE)
+logger = logging.getLogger(__name__)
 
 
 def monitor_system_user() -> AbstractBaseUser:
-    """The account that owns the jobs monitoring queues by itself (analyst role, cannot log in)."""
-    from generation.services.users import role_group
+    """The account that owns the jobs monitoring queues by itself (analyst)."""
+    from generation.services.users import system_user_get
 
-    User = get_user_model()
-    user, created = User.objects.get_or_create(username=settings.GENAI_MONITOR_SYSTEM_USER)
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-        user.groups.add(role_group(role=roles.ANALYST))
-    return user
+    return system_user_get(username=settings.GENAI_MONITOR_SYSTEM_USER, role=roles.ANALYST)
 
 
 def sentiment_score_enqueue(*, owner: AbstractBaseUser | None = None, model: str | None = None) -> Job | None:
@@ -65,6 +54,24 @@ def sentiment_unscored_enqueue() -> Job | None:
         return sentiment_score_enqueue()
     except DomainError:  # the queue is full: next time
         return None
+
+
+def sentiment_scoring_finished(*, version: str, scored: int, evaluate: bool = True) -> bool:
+    """What follows a scoring job: the alert rules are evaluated by their own task on the cpu
+    queue after the scores are committed, so a rule's failure never fails the scoring (and the
+    beat evaluates them anyway). True when the evaluation was queued."""
+    if not (evaluate and scored):
+        return False
+    from monitoring.tasks import alert_rules_evaluate
+
+    def send() -> None:
+        try:
+            alert_rules_evaluate.apply_async(queue="cpu")
+        except Exception:  # noqa: BLE001 - broker down: the beat evaluates the rules on its interval
+            logger.exception("alert rule evaluation not queued after scoring", extra={"version": version})
+
+    transaction.on_commit(send)
+    return True
 
 
 def sentiment_scores_store(*, version: str, rows: list[tuple[int, dict[str, float]]]) -> int:

@@ -1,8 +1,8 @@
 """Alert summaries: 2-4 sentences about the items behind an alert, citing their ids as ``[#12]``.
 
-The ``alert_summary`` job asks the language model; its text is kept only if it cites at least one
-item, cites no id that is not behind the alert, and has 2 to 4 sentences. Otherwise (and until
-the job is done) the alert carries the extractive summary built here from the items themselves.
+The ``alert_summary`` job (``workers.runners.alert_summary``: its prompt and the check its text
+must pass) asks the language model. Until it is done, and when its text fails the check, the
+alert carries the extractive summary built here from the items themselves.
 """
 
 from __future__ import annotations
@@ -16,28 +16,7 @@ from monitoring.models import Alert, NewsItem
 
 logger = logging.getLogger(__name__)
 
-CITATION = re.compile(r"\[#(\d+)\]")
-_ANY_ID = re.compile(r"#(\d+)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\[\"'])")
 _CLIP = 160
-
-
-def sentences_split(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
-
-
-def summary_validate(text: str, *, allowed_ids: set[int]) -> tuple[bool, list[int], str]:
-    """(valid, cited ids, reason). Every ``#N`` in the text counts as a citation."""
-    cited = [int(n) for n in _ANY_ID.findall(text)]
-    if not CITATION.search(text):
-        return False, cited, "cites no item as [#id]"
-    unknown = sorted({c for c in cited if c not in allowed_ids})
-    if unknown:
-        return False, cited, f"cites ids that are not behind the alert: {unknown}"
-    count = len(sentences_split(text))
-    if not 2 <= count <= 4:
-        return False, cited, f"{count} sentences, not 2 to 4"
-    return True, list(dict.fromkeys(cited)), ""
 
 
 def _clip(text: str) -> str:

@@ -28,7 +28,7 @@ def edit_distance(a: str, b: str) -> int:
 
 def candidate_visible_check(*, candidate: Candidate, user: AbstractBaseUser) -> None:
     """A person acts on their own jobs' candidates; reviewers and admins on anyone's."""
-    if candidate.job.owner_id != user.pk and not roles.user_sees_all_jobs(user):
+    if candidate.job.owner_id != user.pk and not roles.user_is_reviewer(user):
         raise Forbidden("You may only give feedback on your own drafts.")
 
 
@@ -115,7 +115,7 @@ def candidate_send(*, candidate: Candidate, user: AbstractBaseUser, text: str | 
         raise InvalidInput({"text": ["The reply to send is empty."]})
     from review.services.safety import candidate_is_flagged
 
-    if candidate_is_flagged(candidate.metadata) and not roles.user_has_role(user, roles.REVIEWER, roles.ADMIN):
+    if candidate_is_flagged(candidate.metadata) and not roles.user_is_reviewer(user):
         raise Forbidden("This draft was withheld by the safety filter; a reviewer must clear it.")
     if kind_needs_review(candidate.job.kind):
         item = review_item_submit(candidate=candidate, user=user, text=text)

@@ -28,19 +28,13 @@ from generation.models import Candidate, JobStatus
 from review import metrics
 from review.models import ReviewEvent, ReviewItem, ReviewStatus
 
-REVIEWER_ROLES = (roles.REVIEWER, roles.ADMIN)
-
 
 def kind_needs_review(kind: str) -> bool:
     return kind in settings.GENAI_REVIEW_COPY_KINDS or (kind == "reply" and settings.GENAI_REVIEW_REPLIES)
 
 
-def user_is_reviewer(user: AbstractBaseUser) -> bool:
-    return roles.user_has_role(user, *REVIEWER_ROLES)
-
-
 def _reviewer_check(user: AbstractBaseUser, action: str) -> None:
-    if not user_is_reviewer(user):
+    if not roles.user_is_reviewer(user):
         raise Forbidden(f"Only reviewers and admins may {action}.")
 
 
@@ -80,7 +74,7 @@ def review_item_submit(*, candidate: Candidate, user: AbstractBaseUser, text: st
     """Put a candidate (as is, or as edited) in the review queue. Submitting again while it is
     waiting for changes resubmits it; while pending it updates nothing and returns the item."""
     job = candidate.job
-    if job.owner_id != user.pk and not user_is_reviewer(user):
+    if job.owner_id != user.pk and not roles.user_is_reviewer(user):
         raise Forbidden("You may only submit your own drafts for review.")
     if job.status != JobStatus.SUCCEEDED:
         raise Conflict(f"The job is {job.status}; only finished drafts can be reviewed.")
@@ -112,7 +106,7 @@ def review_item_assign(*, item: ReviewItem, user: AbstractBaseUser, assignee: Ab
     if item.status != ReviewStatus.PENDING:
         raise Conflict(f"Only pending items can be assigned; this one is {item.status}.")
     if assignee is not None:
-        if not user_is_reviewer(assignee):
+        if not roles.user_is_reviewer(assignee):
             raise InvalidInput({"assignee": [f"{assignee.get_username()} is not a reviewer."]})
         if assignee.pk != user.pk and not roles.user_has_role(user, roles.ADMIN):
             raise Forbidden("Only admins assign items to someone else; reviewers take items themselves.")
@@ -203,7 +197,7 @@ def review_item_resubmit(*, item: ReviewItem, user: AbstractBaseUser, text: str)
 def review_item_publish(*, item: ReviewItem, user: AbstractBaseUser) -> ReviewItem:
     """Mark approved content as published (exported to the shop or sent). Anything else: 409."""
     item = _locked(item)
-    if item.submitted_by_id != user.pk and not user_is_reviewer(user):
+    if item.submitted_by_id != user.pk and not roles.user_is_reviewer(user):
         raise Forbidden("Only the submitter, reviewers and admins may publish.")
     if item.status != ReviewStatus.APPROVED:
         raise Conflict(f"Only approved content can be published; this is {item.get_status_display().lower()}.")

@@ -25,18 +25,14 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from generation.privacy import pii_mask
+from generation.text import masking
+from generation.text.sentences import sentences_split
 
 if TYPE_CHECKING:
-    from generation.kinds import CandidateResult
     from generation.models import Job
+    from generation.runner import CandidateResult
 
 _LOCK = threading.Lock()
-_ORDER_NUMBER = re.compile(
-    r"(?P<lead>\b(?:orders?|purchases?|invoices?|receipts?|references?|ref|tracking|shipments?|parcels?|"
-    r"transactions?|bookings?|tickets?|returns?|refunds?)\b[^\n\d]{0,40}?)#?\d[\d-]{3,}\d\b",
-    re.IGNORECASE,
-)
-
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern | None:
     cleaned = sorted({p.strip().lower() for p in phrases if p and p.strip()}, key=len, reverse=True)
@@ -87,7 +83,6 @@ def profane_words(text: str) -> list[str]:
     return sorted({m.group().lower() for m in _profanity_pattern().finditer(text)})
 
 
-_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def toxicity_scores(texts: Sequence[str]) -> list[float]:
@@ -100,7 +95,7 @@ def toxicity_scores(texts: Sequence[str]) -> list[float]:
 
     owners, sentences = [], []
     for i, text in enumerate(texts):
-        parts = [p for p in _SENTENCES.split(text) if p.strip()] or [text]
+        parts = sentences_split(text) or [text]
         owners += [i] * len(parts)
         sentences += parts
     with _LOCK:  # the vectorizer is not documented as thread-safe
@@ -133,7 +128,7 @@ def text_screen(
             stripped = stripped.replace(value, " ")
     # A number that follows "order", "purchase", "reference" ... is the order's id, which the
     # masking patterns may type as a phone or card number (long digit runs); ids are not flagged.
-    stripped = _ORDER_NUMBER.sub(lambda m: m.group("lead") + "[ORDER_ID]", stripped)
+    stripped = masking.ORDER_NUMBER.sub(lambda m: m.group("lead") + "[ORDER_ID]", stripped)
     leaked = sorted({str(kind) for kind in pii_mask(stripped).found} & set(settings.GENAI_SAFETY_PII_KINDS))
     if leaked:
         reasons.append({"category": "personal_data", "detail": "Personal data in the output: " + ", ".join(leaked) + "."})
@@ -187,11 +182,11 @@ def candidate_flag_clear(*, candidate, user) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    from generation import roles
     from generation.exceptions import Conflict, Forbidden
     from generation.models import Candidate
-    from review.services.reviews import user_is_reviewer
 
-    if not user_is_reviewer(user):
+    if not roles.user_is_reviewer(user):
         raise Forbidden("Only reviewers and admins may clear the safety filter's flag.")
     with transaction.atomic():
         locked = Candidate.objects.select_for_update().get(pk=candidate.pk)

@@ -78,9 +78,10 @@ def test_sweeper_resends_a_job_whose_message_was_lost(start_worker):
 def test_concurrent_jobs_share_the_engine_and_match_a_lone_run(start_worker, api_for, tiny_lm):
     import torch
 
+    from generation.lm import chat_input_ids
     from workers.ml.decoding import SamplingParams
     from workers.ml.lm import generate
-    from workers.runtime.models import chat_input_ids, lm_get
+    from workers.runtime.models import lm_get
 
     worker = start_worker(concurrency=8)
     client = api_for("agent")

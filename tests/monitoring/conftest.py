@@ -56,8 +56,9 @@ def trained_classifier(django_db_setup, django_db_blocker, small_training_csv):
     from unittest import mock
 
     from generation.models import Job
-    from generation.services.jobs import job_create, job_run
+    from generation.services.jobs import job_create
     from tests.factories import UserFactory
+    from workers.runners import job_run
 
     with django_db_blocker.unblock():
         analyst = UserFactory(role="analyst", username="session-trainer")

@@ -27,7 +27,7 @@ def _transitions(alert: Alert) -> list[tuple[str, str]]:
 
 
 def test_a_surge_fires_exactly_one_alert_and_a_calm_resolves_it(no_broker):
-    rule = AlertRuleFactory(threshold=0.5, min_count=5, webhook_url="http://127.0.0.1:9/hook", emails=["desk@example.com"])
+    AlertRuleFactory(threshold=0.5, min_count=5, webhook_url="http://127.0.0.1:9/hook", emails=["desk@example.com"])
     now = timezone.now()
     _items(4, label="neutral", at=now - timedelta(minutes=50))
     report = alert_rules_evaluate(now=now)
@@ -113,7 +113,7 @@ def test_cooldown_keeps_a_new_alert_back_after_a_resolve():
 
 
 def test_a_silence_mutes_deliveries_until_it_ends_and_evaluation_continues(no_broker):
-    rule = AlertRuleFactory(threshold=0.5, min_count=3, webhook_url="http://127.0.0.1:9/hook", severity="critical")
+    AlertRuleFactory(threshold=0.5, min_count=3, webhook_url="http://127.0.0.1:9/hook", severity="critical")
     now = timezone.now()
     Silence.objects.create(entity="AAPL", severity="critical", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(minutes=10))
     Silence.objects.create(entity="MSFT", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=5))  # other entity

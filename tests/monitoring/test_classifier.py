@@ -11,12 +11,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from genai_site.celery import app as celery_app
 from generation.models import Job, JobMetric
-from generation.services.jobs import job_create, job_run
+from generation.services.jobs import job_create
 from monitoring.models import Alert, NewsItem, SentimentScore
 from monitoring.services.news import news_ingest
 from tests.factories import UserFactory
 from tests.monitoring.factories import AlertRuleFactory
+from workers.runners import job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +77,9 @@ def test_an_option_is_reported_against_plain_training_on_both_splits(small_train
     assert {"validation_plain", "validation"} <= splits
 
 
-def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(trained_classifier, no_broker, django_capture_on_commit_callbacks):
+def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(
+    trained_classifier, no_broker, django_capture_on_commit_callbacks, monkeypatch
+):
     rule = AlertRuleFactory(entity="", aggregate=True, condition="mean_score", threshold=0.99, min_count=2)
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
@@ -84,7 +88,10 @@ def test_scoring_job_scores_new_items_in_batches_then_evaluates_rules(trained_cl
     assert (job.kind, job.queue) == ("sentiment_score", "cpu")
     job.params = {**job.params, "batch_size": 3}
     job.save(update_fields=["params"])
-    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    # The rule evaluation the scoring queues after commit runs here as a cpu worker would run it.
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
     job.refresh_from_db()
     assert job.usage["items"] == 4 and job.model_version == trained_classifier.version.label
     for item in NewsItem.objects.all():
@@ -136,7 +143,7 @@ def test_train_params_are_checked_and_augment_needs_the_vae(trained_classifier, 
 
     import sys
 
-    monkeypatch.setitem(sys.modules, "workers.runtime.genmodels", None)  # not importable
+    monkeypatch.setitem(sys.modules, "workers.runners.genmodels", None)  # not importable
     job, _ = job_create(owner=analyst.user, kind="sentiment_train", params={"augment_per_class": 5, "max_steps": 1})
     assert job_run(job_id=str(job.id), worker_id="test-worker") == "failed"
     job.refresh_from_db()

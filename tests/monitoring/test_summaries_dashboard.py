@@ -6,12 +6,13 @@ import pytest
 from django.utils import timezone
 
 from generation.models import Job
-from generation.services.jobs import job_run
 from monitoring.models import Alert
 from monitoring.services.alerts import alert_rules_evaluate
-from monitoring.services.summaries import alert_summary_extractive, summary_validate
+from monitoring.services.summaries import alert_summary_extractive
 from tests.factories import UserFactory
 from tests.monitoring.factories import AlertRuleFactory, NewsItemFactory
+from workers.runners import job_run
+from workers.runners.alert_summary import summary_validate
 
 pytestmark = pytest.mark.django_db
 

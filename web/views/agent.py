@@ -8,16 +8,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from generation import roles, selectors as job_selectors
+from generation import roles
+from generation import selectors as job_selectors
 from generation.exceptions import DomainError
 from generation.kinds import kind_get
 from generation.kinds.reply import CHANNELS, TONES
 from generation.models import JobEvent
+from generation.roles import user_is_reviewer
 from generation.services.jobs import job_create
 from review import selectors
 from review.models import Feedback, FeedbackReason, Outcome
 from review.services.feedback import candidate_send, feedback_submit
-from review.services.reviews import user_is_reviewer
 from review.services.safety import candidate_flag_reasons, candidate_is_flagged, text_screen
 from web.views.common import error_messages, role_required
 

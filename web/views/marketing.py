@@ -13,14 +13,15 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-
 from rest_framework.fields import empty as _EMPTY
 
-from generation import roles, selectors as job_selectors
+from generation import roles
+from generation import selectors as job_selectors
 from generation.exceptions import DomainError, InvalidInput
 from generation.kinds import kind_get
 from generation.models import Job
 from generation.services.jobs import job_create, job_params_validate
+from generation.text.sentences import sentences_split
 from review import selectors
 from review.services.reviews import review_item_submit
 from review.services.safety import candidate_flag_reasons, candidate_is_flagged
@@ -258,7 +259,7 @@ def _product_label(params: dict) -> str:
 
 
 def _copy_check_marks(checks: dict) -> list[dict]:
-    """The copy kind's attribute checker (generation.copycheck.CopyCheck.as_dict): overall
+    """The copy kind's attribute checker (generation.text.copycheck.CopyCheck.as_dict): overall
     verdict, each attribute covered or missing, unsupported claims, repeated phrases."""
     marks = []
     if "passed" in checks:
@@ -319,7 +320,6 @@ def copy_submit(request: HttpRequest, candidate_id: str) -> HttpResponse:
 
 
 VARIANTS_KIND = "variants"
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def _first_sentence(text: str) -> str:
@@ -327,7 +327,7 @@ def _first_sentence(text: str) -> str:
     line of a copy candidate is skipped."""
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(("-", "•", "*"))]
     body = " ".join(lines[1:] if len(lines) > 1 else lines)
-    return _SENTENCE.split(body, maxsplit=1)[0][: settings.GENAI_REVIEW_MAX_COMMENT_CHARS]
+    return (sentences_split(body) or [""])[0][: settings.GENAI_REVIEW_MAX_COMMENT_CHARS]
 
 
 @require_POST

@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rest_framework import fields as drf, serializers
+from rest_framework import fields as drf
+from rest_framework import serializers
 
 # Generation knobs a marketer does not need on the product form (kept at their defaults).
 TECHNICAL = {"seed", "temperature", "max_new_tokens", "top_p", "top_k", "stop", "priority"}

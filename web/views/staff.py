@@ -10,7 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from generation import models as gen_models, roles, selectors as job_selectors
+from generation import models as gen_models
+from generation import roles
+from generation import selectors as job_selectors
 from generation.exceptions import DomainError
 from generation.kinds import kinds_all
 from generation.models import JobStatus
@@ -54,7 +56,7 @@ def models_page(request: HttpRequest, errors: list[str] | None = None, status: i
         v.current = defaults[0] if defaults else None
     return render(request, "web/staff_models.html", {
         "versions": versions, "available": ModelVersion is not None, "errors": errors or [],
-        "can_promote": roles.user_has_role(request.user, roles.REVIEWER, roles.ADMIN),
+        "can_promote": roles.user_is_reviewer(request.user),
     }, status=status)
 
 

@@ -78,21 +78,3 @@ class IntentClassifier(nn.Module):
         return model.to(device).eval()
 
 
-def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 over the labels present in ``gold`` (a label the model never
-    predicts counts with F1 0; predictions of labels absent from ``gold`` lower precision)."""
-    if len(gold) != len(predicted):
-        raise ValueError("gold and predicted differ in length")
-    n = len(gold)
-    if n == 0:
-        return {"accuracy": 0.0, "macro_f1": 0.0, "n": 0}
-    correct = sum(g == p for g, p in zip(gold, predicted))
-    f1s = []
-    for label in sorted(set(gold)):
-        tp = sum(g == label and p == label for g, p in zip(gold, predicted))
-        fp = sum(g != label and p == label for g, p in zip(gold, predicted))
-        fn = sum(g == label and p != label for g, p in zip(gold, predicted))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return {"accuracy": round(correct / n, 4), "macro_f1": round(float(np.mean(f1s)), 4), "n": n}

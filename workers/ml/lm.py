@@ -1,7 +1,7 @@
 """Autoregressive LM generation on top of transformers' ``generate``: n sampled candidates with
 streaming text deltas, stop sequences, per-candidate finish reasons and mean token log-probs.
 
-Pure PyTorch/transformers: no Django. ``workers.runtime.text`` wires it to jobs.
+Pure PyTorch/transformers: no Django. ``workers.runtime.completions`` wires it to jobs.
 """
 
 from __future__ import annotations

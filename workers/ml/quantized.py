@@ -2,7 +2,7 @@
 
 SmolLM2's GGUF stores every decoder-layer projection as Q4_1: blocks of 32 input weights, each
 ``w = d * q + m`` with a 4-bit ``q`` and the block's scale ``d`` and minimum ``m``. Dequantising
-it (``workers.runtime.models.lm_prepare``) makes a dense copy 4x (bf16) to 8x (fp32) larger than
+it (``generation.lm.lm_prepare``) makes a dense copy 4x (bf16) to 8x (fp32) larger than
 the information it holds, and a batch-1 decoding step spends its time streaming those bytes.
 PyTorch ships a CPU kernel for exactly this layout, ``aten::_weight_int4pack_mm_for_cpu``
 (groups along the input dimension, ``w = (q - 8) * scale + zero``, so ``zero = m + 8 d``); this

@@ -22,21 +22,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
+from workers.runtime.cache import ModelCache
 
 logger = logging.getLogger(__name__)
 
 FAMILY = "lm_adapter"
 BASE_ALIAS = "base"
 
-_cache: OrderedDict[str, object] = OrderedDict()
-_cache_lock = threading.Lock()
-_loading: dict[str, threading.Lock] = {}
+def _engine_close(lm) -> None:
+    if lm.engine is not None:  # an evicted engine finishes its requests, then stops
+        lm.engine.close()
+
+
+_cache: ModelCache = ModelCache(name="adapter", size=lambda: settings.GENAI_ADAPTER_CACHE_SIZE, on_evict=_engine_close)
 
 
 def base_model_name() -> str:
@@ -82,26 +85,7 @@ def lm_for(model: str | None = None, *, purpose: str | None = None):
 
 def adapter_lm_get(*, key: str, directory: Path, base):
     """The cached merged model of adapter ``key`` (``name@version``), built on first use."""
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-        lock = _loading.setdefault(key, threading.Lock())
-    with lock:  # one build per adapter; others wait for it
-        with _cache_lock:
-            if key in _cache:
-                _cache.move_to_end(key)
-                return _cache[key]
-        lm = adapter_lm_build(directory=directory, base=base, label=key)
-        with _cache_lock:
-            _cache[key] = lm
-            while len(_cache) > max(settings.GENAI_ADAPTER_CACHE_SIZE, 1):
-                evicted_key, evicted = _cache.popitem(last=False)
-                logger.info("adapter %s evicted from the cache (GENAI_ADAPTER_CACHE_SIZE)", evicted_key)
-                if evicted.engine is not None:
-                    evicted.engine.close()
-            _loading.pop(key, None)
-        return lm
+    return _cache.get(key, lambda: adapter_lm_build(directory=directory, base=base, label=key))
 
 
 def adapter_merged_model(directory: Path | str, *, base_name: str | None = None, dtype=None, device=None,
@@ -114,7 +98,7 @@ def adapter_merged_model(directory: Path | str, *, base_name: str | None = None,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from workers.runtime.models import lm_prepare
+    from generation.lm import lm_prepare
 
     if not (Path(directory) / "adapter_config.json").exists():
         raise PermanentJobError(f"The adapter's files are missing in {directory}.", code="adapter_missing")
@@ -152,14 +136,9 @@ def adapter_lm_build(*, directory: Path, base, label: str):
 
 
 def adapters_cached() -> list[str]:
-    with _cache_lock:
-        return list(_cache)
+    return _cache.keys()
 
 
 def adapters_clear() -> None:
     """Drop every cached adapter (tests)."""
-    with _cache_lock:
-        for lm in _cache.values():
-            if lm.engine is not None:
-                lm.engine.close()
-        _cache.clear()
+    _cache.clear()

@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from generation.kinds import CandidateResult, JobResult
-from generation.services.jobs import JobContext
 from generation.services.knowledge import DEFAULT_EMBED_MODEL, embedding_model_name
 
 logger = logging.getLogger(__name__)
@@ -101,52 +99,3 @@ def embedder_get() -> Embedder:
         return _embedder
 
 
-def knowledge_embed_run(*, params: dict, ctx: JobContext) -> JobResult:
-    """Embed pending rows batch by batch; each batch commits, so a stopped job keeps its work
-    and the next one continues where it stopped."""
-    from generation.selectors import knowledge_embedding_pending
-    from generation.services.knowledge import knowledge_embeddings_store
-
-    started = time.monotonic()
-    embedder = embedder_get()
-    kinds, force, batch = params["kinds"], params.get("force", False), params["batch_size"]
-    total = sum(
-        knowledge_embedding_pending(kind=kind, model_name=embedder.name, force=force).count() for kind in kinds
-    )
-    done: dict[str, int] = dict.fromkeys(kinds, 0)
-    ctx.progress(0.0, f"0/{total} rows embedded")
-    for kind in kinds:
-        after_id = 0
-        while not ctx.stop_reason():
-            rows = list(
-                knowledge_embedding_pending(
-                    kind=kind, model_name=embedder.name, after_id=after_id, limit=batch, force=force
-                )
-            )
-            if not rows:
-                break
-            vectors = embedder.encode([row.embedding_text() for row in rows], batch_size=batch)
-            knowledge_embeddings_store(
-                kind=kind,
-                model_name=embedder.name,
-                vectors=[(row.pk, row.content_hash, vector.tobytes()) for row, vector in zip(rows, vectors)],
-            )
-            after_id = rows[-1].pk
-            done[kind] += len(rows)
-            embedded = sum(done.values())
-            ctx.progress(min(embedded / total, 1.0) if total else 1.0, f"{embedded}/{total} rows embedded")
-    seconds = time.monotonic() - started
-    embedded = sum(done.values())
-    rate = embedded / seconds if seconds > 0 else 0.0
-    summary = ", ".join(f"{kind} {n}" for kind, n in done.items())
-    return JobResult(
-        candidates=[
-            CandidateResult(
-                text=f"Embedded {embedded} rows ({summary}) with {embedder.name} on {embedder.device} in {seconds:.1f} s.",
-                finish_reason="stop",
-                metadata={"embedded": done, "model": embedder.name, "dim": embedder.dim},
-            )
-        ],
-        model_version=embedder.name,
-        usage={"rows": embedded, "seconds": round(seconds, 3), "rows_per_second": round(rate, 1)},
-    )

@@ -84,7 +84,10 @@ def knowledge_index_clear() -> None:
 
 
 def _index_get(kind: str, model_name: str, dim: int) -> _Index:
-    from generation.selectors import knowledge_index_fingerprint, knowledge_index_vectors
+    from generation.selectors import (
+        knowledge_index_fingerprint,
+        knowledge_index_vectors,
+    )
 
     index = _indexes.get(kind)
     now = time.monotonic()

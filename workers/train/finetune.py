@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import random
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+
+from generation.text.tables import CsvError, csv_read
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ROLES = ("system", "user", "assistant")
@@ -37,16 +38,15 @@ class ExamplesError(ValueError):
 
 def bitext_rows(path: Path | str) -> list[dict]:
     """(instruction, response, intent) rows of a Bitext-format CSV (rows missing either text skipped)."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"instruction", "response"} - set(reader.fieldnames or [])
-        if missing:
-            raise ExamplesError(f"{path}: no column {', '.join(sorted(missing))}")
-        return [
-            {"instruction": r["instruction"].strip(), "response": r["response"].strip(), "intent": r.get("intent", "")}
-            for r in reader
-            if (r.get("instruction") or "").strip() and (r.get("response") or "").strip()
-        ]
+    try:
+        table = csv_read(path, columns=["instruction", "response"])
+    except CsvError as exc:
+        raise ExamplesError(str(exc)) from None
+    return [
+        {"instruction": r["instruction"].strip(), "response": r["response"].strip(), "intent": r.get("intent", "")}
+        for r in table.rows
+        if (r.get("instruction") or "").strip() and (r.get("response") or "").strip()
+    ]
 
 
 def chat_jsonl_read(path: Path | str, *, limit: int | None = None) -> list[list[dict]]:

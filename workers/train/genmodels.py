@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from generation.text.sentences import sentences_split
 from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, mode_seeking_ratio
 from workers.ml.text_metrics import corpus_bleu, text_hash
 from workers.ml.text_tokenizer import TextTokenizer
@@ -55,7 +56,6 @@ def seed_everything(seed: int) -> None:
 
 # --- corpus ---------------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z{\"'(])|\n+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 
 
@@ -66,7 +66,7 @@ def corpus_sentences(texts: Sequence[str], *, min_words: int = 3, max_words: int
     seen: set[str] = set()
     out = []
     for text in texts:
-        for piece in _SENTENCE_END.split(text or ""):
+        for piece in sentences_split(text or "", capitalised=True):
             piece = _LIST_MARK.sub("", piece).strip()
             count = len(piece.split())
             if not min_words <= count <= max_words:

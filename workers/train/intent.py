@@ -7,7 +7,6 @@ weights kept. No Django: the runner (workers/runtime/intent.py) embeds, logs and
 from __future__ import annotations
 
 import copy
-import csv
 import random
 import time
 from collections import defaultdict
@@ -19,7 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workers.ml.intent import IntentClassifier, IntentConfig, classification_metrics
+from generation.text.tables import CsvError, csv_read
+from workers.ml.intent import IntentClassifier, IntentConfig
+from workers.ml.metrics import classification_metrics
 
 
 class DatasetError(ValueError):
@@ -28,22 +29,15 @@ class DatasetError(ValueError):
 
 def labelled_csv_read(path: Path | str, *, text_col: str, label_col: str) -> tuple[list[str], list[str]]:
     """Texts and labels of a CSV with a header row; rows with an empty text or label are skipped."""
-    texts, labels = [], []
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        for column in (text_col, label_col):
-            if column not in columns:
-                raise DatasetError(f"column {column!r} is not in {path} (columns: {', '.join(columns)})")
-        for row in reader:
-            text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
-            if text and label:
-                texts.append(text)
-                labels.append(label)
+        table = csv_read(path, columns=[text_col, label_col])
+    except CsvError as exc:
+        raise DatasetError(str(exc)) from None
+    texts, labels = [], []
+    for text, label in zip(table.column(text_col), table.column(label_col)):
+        if text and label:
+            texts.append(text)
+            labels.append(label)
     if not texts:
         raise DatasetError(f"{path} has no labelled rows")
     return texts, labels

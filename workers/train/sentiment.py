@@ -17,7 +17,6 @@ registers the model version.
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import time
@@ -28,13 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from generation.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
+from generation.text.tables import CsvError, csv_read
+from workers.ml.metrics import classification_metrics
 from workers.ml.sentiment import (
     SentimentClassifier,
     SentimentConfig,
-    classification_metrics,
-    text_normalise,
+    autocast,
+    encode_batch,
+    predict_probabilities,
 )
-from workers.ml.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
+
 
 def dataset_read(
     path: Path | str, *, text_col: str = "text", label_col: str | None = "label", label_map: dict[str, str] | None = None
@@ -44,23 +47,21 @@ def dataset_read(
     reads texts only (labels empty)."""
     label_map = DEFAULT_LABEL_MAP if label_map is None else label_map
     texts, labels = [], []
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        for column in (text_col, label_col):
-            if column is not None and column not in columns:
-                raise DatasetError(f"column {column!r} is not in the CSV (columns: {', '.join(columns)})")
-        for line, row in enumerate(reader, start=2):
-            text = (row.get(text_col) or "").strip()
-            if not text:
-                raise DatasetError(f"line {line}: empty {text_col!r}")
-            texts.append(text)
-            if label_col is not None:
-                raw = (row.get(label_col) or "").strip()
-                label = label_map.get(raw, raw.lower())
-                if label not in LABELS:
-                    raise DatasetError(f"line {line}: label {raw!r} is not in the label map {label_map}")
-                labels.append(label)
+    try:
+        table = csv_read(path, columns=[c for c in (text_col, label_col) if c is not None])
+    except CsvError as exc:
+        raise DatasetError(str(exc)) from None
+    for line, row in zip(table.lines, table.rows):
+        text = (row.get(text_col) or "").strip()
+        if not text:
+            raise DatasetError(f"line {line}: empty {text_col!r}")
+        texts.append(text)
+        if label_col is not None:
+            raw = (row.get(label_col) or "").strip()
+            label = label_map.get(raw, raw.lower())
+            if label not in LABELS:
+                raise DatasetError(f"line {line}: label {raw!r} is not in the label map {label_map}")
+            labels.append(label)
     if not texts:
         raise DatasetError("the CSV has no rows")
     return texts, labels
@@ -178,48 +179,11 @@ def layers_freeze(model: SentimentClassifier, train_layers: int) -> None:
             parameter.requires_grad_(True)
 
 
-def encode_batch(tokenizer, texts: list[str], *, max_len: int, device) -> dict[str, torch.Tensor]:
-    batch = tokenizer(
-        [text_normalise(t) for t in texts], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
-    )
-    return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
-
-
-def autocast(device, amp_dtype: str):
-    """Mixed precision for forward passes: ``amp_dtype="bfloat16"`` on a GPU or a CPU with native
-    bf16 (AMX: ~2x a float32 training step of SmolLM2 on 2 cores); a no-op context otherwise."""
-    device_type = torch.device(device).type if device is not None else "cpu"
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp_dtype == "bfloat16")
-
-
-def predict_probabilities(
-    models: list[SentimentClassifier], tokenizer, texts: list[str], *, batch_size: int = 64, device=None,
-    amp_dtype: str = "",
-) -> np.ndarray:
-    """``(len(texts), n_labels)`` probabilities, averaged over ``models`` (an ensemble of one or
-    more). Texts are run in length order so a batch pads little, and returned in input order."""
-    if not texts:
-        return np.zeros((0, len(models[0].config.labels)), dtype=np.float32)
-    device = device or next(models[0].parameters()).device
-    max_len = models[0].config.max_len
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), len(models[0].config.labels)), dtype=np.float32)
-    for model in models:
-        model.eval()
-    with torch.inference_mode(), autocast(device, amp_dtype):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch = encode_batch(tokenizer, [texts[i] for i in rows], max_len=max_len, device=device)
-            probs = sum(torch.softmax(m(**batch)[0].float(), dim=-1) for m in models) / len(models)
-            out[rows] = probs.cpu().numpy()
-    return out
-
-
 def evaluate(models: list[SentimentClassifier], tokenizer, texts: list[str], labels: list[str], **kwargs) -> dict:
     names = models[0].config.labels
     probabilities = predict_probabilities(models, tokenizer, texts, **kwargs)
     predicted = [names[i] for i in probabilities.argmax(axis=1)]
-    return classification_metrics(labels, predicted, tuple(names))
+    return classification_metrics(labels, predicted, tuple(names), detail=True)
 
 
 class FGM:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.services.copy import LENGTHS, TONES
+from generation.kinds.copy import LENGTHS, TONES
 
 
 class Command(BaseCommand):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         from rest_framework.exceptions import ValidationError
 
         from generation.services.copy import catalogue_read
-        from workers.runtime.copy import copy_draft
+        from workers.runners.copy import copy_draft
 
         try:
             rows, errors = catalogue_read(input, limit=limit)

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.services.copy import LENGTHS, TONES
+from generation.kinds.copy import LENGTHS, TONES
 
 
 def _mean(values) -> float:
@@ -32,9 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every text here.")
 
     def handle(self, *args, csv, limit, tone, length, max_regenerations, concurrency, no_bare, json_out, **options):
-        from generation.copycheck import copy_check
         from generation.services.copy import catalogue_read
-        from workers.runtime.copy import copy_bare, copy_draft
+        from generation.text.copycheck import copy_check
+        from workers.runners.copy import copy_bare, copy_draft
         from workers.runtime.models import lm_get
 
         try:

@@ -21,8 +21,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from generation.kinds.finetune import FinetuneParamsSerializer
-        from workers.runtime.finetune import finetune_run
-        from workers.runtime.local_training import training_run_locally
+        from generation.management.local_run import training_run_locally
+        from workers.runners.finetune import finetune_run
 
         names = ("purpose", "name", "dataset_jsonl", "brand", "max_steps", "epochs", "batch_size", "lr", "rank", "alpha",
                  "max_examples", "max_tokens", "validation_fraction", "max_validation", "eval_every", "patience",

@@ -38,7 +38,9 @@ class Command(BaseCommand):
     def handle(self, *args, model, csv, text_col, samples, max_rows, max_words, decoding, temperature, sweep, lm, seed, json_out,
                length_matched=0, gan="", **options):
         from generation.exceptions import PermanentJobError
-        from workers.runtime.genmodels import csv_rows, genmodel_evaluate, genmodel_get
+        from workers.evaluation.genmodels import genmodel_evaluate
+        from workers.runners.genmodel_train import csv_rows
+        from workers.runtime.genmodels import genmodel_get
 
         if samples < 2:
             raise CommandError("--samples must be at least 2.")

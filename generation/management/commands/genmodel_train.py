@@ -44,7 +44,11 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from generation.exceptions import PermanentJobError
-        from workers.runtime.genmodels import corpus_load, gan_retrain, genmodel_train
+        from workers.runners.genmodel_train import (
+            corpus_load,
+            gan_retrain,
+            genmodel_train,
+        )
         from workers.train.genmodels import GANTrainConfig, VAETrainConfig
 
         params = {"csv": o["csv"] or "", "text_cols": o["text_cols"] or []}

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int)
 
     def handle(self, *args, csv, text_col, label_col, model, limit, **options):
-        from workers.ml.intent import classification_metrics
+        from workers.ml.metrics import classification_metrics
         from workers.runtime.intent import intent_model_get, intent_predict
         from workers.train.intent import DatasetError, labelled_csv_read
 

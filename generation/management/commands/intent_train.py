@@ -23,8 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, datasets, epochs, lr, hidden, batch_size, patience, validation_fraction, seed, **options):
         from generation.kinds.intent_train import IntentTrainParamsSerializer
-        from workers.runtime.intent import dataset_parse, intent_train_run
-        from workers.runtime.local_training import training_run_locally
+        from generation.management.local_run import training_run_locally
+        from workers.runners.intent import dataset_parse, intent_train_run
 
         params = {"name": name, "epochs": epochs, "lr": lr, "hidden": hidden, "batch_size": batch_size,
                   "patience": patience, "validation_fraction": validation_fraction, "seed": seed}

@@ -102,7 +102,7 @@ class Command(BaseCommand):
         return user
 
     def _embed_now(self, owner, kind: str) -> None:
-        from generation.services.jobs import job_run
+        from workers.runners import job_run
 
         job = knowledge_embed_enqueue(owner=owner, kinds=[kind])
         outcome = job_run(job_id=str(job.id), worker_id=f"kb_import/{os.getpid()}")

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from workers.runtime.models import int4_cache_prepare, lm_prepare
+from generation.lm import lm_prepare
+from workers.runtime.models import int4_cache_prepare
 
 
 class Command(BaseCommand):

@@ -1,27 +1,19 @@
-import csv
 import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
+from generation.text.tables import CsvError, csv_read
+
 
 def csv_rows(path: str, column: str, limit: int | None) -> list[dict]:
     """The first ``limit`` rows of a CSV that has ``column`` (a CommandError otherwise)."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if column not in (reader.fieldnames or []):
-                raise CommandError(f"{path}: no column {column!r}; columns: {', '.join(reader.fieldnames or [])}")
-            rows = []
-            for row in reader:
-                if limit is not None and len(rows) >= limit:
-                    break
-                if (row.get(column) or "").strip():
-                    rows.append(row)
-            return rows
-    except OSError as exc:
-        raise CommandError(str(exc)) from exc
+        table = csv_read(path, columns=[column])
+    except CsvError as exc:
+        raise CommandError(str(exc)) from None
+    return [row for row in table.rows if (row.get(column) or "").strip()][:limit]
 
 
 class Command(BaseCommand):
@@ -40,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=8, help="Replies generated at once (the engine batches them).")
 
     def handle(self, *args, input, out, message_col, limit, k, max_new_tokens, concurrency, **options):
-        from workers.runtime.replies import replies_draft
+        from workers.runners.reply import replies_draft
 
         rows = csv_rows(input, message_col, limit)
         params = [{"message": r[message_col], "k": k, "max_new_tokens": max_new_tokens} for r in rows]

@@ -31,19 +31,16 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every reply here.")
 
     def handle(self, *args, csv, message_col, reference_col, limit, k, max_new_tokens, concurrency, json_out, **options):
+        from generation.lm import chat_input_ids
         from generation.privacy import pii_mask
+        from generation.runner import NullContext
+        from generation.text.placeholders import placeholders_normalise
+        from generation.text.repetition import repeated_ngram, word_count
         from workers.ml.decoding import SamplingParams
+        from workers.runners.reply import replies_draft, reply_prepare
+        from workers.runtime.completions import completions_run
         from workers.runtime.embeddings import embedder_get
-        from workers.runtime.models import chat_input_ids, lm_get
-        from workers.runtime.replies import (
-            LocalContext,
-            placeholders_normalise,
-            repeated_ngram,
-            replies_draft,
-            reply_prepare,
-            word_count,
-        )
-        from workers.runtime.text import completions_run
+        from workers.runtime.models import lm_get
 
         rows = csv_rows(csv, message_col, limit)
         rows = [r for r in rows if (r.get(reference_col) or "").strip()]
@@ -68,7 +65,7 @@ class Command(BaseCommand):
         def bare_one(message: str) -> str:
             turns = [{"role": "system", "content": BARE_SYSTEM}, {"role": "user", "content": pii_mask(message).text}]
             ids = chat_input_ids(lm.tokenizer, prompt=None, messages=turns)
-            return completions_run(lm, ids, sampling, LocalContext())[0].text.strip()
+            return completions_run(lm, ids, sampling, NullContext())[0].text.strip()
 
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             bare = list(pool.map(bare_one, messages))

@@ -21,7 +21,7 @@ class Command(BaseCommand):
                             help="queue: a sentiment_score job for the workers (default); now: score in this process; none.")
 
     def handle(self, *args, file: Path, source, score, **options):
-        from monitoring.apis.serializers import NewsItemInputSerializer
+        from monitoring.inputs import NewsItemInputSerializer
         from monitoring.services.news import news_ingest, news_rows_from_file
 
         try:
@@ -58,9 +58,9 @@ class Command(BaseCommand):
 
 
 def _score_now() -> dict:
+    from monitoring.selectors import news_unscored
     from monitoring.services.alerts import alert_rules_evaluate
     from monitoring.services.scoring import sentiment_scores_store
-    from monitoring.selectors import news_unscored
     from workers.runtime.sentiment import classifier_get
 
     classifier = classifier_get()

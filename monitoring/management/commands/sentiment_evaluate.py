@@ -22,8 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, csv: Path, text_col, label_col, label_map, model, batch_size, **options):
         from generation.exceptions import PermanentJobError
-        from workers.ml.sentiment import classification_metrics
-        from workers.ml.sentiment_labels import DatasetError, label_map_parse
+        from generation.sentiment_labels import DatasetError, label_map_parse
+        from workers.ml.metrics import classification_metrics
         from workers.runtime.sentiment import classifier_get
         from workers.train.sentiment import dataset_read
 
@@ -38,6 +38,6 @@ class Command(BaseCommand):
         started = time.monotonic()
         predictions = classifier.predict(texts, batch_size=batch_size)
         seconds = time.monotonic() - started
-        report = classification_metrics(labels, [p["label"] for p in predictions])
+        report = classification_metrics(labels, [p["label"] for p in predictions], classifier.members[0].config.labels, detail=True)
         report |= {"model": classifier.label, "items_per_second": round(len(texts) / seconds, 1) if seconds else None}
         self.stdout.write(json.dumps(report, indent=2))

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from generation.text.tables import CsvError, csv_read
+
 
 class Command(BaseCommand):
     help = "Score a CSV: writes its columns plus label, p_negative, p_neutral, p_positive and score (P(pos) - P(neg))."
@@ -20,14 +22,10 @@ class Command(BaseCommand):
         from workers.runtime.sentiment import classifier_get
 
         try:
-            with open(input, newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                columns = list(reader.fieldnames or [])
-                rows = list(reader)
-        except OSError as exc:
-            raise CommandError(f"{input}: {exc.strerror}") from None
-        if text_col not in columns:
-            raise CommandError(f"column {text_col!r} is not in {input} (columns: {', '.join(columns)})")
+            table = csv_read(input, columns=[text_col])
+        except CsvError as exc:
+            raise CommandError(str(exc)) from None
+        columns, rows = table.columns, table.rows
         try:
             classifier = classifier_get(model)
         except PermanentJobError as exc:

@@ -33,8 +33,9 @@ class Command(BaseCommand):
 
         from generation.exceptions import DomainError
         from generation.models import Job
-        from generation.services.jobs import job_create, job_run
+        from generation.services.jobs import job_create
         from monitoring.services.scoring import monitor_system_user
+        from workers.runners import job_run
 
         params = {k: options[k] for k in ("name", "csv", "base", "text_col", "label_col", "label_map")}
         for key in ("epochs", "batch_size", "max_steps", "max_rows", "patience", "evals_per_epoch", "ensemble", "seeds",

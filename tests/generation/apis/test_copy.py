@@ -79,7 +79,8 @@ def test_bad_job_params_are_a_400_naming_the_field(api_for, queued, kind, params
 
 
 def test_copy_training_examples_are_chat_rows(make_user, queued):
-    from generation.services.copy import brand_example_create, copy_training_examples
+    from generation.services.copy import brand_example_create
+    from workers.runners.copy import copy_training_examples
 
     user = make_user("marketer")
     brand_example_create(user=user, brand="Urbano", text="Built for the rain.", attributes={"name": "Metro Sling"})

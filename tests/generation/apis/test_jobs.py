@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from generation.models import Job, JobStatus
-from generation.services.jobs import job_run
 from tests.factories import JobFactory
+from workers.runners import job_run
 
 pytestmark = pytest.mark.django_db
 

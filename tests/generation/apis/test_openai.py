@@ -10,8 +10,9 @@ from django.core.cache import cache
 from generation.apis.jobs import JobCreateThrottle
 from generation.kinds.generate import base_model_name
 from generation.models import Job, JobEvent, JobStatus
-from generation.services.jobs import job_cancel, job_create, job_fail, job_run
+from generation.services.jobs import job_cancel, job_create, job_fail
 from tests.factories import JobFactory, TokenFactory
+from workers.runners import job_run
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,10 @@
 """The OpenAPI schema is valid, and a bounded schemathesis run over it finds no server error."""
 
 import pytest
+import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import override_settings
-import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 

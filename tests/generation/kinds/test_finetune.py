@@ -50,7 +50,7 @@ def test_only_admins_fine_tune(api_for, no_broker, jsonl):
 
 
 def test_a_few_steps_register_an_adapter_that_requests_can_name(db, jsonl, api_for):
-    from workers.runtime.finetune import finetune_run
+    from workers.runners.finetune import finetune_run
 
     job = JobFactory(kind="finetune", status="running", worker_id="w1")
     ctx = JobContext(job_id=str(job.id), worker_id="w1", attempt=1, kind="finetune", deadline=1e18)

@@ -6,9 +6,8 @@ import pytest
 from django.conf import settings
 
 from generation.models import JobMetric, JobStatus, ModelVersion
-from generation.services.jobs import job_run
 from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
-
+from workers.runners import job_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 

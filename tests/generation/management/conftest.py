@@ -1,2 +1,8 @@
 # The small real knowledge base of the retrieval tests, for the reply commands.
-from tests.workers.runtime.conftest import bitext_fixture, fresh_index, load_kb, minilm, no_broker  # noqa: F401
+from tests.workers.conftest import (  # noqa: F401
+    bitext_fixture,
+    fresh_index,
+    load_kb,
+    minilm,
+    no_broker,
+)

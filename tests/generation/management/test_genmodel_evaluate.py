@@ -9,7 +9,6 @@ from django.core.management import CommandError, call_command
 
 from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 

@@ -7,9 +7,10 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from generation.lm import lm_prepare
 from workers.ml.quantized import int4_available
 from workers.runtime.device import device_get
-from workers.runtime.models import _int4_cache_dir, lm_prepare
+from workers.runtime.models import _int4_cache_dir
 
 
 def _prepare(**overrides) -> str:

@@ -2,6 +2,8 @@ import pytest
 
 from generation.kinds import _REGISTRY, JobKind, kind_register
 from generation.kinds.echo import EchoParamsSerializer
+from tests.generation.services import runners as test_runners
+from workers.runners import RUNNERS
 
 
 class FakeCelery:
@@ -25,7 +27,7 @@ def sent_tasks(monkeypatch) -> FakeCelery:
 
 
 @pytest.fixture
-def test_kind():
+def test_kind(monkeypatch):
     """Registers a kind whose runner a test chooses (``tests.generation.services.runners``)."""
     registered = []
 
@@ -36,10 +38,10 @@ def test_kind():
                 description="test",
                 params_serializer=EchoParamsSerializer,
                 queue="cpu",
-                runner=f"tests.generation.services.runners.{runner}",
                 roles=frozenset({"admin"}),
             )
         )
+        monkeypatch.setitem(RUNNERS, name, getattr(test_runners, runner))
         registered.append(name)
         return kind
 

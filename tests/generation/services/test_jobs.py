@@ -4,7 +4,13 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from generation.exceptions import AdmissionRejected, Conflict, Forbidden, InvalidInput, TransientJobError
+from generation.exceptions import (
+    AdmissionRejected,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    TransientJobError,
+)
 from generation.models import Job, JobEvent, JobStatus
 from generation.services.jobs import (
     job_cancel,
@@ -13,11 +19,11 @@ from generation.services.jobs import (
     job_enqueue,
     job_heartbeat,
     job_retry,
-    job_run,
     job_text_append,
     jobs_sweep,
 )
 from tests.factories import JobFactory, UserFactory
+from workers.runners import job_run
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from generation.kinds import CandidateResult
+from generation.runner import CandidateResult
 from review.services.safety import candidates_screen, text_screen
 from tests.factories import JobFactory
 
@@ -53,7 +53,7 @@ def test_candidates_screen_keeps_metadata_and_adds_the_verdict(settings):
 
 @pytest.mark.django_db
 def test_job_succeed_stores_the_verdict_on_every_candidate():
-    from generation.kinds import JobResult
+    from generation.runner import JobResult
     from generation.services.jobs import job_succeed
 
     job = JobFactory(kind="reply", status="running", worker_id="w1", params={"message": "Hi"})

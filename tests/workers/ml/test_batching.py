@@ -4,11 +4,12 @@ greedy output, and every per-request control must still hold inside a batch."""
 import pytest
 import torch
 
+from generation.lm import chat_input_ids
 from workers.ml.batching import BatchDecoder, BatchRequest
 from workers.ml.decoding import SamplingParams
 from workers.ml.lm import eos_token_ids, generate
 from workers.runtime.engine import Engine, GenerationHandle
-from workers.runtime.models import chat_input_ids, lm_get
+from workers.runtime.models import lm_get
 
 PROMPTS = ["The weather today", "Once upon a time in a land far, far away there lived", "Hi"]
 

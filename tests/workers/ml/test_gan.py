@@ -6,7 +6,6 @@ import torch
 
 from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, gradient_penalty, mode_seeking_ratio
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from workers.ml.intent import IntentClassifier, IntentConfig, classification_metrics
+from workers.ml.intent import IntentClassifier, IntentConfig
+from workers.ml.metrics import classification_metrics
 
 
 def test_metrics_by_hand():

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from generation.lm import chat_input_ids
 from workers.ml.lm import SamplingParams, generate
-from workers.runtime.models import chat_input_ids, lm_get
+from workers.runtime.models import lm_get
 
 
 @pytest.fixture(scope="module")

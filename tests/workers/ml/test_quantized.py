@@ -72,8 +72,9 @@ def test_smollm2_served_int4_keeps_its_quality_and_loads_packed_from_its_cache(s
     model is cached: the next load reads it back and computes the same."""
     import shutil
 
+    from generation.lm import lm_prepare
     from workers.runtime.device import Device
-    from workers.runtime.models import LoadedLM, _int4_cache_dir, lm_load, lm_prepare
+    from workers.runtime.models import LoadedLM, _int4_cache_dir, lm_load
 
     directory = lm_prepare("smollm2")
     device = Device(device=torch.device("cpu"), dtype=torch.bfloat16, weights="int4")

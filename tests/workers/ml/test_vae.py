@@ -6,7 +6,6 @@ import torch
 
 from workers.ml.vae import SentenceVAE, VAEConfig, active_units, kl_weight, vae_loss
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 

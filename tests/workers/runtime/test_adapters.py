@@ -10,12 +10,16 @@ import torch
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
-from generation.services.model_versions import model_version_promote, model_version_register
+from generation.lm import chat_input_ids
+from generation.runner import NullContext
+from generation.services.model_versions import (
+    model_version_promote,
+    model_version_register,
+)
 from workers.ml.decoding import SamplingParams
 from workers.runtime.adapters import adapters_cached, adapters_clear, lm_for
-from workers.runtime.models import chat_input_ids, lm_get
-from workers.runtime.replies import LocalContext
-from workers.runtime.text import completions_run
+from workers.runtime.completions import completions_run
+from workers.runtime.models import lm_get
 
 GREEDY = SamplingParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0)
 MESSAGES = [{"role": "user", "content": "Where is my parcel?"}]
@@ -68,7 +72,7 @@ def _peft_greedy(tiny_lm, adapter_dir) -> str:
 
 def _engine_greedy(lm) -> str:
     ids = chat_input_ids(lm.tokenizer, prompt=None, messages=MESSAGES)
-    (completion,) = completions_run(lm, ids, GREEDY, LocalContext())
+    (completion,) = completions_run(lm, ids, GREEDY, NullContext())
     return completion.text
 
 
@@ -120,12 +124,12 @@ def test_promoted_adapter_is_used_by_the_next_job_without_restart(register, make
 
 
 def test_copy_jobs_write_with_the_promoted_copy_adapter(register, make_user):
-    from workers.runtime.copy import copy_run
+    from workers.runners.copy import copy_run
 
     params = {"attributes": {"name": "Metro Sling", "brand": "Urbano", "colour": "black"}, "tone": "neutral",
               "length": "short", "n": 1, "segments": [], "max_regenerations": 0}
-    assert "+" not in copy_run(params=dict(params), ctx=LocalContext()).model_version  # the base model
+    assert "+" not in copy_run(params=dict(params), ctx=NullContext()).model_version  # the base model
     model_version_promote(version=register("copy-lora", purpose="copy"), user=make_user("reviewer"))
-    assert copy_run(params=dict(params), ctx=LocalContext()).model_version.endswith("+copy-lora@1")
-    based = copy_run(params={**params, "model": "base"}, ctx=LocalContext())
+    assert copy_run(params=dict(params), ctx=NullContext()).model_version.endswith("+copy-lora@1")
+    based = copy_run(params={**params, "model": "base"}, ctx=NullContext())
     assert "+" not in based.model_version

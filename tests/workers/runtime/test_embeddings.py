@@ -6,9 +6,10 @@ import pytest
 
 from generation.models import Conversation, Job, JobStatus, KnowledgeDoc
 from generation.selectors import knowledge_embedding_pending
-from generation.services.jobs import job_create, job_run
+from generation.services.jobs import job_create
 from generation.services.knowledge import embedding_model_name, knowledge_import_rows
 from tests.factories import UserFactory
+from workers.runners import job_run
 
 pytestmark = pytest.mark.django_db
 

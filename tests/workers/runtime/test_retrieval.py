@@ -14,7 +14,11 @@ from generation.services.knowledge import (
 )
 from tests.factories import UserFactory
 from tests.knowledge_fixtures import PARAPHRASES
-from workers.runtime.retrieval import KnowledgeHit, knowledge_search, knowledge_search_batch
+from workers.runtime.retrieval import (
+    KnowledgeHit,
+    knowledge_search,
+    knowledge_search_batch,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ def _chats(n: int) -> list[list[dict]]:
 def tiny_parts(tiny_lm):
     from transformers import AutoModelForCausalLM
 
-    from workers.runtime.models import tokenizer_get
+    from generation.lm import tokenizer_get
 
     tokenizer = tokenizer_get(str(tiny_lm))
 

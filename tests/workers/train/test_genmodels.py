@@ -18,7 +18,6 @@ from workers.train.genmodels import (
     vae_train,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
 

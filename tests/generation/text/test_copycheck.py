@@ -3,7 +3,13 @@ unsupported claim, repetition, and the sentence filter."""
 
 import pytest
 
-from generation.copycheck import claims_filter, copy_check, repeated_ngram, unsupported_claims, words
+from generation.text.copycheck import (
+    claims_filter,
+    copy_check,
+    unsupported_claims,
+    words,
+)
+from generation.text.repetition import repeated_ngram_text
 
 SLING = {
     "name": "Metro Sling",
@@ -86,7 +92,7 @@ def test_faux_leather_may_not_become_genuine_leather():
 
 
 def test_repetition_is_the_first_repeated_4gram():
-    assert repeated_ngram("soft and warm for you, soft and warm for you") == "soft and warm for"
+    assert repeated_ngram_text("soft and warm for you, soft and warm for you") == "soft and warm for"
     check = copy_check(GOOD + " It has an adjustable strap.", SLING)
     assert check.repetition == "it has an adjustable" and not check.passed
 

@@ -4,8 +4,12 @@ the top ones with a checked blurb from the tiny model."""
 import pytest
 
 from generation.kinds.recommendation import RecommendationParamsSerializer
-from workers.runtime.recommendation import interest_weights, products_rank, recommendation_run
-from workers.runtime.replies import LocalContext
+from generation.runner import NullContext
+from workers.runners.recommendation import (
+    interest_weights,
+    products_rank,
+    recommendation_run,
+)
 
 INTERACTIONS = [
     {"type": "viewed", "title": "Ceramic espresso cups", "tags": ["kitchen", "coffee"]},
@@ -45,7 +49,7 @@ def test_products_are_ranked_by_the_shoppers_interests(minilm):
 
 @pytest.mark.django_db
 def test_runner_writes_checked_blurbs_for_the_top_products(minilm):
-    result = recommendation_run(params=_params(top_k=2, seed=3), ctx=LocalContext())
+    result = recommendation_run(params=_params(top_k=2, seed=3), ctx=NullContext())
     assert len(result.candidates) == 2 and [r["id"] for r in result.usage["ranking"]][-1] == "lamp"
     for rank, candidate in enumerate(result.candidates, start=1):
         meta = candidate.metadata

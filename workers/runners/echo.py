@@ -2,11 +2,10 @@
 
 import time
 
-from generation.kinds import CandidateResult, JobResult
-from generation.services.jobs import JobContext
+from generation.runner import CandidateResult, JobResult, RunnerContext
 
 
-def echo_run(*, params: dict, ctx: JobContext) -> JobResult:
+def echo_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     delay = params.get("delay_seconds", 0.0)
     deadline = time.monotonic() + delay
     while delay and (left := deadline - time.monotonic()) > 0:

@@ -18,14 +18,14 @@ import json
 import logging
 import math
 import random
-import statistics
 import time
 from pathlib import Path
 
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
-from generation.kinds import CandidateResult, JobResult
+from generation.runner import CandidateResult, JobResult, RunnerContext
+from workers.evaluation.replies import replies_figures
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ FAMILY = "lm_adapter"
 
 def reply_chat(instruction: str, response: str) -> list[dict]:
     """A Bitext row as the reply service's chat (its system prompt, no sources) + the answer."""
-    from workers.runtime.replies import reply_messages
+    from workers.runners.reply import reply_messages
 
     turns = reply_messages(message=instruction, history=[], channel="chat", tone="neutral", answers=[])
     return [*turns, {"role": "assistant", "content": response}]
@@ -72,13 +72,8 @@ def examples_gather(params: dict) -> dict:
     except (ExamplesError, OSError) as exc:
         raise PermanentJobError(f"Training data: {exc}") from None
     if params["purpose"] == "copy":
-        try:
-            from generation.services.copy import copy_training_examples
-        except ImportError:
-            raise PermanentJobError(
-                "Copy fine-tuning needs generation.services.copy.copy_training_examples, which this "
-                "installation lacks.", code="unsupported"
-            ) from None
+        from workers.runners.copy import copy_training_examples
+
         chats = [e["messages"] for e in copy_training_examples(brand=params.get("brand") or None)]
         t, v = _split(chats, fraction=fraction, cap=cap, rng=rng)
         train, validation = train + t, validation + v
@@ -88,65 +83,23 @@ def examples_gather(params: dict) -> dict:
             "held_back": held_back, "sources": sources}
 
 
-def _figures(texts: list[str], reference_vectors) -> dict:
-    from workers.runtime.embeddings import embedder_get
-    from workers.runtime.replies import repeated_ngram, word_count
-
-    vectors = embedder_get().encode([t or " " for t in texts])
-    similarity = (vectors * reference_vectors).sum(axis=1)
-    return {
-        "similarity": round(float(similarity.mean()), 4),
-        "repeated_4gram_rate": round(sum(repeated_ngram(t) is not None for t in texts) / len(texts), 4),
-        "mean_words": round(statistics.mean(word_count(t) for t in texts), 1),
-    }
-
-
-def replies_figures(rows: list[dict], lms: dict, *, max_new_tokens: int = 128, concurrency: int = 8) -> dict:
-    """replies_evaluate's figures on ``rows`` (Bitext: instruction, response) for each LoadedLM
-    of ``lms``: the reply service and the bare model without retrieval."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from generation.management.commands.replies_evaluate import BARE_SYSTEM
-    from generation.privacy import pii_mask
-    from workers.ml.decoding import SamplingParams
-    from workers.runtime.embeddings import embedder_get
-    from workers.runtime.models import chat_input_ids
-    from workers.runtime.replies import LocalContext, replies_draft
-    from workers.runtime.text import completions_run
-
-    messages = [r["instruction"] for r in rows]
-    reference_vectors = embedder_get().encode([r["response"] for r in rows])
-    params = [{"message": m, "k": 3, "max_new_tokens": max_new_tokens} for m in messages]
-    sampling = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, repetition_penalty=1.05)
-    report = {"rows": len(rows), "max_new_tokens": max_new_tokens}
-    for name, lm in lms.items():
-        started = time.monotonic()
-        service = [c[0].text for c in replies_draft(params, exclude_messages=messages, concurrency=concurrency, lm=lm)]
-
-        def bare_one(message: str, lm=lm) -> str:
-            turns = [{"role": "system", "content": BARE_SYSTEM}, {"role": "user", "content": pii_mask(message).text}]
-            ids = chat_input_ids(lm.tokenizer, prompt=None, messages=turns)
-            return completions_run(lm, ids, sampling, LocalContext())[0].text.strip()
-
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            bare = list(pool.map(bare_one, messages))
-        report[name] = {"service": _figures(service, reference_vectors), "bare": _figures(bare, reference_vectors),
-                        "seconds": round(time.monotonic() - started, 1)}
-    return report
-
-
-def finetune_run(*, params: dict, ctx) -> JobResult:
+def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from generation.lm import lm_prepare, tokenizer_get
     from generation.services.model_versions import (
         model_version_artifact_dir,
         model_version_next_number,
         model_version_register,
     )
     from workers.runtime.device import device_get
-    from workers.runtime.models import lm_prepare, tokenizer_get
-    from workers.train.finetune import ExamplesError, LoraTrainConfig, example_encode, lora_train
+    from workers.train.finetune import (
+        ExamplesError,
+        LoraTrainConfig,
+        example_encode,
+        lora_train,
+    )
 
     started = time.monotonic()
     data = examples_gather(params)

@@ -6,11 +6,13 @@ import csv
 import pytest
 
 from generation.models import JobMetric, ModelVersion
+from generation.runner import NullContext
 from generation.services.jobs import JobContext
 from tests.factories import JobFactory
 from tests.knowledge_fixtures import FIXTURE_INTENTS, PARAPHRASES
-from workers.runtime.intent import intent_predict, intent_train_run
-from workers.runtime.replies import LocalContext, reply_run
+from workers.runners.intent import intent_train_run
+from workers.runners.reply import reply_run
+from workers.runtime.intent import intent_predict
 
 
 @pytest.fixture
@@ -51,11 +53,11 @@ def test_training_job_registers_a_version_with_validation_figures_and_curves(db,
 def test_reply_metadata_carries_the_intent(load_kb, intent_csv):
     load_kb("conversations")
     params = {"message": "please help me cancel the order I made yesterday", "max_new_tokens": 16, "k": 3}
-    before = reply_run(params=params, ctx=LocalContext()).candidates[0].metadata
+    before = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
     assert before["intent_source"] == "retrieval" and before["intent"] in FIXTURE_INTENTS
     assert before["intent_confidence"] is None
     _train(intent_csv)
-    after = reply_run(params=params, ctx=LocalContext()).candidates[0].metadata
+    after = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
     assert after["intent_source"] == "classifier" and after["intent_model"] == "intent-test@1"
     assert after["intent"] == "cancel_order" and 0 < after["intent_confidence"] <= 1
 

@@ -4,14 +4,14 @@ One copy job, per audience segment (or once without segments):
 
 1. **Few-shot examples**: the brand's stored examples (of the collection when given), ranked by
    MiniLM cosine to the product's attribute list; the best ``examples`` become earlier chat turns
-   (``generation.services.copy.copy_messages``). An example without a stored vector is embedded
+   (``copy_messages``). An example without a stored vector is embedded
    here (and stored), so a fresh example is used before its embedding job runs.
-2. **Generation** of ``n`` descriptions on the process's engine (``workers.runtime.text``), the
+2. **Generation** of ``n`` descriptions on the process's engine (``workers.runtime.completions``), the
    assistant's turn started with "The <brand> <name>"; the first greedy, the others sampled.
 3. **Post-processing** of each: the text is cut before a repetition loop
-   (``workers.runtime.replies.loop_cut``), an unfinished last sentence dropped, and every sentence
+   (``generation.text.repetition.loop_cut``), an unfinished last sentence dropped, and every sentence
    holding an unsupported claim (a colour, material, brand, size, category noun or number the
-   attributes do not give) or repeating a 4-gram is removed (``generation.copycheck.claims_filter``).
+   attributes do not give) or repeating a 4-gram is removed (``generation.text.copycheck.claims_filter``).
 4. **Regeneration**: a description left with fewer than ``GENAI_COPY_MIN_WORDS`` words, or stating
    less than ``GENAI_COPY_REGENERATE_BELOW`` of the facts, is generated again (sampled, new seed)
    up to ``max_regenerations`` times; the best try is kept. When no try is usable (too short, or
@@ -23,10 +23,24 @@ One copy job, per audience segment (or once without segments):
 6. **Checks** of the final candidate (title, description, bullets) with ``copy_check``: coverage,
    missing facts, unsupported claims, repetition, passed; plus the coverage of the generated part
    alone (``generated_coverage``) and the claims removed from it.
+
+Prompt design, for a 135M model that covers about 60% of the attributes it is given and invents
+the rest when prompted loosely:
+
+- the attributes are an explicit list, one ``- Key: value`` line each, in a fixed order;
+- the instruction repeats the rule that matters (every fact, nothing else) and the length;
+- up to ``GENAI_COPY_PROMPT_EXAMPLES`` brand examples (the most similar to the product, of its
+  brand and collection) are earlier turns of the chat: their attributes (when stored) or their
+  brand as the user's turn, their text as the assistant's. Without stored examples a built-in
+  example of the same shape shows what a complete, truthful description looks like;
+- the assistant's turn starts with the product's brand and name, so the text is about *it*.
+
+The prompt is also the format of the copy adapter's fine-tuning rows (``copy_training_examples``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,21 +49,211 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
-from generation.copycheck import attribute_facts, attribute_items, claims_filter, copy_check, repeated_ngram
-from generation.kinds import CandidateResult, JobResult
-from generation.services.copy import (
-    LENGTH_TOKENS,
-    _key_label,
-    attributes_ordered,
-    attributes_prompt,
-    copy_bullets,
-    copy_fallback_description,
-    copy_messages,
-    copy_prefix,
-    copy_text,
-    copy_title,
+from generation.runner import (
+    CandidateResult,
+    JobResult,
+    NullContext,
+    RunnerContext,
+    SilentContext,
 )
-from workers.runtime.replies import LocalContext, loop_cut, unfinished_cut, word_count
+from generation.text.copycheck import (
+    KNOWN_KEYS,
+    attribute_facts,
+    attribute_items,
+    claims_filter,
+    content_words,
+    copy_check,
+)
+from generation.text.repetition import loop_cut, repeated_ngram, word_count
+from generation.text.sentences import unfinished_cut
+
+# --- the prompt (also the fine-tuning rows' format) ---------------------------------------------
+
+LENGTH_WORDS = {"short": 35, "medium": 70, "long": 120}
+
+
+LENGTH_TOKENS = {"short": 96, "medium": 170, "long": 280}
+
+
+TONE_WORDS = {
+    "neutral": "clear, friendly and informative",
+    "playful": "playful, upbeat and fun",
+    "premium": "elegant, refined and premium",
+    "technical": "precise and technical, focused on specifications",
+}
+
+
+SYSTEM_PROMPT = (
+    "You are a copywriter for an online shop. You write product descriptions in a {tone} tone. "
+    "Use every fact in the list and nothing else: never add a colour, material, brand, size, "
+    "number or feature that is not in the list."
+)
+
+
+# Shown when a brand has no stored examples: one product per family, complete and truthful.
+BUILTIN_EXAMPLES: tuple[tuple[dict, str], ...] = (
+    (
+        {"name": "Ridge Daypack", "brand": "Example Co", "category": "Backpack", "colour": "Rust",
+         "material": "Waxed canvas", "price": "95 EUR", "features": "padded laptop sleeve; two side pockets",
+         "audience": "commuters"},
+        "The Example Co Ridge Daypack is a backpack made for commuters. Its waxed canvas body comes in a warm "
+        "rust colour, and inside you will find a padded laptop sleeve, with two side pockets for the small "
+        "things. A sturdy everyday companion for 95 EUR.",
+    ),
+)
+
+
+_KEY_LABELS = {"colour": "Colour", "color": "Colour", "sizes": "Sizes", "size": "Size"}
+
+
+def _key_label(key: str) -> str:
+    key = re.sub(r"[_\-]+", " ", str(key)).strip()
+    return _KEY_LABELS.get(key.lower(), key[:1].upper() + key[1:])
+
+
+def attributes_ordered(attributes: Mapping[str, object]) -> list[tuple[str, list[str]]]:
+    """(key, items) in a fixed order: the known keys first, then the free keys as given."""
+    lowered = {str(k).strip().lower(): k for k in attributes}
+    order = [lowered[k] for k in KNOWN_KEYS if k in lowered]
+    if "color" in lowered and "colour" not in lowered:
+        order.insert(min(3, len(order)), lowered["color"])
+    order += [k for k in attributes if k not in order]
+    return [(k, attribute_items(k, attributes[k])) for k in order if attribute_items(k, attributes[k])]
+
+
+def attributes_prompt(attributes: Mapping[str, object]) -> str:
+    """``- Key: value`` lines, list items joined with commas."""
+    return "\n".join(f"- {_key_label(k)}: {', '.join(items)}" for k, items in attributes_ordered(attributes))
+
+
+def copy_user_turn(*, attributes: Mapping[str, object], length: str, segment: Mapping | None = None) -> str:
+    words = LENGTH_WORDS.get(length, 70)
+    text = f"Product facts:\n{attributes_prompt(attributes)}\n\n"
+    if segment:
+        who = segment.get("name", "")
+        if segment.get("description"):
+            who += f" ({segment['description']})"
+        text += f"Write for this audience: {who}.\n"
+    text += f"Write a product description of about {words} words that uses every fact above and nothing else."
+    return text
+
+
+def copy_messages(
+    *,
+    attributes: Mapping[str, object],
+    tone: str,
+    length: str,
+    segment: Mapping | None = None,
+    examples: Sequence[tuple[Mapping, str]] = (),
+) -> list[dict]:
+    """The chat for one product (and audience segment): system, few-shot turns, the request."""
+    turns = [{"role": "system", "content": SYSTEM_PROMPT.format(tone=TONE_WORDS.get(tone, TONE_WORDS["neutral"]))}]
+    for example_attributes, text in examples or BUILTIN_EXAMPLES:
+        turns.append({"role": "user", "content": copy_user_turn(attributes=example_attributes, length=length)})
+        turns.append({"role": "assistant", "content": text.strip()})
+    turns.append({"role": "user", "content": copy_user_turn(attributes=attributes, length=length, segment=segment)})
+    return turns
+
+
+def _value(attributes: Mapping[str, object], key: str) -> str:
+    for k, v in attributes.items():
+        if str(k).strip().lower() == key:
+            return ", ".join(attribute_items(k, v))
+    return ""
+
+
+def copy_prefix(attributes: Mapping[str, object]) -> str:
+    """The words the assistant's turn starts with: "The <brand> <name>"."""
+    brand, name = _value(attributes, "brand"), _value(attributes, "name")
+    if name and brand and brand.lower() not in name.lower():
+        return f"The {brand} {name}"
+    if name:
+        return f"The {name}"
+    return ""
+
+
+def copy_title(attributes: Mapping[str, object]) -> str:
+    """Brand, name, and the category when the name does not already say it."""
+    brand, name, category = (_value(attributes, k) for k in ("brand", "name", "category"))
+    title = name or category
+    if brand and brand.lower() not in title.lower():
+        title = f"{brand} {title}".strip()
+    if category and name and not set(content_words(category)) <= set(content_words(name)):
+        title = f"{title} – {category}"
+    return title.strip()
+
+
+def copy_bullets(attributes: Mapping[str, object]) -> list[str]:
+    """One bullet per feature, then one per other attribute ("Material: linen"); the name,
+    brand and category are the title's."""
+    bullets = []
+    for key, items in attributes_ordered(attributes):
+        lowered = str(key).strip().lower()
+        if lowered in ("name", "brand", "category"):
+            continue
+        if lowered in ("features", "feature"):
+            bullets += [item[:1].upper() + item[1:] for item in items]
+        elif lowered == "audience":
+            bullets.append(f"Made for {', '.join(items)}")
+        else:
+            bullets.append(f"{_key_label(key)}: {', '.join(items)}")
+    return bullets
+
+
+def copy_fallback_description(attributes: Mapping[str, object]) -> str:
+    """A plain description stating the attributes, for when every generated one failed."""
+    brand, name, category = (_value(attributes, k) for k in ("brand", "name", "category"))
+    colour, material = _value(attributes, "colour") or _value(attributes, "color"), _value(attributes, "material")
+    subject = " ".join(p for p in (brand, name) if p) or category or "This product"
+    sentence = f"The {subject}" if (brand or name) else subject
+    if category and name:
+        sentence += f" is a {category.lower()}"
+        if colour:
+            sentence += f" in {colour.lower()}"
+        if material:
+            sentence += f", made of {material[:1].lower() + material[1:]}"
+    sentence += "."
+    parts = [sentence]
+    features = [f for k, items in attributes_ordered(attributes) if str(k).lower() in ("features", "feature") for f in items]
+    if features:
+        listed = features[0] if len(features) == 1 else ", ".join(features[:-1]) + " and " + features[-1]
+        parts.append(f"It comes with {listed[:1].lower() + listed[1:]}.")
+    audience = _value(attributes, "audience")
+    if audience:
+        parts.append(f"Made for {audience}.")
+    return " ".join(parts)
+
+
+def copy_text(*, title: str, description: str, bullets: Sequence[str]) -> str:
+    """The readable candidate: title, description, bullet points."""
+    lines = [title, "", description]
+    if bullets:
+        lines += [""] + [f"• {b}" for b in bullets]
+    return "\n".join(lines).strip()
+
+
+def copy_training_examples(*, brand: str | None = None) -> list[dict]:
+    """Chat-format fine-tuning rows from the active brand examples (of ``brand``, or all):
+    ``{"messages": [system, user (the attributes prompt), assistant (the example text)]}``,
+    the same prompt the ``copy`` runner gives the model (neutral tone, medium length)."""
+    from generation.models import BrandExample
+
+    rows = BrandExample.objects.filter(active=True).order_by("pk")
+    if brand:
+        rows = rows.filter(brand__iexact=brand.strip())
+    out = []
+    for example in rows:
+        attributes = dict(example.attributes or {})
+        attributes.setdefault("brand", example.brand)
+        if example.collection:
+            attributes.setdefault("collection", example.collection)
+        messages = copy_messages(attributes=attributes, tone="neutral", length="medium", examples=[])
+        # No few-shot turns in training rows: the fine-tuned model learns the voice itself.
+        out.append({"messages": [messages[0], messages[-1], {"role": "assistant", "content": example.text}]})
+    return out
+
+
+# --- generation ------------------------------------------------------------------------------
 
 REGENERATION_TEMPERATURE = 0.8
 SAMPLED_TEMPERATURE = 0.7
@@ -171,7 +375,10 @@ def brand_examples_select(
     """The ``k`` stored examples of the product's brand most similar to its attribute list
     (MiniLM cosine), as (attributes, text); examples without a current vector are embedded and
     stored first."""
-    from generation.services.copy import brand_example_embeddings_store, brand_examples_for
+    from generation.services.copy import (
+        brand_example_embeddings_store,
+        brand_examples_for,
+    )
     from workers.runtime.embeddings import embedder_get
 
     brand = str(attributes.get("brand") or next((v for kk, v in attributes.items() if kk.lower() == "brand"), "") or "")
@@ -225,23 +432,10 @@ class CopyRequest:
         return [self.segment.get("name", ""), self.segment.get("description", "")]
 
 
-class _Silent:
-    """Candidates are streamed once checked, not while generated (a raw draft may hold claims
-    that the filter removes); the job can still be stopped."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def text_emit(self, deltas, *, tokens: int = 0) -> None:
-        pass
-
-    def stop_reason(self):
-        return self.ctx.stop_reason()
-
 
 def _completions(lm, ids: list[int], *, n: int, temperature: float, seed: int | None, max_new_tokens: int, ctx) -> list:
     from workers.ml.decoding import SamplingParams
-    from workers.runtime.text import completions_run
+    from workers.runtime.completions import completions_run
 
     common = {"max_new_tokens": max_new_tokens, "top_p": 0.95, "top_k": 50, "repetition_penalty": REPETITION_PENALTY}
     if temperature > 0 or n == 1:
@@ -271,7 +465,7 @@ def copy_generate(request: CopyRequest, ctx) -> None:
     request.prompt_tokens = len(ids)
     n, seed = params.get("n", 1), params.get("seed")
     max_new_tokens = LENGTH_TOKENS.get(params.get("length", "medium"), 170)
-    silent = _Silent(ctx)
+    silent = SilentContext(ctx)
 
     def clean(completions, attempt: int) -> list[Description]:
         out = []
@@ -376,7 +570,7 @@ def _generate_all(requests: Sequence[CopyRequest], ctx, concurrency: int) -> Non
             copy_generate(r, ctx)
 
 
-def copy_run(*, params: dict, ctx) -> JobResult:
+def copy_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     from workers.runtime.adapters import lm_for
 
     started = time.monotonic()
@@ -423,7 +617,7 @@ def copy_draft(
         serializer = CopyParamsSerializer(data=params)
         serializer.is_valid(raise_exception=True)
         validated.append(dict(serializer.validated_data))
-    ctx = LocalContext()
+    ctx = NullContext()
     prepared = [copy_prepare(params, known_brands=known_brands) for params in validated]  # DB reads here
     done = [0]
 
@@ -449,9 +643,10 @@ BARE_SYSTEM = "You are a copywriter for an online shop."
 def copy_bare(attributes: Mapping[str, object], *, length: str = "medium") -> str:
     """The base model prompted with the attributes and nothing else: no examples, no started
     turn, no filtering, no regeneration."""
+    from generation.lm import chat_input_ids
     from workers.ml.decoding import SamplingParams
-    from workers.runtime.models import chat_input_ids, lm_get
-    from workers.runtime.text import completions_run
+    from workers.runtime.completions import completions_run
+    from workers.runtime.models import lm_get
 
     lm = lm_get()
     facts = "\n".join(f"{k}: {', '.join(attribute_items(k, v))}" for k, v in attributes.items())
@@ -461,48 +656,9 @@ def copy_bare(attributes: Mapping[str, object], *, length: str = "medium") -> st
     ]
     ids = chat_input_ids(lm.tokenizer, prompt=None, messages=turns)
     sampling = SamplingParams(max_new_tokens=LENGTH_TOKENS.get(length, 170), temperature=0.0, repetition_penalty=1.05)
-    return completions_run(lm, ids, sampling, LocalContext())[0].text.strip()
+    return completions_run(lm, ids, sampling, NullContext())[0].text.strip()
 
 
 # --- brand example embeddings --------------------------------------------------------------------
 
 
-def brand_example_embed_run(*, params: dict, ctx) -> JobResult:
-    """Embed the active brand examples whose text changed since (or that were never embedded)."""
-    from django.db.models import F, Q
-
-    from generation.models import BrandExample
-    from generation.services.copy import brand_example_embeddings_store
-    from workers.runtime.embeddings import embedder_get
-
-    started = time.monotonic()
-    embedder = embedder_get()
-    rows = BrandExample.objects.filter(active=True).defer("embedding").order_by("pk")
-    if not params.get("force"):
-        rows = rows.filter(
-            Q(embedding__isnull=True) | ~Q(embedded_hash=F("content_hash")) | ~Q(embedding_model=embedder.name)
-        )
-    rows = list(rows)
-    batch = settings.GENAI_KB_EMBED_BATCH
-    done = 0
-    for start in range(0, len(rows), batch):
-        if ctx.stop_reason():
-            break
-        chunk = rows[start : start + batch]
-        vectors = embedder.encode([r.embedding_text() for r in chunk])
-        done += brand_example_embeddings_store(
-            model_name=embedder.name, vectors=[(r.pk, r.content_hash, v.tobytes()) for r, v in zip(chunk, vectors)]
-        )
-        ctx.progress(min(done / len(rows), 1.0), f"{done}/{len(rows)} examples embedded")
-    seconds = time.monotonic() - started
-    return JobResult(
-        candidates=[
-            CandidateResult(
-                text=f"Embedded {done} brand examples with {embedder.name} on {embedder.device} in {seconds:.1f} s.",
-                finish_reason="stop",
-                metadata={"embedded": done, "model": embedder.name},
-            )
-        ],
-        model_version=embedder.name,
-        usage={"rows": done, "seconds": round(seconds, 3)},
-    )

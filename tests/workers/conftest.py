@@ -54,7 +54,11 @@ def load_kb(db, bitext_fixture, no_broker, fresh_index):
     """Imports the fixture rows as ``kind`` through the import service and stores their
     precomputed embeddings through the embedding service (the model's work, done once)."""
     from generation.selectors import knowledge_embedding_pending
-    from generation.services.knowledge import embedding_model_name, knowledge_embeddings_store, knowledge_import_rows
+    from generation.services.knowledge import (
+        embedding_model_name,
+        knowledge_embeddings_store,
+        knowledge_import_rows,
+    )
 
     rows, vectors = bitext_fixture
 

@@ -9,7 +9,7 @@
 3. **Blurbs** for the ``top_k`` best: the model writes one or two sentences on why the product
    fits, from the product's attribute list and a summary of the shopper's interests, the turn
    started with the product's brand and name. The text is cleaned like copy
-   (``workers.runtime.copy.description_clean``: loops cut, sentences with a colour, material,
+   (``workers.runners.copy.description_clean``: loops cut, sentences with a colour, material,
    brand, size, category or number the product's attributes do not give removed); an empty result
    is replaced by a plain blurb from the attributes. The candidate's text is a "Because you
    viewed ..." line (true by construction) and the blurb; ``metadata.checks`` is the checker's
@@ -25,10 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from generation.copycheck import attribute_items, copy_check
-from generation.kinds import CandidateResult, JobResult
-from generation.services.copy import TONE_WORDS, attributes_prompt, copy_prefix, copy_title
-from workers.runtime.copy import _Silent, description_clean, stored_brands
+from generation.runner import CandidateResult, JobResult, RunnerContext, SilentContext
+from generation.text.copycheck import attribute_items, copy_check
+from workers.runners.copy import (
+    TONE_WORDS,
+    attributes_prompt,
+    copy_prefix,
+    copy_title,
+    description_clean,
+    stored_brands,
+)
 
 TYPE_WEIGHTS = {"purchased": 1.0, "shared": 1.0, "reviewed": 0.9, "liked": 0.9, "clicked": 0.7, "viewed": 0.5}
 RECENCY_DECAY = 0.85
@@ -114,10 +120,10 @@ def _lead(interaction: Mapping) -> str:
     return f"Because you {interaction.get('type', 'viewed')} \u201c{interaction['title']}\u201d:"
 
 
-def recommendation_run(*, params: dict, ctx) -> JobResult:
+def recommendation_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     from workers.ml.decoding import SamplingParams
     from workers.runtime.adapters import lm_for
-    from workers.runtime.text import completions_run
+    from workers.runtime.completions import completions_run
 
     started = time.monotonic()
     interactions, products = params["interactions"], params["products"]
@@ -126,7 +132,7 @@ def recommendation_run(*, params: dict, ctx) -> JobResult:
     chosen = ranking[: params.get("top_k", 3)]
     lm = lm_for(params.get("model"), purpose="copy")
     brands = list(dict.fromkeys([*(str(p["attributes"].get("brand", "")) for p in products), *stored_brands()]))
-    silent = _Silent(ctx)
+    silent = SilentContext(ctx)
 
     def blurb(entry: dict):
         attributes = products[entry["index"]]["attributes"]

@@ -13,7 +13,7 @@ One reply job, in order:
    reply (steps, facts) is the best answer after its first paragraph. The context variables are
    *not* in the prompt: the model writes ``{{Placeholder}}`` tokens, as the answers do. Without
    any source the model writes the whole reply;
-4. ``n`` candidates are generated on the process's engine (``workers.runtime.text.completions_run``,
+4. ``n`` candidates are generated on the process's engine (``workers.runtime.completions.completions_run``,
    the path ``generate`` uses, with its streaming and cancellation);
 5. post-processing of each candidate (``reply_postprocess``): placeholder spellings normalised,
    masked personal data (``[ORDER_ID]``) turned back into placeholders, values the model made up
@@ -36,7 +36,6 @@ the engine.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,34 +43,21 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from generation.kinds import CandidateResult, JobResult
 from generation.privacy import pii_mask
-
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}\n]{1,64}?)\s*\}\}")
-# What a model writes for a placeholder: {{Name}}, {Name}}, {{ Name }, {{Name}}} ...
-_LOOSE_PLACEHOLDER = re.compile(r"\{+\s*([A-Za-z][A-Za-z0-9 _\-/']{0,62}?)\s*\}+")
-_MASK_NAMES = {
-    "ORDER_ID": "Order Number",
-    "EMAIL": "Email Address",
-    "PHONE": "Phone Number",
-    "CARD": "Card Number",
-    "IBAN": "IBAN",
-}
-_ORDER_WORDS = re.compile(r"\b(order|purchase|tracking|invoice|ticket|reference|shipment|booking)s?\b[^.\n]*$", re.I)
-_MASK_TOKEN = re.compile(r"\[(" + "|".join(_MASK_NAMES) + r")\]")
-# Values a model may make up: e-mails, URLs, and tokens with 3+ digits (order ids, phone
-# numbers, amounts, dates are all caught by this; the ones the sources or the message hold stay).
-_VALUE = re.compile(
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://\S+|www\.[\w.-]+\S*"
-    r"|(?<![\w{])(?:\+?\d[\d\s().-]{5,}\d|[A-Za-z#$€£-]*\d[\w#-]*\d[\w#-]*\d[\w#-]*)(?![\w}])"
+from generation.runner import (
+    CandidateResult,
+    JobResult,
+    NullContext,
+    OffsetContext,
+    RunnerContext,
 )
-_VALUE_LABELS = (
-    (re.compile(r"(order|purchase|tracking|invoice|ticket|reference|ref|case|confirmation)\b", re.I), None),
-    (re.compile(r"(phone|call|number|line|contact)\b", re.I), "Customer Support Phone Number"),
+from generation.text.placeholders import (
+    invented_values_replace,
+    placeholders_fill,
+    placeholders_normalise,
 )
-_WORD = re.compile(r"[\w']+")
-_NOT_STEP = r"(?<!^\d)(?<!\n\d)(?<!^\d\d)(?<!\n\d\d)"  # "3." at a line's start ends no sentence
-_SENTENCE_END = re.compile(_NOT_STEP + r"[.!?](?:[\"')\]]*)(?=\s|$)|\n")
+from generation.text.repetition import loop_cut, repeats_drop, word_count
+from generation.text.sentences import SENTENCE_END, unfinished_cut
 
 TONE_WORDS = {
     "neutral": "clear and helpful",
@@ -87,131 +73,6 @@ CHANNEL_WORDS = {
 
 
 # --- post-processing (pure functions, no model) ----------------------------------------------
-
-
-def _norm_key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name).strip().lower()
-
-
-def placeholders_fill(text: str, context: dict[str, str]) -> str:
-    """Fill ``{{Name}}`` tokens from ``context`` (names compared case- and separator-insensitively);
-    unknown placeholders stay visible as ``{{Name}}``."""
-    values = {_norm_key(k): v for k, v in context.items()}
-
-    def fill(match: re.Match) -> str:
-        name = match.group(1).strip()
-        return values.get(_norm_key(name), "{{" + name + "}}")
-
-    return PLACEHOLDER.sub(fill, text)
-
-
-def placeholders_normalise(text: str) -> str:
-    """Loose brace spellings to ``{{Name}}``; masked personal data (``[ORDER_ID]``) to a placeholder."""
-    text = _LOOSE_PLACEHOLDER.sub(lambda m: "{{" + m.group(1).strip() + "}}", text)
-
-    def name(match: re.Match) -> str:
-        kind = match.group(1)
-        if kind in ("PHONE", "CARD") and _ORDER_WORDS.search(text[max(0, match.start() - 40) : match.start()]):
-            kind = "ORDER_ID"  # masking reads a long order number after "order number" as a phone
-        return "{{" + _MASK_NAMES[kind] + "}}"
-
-    return _MASK_TOKEN.sub(name, text)
-
-
-def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:
-    """Replace the values in ``text`` (numbers, ids, e-mails, URLs, phones) that none of the
-    ``known`` texts contains with a placeholder; returns the text and the values replaced."""
-    haystack = "\n".join(known).lower()
-    compact = re.sub(r"[\s().-]", "", haystack)
-    replaced: list[str] = []
-
-    def check(match: re.Match) -> str:
-        value = match.group(0).rstrip(".,;:")
-        tail = match.group(0)[len(value):]
-        if value.lower() in haystack or re.sub(r"[\s().-]", "", value.lower()) in compact:
-            return match.group(0)
-        replaced.append(value)
-        before = text[max(0, match.start() - 40) : match.start()]
-        if "@" in value:
-            name = "Email Address"
-        elif value.lower().startswith(("http", "www.")):
-            name = "Website URL"
-        else:
-            name = "Value"
-            for pattern, label in _VALUE_LABELS:
-                found = list(pattern.finditer(before))
-                if found:
-                    name = label or f"{found[-1].group(1).title()} Number"
-                    break
-        return "{{" + name + "}}" + tail
-
-    return _VALUE.sub(check, text), replaced
-
-
-def repeated_ngram(text: str, n: int = 4) -> int | None:
-    """Character offset where the first repeated word ``n``-gram starts (its second occurrence),
-    or None. Words are lower-cased runs of letters, digits and apostrophes."""
-    words = [(m.group(0).lower(), m.start()) for m in _WORD.finditer(text)]
-    seen: set[tuple[str, ...]] = set()
-    for i in range(len(words) - n + 1):
-        gram = tuple(w for w, _ in words[i : i + n])
-        if gram in seen:
-            return words[i][1]
-        seen.add(gram)
-    return None
-
-
-def loop_cut(text: str, n: int = 4) -> tuple[str, bool]:
-    """``text`` cut before the sentence that holds the first repeated ``n``-gram (or, when that
-    sentence is the first, before the repeat itself). Returns (text, whether it was cut)."""
-    start = repeated_ngram(text, n)
-    if start is None:
-        return text, False
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, start)]
-    cut = ends[-1] if ends else start
-    return text[:cut].rstrip(), True
-
-
-_SEGMENT = re.compile(r".*?(?:" + _NOT_STEP + r"[.!?][\"')\]]*(?=\s)|\n|$)", re.S)
-_STEP = re.compile(r"^(\s*)(\d+)\.(?=\s)", re.M)
-
-
-def repeats_drop(kept: str, addition: str, n: int = 4) -> tuple[str, int]:
-    """``kept`` + the sentences and lines of ``addition`` that repeat no word ``n``-gram of the
-    text before them (human-written answers repeat phrases such as "your order number"; dropping
-    those sentences keeps the rest, where truncating would lose it). Numbered steps are
-    renumbered. Returns the text and the number of dropped segments."""
-    text, dropped, after_drop = kept, 0, False
-    for match in _SEGMENT.finditer(addition):
-        segment = match.group(0)
-        if not segment or (after_drop and segment == "\n"):  # the dropped line's own end
-            after_drop = False
-            continue
-        after_drop = False
-        if segment.strip() and repeated_ngram(text + segment, n) is not None:
-            dropped, after_drop = dropped + 1, True
-            continue
-        text += segment
-    counter = {"last": 0}
-
-    def renumber(m: re.Match) -> str:
-        counter["last"] = counter["last"] + 1 if m.group(2) != "1" else 1
-        return f"{m.group(1)}{counter['last']}."
-
-    return _STEP.sub(renumber, re.sub(r"\n{3,}", "\n\n", text)).strip(), dropped
-
-
-def unfinished_cut(text: str) -> str:
-    """Drop an unfinished last sentence (a candidate stopped by max_new_tokens or cut in a loop)."""
-    stripped = text.rstrip()
-    if re.search(r"[.!?:][\"')\]]*$|\}\}$", stripped):
-        return stripped
-    ends = [m.end() for m in _SENTENCE_END.finditer(stripped)]
-    return stripped[: ends[-1]].rstrip() if ends else stripped
-
-
-def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
 
 
 @dataclass(frozen=True)
@@ -240,7 +101,7 @@ def reply_postprocess(
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
     if body:
-        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        ends = [m.end() for m in SENTENCE_END.finditer(text)]
         if len(ends) > OPENING_MAX_SENTENCES:
             text = text[: ends[OPENING_MAX_SENTENCES - 1]].rstrip()
     opening_words = word_count(text)
@@ -267,7 +128,7 @@ def answer_split(text: str) -> tuple[str, str]:
         head, sep, rest = text.partition("\n")
     if sep and rest.strip():
         return head.strip(), rest.strip()
-    first = _SENTENCE_END.search(text)
+    first = SENTENCE_END.search(text)
     if first and text[first.end() :].strip():
         return text[: first.end()].strip(), text[first.end() :].strip()
     return text, ""
@@ -308,24 +169,6 @@ class ReplyRequest:
     messages: list[dict] = field(default_factory=list)
 
 
-class LocalContext:
-    """A JobContext for runs outside a job (batch drafting, evaluation): nothing streamed, never stopped."""
-
-    kind = "reply"
-    tokens_streamed = 0
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        pass
-
-    def text_emit(self, deltas: dict[int, str], *, tokens: int = 0) -> None:
-        pass
-
-    def text_flush(self) -> None:
-        pass
-
-    def stop_reason(self) -> str | None:
-        return None
-
 
 def reply_prepare(
     params_list: Sequence[dict], *, exclude_messages: Sequence[str | None] | None = None
@@ -360,15 +203,12 @@ def reply_prepare(
     return requests
 
 
-OPENING_MAX_TOKENS = 96
-
-
 def _samplings(params: dict, *, grounded: bool) -> list:
     from workers.ml.decoding import SamplingParams
 
     n, temperature = params.get("n", 1), params.get("temperature", 0.0)
     max_new_tokens = params.get("max_new_tokens", 256)
-    common = {"max_new_tokens": min(max_new_tokens, OPENING_MAX_TOKENS) if grounded else max_new_tokens,
+    common = {"max_new_tokens": min(max_new_tokens, settings.GENAI_REPLY_OPENING_MAX_TOKENS) if grounded else max_new_tokens,
               "stop": ("\n",) if grounded else (), "top_p": 0.95, "top_k": 50,
               "repetition_penalty": 1.05, "seed": params.get("seed")}
     if temperature > 0 or n == 1:
@@ -383,18 +223,6 @@ OPENING_MAX_SENTENCES = 2
 # than this (MiniLM cosine) has drifted: the best answer's opening is used instead.
 OPENING_DRIFT_MARGIN = 0.05
 
-
-class _Offset:
-    """A context whose streamed candidate indices start at ``offset`` (a second request of a job)."""
-
-    def __init__(self, ctx, offset: int):
-        self.ctx, self.offset = ctx, offset
-
-    def text_emit(self, deltas: dict[int, str], *, tokens: int = 0) -> None:
-        self.ctx.text_emit({self.offset + i: t for i, t in deltas.items()}, tokens=tokens)
-
-    def stop_reason(self) -> str | None:
-        return self.ctx.stop_reason()
 
 
 def opening_prefix(request: ReplyRequest) -> str:
@@ -411,7 +239,7 @@ def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     token count."""
     from workers.ml.decoding import Completion
     from workers.runtime.adapters import lm_for
-    from workers.runtime.text import completions_run
+    from workers.runtime.completions import completions_run
 
     lm = lm or lm_for(request.params.get("model"), purpose="reply")
     prefix = opening_prefix(request)
@@ -433,7 +261,7 @@ def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     for sampling in _samplings(request.params, grounded=bool(request.hits)):
         if prefix:
             ctx.text_emit({offset + i: prefix for i in range(sampling.n)})
-        completions += completions_run(lm, ids, sampling, _Offset(ctx, offset) if offset else ctx)
+        completions += completions_run(lm, ids, sampling, OffsetContext(ctx, offset) if offset else ctx)
         offset += sampling.n
     completions = [
         Completion(prefix + c.text, c.finish_reason, c.completion_tokens, c.mean_logprob) for c in completions
@@ -515,7 +343,7 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
     return candidates
 
 
-def reply_run(*, params: dict, ctx) -> JobResult:
+def reply_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     from workers.runtime.adapters import lm_for
 
     started = time.monotonic()
@@ -558,7 +386,7 @@ def replies_draft(
         serializer.is_valid(raise_exception=True)
         validated.append(dict(serializer.validated_data))
     requests = reply_prepare(validated, exclude_messages=exclude_messages)
-    ctx = LocalContext()
+    ctx = NullContext()
     done = [0]
 
     def one(request: ReplyRequest):

@@ -34,6 +34,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from generation.text.repetition import repeated_ngram_text
+from generation.text.sentences import sentences_split
+
 STOPWORDS = frozenset(
     "a an the and or with for of in on to by from at as is are be it its this that these those your our you "
     "we their them into onto per via plus x".split()
@@ -222,8 +225,6 @@ _WORD_NUMBERS = {
     "nine": "9", "ten": "10", "twelve": "12", "single": "1", "dual": "2", "double": "2", "triple": "3",
 }
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+|\s*\n+\s*")
-_WORD_FOR_NGRAM = re.compile(r"[\w']+")
 
 LIST_SEPARATORS = re.compile(r"\s*[;|\n]\s*")
 SHORT_LIST_SEPARATORS = re.compile(r"\s*(?:[;|/,\n]|\band\b|&)\s*", re.I)
@@ -574,33 +575,14 @@ def _size_token_is_word(sentence: str, match: re.Match) -> bool:
     return False
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_BREAK.split(text) if s and s.strip()]
-
-
 def unsupported_claims(
     text: str, attributes: Mapping[str, object], *, extra_texts: Sequence[str] = (), known_brands: Iterable[str] = ()
 ) -> list[Claim]:
     allowed = _allowed(attributes, extra_texts, known_brands)
     claims: list[Claim] = []
-    for sentence in sentences(text):
+    for sentence in sentences_split(text):
         claims.extend(_sentence_claims(sentence, allowed))
     return claims
-
-
-# --- repetition ------------------------------------------------------------------------------
-
-
-def repeated_ngram(text: str, n: int = 4) -> str | None:
-    """The first word ``n``-gram that occurs twice (lower-cased words), or None."""
-    tokens = [w.lower() for w in _WORD_FOR_NGRAM.findall(text)]
-    seen: set[tuple[str, ...]] = set()
-    for i in range(len(tokens) - n + 1):
-        gram = tuple(tokens[i : i + n])
-        if gram in seen:
-            return " ".join(gram)
-        seen.add(gram)
-    return None
 
 
 # --- the check -------------------------------------------------------------------------------
@@ -644,7 +626,7 @@ def copy_check(
         (covered if fact_mentioned(fact, prepared) else missing).append(fact.label())
     coverage = len(covered) / len(facts) if facts else 1.0
     claims = unsupported_claims(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
-    repetition = repeated_ngram(text if repetition_text is None else repetition_text)
+    repetition = repeated_ngram_text(text if repetition_text is None else repetition_text)
     return CopyCheck(
         coverage=round(coverage, 4),
         covered=covered,
@@ -665,13 +647,13 @@ def claims_filter(
     kept: list[str] = []
     removed: list[Claim] = []
     dropped = 0
-    for sentence in sentences(text):
+    for sentence in sentences_split(text):
         claims = _sentence_claims(sentence, allowed)
         if claims:
             removed.extend(claims)
             dropped += 1
             continue
-        if repeated_ngram(" ".join([*kept, sentence])) is not None:
+        if repeated_ngram_text(" ".join([*kept, sentence])) is not None:
             dropped += 1
             continue
         kept.append(sentence.strip())

@@ -4,11 +4,10 @@ copy job through the pipeline, and one slow test with the shipped SmolLM2."""
 
 import pytest
 
-from generation.copycheck import copy_check
 from generation.kinds.copy import CopyParamsSerializer
-from generation.services.copy import copy_messages
-from workers.runtime.copy import copy_completion, copy_run, description_clean
-from workers.runtime.replies import LocalContext
+from generation.runner import NullContext
+from generation.text.copycheck import copy_check
+from workers.runners.copy import copy_completion, copy_messages, copy_run, description_clean
 
 SLING = {
     "name": "Metro Sling",
@@ -60,7 +59,7 @@ def test_brand_examples_are_few_shot_turns():
 def test_runner_with_the_tiny_model_returns_checked_candidates_per_segment():
     params = _params(n=2, length="short", seed=5, segments=["students", {"name": "parents", "description": "busy"}],
                      max_regenerations=0)
-    result = copy_run(params=params, ctx=LocalContext())
+    result = copy_run(params=params, ctx=NullContext())
     assert len(result.candidates) == 4
     assert [c.metadata["segment"] for c in result.candidates] == ["students", "students", "parents", "parents"]
     for candidate in result.candidates:
@@ -79,7 +78,7 @@ def test_runner_with_the_tiny_model_returns_checked_candidates_per_segment():
 
 @pytest.mark.django_db
 def test_regeneration_is_bounded():
-    result = copy_run(params=_params(length="short", seed=1, max_regenerations=2), ctx=LocalContext())
+    result = copy_run(params=_params(length="short", seed=1, max_regenerations=2), ctx=NullContext())
     # the tiny random model never writes a usable description: every regeneration is spent, no more
     meta = result.candidates[0].metadata
     assert meta["attempts"] == 3 and meta["fallback"] and result.usage["regenerations"] == 2
@@ -88,7 +87,7 @@ def test_regeneration_is_bounded():
 @pytest.mark.django_db
 def test_stored_brand_examples_are_chosen_by_similarity(make_user):
     from generation.services.copy import brand_example_create
-    from workers.runtime.copy import brand_examples_select
+    from workers.runners.copy import brand_examples_select
 
     user = make_user("marketer")
     brand_example_create(user=user, brand="Urbano", text="Our city sling bags shrug off the rain.")
@@ -102,7 +101,7 @@ def test_stored_brand_examples_are_chosen_by_similarity(make_user):
 @pytest.mark.django_db
 def test_a_copy_job_runs_through_the_pipeline(api_for):
     from generation.models import Job
-    from generation.services.jobs import job_run
+    from workers.runners import job_run
 
     client = api_for("marketer")
     response = client.post(
@@ -126,7 +125,7 @@ def test_smollm2_copy_covers_the_attributes(smollm2, settings):
         {"name": "Court Classic", "brand": "Brightside", "category": "Sneakers", "colour": "White", "material": "Leather",
          "price": "89 EUR", "sizes": "EU 36-45", "features": "padded collar; perforated toe box", "audience": "men and women"},
     ]
-    from workers.runtime.copy import copy_draft
+    from workers.runners.copy import copy_draft
 
     # both products at once: the engine batches them
     results = copy_draft([{"attributes": a, "length": "short", "max_regenerations": 0} for a in products], concurrency=2)

@@ -8,35 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
-
-class LocalTrainContext:
-    """A JobContext for training run by an operator command (no job row): progress and curve
-    points go to ``write`` (the command's stdout); never stopped."""
-
-    job_id = "local"
-    kind = "local"
-
-    def __init__(self, write=print, *, every: int = 1):
-        self.write, self.every, self._points = write, every, 0
-        self.points: list[tuple[int, str, dict]] = []
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        if message:
-            self.write(f"[{fraction:5.1%}] {message}")
-
-    def metrics_log(self, step: int, split: str = "train", **values: float) -> None:
-        self.points.append((step, split, values))
-        if split != "train":  # validation points are few: show them
-            self.write(f"step {step} {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
-
-    def text_emit(self, deltas, *, tokens: int = 0) -> None:
-        pass
-
-    def text_flush(self) -> None:
-        pass
-
-    def stop_reason(self) -> str | None:
-        return None
+from generation.runner import NullContext
 
 
 def training_run_locally(
@@ -52,7 +24,7 @@ def training_run_locally(
     except ValidationError as exc:
         raise CommandError(json.dumps(exc.detail)) from exc
     try:
-        result = runner(params=dict(serializer.validated_data), ctx=LocalTrainContext(command.stderr.write))
+        result = runner(params=dict(serializer.validated_data), ctx=NullContext(command.stderr.write))
     except PermanentJobError as exc:
         raise CommandError(str(exc)) from exc
     command.stderr.write(result.candidates[0].text)

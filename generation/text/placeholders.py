@@ -1,0 +1,100 @@
+"""``{{Placeholder}}`` tokens: the loose spellings a model writes, masks turned back into
+placeholders, values a model made up replaced by one, and filling them from context values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from generation.text.masking import ORDER_LEAD_BEFORE
+
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}\n]{1,64}?)\s*\}\}")
+
+
+# What a model writes for a placeholder: {{Name}}, {Name}}, {{ Name }, {{Name}}} ...
+_LOOSE_PLACEHOLDER = re.compile(r"\{+\s*([A-Za-z][A-Za-z0-9 _\-/']{0,62}?)\s*\}+")
+
+
+_MASK_NAMES = {
+    "ORDER_ID": "Order Number",
+    "EMAIL": "Email Address",
+    "PHONE": "Phone Number",
+    "CARD": "Card Number",
+    "IBAN": "IBAN",
+}
+
+
+_MASK_TOKEN = re.compile(r"\[(" + "|".join(_MASK_NAMES) + r")\]")
+
+
+# Values a model may make up: e-mails, URLs, and tokens with 3+ digits (order ids, phone
+# numbers, amounts, dates are all caught by this; the ones the sources or the message hold stay).
+_VALUE = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://\S+|www\.[\w.-]+\S*"
+    r"|(?<![\w{])(?:\+?\d[\d\s().-]{5,}\d|[A-Za-z#$€£-]*\d[\w#-]*\d[\w#-]*\d[\w#-]*)(?![\w}])"
+)
+
+
+_VALUE_LABELS = (
+    (re.compile(r"(order|purchase|tracking|invoice|ticket|reference|ref|case|confirmation)\b", re.I), None),
+    (re.compile(r"(phone|call|number|line|contact)\b", re.I), "Customer Support Phone Number"),
+)
+
+
+def _norm_key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name).strip().lower()
+
+
+def placeholders_fill(text: str, context: dict[str, str]) -> str:
+    """Fill ``{{Name}}`` tokens from ``context`` (names compared case- and separator-insensitively);
+    unknown placeholders stay visible as ``{{Name}}``."""
+    values = {_norm_key(k): v for k, v in context.items()}
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1).strip()
+        return values.get(_norm_key(name), "{{" + name + "}}")
+
+    return PLACEHOLDER.sub(fill, text)
+
+
+def placeholders_normalise(text: str) -> str:
+    """Loose brace spellings to ``{{Name}}``; masked personal data (``[ORDER_ID]``) to a placeholder."""
+    text = _LOOSE_PLACEHOLDER.sub(lambda m: "{{" + m.group(1).strip() + "}}", text)
+
+    def name(match: re.Match) -> str:
+        kind = match.group(1)
+        if kind in ("PHONE", "CARD") and ORDER_LEAD_BEFORE.search(text[max(0, match.start() - 40) : match.start()]):
+            kind = "ORDER_ID"  # masking reads a long order number after "order number" as a phone
+        return "{{" + _MASK_NAMES[kind] + "}}"
+
+    return _MASK_TOKEN.sub(name, text)
+
+
+def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:
+    """Replace the values in ``text`` (numbers, ids, e-mails, URLs, phones) that none of the
+    ``known`` texts contains with a placeholder; returns the text and the values replaced."""
+    haystack = "\n".join(known).lower()
+    compact = re.sub(r"[\s().-]", "", haystack)
+    replaced: list[str] = []
+
+    def check(match: re.Match) -> str:
+        value = match.group(0).rstrip(".,;:")
+        tail = match.group(0)[len(value):]
+        if value.lower() in haystack or re.sub(r"[\s().-]", "", value.lower()) in compact:
+            return match.group(0)
+        replaced.append(value)
+        before = text[max(0, match.start() - 40) : match.start()]
+        if "@" in value:
+            name = "Email Address"
+        elif value.lower().startswith(("http", "www.")):
+            name = "Website URL"
+        else:
+            name = "Value"
+            for pattern, label in _VALUE_LABELS:
+                found = list(pattern.finditer(before))
+                if found:
+                    name = label or f"{found[-1].group(1).title()} Number"
+                    break
+        return "{{" + name + "}}" + tail
+
+    return _VALUE.sub(check, text), replaced

@@ -1,0 +1,29 @@
+"""Placeholders: filling, loose spellings and masks turned into them, made-up values replaced."""
+
+from generation.text.placeholders import invented_values_replace, placeholders_fill, placeholders_normalise
+
+
+def test_placeholders_fill_case_insensitive_and_unknown_stay_visible():
+    text = "Order {{order number}} for {{Customer_Name}} ships via {{Carrier}}."
+    filled = placeholders_fill(text, {"Order Number": "A-123", "customer name": "Ann"})
+    assert filled == "Order A-123 for Ann ships via {{Carrier}}."
+
+
+def test_loose_braces_and_masked_data_become_placeholders():
+    assert placeholders_normalise("see {Order Number}} and {{ Website Name }") == "see {{Order Number}} and {{Website Name}}"
+    assert placeholders_normalise("order number [PHONE] from [EMAIL]") == "order number {{Order Number}} from {{Email Address}}"
+
+
+def test_invented_values_are_replaced_by_placeholders_known_ones_kept():
+    text = "Your order number is 98765432. Call 1-800-555-0199 or mail help@shop.example. It costs $25."
+    cleaned, invented = invented_values_replace(text, ["The fee is $25.", "ask about order 777"])
+    assert "98765432" not in cleaned and "1-800-555-0199" not in cleaned and "help@shop.example" not in cleaned
+    assert "{{Order Number}}" in cleaned and "{{Email Address}}" in cleaned and "$25" in cleaned
+    assert set(invented) == {"98765432", "1-800-555-0199", "help@shop.example"}
+
+
+def test_a_long_order_number_masked_as_a_phone_or_card_becomes_the_order_placeholder():
+    # pii_mask types "order number 7734 5521 9981" as a phone; after an order word it is an order id
+    assert placeholders_normalise("your order number [PHONE] ships today") == "your order number {{Order Number}} ships today"
+    assert placeholders_normalise("the invoice is [CARD]") == "the invoice is {{Order Number}}"
+    assert placeholders_normalise("call us on [PHONE]") == "call us on {{Phone Number}}"

@@ -1,0 +1,283 @@
+"""Runners of the VAE/GAN kinds that generate: ``variants`` (rewrites of a text that keep its
+must-keep words), ``interpolate`` (sentences between two texts), ``sample`` (GAN or prior
+samples) and ``augment`` (synthetic labelled rows for scarce classes). The loaded models come from
+``workers.runtime.genmodels``; candidates are ranked by the GAN critic's realism score."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from django.conf import settings
+
+from generation.exceptions import PermanentJobError
+from generation.privacy import pii_mask
+from generation.runner import CandidateResult, JobResult, RunnerContext
+from generation.text.repetition import looping
+from workers.ml.text_metrics import sentence_bleu, text_key
+from workers.runners.genmodel_train import _columns_check, csv_rows
+from workers.runtime.genmodels import (
+    GenModel,
+    _generator,
+    genmodel_get,
+    latents_decode,
+    realism_scores,
+    texts_encode,
+)
+
+
+def _squash(value: float | None) -> float:
+    return 0.5 if value is None else 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, value))))
+
+
+def _keeps_words(text: str, words: Sequence[str]) -> bool:
+    return all(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
+
+
+def variants_make(
+    *,
+    text: str,
+    k: int,
+    must_keep: Sequence[str] = (),
+    spread: float = 1.0,
+    decoding: str = "greedy",
+    temperature: float = 0.8,
+    seed: int | None = None,
+    model: GenModel,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """k rewrites of ``text`` decoded from latents around its posterior, ranked by realism and
+    novelty; candidates missing a ``must_keep`` word, empty ones, copies of the text and
+    duplicates are removed. Returns (variants, counts of what was removed)."""
+    generator = _generator(seed)
+    mu, logvar = texts_encode(model, [text])
+    std = torch.exp(0.5 * logvar)
+    source_key = text_key(text)
+    seen = {source_key}
+    kept: list[str] = []
+    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "decoded": 0}
+    # Widen the search while too few survive (must-keep words make most latents fail).
+    for round_index in range(4):
+        n = max(4 * k, 16) * (2**round_index)
+        eps = torch.randn(n, mu.size(1), generator=generator).to(mu.device)
+        scale = spread * (1.0 + 0.5 * round_index)
+        z = mu + scale * std * eps
+        decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
+        removed["decoded"] += len(decoded)
+        for candidate in decoded:
+            key = text_key(candidate)
+            if not key or key in seen:
+                removed["empty_or_duplicate"] += 1
+                continue
+            seen.add(key)
+            if must_keep and not _keeps_words(candidate, must_keep):
+                removed["missing_must_keep"] += 1
+                continue
+            kept.append(candidate)
+        if len(kept) >= 2 * k:
+            break
+    realism = realism_scores(model, kept)
+    ranked = []
+    for candidate, real in zip(kept, realism, strict=True):
+        novelty = 1.0 - sentence_bleu(candidate, [text])
+        ranked.append(
+            {
+                "text": candidate,
+                "score": 0.5 * _squash(real) + 0.5 * novelty,
+                "realism": real,
+                "novelty": novelty,
+            }
+        )
+    ranked.sort(key=lambda item: -item["score"])
+    return ranked[:k], removed
+
+
+def interpolation_make(
+    *, text_a: str, text_b: str, steps: int, path: str = "linear", model: GenModel
+) -> list[dict[str, Any]]:
+    """``steps`` sentences decoded (greedy) from evenly spaced points between the two texts'
+    posterior means, both ends included; ``slerp`` follows the great circle (a path that keeps
+    the latent norm, where the prior's mass is)."""
+    mu, _ = texts_encode(model, [text_a, text_b])
+    a, b = mu[0], mu[1]
+    points = []
+    for i in range(steps):
+        t = i / (steps - 1) if steps > 1 else 0.0
+        if path == "slerp":
+            omega = torch.arccos(torch.clamp(torch.dot(a / a.norm(), b / b.norm()), -1.0, 1.0))
+            if float(omega) < 1e-4:
+                points.append((1 - t) * a + t * b)
+            else:
+                so = torch.sin(omega)
+                points.append(torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b)
+        else:
+            points.append((1 - t) * a + t * b)
+    z = torch.stack(points)
+    texts = latents_decode(model, z, decoding="greedy")
+    realism = realism_scores(model, texts)
+    return [
+        {"text": text, "t": round(i / (steps - 1) if steps > 1 else 0.0, 4), "realism": real}
+        for i, (text, real) in enumerate(zip(texts, realism, strict=True))
+    ]
+
+
+def samples_make(
+    *, n: int, source: str, decoding: str = "greedy", temperature: float = 1.0, seed: int | None = None, model: GenModel
+) -> list[dict[str, Any]]:
+    """n texts from the GAN's generator (``source="gan"``) or the VAE's N(0, I) prior."""
+    generator = _generator(seed)
+    with torch.inference_mode():
+        if source == "gan":
+            if model.gan is None:
+                raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
+            z = model.gan.sample(n, generator=generator)
+        else:
+            z = torch.randn(n, model.vae.config.latent_dim, generator=generator).to(model.device)
+    texts = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
+    realism = realism_scores(model, texts)
+    return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
+
+
+def augment_examples(*, texts: list[str], labels: list[str], per_class: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``per_class`` synthetic (text, label) examples for each label, decoded from that class's
+    latent region, with the promoted (else newest) VAE, ranked by the GAN critic's realism.
+
+    The region: random points between two posterior means of the class (or around one when the
+    class has a single text) plus posterior noise. A candidate is kept when it is not empty, not
+    a copy of any input text or of another candidate, does not loop (``looping``: a weak decoder's
+    "the the the" would be training data), and (with two or more classes) its own
+    posterior mean lies nearer its class's centroid than any other class's (label consistency);
+    the best ``per_class`` by realism are returned (fewer when too few pass after 4 rounds)."""
+    if len(texts) != len(labels):
+        raise ValueError("texts and labels must have the same length")
+    if per_class <= 0 or not texts:
+        return []
+    model = genmodel_get(name=None)
+    generator = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    mu, logvar = texts_encode(model, texts)
+    std = torch.exp(0.5 * logvar)
+    classes = sorted(set(labels))
+    members = {label: [i for i, lab in enumerate(labels) if lab == label] for label in classes}
+    centroids = torch.stack([mu[members[label]].mean(dim=0) for label in classes])
+    seen = {text_key(t) for t in texts}
+    out: list[tuple[str, str]] = []
+    for label in classes:
+        index = members[label]
+        kept: list[str] = []
+        for round_index in range(4):
+            n = 3 * (per_class - len(kept)) + 8
+            first = [rng.choice(index) for _ in range(n)]
+            second = [rng.choice(index) for _ in range(n)]
+            t = torch.rand(n, 1, generator=generator).to(mu.device)
+            eps = torch.randn(n, mu.size(1), generator=generator).to(mu.device)
+            z = (1 - t) * mu[first] + t * mu[second] + (0.5 + 0.25 * round_index) * std[first] * eps
+            candidates = []
+            for candidate in latents_decode(model, z, decoding="greedy"):
+                key = text_key(candidate)
+                if key and key not in seen and not looping(candidate):
+                    seen.add(key)
+                    candidates.append(candidate)
+            if candidates and len(classes) > 1:
+                cand_mu, _ = texts_encode(model, candidates)
+                nearest = torch.cdist(cand_mu, centroids).argmin(dim=1).tolist()
+                candidates = [c for c, j in zip(candidates, nearest, strict=True) if classes[j] == label]
+            kept += candidates
+            if len(kept) >= per_class:
+                break
+        realism = realism_scores(model, kept)
+        order = sorted(range(len(kept)), key=lambda i: -(realism[i] if realism[i] is not None else 0.0))
+        out += [(kept[i], label) for i in order[:per_class]]
+    return out
+
+
+def _candidates(items: list[dict], *, score_key: str) -> list[CandidateResult]:
+    out = []
+    for item in items:
+        metadata = {k: v for k, v in item.items() if k != "text"}
+        score = item.get(score_key)
+        out.append(CandidateResult(text=item["text"], finish_reason="stop", score=score, metadata=metadata))
+    return out
+
+
+def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
+    model = genmodel_get(name=params.get("model") or None)
+    ctx.progress(0.1, f"variants from {model.label}")
+    items, removed = variants_make(
+        text=params["text"],
+        k=params["k"],
+        must_keep=params.get("must_keep") or [],
+        spread=params.get("spread", 1.0),
+        decoding=params.get("decoding", "greedy"),
+        temperature=params.get("temperature", 0.8),
+        seed=params.get("seed"),
+        model=model,
+    )
+    if not items:
+        raise PermanentJobError(
+            f"No variant kept all the must-keep words ({', '.join(params.get('must_keep') or [])}) among "
+            f"{removed['decoded']} decoded; the model may not know them: try fewer words or a larger spread.",
+            code="no_variants",
+        )
+    return JobResult(candidates=_candidates(items, score_key="score"), model_version=model.label,
+                     usage={"decoded": removed["decoded"], "removed": removed})
+
+
+def interpolate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
+    model = genmodel_get(name=params.get("model") or None)
+    items = interpolation_make(
+        text_a=params["text_a"], text_b=params["text_b"], steps=params["steps"], path=params.get("path", "linear"), model=model
+    )
+    return JobResult(candidates=_candidates(items, score_key="realism"), model_version=model.label)
+
+
+def sample_run(*, params: dict, ctx: RunnerContext) -> JobResult:
+    model = genmodel_get(name=params.get("model") or None)
+    items = samples_make(
+        n=params["n"],
+        source=params.get("source", "gan"),
+        decoding=params.get("decoding", "greedy"),
+        temperature=params.get("temperature", 1.0),
+        seed=params.get("seed"),
+        model=model,
+    )
+    return JobResult(candidates=_candidates(items, score_key="realism"), model_version=model.label)
+
+
+def augment_rows(params: dict) -> tuple[list[str], list[str]]:
+    """(texts, labels) of an augment job: inline rows or a CSV (path or uploaded content)."""
+    if params.get("rows"):
+        return [r["text"] for r in params["rows"]], [str(r["label"]) for r in params["rows"]]
+    text_col, label_col = params.get("text_col", "text"), params.get("label_col", "label")
+    rows, header = csv_rows(path=params.get("csv", ""), content=params.get("csv_content", ""),
+                            max_rows=settings.GENAI_GENMODEL_AUGMENT_MAX_ROWS)
+    _columns_check(header, [text_col, label_col], source=Path(params["csv"]).name if params.get("csv") else "upload")
+    pairs = [(r[text_col] or "", (r[label_col] or "").strip()) for r in rows]
+    pairs = [(t, lab) for t, lab in pairs if t.strip() and lab]
+    if not pairs:
+        raise PermanentJobError("The CSV has no row with both a text and a label.", code="invalid_input")
+    return [t for t, _ in pairs], [lab for _, lab in pairs]
+
+
+def augment_run(*, params: dict, ctx: RunnerContext) -> JobResult:
+    texts, labels = augment_rows(params)
+    if len(set(labels)) > settings.GENAI_GENMODEL_AUGMENT_MAX_CLASSES:
+        raise PermanentJobError(
+            f"{len(set(labels))} classes; at most {settings.GENAI_GENMODEL_AUGMENT_MAX_CLASSES} "
+            "(GENAI_GENMODEL_AUGMENT_MAX_CLASSES).", code="invalid_input")
+    texts = [pii_mask(t).text for t in texts]
+    model = genmodel_get(name=None)
+    ctx.progress(0.1, f"augmenting {len(set(labels))} classes with {model.label}")
+    examples = augment_examples(texts=texts, labels=labels, per_class=params["per_class"], seed=params.get("seed", 0))
+    counts: dict[str, int] = {}
+    for _, label in examples:
+        counts[label] = counts.get(label, 0) + 1
+    return JobResult(
+        candidates=[CandidateResult(text=t, finish_reason="stop", metadata={"label": lab}) for t, lab in examples],
+        model_version=model.label,
+        usage={"per_class": counts, "input_rows": len(texts)},
+    )
