@@ -238,9 +238,10 @@ GENAI_JOB_HEARTBEAT_STALE_SECONDS = env.float("GENAI_JOB_HEARTBEAT_STALE_SECONDS
 # other queues (train: minutes to hours) use GENAI_JOB_REQUEUE_AFTER_SECONDS. A re-send of a job
 # that was only waiting behind others costs one skipped delivery (the claim makes it a no-op).
 GENAI_JOB_REQUEUE_AFTER_SECONDS = env.float("GENAI_JOB_REQUEUE_AFTER_SECONDS", default=300.0)
-GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE = env.dict(
-    "GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE", cast={"value": float}, default={"gpu": 45.0, "cpu": 45.0}
-)
+GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE = {  # "gpu=45,cpu=45" (env.dict's value cast would want ";")
+    queue: float(seconds)
+    for queue, seconds in env.dict("GENAI_JOB_REQUEUE_AFTER_SECONDS_BY_QUEUE", default={"gpu": "45", "cpu": "45"}).items()
+}
 GENAI_SWEEP_INTERVAL_SECONDS = env.float("GENAI_SWEEP_INTERVAL_SECONDS", default=15.0)
 GENAI_SWEEP_BATCH = env.int("GENAI_SWEEP_BATCH", default=500)
 GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS = env.float("GENAI_TRANSIENT_RETRY_BACKOFF_SECONDS", default=2.0)

@@ -45,7 +45,7 @@ def test_the_allow_list_lets_on_prem_receivers_through(settings):
 
 def test_rules_with_private_webhooks_are_a_400_naming_the_field(api_for):
     client = api_for("analyst")
-    body = {"name": "r", "entity": "NVDA", "condition": "avg_below", "threshold": -0.3,
+    body = {"name": "r", "entity": "NVDA", "condition": "mean_score", "threshold": -0.3,
             "webhook_url": "http://169.254.169.254/latest/meta-data/"}
     response = client.post("/api/alert-rules/", body, format="json")
     assert response.status_code == 400, response.content
