@@ -152,8 +152,12 @@ class Process:
         return self.process.poll() is None
 
     def kill(self) -> None:
+        """SIGKILL to the process and its children (a worker's embedded beat), as a crash would."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own session: only what it started
+        except ProcessLookupError:
+            pass
         if self.alive():
-            self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
@@ -162,7 +166,8 @@ class Process:
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        self.kill()  # whatever of its group is left
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(line[:300] for line in self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -200,7 +205,7 @@ class Site:
     def _spawn(self, name: str, command: list[str], **env: str) -> Process:
         log = self.folder / f"{name}.log"
         process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env}, stdout=log.open("w"),
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         started = Process(name, process, log)
         self.processes.append(started)
         return started
