@@ -169,23 +169,9 @@ def _blank(text: str, claimed: list[tuple[int, int, PiiKind | None]]) -> str:
 # Paths: ``a`` a string; ``a[]`` each item of a list; ``a[].b`` a field of each item; ``a{}``
 # every value of an object (text or lists of text). Kinds not named hold no free text (ids,
 # model names, file paths, numbers).
-MASKED_PARAMS: dict[str, tuple[str, ...]] = {
-    "echo": ("text",),
-    "generate": ("prompt", "messages[].content"),
-    "reply": ("message", "history[].content", "context{}"),
-    "copy": ("attributes{}", "segments[].description"),
-    "recommendation": ("interactions[].title", "interactions[].description", "interactions[].text",
-                       "products[].attributes{}"),
-    "variants": ("text",),
-    "interpolate": ("text_a", "text_b"),
-    "augment": ("rows[].text", "csv_content"),
-    "genmodel_train": ("texts[]", "csv_content"),
-}
-
-
-def params_mask(kind: str, params: dict) -> dict:
-    """A copy of a job's validated ``params`` with personal data masked in its free text."""
-    paths = MASKED_PARAMS.get(kind)
+def params_mask(params: dict, *, paths: tuple[str, ...]) -> dict:
+    """A copy of a job's validated ``params`` with personal data masked in the free text at
+    ``paths`` (the kind's ``masked_params``)."""
     if not paths:
         return params
     import copy

@@ -24,6 +24,9 @@ class JobKind:
     params_serializer: type[serializers.Serializer]
     queue: str
     roles: frozenset[str]
+    # Free-text params masked for personal data before the job is stored (generation.privacy.params_mask):
+    # "key", "list[]", "list[].key", "mapping{}" (every value).
+    masked_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.queue not in settings.GENAI_QUEUES:

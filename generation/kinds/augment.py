@@ -87,6 +87,7 @@ kind_register(
         description="Synthetic labelled examples per class from the sentence VAE/GAN, to enlarge scarce classes.",
         params_serializer=AugmentParamsSerializer,
         queue="gpu",
+        masked_params=("rows[].text", "csv_content"),
         roles=frozenset({roles.ANALYST, roles.MARKETER, roles.REVIEWER, roles.ADMIN}),
     )
 )

@@ -138,6 +138,7 @@ kind_register(
         "against the attributes (every one stated, nothing invented), per audience segment, in a brand's voice.",
         params_serializer=CopyParamsSerializer,
         queue="gpu",
+        masked_params=("attributes{}", "segments[].description"),
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

@@ -19,6 +19,7 @@ kind_register(
         description="Diagnostics: returns `text` after `delay_seconds`; no model.",
         params_serializer=EchoParamsSerializer,
         queue="cpu",
+        masked_params=("text",),
         roles=frozenset({roles.ADMIN}),
     )
 )

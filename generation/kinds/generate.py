@@ -125,6 +125,7 @@ kind_register(
         description="Text from the service's language model for a prompt or chat messages.",
         params_serializer=GenerateParamsSerializer,
         queue="gpu",
+        masked_params=("prompt", "messages[].content"),
         roles=frozenset({roles.AGENT, roles.MARKETER, roles.ANALYST, roles.ADMIN}),
     )
 )

@@ -105,6 +105,7 @@ kind_register(
         description="Trains a sentence VAE and a latent GAN on a text corpus and registers both model versions.",
         params_serializer=GenModelTrainParamsSerializer,
         queue="train",
+        masked_params=("texts[]", "csv_content"),
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

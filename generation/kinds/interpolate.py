@@ -28,13 +28,6 @@ class InterpolateParamsSerializer(serializers.Serializer):
     def validate_model(self, value: str) -> str:
         return genmodel_check(value)
 
-    def validate(self, attrs: dict) -> dict:
-        from generation.privacy import pii_mask
-
-        attrs["text_a"] = pii_mask(attrs["text_a"]).text
-        attrs["text_b"] = pii_mask(attrs["text_b"]).text
-        return attrs
-
 
 kind_register(
     JobKind(
@@ -42,6 +35,7 @@ kind_register(
         description="Sentences along the latent path between two texts (sentence VAE).",
         params_serializer=InterpolateParamsSerializer,
         queue="gpu",
+        masked_params=("text_a", "text_b"),
         roles=GENMODEL_ROLES,
     )
 )

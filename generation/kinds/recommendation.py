@@ -69,6 +69,9 @@ kind_register(
         "personalised blurb per product that claims nothing the product's attributes do not say.",
         params_serializer=RecommendationParamsSerializer,
         queue="gpu",
+        masked_params=(
+            "interactions[].title", "interactions[].description", "interactions[].text", "products[].attributes{}"
+        ),
         roles=frozenset({roles.MARKETER, roles.ADMIN}),
     )
 )

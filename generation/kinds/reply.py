@@ -1,8 +1,10 @@
 """``reply``: a customer's message (+ optional history) -> ``n`` draft replies grounded in the
 knowledge base, each citing the sources it used, with the intent of the top source and a
-grounding score. Personal data in the message and history is masked here, in validation, so the
-params stored on the job are masked too; the context variables (order number, customer name,
-...) are kept as given, never prompted, and only fill ``{{Placeholder}}`` tokens afterwards."""
+grounding score. Personal data in the message, the history and the context values is masked
+before the job is stored (``masked_params``, applied by ``job_params_validate``); the context
+variables (order number, customer name, ...) are never prompted and only fill ``{{Placeholder}}``
+tokens afterwards, so a value that is personal data fills its placeholder with its type
+(``[ORDER_ID]``): nothing personal is stored in the job or its drafts."""
 
 from django.conf import settings
 from rest_framework import serializers
@@ -10,7 +12,6 @@ from rest_framework import serializers
 from generation import roles
 from generation.kinds import JobKind, kind_register
 from generation.kinds.generate import ModelNameField
-from generation.privacy import pii_mask
 
 CHANNELS = ("email", "chat", "phone")
 TONES = ("neutral", "friendly", "formal", "empathetic")
@@ -72,12 +73,6 @@ class ReplyParamsSerializer(serializers.Serializer):
                 raise serializers.ValidationError(f"Variable names must be 1 to {limit} characters: {key[:80]!r}.")
         return {key.strip(): text for key, text in value.items()}
 
-    def validate(self, attrs: dict) -> dict:
-        attrs["message"] = pii_mask(attrs["message"]).text
-        attrs["history"] = [
-            {"role": turn["role"], "content": pii_mask(turn["content"]).text} for turn in attrs.get("history") or []
-        ]
-        return attrs
 
 
 kind_register(
@@ -86,6 +81,7 @@ kind_register(
         description="Draft replies to a customer's message, grounded in the knowledge base, with their sources.",
         params_serializer=ReplyParamsSerializer,
         queue="gpu",
+        masked_params=("message", "history[].content", "context{}"),
         roles=frozenset({roles.AGENT, roles.ADMIN}),
     )
 )

@@ -136,6 +136,7 @@ kind_register(
         description="Rewrites of a text sampled around it in the sentence VAE's latent space, ranked by realism and novelty.",
         params_serializer=VariantsParamsSerializer,
         queue="gpu",
+        masked_params=("text",),
         roles=GENMODEL_ROLES,
     )
 )

@@ -99,7 +99,7 @@ def job_params_validate(*, kind: str, params: Any) -> tuple[JobKind, dict]:
     if problem is not None:
         raise InvalidInput({"params": errors_at(*problem)})
     # One masking policy for what is stored: personal data in every kind's free text.
-    return job_kind, params_mask(kind, validated)
+    return job_kind, params_mask(validated, paths=job_kind.masked_params)
 
 
 def _request_hash(*, kind: str, params: dict, priority: int) -> str:
@@ -513,7 +513,7 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
         result = runner(params=job.params, ctx=ctx)
         ctx.text_flush()
     except TransientJobError as exc:
-        if job_release(job_id=job_id, worker_id=worker_id, reason=str(exc)):
+        if _job_release_after_error(job_id=job_id, worker_id=worker_id, reason=str(exc)):
             raise
         return "failed"
     except PermanentJobError as exc:
@@ -524,7 +524,7 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
             job_fail(job_id=job_id, worker_id=worker_id, code="timeout", message=_timeout_message(job.queue))
             return "failed"
         if _is_transient(exc):
-            if job_release(job_id=job_id, worker_id=worker_id, reason=repr(exc)):
+            if _job_release_after_error(job_id=job_id, worker_id=worker_id, reason=repr(exc)):
                 raise TransientJobError(repr(exc)) from exc
             return "failed"
         logger.exception("job failed", extra={"job_id": job_id})
@@ -543,6 +543,31 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
     if job_succeed(job_id=job_id, worker_id=worker_id, result=result) is None:
         return "cancelled"
     return "succeeded"
+
+
+# Seconds between tries to release a job after a database error (the database may be restarting).
+_RELEASE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+def _job_release_after_error(*, job_id: str, worker_id: str, reason: str) -> bool:
+    """``job_release`` after a transient error, which may have broken this thread's database
+    connection: the broken connection is dropped first (the next query reconnects) and the
+    release is tried again while the database comes back, so the job is requeued at once
+    instead of waiting for the sweeper to find it stalled. When the database stays away, the
+    last error propagates and the sweeper recovers the job."""
+    from django.db import InterfaceError, OperationalError, connections
+
+    for delay in (*_RELEASE_RETRY_DELAYS, None):
+        for conn in connections.all(initialized_only=True):
+            if not conn.in_atomic_block:  # a caller's transaction (tests run jobs inside one) stays
+                conn.close_if_unusable_or_obsolete()
+        try:
+            return job_release(job_id=job_id, worker_id=worker_id, reason=reason)
+        except (OperationalError, InterfaceError):
+            if delay is None:
+                raise
+            time.sleep(delay)
+    return False
 
 
 def _timeout_message(queue: str) -> str:

@@ -20,7 +20,7 @@ def _pii(label: str) -> str:
     return f"{label}: write to {EMAIL}, card {CARD}, call {PHONE}."
 
 
-# Every kind's free-text params (generation.privacy.MASKED_PARAMS), with PII in each.
+# Every kind's free-text params (each JobKind's masked_params), with PII in each.
 def kind_bodies() -> list[dict]:
     text = _pii("text")
     return [

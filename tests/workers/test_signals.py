@@ -21,3 +21,20 @@ def test_worker_start_resolves_the_lazy_imports_that_threads_raced():
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resolved" in result.stdout
+
+
+def test_a_broken_connection_is_dropped_between_tasks_and_a_healthy_one_kept(transactional_db):
+    from django.db import connection
+
+    from workers.signals import db_connections_drop_unusable
+
+    connection.ensure_connection()
+    healthy = connection.connection
+    db_connections_drop_unusable()
+    assert connection.connection is healthy  # reuse: no reconnect per task
+    connection.connection.close()  # what a database restart does to the socket
+    connection.errors_occurred = True  # as Django marks it when a query fails
+    db_connections_drop_unusable()
+    assert connection.connection is None  # the next task's first query reconnects
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
