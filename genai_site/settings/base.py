@@ -267,6 +267,9 @@ GENAI_MODEL_CACHE_DIR = Path(env("GENAI_MODEL_CACHE_DIR", default=str(VAR_DIR / 
 # Trained artefacts (adapters, classifiers, VAE/GAN checkpoints): shared by every worker (a volume
 # in docker-compose), registered as ModelVersion rows.
 GENAI_MODEL_STORE_DIR = Path(env("GENAI_MODEL_STORE_DIR", default=str(VAR_DIR / "trained")))
+# Model versions the repository ships (models/<name>/: LoRA adapters with their training.json);
+# demo_setup installs them into the store and promotes the first of each purpose.
+GENAI_SHIPPED_MODELS_DIR = Path(env("GENAI_SHIPPED_MODELS_DIR", default=str(BASE_DIR / "models")))
 GENAI_METRIC_POINTS_MAX = env.int("GENAI_METRIC_POINTS_MAX", default=5000)  # loss-curve points kept per job
 GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 # CPU serving (docs/benchmarks.md "Serving precision"): int4 packs the GGUF's Q4_1 projections
@@ -462,6 +465,9 @@ GENAI_SAFETY_SKIP_KINDS = env.list("GENAI_SAFETY_SKIP_KINDS", default=["echo", "
 GENAI_WEB_MAX_CSV_BYTES = env.int("GENAI_WEB_MAX_CSV_BYTES", default=256 * 1024)
 GENAI_WEB_MAX_CSV_ROWS = env.int("GENAI_WEB_MAX_CSV_ROWS", default=20)
 GENAI_WEB_POLL_MS = env.int("GENAI_WEB_POLL_MS", default=300)  # how often pages refresh running jobs
+# The marketer page offers a VAE/GAN variant of a description only when it is fluent (perplexity under
+# the base LM at most this; fluent product sentences measure 8 to 40) and passes the copy checker.
+GENAI_WEB_VARIANT_MAX_PERPLEXITY = env.float("GENAI_WEB_VARIANT_MAX_PERPLEXITY", default=60.0)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
 GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
 GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)

@@ -36,3 +36,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Trained artefacts of the tests' own jobs (tiny adapters named like real ones) never land in the
+# store a developer's `make run` serves from.
+GENAI_MODEL_STORE_DIR = VAR_DIR / "test-trained"

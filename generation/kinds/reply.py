@@ -12,6 +12,7 @@ from rest_framework import serializers
 from generation import roles
 from generation.kinds import JobKind, kind_register
 from generation.kinds.generate import ModelNameField
+from generation.privacy import params_mask
 
 CHANNELS = ("email", "chat", "phone")
 TONES = ("neutral", "friendly", "formal", "empathetic")
@@ -72,6 +73,11 @@ class ReplyParamsSerializer(serializers.Serializer):
             if not key.strip() or len(key) > limit:
                 raise serializers.ValidationError(f"Variable names must be 1 to {limit} characters: {key[:80]!r}.")
         return {key.strip(): text for key, text in value.items()}
+
+    def validate(self, attrs: dict) -> dict:
+        # Masked here too, so that callers who validate without job_params_validate (batch
+        # drafting, evaluation) never prompt or store personal data either.
+        return params_mask(attrs, paths=("message", "history[].content"))
 
 
 

@@ -109,3 +109,42 @@ def job_metric_log(*, job_id: Any, step: int, split: str = "train", values: dict
         return
     clean = {str(k): float(v) for k, v in values.items() if v is not None}
     JobMetric.objects.create(job_id=job_id, step=max(int(step), 0), split=split[:16], values=clean)
+
+
+def model_version_install_shipped(*, directory: Path, user: AbstractBaseUser) -> ModelVersion | None:
+    """Register a model version the repository ships (``models/<name>/``: a LoRA adapter with the
+    ``training.json`` of the run that made it) by copying its files into the model store; the
+    first version of its purpose is promoted. Installing the same files again returns the version
+    they made the first time. None when ``directory`` holds no shipped adapter."""
+    import hashlib
+    import json
+    import shutil
+
+    weights, manifest = directory / "adapter_model.safetensors", directory / "training.json"
+    if not weights.is_file() or not manifest.is_file():
+        return None
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    existing = ModelVersion.objects.filter(family=ModelFamily.LM_ADAPTER, config__shipped_sha=digest).first()
+    if existing is not None:
+        return existing
+    training = json.loads(manifest.read_text())
+    name, purpose = directory.name, training["params"]["purpose"]
+    version = model_version_next_number(name=name)
+    target = model_version_artifact_dir(family=ModelFamily.LM_ADAPTER, name=name, version=version)
+    for path in directory.iterdir():
+        if path.is_file():
+            shutil.copy2(path, target / path.name)
+    registered = model_version_register(
+        family=ModelFamily.LM_ADAPTER,
+        name=name,
+        version=version,
+        purpose=purpose,
+        artifact_path=target,
+        base_model=training.get("base_model", ""),
+        config={"lora": training["metrics"].get("config", {}), "shipped_from": str(directory), "shipped_sha": digest},
+        metrics={k: v for k, v in training["metrics"].items() if k != "config"},
+        created_by=user,
+    )
+    if not ModelVersion.objects.filter(family=ModelFamily.LM_ADAPTER, purpose=purpose, is_default=True).exists():
+        registered = model_version_promote(version=registered, user=user)
+    return registered

@@ -34,6 +34,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from generation.text.placeholders import key_normalise
 from generation.text.repetition import repeated_ngram_text
 from generation.text.sentences import sentences_split
 
@@ -184,11 +185,12 @@ _CATEGORY_SYNONYMS: tuple[frozenset[str], ...] = tuple(
 )
 # Nouns that are also verbs or everyday words: only a claim after an article or adjective.
 _WEAK_CATEGORIES = frozenset("mule sheet flask pot pan boot monitor mouse console bottle clock tray basket plate "
-                             "bench cap mirror".split())
+                             "bench cap mirror suit".split())
 # A category noun after one of these is about something else ("fits a laptop", "pairs with jeans").
 _OTHER_THING_CUES = frozenset(
     "with for on onto beside by next under into alongside near over like than around inside fits fit "
-    "holds hold carry carries store stores protect protects keep keeps pair pairs match matches".split()
+    "holds hold carry carries store stores protect protects keep keeps pair pairs match matches "
+    "in to at above below beneath behind across your their any every".split()
 )
 
 # Canonical forms: synonyms and spelling variants fold into one token (applied after singular()).
@@ -196,7 +198,7 @@ _CANON: dict[str, str] = {
     "gray": "grey", "aluminum": "aluminium", "colour": "color", "trainer": "sneaker", "kick": "sneaker",
     "jumper": "sweater", "pullover": "sweater", "pant": "trouser", "tee": "tshirt", "rucksack": "backpack",
     "daypack": "backpack", "earphone": "earbud", "smartphone": "phone", "cellphone": "phone", "mobile": "phone",
-    "television": "tv", "couch": "sofa", "settee": "sofa", "comforter": "duvet", "quilt": "duvet",
+    "television": "tv", "lense": "lens", "couch": "sofa", "settee": "sofa", "comforter": "duvet", "quilt": "duvet",
     "carpet": "rug", "cup": "mug", "frypan": "pan", "weekender": "duffel", "bumbag": "bumbag",
     "fanny": "bumbag", "handset": "phone", "notebook": "laptop", "timepiece": "smartwatch", "polyamide": "nylon",
     "microfiber": "microfibre", "fiber": "fibre", "sneakers": "sneaker", "jeans": "jean", "pyjamas": "pyjama",
@@ -322,20 +324,16 @@ def attribute_items(key: str, value) -> list[str]:
         raw = [_number_key(float(value))]
     else:
         text = str(value)
-        splitter = SHORT_LIST_SEPARATORS if _norm_key(key) in SHORT_LIST_KEYS else LIST_SEPARATORS
-        raw = splitter.split(text) if _norm_key(key) != "price" else [text]
+        splitter = SHORT_LIST_SEPARATORS if key_normalise(key) in SHORT_LIST_KEYS else LIST_SEPARATORS
+        raw = splitter.split(text) if key_normalise(key) != "price" else [text]
     return [item.strip() for item in raw if item and item.strip()]
-
-
-def _norm_key(key: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", str(key)).strip().lower()
 
 
 def attribute_facts(attributes: Mapping[str, object]) -> list[Fact]:
     facts = []
     for key, value in attributes.items():
         for item in attribute_items(key, value):
-            facts.append(Fact(_norm_key(key), item))
+            facts.append(Fact(key_normalise(key), item))
     return facts
 
 
@@ -407,7 +405,10 @@ def fact_mentioned(fact: Fact, text: _Text) -> bool:
 
 @dataclass(frozen=True)
 class Claim:
-    type: str  # colour | material | brand | size | category | number
+    # colour | material | brand | size | category | number, and the strict ones: part | pattern | fit |
+    # closure | technology | care | sustainability | discount | superlative | name | currency |
+    # comparison | meta | template
+    type: str
     claim: str
     sentence: str = ""
 
@@ -428,6 +429,8 @@ class _Allowed:
     categories: set[str]
     category_families: set[str]
     folded: str  # the input's normalised words, in order, space-separated
+    money: dict[str, set[str]] = field(default_factory=dict)  # number -> currencies the input gives it in
+    raw: str = ""  # the input's text, lower-cased, as written
 
 
 def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known_brands: Iterable[str]) -> _Allowed:
@@ -453,6 +456,8 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         fold = " ".join(words(brand))
         if not fold or fold in brand_folds or any(fold in given or given in fold for given in brand_folds if given):
             continue
+        if f" {fold} " in folded_text:  # the input itself names it ("Lumen Tee"): not another brand
+            continue
         others.append((brand, re.compile(r"(?<![\w'])" + re.escape(brand) + r"(?![\w])")))
     return _Allowed(
         words=ws,
@@ -467,6 +472,8 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         categories=cats,
         category_families=cat_families,
         folded=folded_text,
+        money=_given_money(attributes),
+        raw=text.lower(),
     )
 
 
@@ -474,7 +481,7 @@ def _size_tokens(attributes: Mapping[str, object], text: str) -> set[str]:
     """Size tokens the input gives: any item of a size key (any case), or an upper-case token."""
     tokens = set(re.findall(r"[\w]+", text)) & SIZE_TOKENS
     for key, value in attributes.items():
-        if _norm_key(key) in ("size", "sizes"):
+        if key_normalise(key) in ("size", "sizes"):
             tokens |= {item.upper() for item in attribute_items(key, value)} & SIZE_TOKENS
             tokens |= {t.upper() for t in re.findall(r"[\w]+", " ".join(attribute_items(key, value)))} & SIZE_TOKENS
     return tokens
@@ -539,6 +546,8 @@ def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
                 continue
             if w in ("monitor", "boot") and nxt in ("your", "up", "time", "the"):
                 continue
+            if w == "suit" and nxt in ("you", "your", "the", "all", "any", "most", "every", "a", "an", "it", "them", "both"):
+                continue  # "the one that suits you": the verb
             add("category", w)
     # brands
     for brand, pattern in allowed.other_brands:
@@ -563,7 +572,228 @@ def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
         value = match.group(1) or match.group(2)
         if _numbers(value) - allowed.numbers:
             add("number", match.group(0).strip())
+    for kind, claim in _strict_claims(sentence, allowed):
+        add(kind, claim)
     return claims
+
+
+# --- strict claims: what a reader would call invented ------------------------------------------
+# Vocabularies of claims a product text must not make unless the attributes say them. A phrase is
+# supported when every one of its content words is among the input's words (attributes and
+# extra texts), so "machine washable" passes for care "machine washable at 30 degrees".
+
+STRICT_TERMS: dict[str, tuple[str, ...]] = {
+    "part": (
+        "sole", "outsole", "midsole", "insole", "footbed", "lining", "lined", "strap", "straps", "buckle", "hood",
+        "collar", "cuff", "cuffs", "heel", "toe cap", "toe box", "tongue", "handle", "handles", "lid", "drawstring",
+        "pocket", "pockets", "compartment", "compartments", "sleeve", "panel", "cushioning", "padding", "padded",
+        "frame", "wheels", "hinge", "lens", "lenses", "cable", "battery", "display", "screen", "speaker", "microphone",
+        "mic", "charging case", "cord", "filter", "blade", "nozzle", "tray", "shelf", "shelves", "drawer",
+        "drawers", "legs", "cushion", "hook", "loop", "loops", "clip", "zipper pull", "waistband", "hem", "seam",
+        "seams", "stitching", "trim", "laces", "eyelets", "gusset", "vent", "vents", "kickstand",
+    ),
+    "pattern": (
+        "striped", "stripe", "stripes", "floral", "plaid", "checked", "checkered", "gingham", "polka dot", "dotted",
+        "paisley", "camo", "camouflage", "ombre", "gradient", "tie dye", "herringbone", "houndstooth", "leopard",
+        "animal print", "graphic", "print", "printed", "embroidered", "embroidery", "jacquard", "geometric",
+        "logo", "monogram", "quilted", "ribbed", "cable knit", "marled", "textured", "glitter", "sequin", "sequins",
+    ),
+    "fit": (
+        "slim fit", "slim", "regular fit", "relaxed fit", "oversized", "loose fit", "tailored", "skinny",
+        "straight leg", "wide leg", "cropped", "fitted cut", "fitted silhouette", "boxy", "athletic fit", "bodycon",
+        "a line", "high waisted", "high rise", "low rise", "true to size", "stretchy", "stretch fabric",
+        "two way stretch", "four way stretch", "flattering",
+    ),
+    "closure": (
+        "zip", "zipped", "zipper", "zippered", "button", "buttons", "buttoned", "snap", "snaps", "velcro",
+        "hook and loop", "lace up", "buckled", "magnetic", "toggle", "clasp", "press stud", "slip on", "pull on",
+        "drawcord",
+    ),
+    "technology": (
+        "waterproof", "water resistant", "water repellent", "windproof", "breathable", "moisture wicking",
+        "sweat wicking", "quick dry", "quick drying", "anti slip", "non slip", "slip resistant", "shock absorbing",
+        "memory foam", "gel", "bluetooth", "wireless", "noise cancelling", "noise canceling", "active noise",
+        "usb c", "usb", "fast charging", "quick charge", "hd", "4k", "led", "app", "touch control",
+        "touchscreen", "gore tex", "thermal", "insulated", "insulation", "uv protection", "uv", "spf", "antibacterial",
+        "antimicrobial", "odour resistant", "odor resistant", "stain resistant", "wrinkle free", "crease resistant",
+        "non stick", "ergonomic", "adjustable", "foldable", "collapsible", "rechargeable", "lightweight", "ultralight",
+        "durable", "hard wearing", "long lasting", "sturdy", "robust", "heavy duty", "reflective", "shockproof",
+        "scratch resistant", "dustproof", "hypoallergenic", "dermatologically tested", "clinically proven",
+        "patented", "proprietary", "technology", "cushioned", "supportive", "arch support", "grip", "traction",
+        "leakproof", "leak proof", "airtight", "bpa free", "dishwasher safe", "oven safe", "microwave safe",
+        "induction", "cordless", "portable", "compact", "ip67", "ip68", "ipx4", "ipx7",
+    ),
+    "care": (
+        "machine wash", "machine washable", "hand wash", "hand washable", "dry clean", "tumble dry", "iron",
+        "wipe clean", "easy to clean", "easy care", "low maintenance",
+    ),
+    "sustainability": (
+        "eco", "eco friendly", "sustainable", "sustainably", "organic", "recycled", "biodegradable", "compostable",
+        "vegan", "ethical", "ethically", "fair trade", "carbon neutral", "carbon", "planet", "environment",
+        "environmentally", "plastic free", "cruelty free", "responsibly", "upcycled", "natural dye",
+    ),
+    "discount": (
+        "discount", "discounted", "sale", "on sale", "special offer", "deal", "reduced", "bargain",
+        "cheap", "clearance", "limited time", "free shipping", "free delivery", "free returns", "coupon", "promo",
+        "affordable", "budget", "value for money", "special price",
+    ),
+    "superlative": (
+        "best", "finest", "ultimate", "perfect", "perfectly", "renowned", "world class", "world leading", "number one",
+        "top rated", "award", "award winning", "unbeatable", "unrivalled", "unrivaled", "unmatched", "luxury",
+        "luxurious", "high end", "high quality", "top quality", "premium quality", "best selling", "bestseller",
+        "iconic", "legendary", "famous", "popular", "loved by", "trusted", "professional grade", "state of the art",
+        "cutting edge", "revolutionary", "innovative", "exclusive", "guaranteed", "guarantee", "warranty",
+        "flawless", "superior", "exceptional", "unparalleled", "timeless",
+    ),
+}
+# Words that say the text is about the task, not the product.
+META_PATTERNS = re.compile(
+    r"\b(?:information|details|facts|attributes|data) (?:provided|given|above|below|listed)\b|\bthe (?:list|facts|"
+    r"attributes|prompt|input|instructions?) (?:above|below|given|provided)?\b|\bas an ai\b|\blanguage model\b|"
+    r"\bthis is (?:just )?(?:one|an) example\b|\bproduct description\b|\bhere(?: is|'s) (?:a|the|your) (?:product )?"
+    r"(?:description|text|copy)\b|"
+    r"\bword count\b|\bas requested\b|\bi hope\b|\bi have\b|\bi've\b|\bnote:|\bin (?:about )?\d+ words\b|"
+    r"\busing only\b|\bdescription of\b",
+    re.I,
+)
+# "Key: value" facts written as a label instead of prose.
+KEY_VALUE = re.compile(r"(?:^|\s)(?:price|colou?rs?|materials?|sizes?|features?|highlights|brand|category|audience)\s*:\s", re.I)
+# The short fact sentences a template appends after the prose ("It comes in white. Price: 28 USD.
+# Made for Women."): two or more of them in a row at the end of a text are a template tail.
+_TAIL_SENTENCE = re.compile(
+    r"^(?:it comes in [^.]{1,40}|(?:it is )?made for [^.]{1,40}|available in (?:sizes? )?[^.]{1,40}|"
+    r"it belongs to our [^.]{1,40} range|it is made (?:of|from) [^.]{1,40}|(?:price|colou?r|material|sizes?|"
+    r"features?|highlights|audience)\s*:[^.]{1,60}|this is (?:the |an? )?[^.]{1,40})\.?$",
+    re.I,
+)
+
+
+def template_tail(text: str) -> str | None:
+    """The template tail ending ``text`` (two or more short fact sentences), or None."""
+    sentences = sentences_split(text)
+    tail: list[str] = []
+    for sentence in reversed(sentences):
+        if len(sentence.split()) <= 10 and _TAIL_SENTENCE.match(sentence.strip()):
+            tail.insert(0, sentence)
+        else:
+            break
+    return " ".join(tail) if len(tail) >= 2 and len(tail) < len(sentences) else None
+
+
+COMPARISON = re.compile(r"\b(?:\w+er|more \w+|less \w+) than\b|\bcompared (?:to|with)\b|\bunlike (?:other|most|any)\b|"
+                        r"\b(?:than|like) ever\b|\boutperforms?\b|\bbeats (?:the|any|every|most|other)\b", re.I)
+# Currencies as written, to their ISO codes ("$" is any dollar).
+_CURRENCY_NAMES = {
+    "$": "$", "usd": "USD", "dollar": "$", "dollars": "$", "bucks": "$", "€": "EUR", "eur": "EUR", "euro": "EUR",
+    "euros": "EUR", "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "sterling": "GBP", "¥": "JPY",
+    "jpy": "JPY", "yen": "JPY", "sek": "SEK", "kr": "KR", "nok": "NOK", "dkk": "DKK", "chf": "CHF", "cad": "CAD",
+    "aud": "AUD", "nzd": "NZD", "inr": "INR", "rs": "INR", "rupees": "INR", "₹": "INR",
+}
+_MONEY = re.compile(
+    r"(?P<pre>[$€£¥₹]|\b(?:usd|eur|gbp|jpy|sek|nok|dkk|chf|cad|aud|nzd|inr|rs\.?)\b)\s?(?P<a>\d[\d,]*(?:\.\d+)?)"
+    r"|(?P<b>\d[\d,]*(?:\.\d+)?)\s?(?P<post>usd|eur|gbp|jpy|sek|nok|dkk|chf|cad|aud|nzd|inr|kr|dollars?|euros?|"
+    r"pounds?(?:\s+sterling)?|yen|rupees|bucks)\b",
+    re.I,
+)
+# A part after one of these is where the product goes, not a part of it ("a simple addition to your shelf").
+_PLACE_CUES = frozenset("on in onto into to at by beside above below beneath behind across over under near from your their".split())
+_NAME_TOKEN = re.compile(r"(?<![\w'’-])([A-Z][a-z]+(?:[-'’][A-Za-z]+)?)(?![\w])")
+# Capitalised words that are not names (a sentence may start any of them; these also mid-sentence).
+_NOT_NAMES = frozenset({"I", "OK"})
+
+
+def _phrase_tokens(phrase: str) -> tuple[str, ...]:
+    return tuple(words(phrase))
+
+
+_STRICT_PHRASES: list[tuple[str, tuple[str, ...]]] = sorted(
+    ((kind, _phrase_tokens(p)) for kind, phrases in STRICT_TERMS.items() for p in phrases),
+    key=lambda item: -len(item[1]),
+)
+
+
+def _currency_iso(name: str) -> str:
+    return _CURRENCY_NAMES.get(name.lower().rstrip(".").split()[0], name.upper())
+
+
+def _currency_matches(written: str, given: str) -> bool:
+    if written == given:
+        return True
+    return written == "$" and given.endswith("D") or given == "$" and written.endswith("D") or {written, given} <= {"KR", "SEK", "NOK", "DKK"}
+
+
+def _given_money(attributes: Mapping[str, object]) -> dict[str, set[str]]:
+    """number -> the currencies the attributes give it in."""
+    money: dict[str, set[str]] = {}
+    for key, value in attributes.items():
+        for item in attribute_items(key, value):
+            for match in _MONEY.finditer(item):
+                amount = match.group("a") or match.group("b")
+                currency = _currency_iso(match.group("pre") or match.group("post"))
+                for number in _numbers(amount.replace(",", "")):
+                    money.setdefault(number, set()).add(currency)
+    return money
+
+
+def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: bool = True) -> list[tuple[str, str]]:
+    """(type, claim) pairs of the strict vocabularies, names, money, comparisons, meta-text and
+    template tails in one sentence."""
+    found: list[tuple[str, str]] = []
+    ws = words(sentence)
+    used = [False] * len(ws)
+    for kind, phrase in _STRICT_PHRASES:
+        n = len(phrase)
+        if not n:
+            continue
+        for i in range(len(ws) - n + 1):
+            if any(used[i : i + n]) or tuple(ws[i : i + n]) != phrase:
+                continue
+            content = [w for w in phrase if w not in STOPWORDS]
+            if content and all(w in allowed.words for w in content):
+                continue
+            if kind == "part" and _PLACE_CUES & set(ws[max(0, i - 3) : i]):
+                continue
+            for j in range(i, i + n):
+                used[j] = True
+            found.append((kind, " ".join(phrase)))
+    # Proper names: capitalised words past the sentence's first word that the input does not hold.
+    tokens = list(_NAME_TOKEN.finditer(sentence))
+    leading = len(sentence) - len(sentence.lstrip(" \"'(“‘-•*"))
+    for match in tokens:
+        word = match.group(1)
+        if first_word_is_start and match.start() <= leading:
+            continue
+        folded = words(word)
+        if word in _NOT_NAMES or not folded or all(w in allowed.words for w in folded):
+            continue
+        if re.search(r"(?<![\w])" + re.escape(word.lower()) + r"(?![\w])", allowed.raw):
+            continue  # as the input writes it ("Power Bank", folded to one word elsewhere)
+        found.append(("name", word))
+    # Money: a number in a currency the attributes do not give it in.
+    for match in _MONEY.finditer(sentence):
+        amount = match.group("a") or match.group("b")
+        currency = _currency_iso(match.group("pre") or match.group("post"))
+        for number in _numbers(amount.replace(",", "")):
+            given = allowed.money.get(number)
+            if given and not any(_currency_matches(currency, g) for g in given):
+                found.append(("currency", match.group(0).strip()))
+    # Bare numbers the attributes do not hold (one with a unit or a currency is a claim of its own).
+    spans = [m.span() for pattern in (_NUMBER_UNIT, _CURRENCY) for m in pattern.finditer(sentence)]
+    for match in _NUMBER.finditer(sentence):
+        if any(a <= match.start() < b for a, b in spans):
+            continue
+        if _numbers(match.group(0)) - allowed.numbers:
+            found.append(("number", match.group(0)))
+    if re.search(r"\d+\s?%\s?off\b", sentence, re.I):
+        found.append(("discount", re.search(r"\d+\s?%\s?off\b", sentence, re.I).group(0)))
+    for match in COMPARISON.finditer(sentence):
+        if not all(w in allowed.words for w in words(match.group(0)) if w not in STOPWORDS):
+            found.append(("comparison", match.group(0)))
+    for match in META_PATTERNS.finditer(sentence):
+        found.append(("meta", match.group(0)))
+    if KEY_VALUE.search(sentence.strip()) and not sentence.lstrip().startswith(("•", "-", "*")):  # bullets are lists
+        found.append(("template", sentence.strip()[:60]))
+    return found
 
 
 def _size_token_is_word(sentence: str, match: re.Match) -> bool:
@@ -597,6 +827,7 @@ class CopyCheck:
     repetition: str | None
     passed: bool
     facts: int = 0
+    template_tail: str | None = None
     extras: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -617,8 +848,9 @@ def copy_check(
 ) -> CopyCheck:
     """Check ``text`` (a candidate's title, description and bullets together) against the
     attributes. ``extra_texts`` are other words the text may use (an audience segment's
-    description); ``repetition_text`` is the part checked for loops (default: all of ``text``).
-    Passed: coverage at least ``min_coverage``, no unsupported claim, no repeated 4-gram."""
+    description); ``repetition_text`` is the prose part, checked for loops and for a template
+    tail (default: all of ``text``). Passed: coverage at least ``min_coverage``, no unsupported
+    claim (strict: see ``STRICT_TERMS``), no repeated 4-gram, no template tail."""
     prepared = _Text.of(text)
     facts = attribute_facts(attributes)
     covered, missing = [], []
@@ -626,15 +858,18 @@ def copy_check(
         (covered if fact_mentioned(fact, prepared) else missing).append(fact.label())
     coverage = len(covered) / len(facts) if facts else 1.0
     claims = unsupported_claims(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
-    repetition = repeated_ngram_text(text if repetition_text is None else repetition_text)
+    prose = text if repetition_text is None else repetition_text
+    repetition = repeated_ngram_text(prose)
+    tail = template_tail(prose)
     return CopyCheck(
         coverage=round(coverage, 4),
         covered=covered,
         missing=missing,
         unsupported=[asdict(c) for c in claims],
         repetition=repetition,
-        passed=coverage >= min_coverage - 1e-9 and not claims and repetition is None,
+        passed=coverage >= min_coverage - 1e-9 and not claims and repetition is None and tail is None,
         facts=len(facts),
+        template_tail=tail,
     )
 
 

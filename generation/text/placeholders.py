@@ -41,18 +41,19 @@ _VALUE_LABELS = (
 )
 
 
-def _norm_key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name).strip().lower()
+def key_normalise(name: str) -> str:
+    """A key or placeholder name compared loosely: case, spaces, "_" and "-" ignored."""
+    return re.sub(r"[\s_\-]+", " ", str(name)).strip().lower()
 
 
 def placeholders_fill(text: str, context: dict[str, str]) -> str:
     """Fill ``{{Name}}`` tokens from ``context`` (names compared case- and separator-insensitively);
     unknown placeholders stay visible as ``{{Name}}``."""
-    values = {_norm_key(k): v for k, v in context.items()}
+    values = {key_normalise(k): v for k, v in context.items()}
 
     def fill(match: re.Match) -> str:
         name = match.group(1).strip()
-        return values.get(_norm_key(name), "{{" + name + "}}")
+        return values.get(key_normalise(name), "{{" + name + "}}")
 
     return PLACEHOLDER.sub(fill, text)
 

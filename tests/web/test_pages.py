@@ -201,6 +201,22 @@ def test_variants_from_the_vae_need_a_trained_model(client, login):
     assert not Job.objects.filter(kind="variants").exists()
 
 
+def test_the_marketer_page_offers_only_fluent_variants_true_to_the_product(client, login):
+    marketer = login(roles.MARKETER)
+    attributes = {"name": "Desk Lamp", "category": "Lamp", "colour": "Black", "material": "Steel"}
+    copy_job = JobFactory(kind="copy", owner=marketer, status=JobStatus.SUCCEEDED, params={"attributes": attributes})
+    candidate = CandidateFactory(job=copy_job, index=0, text="Desk Lamp\nA black steel lamp.")
+    variants = JobFactory(kind="variants", queue="gpu", owner=marketer, status=JobStatus.SUCCEEDED,
+                          params={"text": "A black steel lamp."})
+    CandidateFactory(job=variants, index=0, text="A steel lamp in black.", metadata={"perplexity": 21.5})
+    CandidateFactory(job=variants, index=1, text="{{ferostststting a lamp steel", metadata={"perplexity": 900.0})
+    CandidateFactory(job=variants, index=2, text="A waterproof black steel lamp.", metadata={"perplexity": 18.0})
+    response = _text(client.get(f"/marketing/variants/{variants.pk}?candidate={candidate.pk}"))
+    assert "A steel lamp in black." in response
+    assert "ferost" not in response and "waterproof" not in response
+    assert "2 variants held back" in response
+
+
 def test_reviewer_sees_flagged_output_with_reasons_and_clears_a_false_alarm(client, login, make_user):
     agent = make_user(roles.AGENT)
     job = JobFactory(kind="reply", owner=agent, status=JobStatus.SUCCEEDED, params={"message": "Hi"})

@@ -28,7 +28,9 @@ def test_a_broken_connection_is_dropped_between_tasks_and_a_healthy_one_kept(tra
 
     from workers.signals import db_connections_drop_unusable
 
+    connection.close()  # a connection of this test's own, well inside its CONN_MAX_AGE
     connection.ensure_connection()
+    connection.close_at = None  # as with a persistent connection (CONN_MAX_AGE=None)
     healthy = connection.connection
     db_connections_drop_unusable()
     assert connection.connection is healthy  # reuse: no reconnect per task

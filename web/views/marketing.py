@@ -345,13 +345,36 @@ def copy_variants(request: HttpRequest, candidate_id: str) -> HttpResponse:
             errors = error_messages(exc)
     if errors:
         return render(request, "web/partials/errors.html", {"errors": errors})
-    return render(request, "web/partials/variants.html", {"job": job, "poll_ms": settings.GENAI_WEB_POLL_MS * 3})
+    return _variants_render(request, job=job, candidate=candidate)
 
 
 @role_required(*MARKETING_ROLES)
 def variants_partial(request: HttpRequest, job_id: str) -> HttpResponse:
     try:
         job = job_selectors.job_get(user=request.user, job_id=job_id)
+        candidate = selectors.candidate_get(user=request.user, candidate_id=request.GET.get("candidate", ""))
     except DomainError as exc:
         return render(request, "web/partials/errors.html", {"errors": [exc.message]}, status=404)
-    return render(request, "web/partials/variants.html", {"job": job, "poll_ms": settings.GENAI_WEB_POLL_MS * 3})
+    return _variants_render(request, job=job, candidate=candidate)
+
+
+def _variants_render(request: HttpRequest, *, job, candidate) -> HttpResponse:
+    """The variants a marketer may use: fluent (GENAI_WEB_VARIANT_MAX_PERPLEXITY) and true to the
+    product's attributes (the copy checker, strict); the others are counted, not shown."""
+    from generation.text.copycheck import unsupported_claims
+
+    shown, hidden = [], 0
+    if job.status == "succeeded":
+        attributes = (candidate.job.params or {}).get("attributes") or {}
+        for variant in job.candidates.all():
+            meta = variant.metadata or {}
+            fluent = (meta.get("perplexity") or float("inf")) <= settings.GENAI_WEB_VARIANT_MAX_PERPLEXITY
+            true = not attributes or not unsupported_claims(variant.text, attributes)
+            if fluent and true and not (meta.get("safety") or {}).get("flagged"):
+                shown.append(variant)
+            else:
+                hidden += 1
+    return render(request, "web/partials/variants.html", {
+        "job": job, "candidate": candidate, "variants": shown, "hidden": hidden,
+        "poll_ms": settings.GENAI_WEB_POLL_MS * 3,
+    })

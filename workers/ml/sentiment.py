@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from workers.ml.amp import autocast
+
 # The classes a new classifier predicts: generation.sentiment_labels.LABELS (a test keeps them equal;
 # workers.ml imports no project module).
 LABELS = ("negative", "neutral", "positive")
@@ -100,13 +102,6 @@ def encode_batch(tokenizer, texts: list[str], *, max_len: int, device) -> dict[s
         [text_normalise(t) for t in texts], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
     )
     return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
-
-
-def autocast(device, amp_dtype: str):
-    """Mixed precision for forward passes: ``amp_dtype="bfloat16"`` on a GPU or a CPU with native
-    bf16 (AMX: ~2x a float32 training step of SmolLM2 on 2 cores); a no-op context otherwise."""
-    device_type = torch.device(device).type if device is not None else "cpu"
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp_dtype == "bfloat16")
 
 
 def predict_probabilities(

@@ -64,7 +64,8 @@ from generation.text.copycheck import (
     content_words,
     copy_check,
 )
-from generation.text.repetition import loop_cut, repeated_ngram, word_count
+from generation.text.placeholders import key_normalise
+from generation.text.repetition import loop_cut, word_count
 from generation.text.sentences import unfinished_cut
 
 # --- the prompt (also the fine-tuning rows' format) ---------------------------------------------
@@ -200,28 +201,70 @@ def copy_bullets(attributes: Mapping[str, object]) -> list[str]:
     return bullets
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) == 1 else text
+
+
+def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str]] | None = None, lead: str = "It") -> str:
+    """The attributes (or only the ``(key, item)`` pairs in ``keys``) in one or two sentences of
+    prose: "It is a black sling bag made of recycled nylon, with an adjustable strap, for
+    commuters, at 45 EUR." Never a list of "Key: value" lines."""
+
+    def items(*names: str) -> list[str]:
+        out = []
+        for key, values in attributes_ordered(attributes):
+            lowered = key_normalise(key)
+            if lowered in names:
+                out += [v for v in values if keys is None or (lowered, v) in keys]
+        return out
+
+    category, colours, materials = items("category"), items("colour", "color", "colours", "colors"), items("material")
+    features, sizes = items("features", "feature"), items("sizes", "size")
+    audience, prices = items("audience"), items("price")
+    clauses = []
+    noun = _lower_first(category[0]) if category else ""
+    colour = _join([c.lower() for c in colours]) if colours else ""
+    if noun or colour:
+        clauses.append(f"is {'an' if (colour or noun)[:1] in 'aeiou' else 'a'} {' '.join(p for p in (colour, noun) if p) or 'piece'}"
+                       if noun else f"comes in {colour}")
+    if materials:
+        clauses.append(f"made of {_join([_lower_first(m) for m in materials])}")
+    if features:
+        clauses.append(f"with {_join([_lower_first(f) for f in features])}")
+    if sizes:
+        clauses.append("in one size" if [z.lower() for z in sizes] == ["one size"] else
+                       f"in {'size' if len(sizes) == 1 else 'sizes'} {_join(sizes)}")
+    if audience:
+        clauses.append(f"for {_join(audience)}")
+    if prices:
+        clauses.append(f"at {prices[0]}")
+    sentences = []
+    if clauses:
+        head = clauses[0]
+        for opening, verb in (("made of ", "is "), ("with ", "comes "), ("in ", "comes "), ("for ", "is made "),
+                              ("at ", "")):
+            if head.startswith(opening):
+                head = verb + (f"costs {head[3:]}" if opening == "at " else head)
+                break
+        sentences.append(f"{lead} {head}" + "".join(f", {c}" for c in clauses[1:]) + ".")
+    known = {"name", "brand", "category", "colour", "color", "colours", "colors", "material", "features", "feature",
+             "sizes", "size", "audience", "price"}
+    others = [(str(k).strip(), v) for k, values in attributes_ordered(attributes)
+              if key_normalise(k) not in known
+              for v in values if keys is None or (key_normalise(k), v) in keys]
+    if others:
+        described = [f"its {k.lower().replace('_', ' ')} is {_lower_first(v)}" for k, v in others]
+        sentences.append(_join(described)[:1].upper() + _join(described)[1:] + ".")
+    return " ".join(sentences)
+
+
 def copy_fallback_description(attributes: Mapping[str, object]) -> str:
     """A plain description stating the attributes, for when every generated one failed."""
-    brand, name, category = (_value(attributes, k) for k in ("brand", "name", "category"))
-    colour, material = _value(attributes, "colour") or _value(attributes, "color"), _value(attributes, "material")
-    subject = " ".join(p for p in (brand, name) if p) or category or "This product"
-    sentence = f"The {subject}" if (brand or name) else subject
-    if category and name:
-        sentence += f" is a {category.lower()}"
-        if colour:
-            sentence += f" in {colour.lower()}"
-        if material:
-            sentence += f", made of {material[:1].lower() + material[1:]}"
-    sentence += "."
-    parts = [sentence]
-    features = [f for k, items in attributes_ordered(attributes) if str(k).lower() in ("features", "feature") for f in items]
-    if features:
-        listed = features[0] if len(features) == 1 else ", ".join(features[:-1]) + " and " + features[-1]
-        parts.append(f"It comes with {listed[:1].lower() + listed[1:]}.")
-    audience = _value(attributes, "audience")
-    if audience:
-        parts.append(f"Made for {audience}.")
-    return " ".join(parts)
+    brand, name = _value(attributes, "brand"), _value(attributes, "name")
+    subject = " ".join(p for p in (brand, name) if p)
+    rest = {("name", v) for v in [name]} | {("brand", v) for v in [brand]}
+    facts = {(key_normalise(k), v) for k, values in attributes_ordered(attributes) for v in values}
+    return facts_sentence(attributes, keys=facts - rest, lead=f"The {subject}" if subject else "It")
 
 
 def copy_text(*, title: str, description: str, bullets: Sequence[str]) -> str:
@@ -311,59 +354,18 @@ def _join(items: Sequence[str]) -> str:
 
 
 def copy_completion(attributes: Mapping[str, object], description: str) -> str:
-    """Short sentences stating the facts ``description`` misses (empty when it misses none)."""
+    """A sentence of prose stating the facts ``description`` misses (empty when it misses none)."""
     check = copy_check(description, attributes)
     if not check.missing:
         return ""
     missing = {(f.key, f.value) for f in attribute_facts(attributes) if f.label() in set(check.missing)}
-    parts = []
-    for key, items in attributes_ordered(attributes):
-        lowered = key.strip().lower().replace("_", " ")
-        todo = [item for item in items if (lowered, item) in missing]
-        if not todo:
-            continue
-        if lowered in ("name", "brand"):
-            continue  # stated together below
-        if lowered == "category":
-            parts.append(f"It belongs to our {todo[0].lower()} range.")
-        elif lowered in ("colour", "color", "colours", "colors"):
-            parts.append(f"It comes in {_join([t.lower() for t in todo])}.")
-        elif lowered == "material":
-            parts.append(f"It is made of {_join([t[:1].lower() + t[1:] for t in todo])}.")
-        elif lowered in ("features", "feature"):
-            parts.append(f"Highlights: {_join([t[:1].lower() + t[1:] for t in todo])}.")
-        elif lowered in ("sizes", "size"):
-            if len(todo) == 1 and todo[0].lower() == "one size":
-                parts.append("It comes in one size.")
-            else:
-                parts.append(f"Available in {'size' if len(todo) == 1 else 'sizes'} {_join(todo)}.")
-        elif lowered == "audience":
-            parts.append(f"Made for {_join(todo)}.")
-        elif lowered == "price":
-            parts.append(f"Price: {todo[0]}.")
-        else:
-            parts.append(f"{_key_label(key)}: {_join(todo)}.")
     name_missing = [(k, v) for k, v in missing if k in ("name", "brand")]
+    lead = "It"
     if name_missing:
         subject = copy_prefix(attributes) or copy_title(attributes)
-        if subject:
-            parts.insert(0, f"This is {subject[:1].lower() + subject[1:]}.")
-    # A sentence that would repeat a 4-gram of the text before it says the fact as "Key: value".
-    text, out = description, []
-    for sentence in parts:
-        if repeated_ngram(f"{text} {sentence}") is not None and ": " not in sentence:
-            sentence = _plain_fact(sentence)
-        out.append(sentence)
-        text = f"{text} {sentence}"
-    return " ".join(out)
-
-
-def _plain_fact(sentence: str) -> str:
-    for lead, label in (("It comes in ", "Colour: "), ("It is made of ", "Material: "), ("Made for ", "For: "),
-                        ("Available in ", ""), ("It belongs to our ", "Range: ")):
-        if sentence.startswith(lead):
-            return label + sentence[len(lead):]
-    return sentence
+        lead = subject or "It"
+    named = lead[:1].lower() + lead[1:] if lead.startswith("The ") else lead
+    return facts_sentence(attributes, keys=missing - set(name_missing), lead=lead) or (f"This is {named}." if name_missing else "")
 
 
 # --- brand examples ------------------------------------------------------------------------------
@@ -424,6 +426,7 @@ class CopyRequest:
     descriptions: list[Description] = field(default_factory=list)
     prompt_tokens: int = 0
     attempts: list[int] = field(default_factory=list)
+    lm: object | None = None  # resolved in copy_prepare, on the caller's thread (it reads the model versions)
 
     @property
     def extra_texts(self) -> list[str]:
@@ -449,12 +452,14 @@ def _completions(lm, ids: list[int], *, n: int, temperature: float, seed: int | 
 
 def copy_generate(request: CopyRequest, ctx) -> None:
     """Generate, clean and (bounded) regenerate the request's ``n`` descriptions."""
-    from workers.runtime.adapters import lm_for
+    from workers.runtime.adapters import lm_for, lm_is_adapter
 
     params = request.params
-    lm = lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
+    lm = request.lm or lm_for(params.get("model"), purpose="copy")
     attributes = params["attributes"]
-    prefix = copy_prefix(attributes)
+    # The base model is started on "The <brand> <name>" so that it writes about this product; a copy
+    # adapter learned the task (and varied openings) from the corpus and starts on its own.
+    prefix = "" if lm_is_adapter(lm) else copy_prefix(attributes)
     rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
     ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
     if len(ids) > settings.GENAI_MAX_PROMPT_TOKENS and len(request.messages) > 2:
@@ -545,8 +550,11 @@ def copy_prepare(params: dict, *, known_brands: Sequence[str] = ()) -> list[Copy
     examples = brand_examples_select(
         attributes=attributes, collection=params.get("collection", ""), k=params.get("examples", 0)
     )
+    from workers.runtime.adapters import lm_for
+
     brands = list(dict.fromkeys([*known_brands, *stored_brands()]))
     segments = params.get("segments") or [None]
+    lm = lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
     return [
         CopyRequest(
             params=params,
@@ -556,6 +564,7 @@ def copy_prepare(params: dict, *, known_brands: Sequence[str] = ()) -> list[Copy
                 segment=segment, examples=examples,
             ),
             known_brands=brands,
+            lm=lm,
         )
         for segment in segments
     ]

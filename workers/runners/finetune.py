@@ -93,7 +93,7 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         model_version_next_number,
         model_version_register,
     )
-    from workers.runtime.device import device_get
+    from workers.runtime.device import device_amp_dtype, device_get
     from workers.train.finetune import (
         ExamplesError,
         LoraTrainConfig,
@@ -117,7 +117,7 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         rank=params.get("rank", 8), alpha=params.get("alpha", 16), dropout=params.get("dropout", 0.05),
         lr=params.get("lr", 2e-4), batch_size=params.get("batch_size", 8), max_steps=params.get("max_steps", 200),
         epochs=params.get("epochs", 1.0), eval_every=params.get("eval_every", 25), patience=params.get("patience", 3),
-        seed=params.get("seed", 0),
+        seed=params.get("seed", 0), amp_dtype=device_amp_dtype(),
     )
     device = device_get().device
     base_dir = lm_prepare()

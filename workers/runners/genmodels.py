@@ -217,6 +217,10 @@ def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         seed=params.get("seed"),
         model=model,
     )
+    from workers.evaluation.genmodels import lm_perplexity
+
+    for item in items:  # fluency under the base LM: what a page shows only below a setting
+        item["perplexity"] = round(lm_perplexity([item["text"]]), 2)
     if not items:
         raise PermanentJobError(
             f"No variant kept all the must-keep words ({', '.join(params.get('must_keep') or [])}) among "

@@ -83,6 +83,11 @@ def lm_for(model: str | None = None, *, purpose: str | None = None):
     return adapter_lm_get(key=f"{version.label}|{directory}|{stamp}", directory=directory, base=base)
 
 
+def lm_is_adapter(lm) -> bool:
+    """Whether ``lm`` is the base model with a LoRA adapter merged (its version is "<base>+<name>@<n>")."""
+    return "+" in lm.version
+
+
 def adapter_lm_get(*, key: str, directory: Path, base):
     """The cached merged model of adapter ``key`` (``name@version``), built on first use."""
     return _cache.get(key, lambda: adapter_lm_build(directory=directory, base=base, label=key))

@@ -29,11 +29,11 @@ import torch
 
 from generation.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
 from generation.text.tables import CsvError, csv_read
+from workers.ml.amp import autocast
 from workers.ml.metrics import classification_metrics
 from workers.ml.sentiment import (
     SentimentClassifier,
     SentimentConfig,
-    autocast,
     encode_batch,
     predict_probabilities,
 )

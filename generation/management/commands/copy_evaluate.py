@@ -1,4 +1,13 @@
+"""Product copy measured by what a reader sees, on any catalogue CSV (one product per row, the
+columns are attribute names): the copy service with each model named (default: the promoted copy
+adapter and the base model, so the current and the previous serve side by side) and the bare
+model, in one run. Figures per system: attribute coverage, the strict checker's unsupported-claim
+rate (any claim in the final text), meta-text, template tails, currency mismatches, repetition,
+mean words, fluency (perplexity of the descriptions under the base model); `--sample-out` writes
+20 random products with every system's text for people to read."""
+
 import json
+import random
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,27 +22,54 @@ def _mean(values) -> float:
     return round(statistics.mean(values), 4) if values else 0.0
 
 
+def _rate(flags) -> float:
+    return _mean(1.0 if f else 0.0 for f in flags)
+
+
+def figures(checks: list[dict], descriptions: list[str], *, perplexity: float | None) -> dict:
+    """The reader's figures of one system's candidates (``checks``: copy_check dicts)."""
+
+    def has(check: dict, kind: str) -> bool:
+        return any(u["type"] == kind for u in check["unsupported"])
+
+    return {
+        "coverage": _mean(c["coverage"] for c in checks),
+        "unsupported_rate": _rate(c["unsupported"] for c in checks),
+        "meta_rate": _rate(has(c, "meta") for c in checks),
+        "template_tail_rate": _rate(c.get("template_tail") for c in checks),
+        "currency_mismatch_rate": _rate(has(c, "currency") for c in checks),
+        "repetition_rate": _rate(c["repetition"] for c in checks),
+        "passed_rate": _rate(c["passed"] for c in checks),
+        "mean_words": _mean(len(d.split()) for d in descriptions),
+        "perplexity": None if perplexity is None else round(perplexity, 2),
+    }
+
+
 class Command(BaseCommand):
-    help = (
-        "Evaluate product copy on a catalogue CSV (one product per row, columns are attributes) against the "
-        "bare model in the same run. Prints JSON: attribute coverage (of the whole candidate, of its "
-        "description, and of the generated part alone), the share of candidates with an unsupported claim, "
-        "the share with a repeated word 4-gram, checks passed, regenerations, and each failing product."
-    )
+    help = __doc__
 
     def add_arguments(self, parser):
         parser.add_argument("--csv", required=True)
         parser.add_argument("--limit", type=int)
         parser.add_argument("--tone", choices=TONES, default="neutral")
         parser.add_argument("--length", choices=LENGTHS, default="medium")
+        parser.add_argument("--models", help='Comma-separated copy models for the service ("copy-lora@2,base"); '
+                                             "default: the promoted copy adapter (if any) and the base model.")
         parser.add_argument("--max-regenerations", type=int)
         parser.add_argument("--concurrency", type=int, default=8, help="Products generated at once (the engine batches them).")
         parser.add_argument("--no-bare", action="store_true", help="Skip the bare-model baseline.")
+        parser.add_argument("--no-fluency", action="store_true", help="Skip the perplexity of the texts.")
+        parser.add_argument("--sample-out", help="Write 20 random products with every system's text here (Markdown).")
+        parser.add_argument("--sample-size", type=int, default=20)
+        parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every text here.")
 
-    def handle(self, *args, csv, limit, tone, length, max_regenerations, concurrency, no_bare, json_out, **options):
+    def handle(self, *args, csv, limit, tone, length, models, max_regenerations, concurrency, no_bare, no_fluency,
+               sample_out, sample_size, seed, json_out, **options):
+        from generation.selectors import model_version_resolve
         from generation.services.copy import catalogue_read
         from generation.text.copycheck import copy_check
+        from workers.evaluation.genmodels import lm_perplexity
         from workers.runners.copy import copy_bare, copy_draft
         from workers.runtime.models import lm_get
 
@@ -45,83 +81,94 @@ class Command(BaseCommand):
             raise CommandError("bad rows: " + "; ".join(f"line {e['line']}: {e['errors']}" for e in errors[:20]))
         if not rows:
             raise CommandError(f"{csv}: no products")
+        if models:
+            names = [m.strip() for m in models.split(",") if m.strip()]
+        else:
+            promoted = model_version_resolve(family="lm_adapter", purpose="copy")
+            names = ([promoted.label] if promoted else []) + ["base"]
         brands = sorted({str(a.get("brand")) for _, a in rows if a.get("brand")})
-        params = [{"attributes": a, "tone": tone, "length": length} for _, a in rows]
-        if max_regenerations is not None:
-            for p in params:
-                p["max_regenerations"] = max_regenerations
-        lm = lm_get()
-        timings = {"service": 0.0, "bare model": 0.0}
-        service, bare_texts, bare_checks = [], [], []
-        # In chunks, the report rewritten after each: a long run killed midway leaves its figures so far.
-        chunk = max(1, concurrency) * 2
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
+        attributes = [a for _, a in rows]
+        systems: dict[str, dict] = {}
+        for name in names:
+            params = [{"attributes": a, "tone": tone, "length": length, "model": name} for a in attributes]
+            if max_regenerations is not None:
+                for p in params:
+                    p["max_regenerations"] = max_regenerations
             started = time.monotonic()
-            drafted = copy_draft(params[start : start + chunk], known_brands=brands, concurrency=concurrency)
-            service += [c[0] for c in drafted]
-            timings["service"] += time.monotonic() - started
-            if not no_bare:
-                started = time.monotonic()
-                with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                    texts = list(pool.map(lambda a: copy_bare(a, length=length), [a for _, a in part]))
-                timings["bare model"] += time.monotonic() - started
-                bare_texts += texts
-                bare_checks += [copy_check(t, a, known_brands=brands) for t, (_, a) in zip(texts, part)]
-            report = self._report(csv, rows[: len(service)], service, bare_texts, bare_checks, timings,
-                                  tone=tone, length=length, lm=lm, total=len(rows))
-            if json_out:
-                with open(json_out, "w", encoding="utf-8") as f:
-                    json.dump(report, f, indent=1, ensure_ascii=False)
-            self.stderr.write(f"{len(service)}/{len(rows)} products")
-        report.pop("products_detail", None)
+            try:
+                drafted = copy_draft(params, known_brands=brands, concurrency=concurrency)
+            except Exception as exc:  # noqa: BLE001 - an unknown model name, a missing adapter file
+                raise CommandError(f"model {name!r}: {exc}") from exc
+            candidates = [c[0] for c in drafted]
+            checks = [c.metadata["checks"] for c in candidates]
+            descriptions = [c.metadata["description"] for c in candidates]
+            systems[f"service ({name})"] = {
+                "texts": [c.text for c in candidates],
+                "descriptions": descriptions,
+                "checks": checks,
+                "seconds": time.monotonic() - started,
+                "extra": {
+                    "description_coverage": _mean(c["description_coverage"] for c in checks),
+                    "generated_coverage": _mean(c["generated_coverage"] for c in checks),
+                    "generated_with_claims_rate": _rate(c["removed_claims"] for c in checks),
+                    "fallback_rate": _rate(c.metadata["fallback"] for c in candidates),
+                },
+            }
+            self.stderr.write(f"service ({name}): {len(candidates)} products in {systems[f'service ({name})']['seconds']:.0f} s")
+        if not no_bare:
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                texts = list(pool.map(lambda a: copy_bare(a, length=length), attributes))
+            systems["bare model"] = {
+                "texts": texts,
+                "descriptions": texts,
+                "checks": [copy_check(t, a, known_brands=brands).as_dict() for t, a in zip(texts, attributes)],
+                "seconds": time.monotonic() - started,
+                "extra": {},
+            }
+        report = {"csv": csv, "products": len(rows), "tone": tone, "length": length, "base_model": lm_get().version,
+                  "systems": {}}
+        for name, system in systems.items():
+            perplexity = None if no_fluency else lm_perplexity(system["descriptions"])
+            report["systems"][name] = {
+                **figures(system["checks"], system["descriptions"], perplexity=perplexity),
+                **system["extra"],
+                "seconds_per_product": round(system["seconds"] / len(rows), 2),
+            }
+        report["failures"] = {
+            name: [
+                {"line": line, "name": a.get("name", ""), "missing": c["missing"],
+                 "unsupported": [f"{u['type']}: {u['claim']}" for u in c["unsupported"]]}
+                for (line, a), c in zip(rows, system["checks"]) if not c["passed"]
+            ][:50]
+            for name, system in systems.items()
+        }
+        if sample_out:
+            self._sample_write(sample_out, rows, systems, size=sample_size, seed=seed)
+        if json_out:
+            detail = {name: [{"text": t, "checks": c} for t, c in zip(s["texts"], s["checks"])] for name, s in systems.items()}
+            with open(json_out, "w", encoding="utf-8") as f:
+                json.dump({**report, "detail": detail}, f, indent=1, ensure_ascii=False)
         self.stdout.write(json.dumps(report, indent=1, ensure_ascii=False))
 
-    def _report(self, csv, rows, service, bare_texts, bare_checks, timings, *, tone, length, lm, total) -> dict:
-        checks = [c.metadata["checks"] for c in service]
-        report = {
-            "csv": csv,
-            "products": len(rows),
-            "products_in_file": total,
-            "tone": tone,
-            "length": length,
-            "model": lm.version,
-            "device": lm.device,
-            "service": {
-                "coverage": _mean(c["coverage"] for c in checks),
-                "description_coverage": _mean(c["description_coverage"] for c in checks),
-                "generated_coverage": _mean(c["generated_coverage"] for c in checks),
-                "unsupported_rate": _mean(1.0 if c["unsupported"] else 0.0 for c in checks),
-                "repetition_rate": _mean(1.0 if c["repetition"] else 0.0 for c in checks),
-                "passed_rate": _mean(1.0 if c["passed"] else 0.0 for c in checks),
-                "fallback_rate": _mean(1.0 if c.metadata["fallback"] else 0.0 for c in service),
-                "claims_removed_per_candidate": _mean(len(c["removed_claims"]) for c in checks),
-                "mean_attempts": _mean(c.metadata["attempts"] for c in service),
-            },
-            "seconds": {k: round(v, 1) for k, v in timings.items()},
-        }
-        if bare_checks:
-            report["bare model"] = {
-                "coverage": _mean(c.coverage for c in bare_checks),
-                "unsupported_rate": _mean(1.0 if c.unsupported else 0.0 for c in bare_checks),
-                "repetition_rate": _mean(1.0 if c.repetition else 0.0 for c in bare_checks),
-                "passed_rate": _mean(1.0 if c.passed else 0.0 for c in bare_checks),
-            }
-        report["failures"] = [
-            {"line": line, "name": attributes.get("name", ""), "missing": c["missing"],
-             "unsupported": [f"{u['type']}: {u['claim']}" for u in c["unsupported"]], "repetition": c["repetition"]}
-            for (line, attributes), c in zip(rows, checks)
-            if not c["passed"]
-        ]
-        report["products_detail"] = [
-            {
-                "line": line,
-                "attributes": attributes,
-                "service": candidate.text,
-                "service_checks": candidate.metadata["checks"],
-                "generated": candidate.metadata["generated"],
-                **({"bare": bare_texts[i], "bare_checks": bare_checks[i].as_dict()} if i < len(bare_checks) else {}),
-            }
-            for i, ((line, attributes), candidate) in enumerate(zip(rows, service))
-        ]
-        return report
+    def _sample_write(self, path, rows, systems, *, size: int, seed: int) -> None:
+        picked = sorted(random.Random(seed).sample(range(len(rows)), min(size, len(rows))))
+        lines = [f"# Copy sample: {len(picked)} random products of {len(rows)}", ""]
+        for i in picked:
+            line, attributes = rows[i]
+            lines += [f"## Line {line}: {attributes.get('name', '')}", "", "Attributes: " + "; ".join(
+                f"{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in attributes.items()), ""]
+            for name, system in systems.items():
+                check = system["checks"][i]
+                flags = [f"{u['type']}: {u['claim']}" for u in check["unsupported"]]
+                if check.get("template_tail"):
+                    flags.append("template tail")
+                if check["repetition"]:
+                    flags.append(f"repeats: {check['repetition']}")
+                mark = "passed" if check["passed"] else "FLAGGED"
+                lines += [f"**{name}** ({mark}; coverage {check['coverage']}"
+                          + (f"; {'; '.join(flags)}" if flags else "") + ")", ""]
+                lines += ["> " + text_line if text_line else ">" for text_line in system["texts"][i].splitlines()]
+                lines.append("")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")

@@ -1,4 +1,5 @@
-"""Demo users, and seed data so that a fresh `make run` can do every kind of job: the Bitext
+"""Demo users, and seed data so that a fresh `make run` can do every kind of job: the model
+versions the repository ships (``models/``: the copy adapter), the Bitext
 dialogues as the knowledge base, and one training job per trained model family that has no
 version yet (intent classifier, sentiment classifier, VAE + GAN). The training jobs run on the
 `train` queue of the local worker in the background; until they finish, replies fall back to the
@@ -44,8 +45,19 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"  {role:<9} {username:<14} {token_issue(user=user)}")
         if not no_seed:
+            self._install_shipped_models(user=User.objects.get(username=f"demo-{roles.ADMIN}"))
             self._seed_knowledge()
             self._seed_trainings(owner=User.objects.get(username=f"demo-{roles.ADMIN}"))
+
+    def _install_shipped_models(self, *, user) -> None:
+        from generation.services.model_versions import model_version_install_shipped
+
+        root = Path(settings.GENAI_SHIPPED_MODELS_DIR)
+        for directory in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+            version = model_version_install_shipped(directory=directory, user=user)
+            if version is not None:
+                state = "promoted" if version.is_default else "installed"
+                self.stdout.write(f"Shipped model {version.label} ({version.purpose}): {state}.")
 
     def _seed_knowledge(self) -> None:
         bitext = Path(settings.GENAI_FINETUNE_BITEXT_CSV)

@@ -87,3 +87,26 @@ def test_metrics_log_records_curve_points_up_to_the_limit(settings):
     points = list(JobMetric.objects.filter(job=job).order_by("id"))
     assert [p.step for p in points] == [0, 1, 2]
     assert points[1].values == {"loss": pytest.approx(1.9)}
+
+
+def test_a_shipped_adapter_is_installed_once_and_promoted_when_its_purpose_has_none(tmp_path, settings):
+    import json
+
+    from generation.services.model_versions import model_version_install_shipped
+    from tests.factories import UserFactory
+
+    settings.GENAI_MODEL_STORE_DIR = tmp_path / "store"
+    shipped = tmp_path / "models" / "copy-lora"
+    shipped.mkdir(parents=True)
+    (shipped / "adapter_model.safetensors").write_bytes(b"weights")
+    (shipped / "adapter_config.json").write_text("{}")
+    (shipped / "training.json").write_text(json.dumps(
+        {"params": {"purpose": "copy"}, "base_model": "SmolLM2", "metrics": {"validation_loss_after": 1.1, "config": {"r": 8}}}
+    ))
+    admin = UserFactory(role="admin")
+    first = model_version_install_shipped(directory=shipped, user=admin)
+    assert (first.family, first.name, first.purpose, first.is_default) == ("lm_adapter", "copy-lora", "copy", True)
+    assert first.metrics["validation_loss_after"] == 1.1
+    assert (settings.GENAI_MODEL_STORE_DIR / first.artifact_path / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert model_version_install_shipped(directory=shipped, user=admin).pk == first.pk  # the same files: no new version
+    assert model_version_install_shipped(directory=tmp_path / "models" / "nothing", user=admin) is None

@@ -109,3 +109,59 @@ def test_decimal_numbers_do_not_split_sentences_and_prices_match():
     attributes = {"name": "Tablet", "price": "129.99", "features": "10.9-inch display"}
     check = copy_check("The Tablet has a 10.9-inch display and costs $129.99.", attributes)
     assert check.passed and check.coverage == 1.0
+
+
+# --- the strict checker on what readers saw (issue: copy a marketer would publish) ---------------
+
+TEE = {"name": "Basic Crew Tee", "brand": "Roadster", "category": "T-shirt", "colour": "White", "price": "28 USD",
+       "audience": "Women"}
+DRESS = {"name": "Wrap Midi Dress", "brand": "FableStreet", "category": "Dress", "colour": "Navy", "sizes": ["S", "M"]}
+SHOES = {"name": "Court Classic", "category": "Shoes", "colour": "White", "price": "63 USD"}
+BAG = {"name": "Trail Waist Bag", "category": "Waist bag", "colour": "Black", "features": ["two zip pockets"]}
+BOOT = {"name": "Ridge Hiker", "category": "Hiking boot", "colour": "Brown", "material": "Suede", "sizes": ["40", "42"]}
+
+
+@pytest.mark.parametrize(
+    "attributes, sentence, kind",
+    [
+        (TEE, "It's made from a luxurious, high-end fabric.", "superlative"),
+        (TEE, "A timeless piece of clothing that has been worn countless times before.", "superlative"),
+        (DRESS, "This dress is crafted by the renowned Fable Starlight.", "name"),
+        (DRESS, "This dress is crafted by the renowned Fable Starlight.", "superlative"),
+        ({"name": "Pool Slides", "category": "Slides"},
+         "This is just one example of how many different types of shoes can be created using only the information "
+         "provided below.", "meta"),
+        (SHOES, "They are available at a discounted price of 63 euros.", "currency"),
+        (SHOES, "They are available at a discounted price of 63 euros.", "discount"),
+        (BAG, "It features a durable, waterproof fabric.", "technology"),
+        (BOOT, "The upper shows an ombre surface effect.", "pattern"),
+        (BOOT, "Made from eco-friendly materials.", "sustainability"),
+        (BOOT, "A padded collar and a cushioned insole keep you going.", "part"),
+        (BOOT, "Its slim fit suits narrow feet.", "fit"),
+        (BOOT, "A quick lace-up closure with a side zip.", "closure"),
+        (BOOT, "Machine washable at 30 degrees.", "care"),
+        (BOOT, "Lighter than most hiking boots.", "comparison"),
+        (BOOT, "Designed in Milan.", "name"),
+        (BOOT, "It weighs 850 grams.", "number"),
+        (TEE, "Colour: white.", "template"),
+    ],
+)
+def test_the_strict_checker_flags_each_claim_type(attributes, sentence, kind):
+    assert kind in {c.type for c in unsupported_claims(sentence, attributes)}
+
+
+def test_the_strict_checker_passes_what_the_attributes_say():
+    boot = {**BOOT, "features": ["padded collar", "lace-up closure", "waterproof membrane"], "care": "wipe clean"}
+    text = ("Meet the Ridge Hiker, a brown hiking boot in suede with a padded collar, a lace-up closure and a "
+            "waterproof membrane. Wipe clean after the trail. Sizes 40 and 42.")
+    assert unsupported_claims(text, boot) == []
+    shoes = "The Court Classic is a white shoe for 63 USD, or $63 if you prefer."
+    assert unsupported_claims(shoes, SHOES) == []
+
+
+def test_a_template_tail_fails_the_check_but_prose_with_the_same_facts_passes():
+    tail = "A bright tee for easy days. It comes in white. Price: 28 USD. Made for Women."
+    check = copy_check("Roadster Basic Crew Tee\n" + tail, TEE, repetition_text=tail)
+    assert check.template_tail and not check.passed
+    prose = ("Roadster's Basic Crew Tee is a white T-shirt for women, a bright pick for easy days at 28 USD.")
+    assert copy_check(prose, TEE).template_tail is None

@@ -118,8 +118,17 @@ def test_a_copy_job_runs_through_the_pipeline(api_for):
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # two short descriptions; on a shared 2-core machine they took minutes
 @pytest.mark.django_db
-def test_smollm2_copy_covers_the_attributes(smollm2, settings):
+def test_smollm2_copy_covers_the_attributes(smollm2, settings, tmp_path):
+    """The copy model a fresh install serves (SmolLM2 with the shipped copy adapter) writes
+    descriptions that the strict checker keeps: true to the product, complete, no template tail."""
+    from generation.services.model_versions import model_version_install_shipped
+    from tests.factories import UserFactory
+
     settings.GENAI_LM_MODEL = "smollm2"
+    settings.GENAI_MODEL_STORE_DIR = tmp_path / "store"
+    shipped = model_version_install_shipped(directory=settings.GENAI_SHIPPED_MODELS_DIR / "copy-lora",
+                                            user=UserFactory(role="admin"))
+    assert shipped is not None and shipped.is_default
     products = [
         SLING,
         {"name": "Court Classic", "brand": "Brightside", "category": "Sneakers", "colour": "White", "material": "Leather",
@@ -133,6 +142,7 @@ def test_smollm2_copy_covers_the_attributes(smollm2, settings):
     for (candidate,) in results:
         checks = candidate.metadata["checks"]
         assert checks["coverage"] >= 0.95 and checks["unsupported"] == [] and checks["repetition"] is None, checks
+        assert checks["template_tail"] is None, checks
         assert checks["description_coverage"] >= 0.95 and candidate.metadata["generated"]
         written += not candidate.metadata["fallback"]
     assert written >= 1  # the model wrote descriptions; the checker kept them true

@@ -1,0 +1,105 @@
+"""Build the copy model's training data from the team's corpus of faithful product texts.
+
+The corpus (``data/copy/corpus/*.jsonl``, one product per line: attributes, tone, length and a
+description that states every attribute and nothing else) is split by a hash of each id, so a
+product never moves between splits when the corpus grows: one in ``--test-every`` is held back
+for evaluation (``test.csv`` for ``copy_evaluate``, ``test.jsonl`` with the references), the rest
+become chat examples in the copy runner's own prompt (``train.jsonl`` for ``manage.py finetune
+--purpose copy``). A share of the training chats carry one other product of the same group as a
+few-shot turn, as the runner's prompt carries brand examples.
+"""
+
+import csv
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from generation.kinds.copy import LENGTHS, TONES
+
+CORPUS_DIR = Path(__file__).resolve().parents[3] / "data" / "copy" / "corpus"
+
+
+def corpus_read(directory: Path) -> list[dict]:
+    rows, seen = [], set()
+    for path in sorted(directory.glob("*.jsonl")):
+        for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CommandError(f"{path.name}, line {line_number}: {exc.msg}") from None
+            missing = {"id", "attributes", "description", "tone", "length"} - set(row)
+            if missing or row["tone"] not in TONES or row["length"] not in LENGTHS:
+                raise CommandError(f"{path.name}, line {line_number}: bad record ({', '.join(sorted(missing)) or 'tone/length'})")
+            if row["id"] in seen:
+                raise CommandError(f"{path.name}, line {line_number}: id {row['id']!r} is used twice")
+            seen.add(row["id"])
+            rows.append(row)
+    if not rows:
+        raise CommandError(f"no corpus files in {directory}")
+    return rows
+
+
+def split_of(record_id: str, *, test_every: int) -> str:
+    return "test" if int(hashlib.sha256(record_id.encode()).hexdigest(), 16) % test_every == 0 else "train"
+
+
+class Command(BaseCommand):
+    help = "Split the copy corpus and write the fine-tuning chats and the held-back test catalogue."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
+        parser.add_argument("--out", type=Path, required=True, help="Directory for train.jsonl, test.csv, test.jsonl.")
+        parser.add_argument("--test-every", type=int, default=8, help="One product in this many is held back.")
+        parser.add_argument("--few-shot-share", type=float, default=0.4)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--all", action="store_true",
+                            help="Train on every text; by default only those the strict copy checker passes.")
+
+    def handle(self, *args, corpus: Path, out: Path, test_every: int, few_shot_share: float, seed: int, **options):
+        from generation.text.copycheck import copy_check
+        from workers.runners.copy import copy_messages
+
+        rows = corpus_read(corpus)
+        rng = random.Random(seed)
+        train = [r for r in rows if split_of(r["id"], test_every=test_every) == "train"]
+        held_out = 0
+        if not options["all"]:  # what the model learns is what the checker lets through
+            kept = [r for r in train if copy_check(r["description"], r["attributes"]).passed]
+            held_out, train = len(train) - len(kept), kept
+        test = [r for r in rows if split_of(r["id"], test_every=test_every) == "test"]
+        by_group: dict[str, list[dict]] = {}
+        for row in train:
+            by_group.setdefault(row.get("group", ""), []).append(row)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "train.jsonl", "w", encoding="utf-8") as handle:
+            for row in train:
+                others = [o for o in by_group[row.get("group", "")] if o["id"] != row["id"]]
+                examples = []
+                if others and rng.random() < few_shot_share:
+                    other = rng.choice(others)
+                    examples = [(other["attributes"], other["description"])]
+                messages = copy_messages(attributes=row["attributes"], tone=row["tone"], length=row["length"],
+                                         examples=examples)
+                if not examples:  # copy_messages falls back to its built-in example: train without it
+                    messages = [messages[0], messages[-1]]
+                messages.append({"role": "assistant", "content": row["description"].strip()})
+                handle.write(json.dumps({"id": row["id"], "messages": messages}, ensure_ascii=False) + "\n")
+        keys = list(dict.fromkeys(k for row in test for k in row["attributes"]))
+        with open(out / "test.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(keys)
+            for row in test:
+                values = row["attributes"]
+                writer.writerow(["; ".join(values[k]) if isinstance(values.get(k), list) else values.get(k, "") for k in keys])
+        with open(out / "test.jsonl", "w", encoding="utf-8") as handle:
+            for row in test:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        groups = sorted({r.get("group", "") for r in rows})
+        self.stdout.write(json.dumps({"products": len(rows), "train": len(train), "train_failing_checker": held_out,
+                                      "test": len(test),
+                                      "groups": len(groups), "out": str(out)}))
