@@ -751,8 +751,9 @@ def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: boo
             content = [w for w in phrase if w not in STOPWORDS]
             if content and all(w in allowed.words for w in content):
                 continue
-            if kind == "part" and _PLACE_CUES & set(ws[max(0, i - 3) : i]):
-                continue
+            window = ws[max(0, i - 3) : i]
+            if kind == "part" and _PLACE_CUES & set(window) and not {"its", "their"} & set(window):
+                continue  # "to your shelf" is where it goes; "on its shoulder strap" is a part of it
             for j in range(i, i + n):
                 used[j] = True
             found.append((kind, " ".join(phrase)))

@@ -137,6 +137,8 @@ BOOT = {"name": "Ridge Hiker", "category": "Hiking boot", "colour": "Brown", "ma
         (BOOT, "The upper shows an ombre surface effect.", "pattern"),
         (BOOT, "Made from eco-friendly materials.", "sustainability"),
         (BOOT, "A padded collar and a cushioned insole keep you going.", "part"),
+        ({"name": "Linen Shirt", "category": "Shirt", "features": ["mother-of-pearl buttons"]},
+         "It has mother-of-pearl buttons on its shoulder strap.", "part"),
         (BOOT, "Its slim fit suits narrow feet.", "fit"),
         (BOOT, "A quick lace-up closure with a side zip.", "closure"),
         (BOOT, "Machine washable at 30 degrees.", "care"),
@@ -148,6 +150,11 @@ BOOT = {"name": "Ridge Hiker", "category": "Hiking boot", "colour": "Brown", "ma
 )
 def test_the_strict_checker_flags_each_claim_type(attributes, sentence, kind):
     assert kind in {c.type for c in unsupported_claims(sentence, attributes)}
+
+
+def test_where_a_product_goes_is_not_a_part_of_it():
+    serum = {"name": "Dewline Serum", "category": "Face serum", "price": "24 EUR"}
+    assert unsupported_claims("A simple addition to your shelf, at 24 EUR.", serum) == []
 
 
 def test_the_strict_checker_passes_what_the_attributes_say():
