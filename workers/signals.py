@@ -8,6 +8,8 @@ import threading
 
 from celery import signals
 
+from generation.db import db_connections_drop_unusable
+
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
 
@@ -77,27 +79,6 @@ def _worker_ready(sender, **kwargs) -> None:
                 return
 
     threading.Thread(target=beat, name="worker-heartbeat", daemon=True).start()
-
-
-def db_connections_drop_unusable() -> None:
-    """Close this thread's database connections that are broken or past CONN_MAX_AGE, as Django
-    does around every HTTP request.
-
-    Celery's Django fixup does the same around each task only when ``CELERY_DB_REUSE_MAX`` is
-    unset, and then by closing every connection, which costs a reconnect per task (about half a
-    trivial job's worker time, bench/pipeline.py). With reuse on, a connection broken by a
-    database restart stayed in its pool thread and failed every later task until the worker was
-    restarted. ``close_if_unusable_or_obsolete`` closes only a connection that saw an error and
-    fails its check, or is too old; and with ``CONN_HEALTH_CHECKS`` the task's first query checks
-    the connection it inherits (one ``SELECT 1``) and reconnects when the database restarted
-    while the thread was idle."""
-    from django.db import DatabaseError, InterfaceError, connections
-
-    for conn in connections.all(initialized_only=True):
-        try:
-            conn.close_if_unusable_or_obsolete()
-        except (DatabaseError, InterfaceError):  # closing a dead connection may itself complain
-            logger.debug("closing an unusable %s connection failed", conn.alias, exc_info=True)
 
 
 @signals.task_prerun.connect

@@ -555,12 +555,12 @@ def _job_release_after_error(*, job_id: str, worker_id: str, reason: str) -> boo
     release is tried again while the database comes back, so the job is requeued at once
     instead of waiting for the sweeper to find it stalled. When the database stays away, the
     last error propagates and the sweeper recovers the job."""
-    from django.db import InterfaceError, OperationalError, connections
+    from django.db import InterfaceError, OperationalError
+
+    from generation.db import db_connections_drop_unusable
 
     for delay in (*_RELEASE_RETRY_DELAYS, None):
-        for conn in connections.all(initialized_only=True):
-            if not conn.in_atomic_block:  # a caller's transaction (tests run jobs inside one) stays
-                conn.close_if_unusable_or_obsolete()
+        db_connections_drop_unusable()
         try:
             return job_release(job_id=job_id, worker_id=worker_id, reason=reason)
         except (OperationalError, InterfaceError):

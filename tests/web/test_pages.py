@@ -215,6 +215,8 @@ def test_the_marketer_page_offers_only_fluent_variants_true_to_the_product(clien
     assert "A steel lamp in black." in response
     assert "ferost" not in response and "waterproof" not in response
     assert "2 variants held back" in response
+    missing = client.get(f"/marketing/variants/{variants.pk}?candidate=not-a-number")
+    assert missing.status_code == 404  # a candidate the marketer cannot see: a clear 404, never a 500
 
 
 def test_reviewer_sees_flagged_output_with_reasons_and_clears_a_false_alarm(client, login, make_user):

@@ -544,8 +544,9 @@ def copy_candidate(request: CopyRequest, description: Description, attempts: int
     )
 
 
-def copy_prepare(params: dict, *, known_brands: Sequence[str] = ()) -> list[CopyRequest]:
-    """One request per segment (or one without segments), prompts built with brand examples."""
+def copy_prepare(params: dict, *, known_brands: Sequence[str] = (), lm=None) -> list[CopyRequest]:
+    """One request per segment (or one without segments), prompts built with brand examples.
+    ``lm``: the model to write with, when the caller resolved it already (one for many products)."""
     attributes = params["attributes"]
     examples = brand_examples_select(
         attributes=attributes, collection=params.get("collection", ""), k=params.get("examples", 0)
@@ -554,7 +555,7 @@ def copy_prepare(params: dict, *, known_brands: Sequence[str] = ()) -> list[Copy
 
     brands = list(dict.fromkeys([*known_brands, *stored_brands()]))
     segments = params.get("segments") or [None]
-    lm = lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
+    lm = lm or lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
     return [
         CopyRequest(
             params=params,
@@ -580,8 +581,6 @@ def _generate_all(requests: Sequence[CopyRequest], ctx, concurrency: int) -> Non
 
 
 def copy_run(*, params: dict, ctx: RunnerContext) -> JobResult:
-    from workers.runtime.adapters import lm_for
-
     started = time.monotonic()
     requests = copy_prepare(params)
     ctx.progress(0.05, f"{len(requests)} segment(s) to write")
@@ -592,7 +591,7 @@ def copy_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         for description, attempts in zip(request.descriptions, request.attempts):
             candidates.append(copy_candidate(request, description, attempts, stop_reason))
     ctx.text_emit({i: c.text for i, c in enumerate(candidates)})
-    lm = lm_for(params.get("model"), purpose="copy")
+    lm = requests[0].lm
     return JobResult(
         candidates=candidates,
         model_version=lm.version,
@@ -627,7 +626,11 @@ def copy_draft(
         serializer.is_valid(raise_exception=True)
         validated.append(dict(serializer.validated_data))
     ctx = NullContext()
-    prepared = [copy_prepare(params, known_brands=known_brands) for params in validated]  # DB reads here
+    from workers.runtime.adapters import lm_for
+
+    # DB reads here, on the caller's thread; the model once per name, not once per product
+    lms = {name: lm_for(name, purpose="copy") for name in {params.get("model") for params in validated}}
+    prepared = [copy_prepare(params, known_brands=known_brands, lm=lms[params.get("model")]) for params in validated]
     done = [0]
 
     def one(requests: list[CopyRequest]) -> list[CandidateResult]:
