@@ -16,7 +16,9 @@ How it decides, in this order (an earlier claim wins over a later, overlapping o
 3. IBANs (mod-97 checked);
 4. order ids: a code after a word like *order*, *purchase*, *invoice*, *tracking* or *ref*
    ("order 370795561790", "invoice #00108"), ``#123456``, and prefixed codes such as
-   ``ORD-12345``;
+   ``ORD-12345``; a run of digits shaped like a phone or card number is an order id too when an
+   order word leads to it with no phone word between ("the order number 7322 0134 9959", "the
+   order labeled with the number 1135...", but "my order has not come, call me on 0612...");
 5. payment cards: 13 to 19 digits, optionally grouped by spaces or dashes, Luhn checked;
 6. phone numbers: 7 to 15 digits (E.164) in phone-like groups, or a plain run of digits that is
    a number in international (+...) or national (0...) form, a 10-digit North American number,
@@ -89,6 +91,12 @@ def _is_phone(text: str, start: int, candidate: str) -> bool:
     return True
 
 
+def _after_order_word(text: str, start: int) -> bool:
+    """Whether the number at ``start`` follows an order word ("order", "invoice", "ref" ...) with
+    no phone word between ("order number 415...", not "my order, call me on 415...")."""
+    return bool(masking.ORDER_LEAD_BEFORE.search(text[max(0, start - 60) : start]))
+
+
 # --- masking --------------------------------------------------------------------------------
 
 
@@ -123,7 +131,11 @@ def pii_mask(text: str) -> MaskResult:
     # printed right before it); phone candidates are whole runs of digit groups instead.
     for pattern, kind, check, retry_inside in (
         (masking.IBAN, PiiKind.IBAN, lambda m: masking.iban_ok(m.group()), False),
-        (masking.ORDER_CONTEXT, PiiKind.ORDER_ID, lambda m: sum(c.isdigit() for c in m.group("id")) >= 4, False),
+        # Before cards and phones: "the order number 7322 0134 9959" is an order id, not a phone.
+        (masking.ORDER_DIGITS, PiiKind.ORDER_ID, lambda m: _after_order_word(text, m.start()), False),
+        # A failed try ("purchase with the order number 7322...": "order" is not an id) resumes
+        # inside it, so the order word it passed over still leads its own match.
+        (masking.ORDER_CONTEXT, PiiKind.ORDER_ID, lambda m: sum(c.isdigit() for c in m.group("id")) >= 4, True),
         (masking.ORDER_HASH, PiiKind.ORDER_ID, None, False),
         (masking.ORDER_PREFIXED, PiiKind.ORDER_ID, None, False),
         (masking.CARD, PiiKind.CARD, lambda m: masking.luhn_ok(re.sub(r"\D", "", m.group())), True),

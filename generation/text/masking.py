@@ -93,8 +93,20 @@ def iban_ok(candidate: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-# What comes right before a number that is an order's id ("your order number is 7734..."): a long
-# run of digits there is an order id, whatever it looks like (a phone, a card).
-ORDER_LEAD_BEFORE = re.compile(rf"\b(?:{ORDER_WORDS})\b[^.\n\d]{{0,40}}$", re.IGNORECASE)
+# Words that make the number after them a phone number even after an order word ("about my order,
+# call me on 0612..."); "number" alone is no such word ("order number 0612...").
+PHONE_WORDS = r"phone|tel|telephone|mobile|cell|cellphone|call|ring|sms|whats\s?app|fax|reach"
+
+# What comes right before a number that is an order's id ("your order number is 7734...", "the
+# order labeled with the number 1135...", "order no. 415 555 0100"): a long run of digits there is
+# an order id, whatever it looks like (a phone, a card), unless a phone word comes between.
+ORDER_LEAD_BEFORE = re.compile(
+    rf"\b(?:{ORDER_WORDS})\b(?:(?!\b(?:{PHONE_WORDS})\b)(?:[^.,;!?\n\d]|(?<=\bno)\.|(?<=\bnr)\.|(?<=\bnum)\.)){{0,40}}$",
+    re.IGNORECASE,
+)
+# A run of 6 or more digits, alone or in groups (spaces, dots, dashes), that is not international
+# (+...): what an order number looks like when it is also shaped like a phone or card number.
+# ``generation.privacy`` types it as an order id when ORDER_LEAD_BEFORE matches the text before it.
+ORDER_DIGITS = re.compile(r"(?<![\w+\-.,/#])(?<!#\s)(?<!\d[ .\-])\d(?:[ .\-]?\d){5,}(?![\w]|[-.,/]\d)")
 # An order word followed by a number (the lead kept in group "lead").
 ORDER_NUMBER = re.compile(rf"(?P<lead>\b(?:{ORDER_WORDS})\b[^\n\d]{{0,40}}?)#?\d[\d-]{{3,}}\d\b", re.IGNORECASE)
