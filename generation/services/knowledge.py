@@ -13,6 +13,7 @@ Import (``knowledge_import_file`` for CSV/JSONL files, ``knowledge_import_rows``
   row's mapped content, so importing the same file again changes nothing, and a row whose id
   is known but whose content changed is updated (and re-embedded);
 - personal data in conversations is masked (``generation.privacy.pii_mask``) before storing;
+- line ends are stored as ``\\n`` (the Bitext CSV's answers use ``\\r\\n``);
 - after commit a ``knowledge_embed`` job embeds the new and changed rows (one queued job at a
   time: a queued job picks up every row that needs it when it runs).
 """
@@ -47,6 +48,7 @@ from generation.exceptions import (
 )
 from generation.models import Conversation, Job, JobStatus, KnowledgeDoc, KnowledgeItem
 from generation.privacy import pii_mask
+from generation.text.sentences import line_ends_normalise
 
 logger = logging.getLogger(__name__)
 
@@ -517,7 +519,12 @@ def _import(
             reject(RowError(line, {name: _messages(errors) for name, errors in serializer.errors.items()}))
             continue
         values = dict(serializer.validated_data)
+        # The id from the text as given, so that files imported before line ends were normalised
+        # update their rows in place instead of adding copies.
         external_id = values.pop("external_id", None) or _content_id(values)
+        for name, value in values.items():
+            if isinstance(value, str):
+                values[name] = line_ends_normalise(value)
         for name in spec.masked:
             values[name], found = pii_mask(values[name])
             masked.update(found)

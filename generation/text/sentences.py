@@ -36,6 +36,13 @@ def sentences_split(text: str, *, capitalised: bool = False) -> list[str]:
     return [p.strip() for p in pieces if p.strip()]
 
 
+def line_ends_normalise(text: str) -> str:
+    """One line-ending style: Windows (``\\r\\n``) and old Mac (``\\r``) line ends become ``\\n``
+    (the Bitext CSV's answers use ``\\r\\n``; a model writes ``\\n``; a reply joined from both
+    showed both)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def unfinished_cut(text: str) -> str:
     """Drop an unfinished last sentence (a candidate stopped by max_new_tokens or cut in a loop)."""
     stripped = text.rstrip()

@@ -19,10 +19,12 @@ def bitext_fixture(minilm) -> tuple[dict[str, list[dict]], dict[str, np.ndarray]
     """Real Bitext rows per kind (docs embed their long answers: fewer of them keeps this
     fast) and the embeddings of their texts, computed once per session."""
     from generation.privacy import pii_mask
+    from generation.text.sentences import line_ends_normalise
 
     rows = {"conversations": bitext_rows(per_intent=8), "docs": bitext_rows(per_intent=4)}
     texts = {pii_mask(r["instruction"]).text for r in rows["conversations"]}  # the masked message
-    texts |= {f"{r['instruction']}\n\n{r['response']}" for r in rows["docs"]}  # title and body
+    # title and body, as stored: one line-ending style
+    texts |= {line_ends_normalise(f"{r['instruction']}\n\n{r['response']}") for r in rows["docs"]}
     ordered = sorted(texts)
     return rows, dict(zip(ordered, minilm.encode(ordered)))
 

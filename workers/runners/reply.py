@@ -57,7 +57,7 @@ from generation.text.placeholders import (
     placeholders_normalise,
 )
 from generation.text.repetition import loop_cut, repeats_drop, word_count
-from generation.text.sentences import SENTENCE_END, unfinished_cut
+from generation.text.sentences import SENTENCE_END, line_ends_normalise, unfinished_cut
 
 TONE_WORDS = {
     "neutral": "clear and helpful",
@@ -95,6 +95,8 @@ def reply_postprocess(
 ) -> Processed:
     """A generated candidate made safe to show (see the module docstring, steps 5 and 6):
     ``raw`` is the model's text, ``body`` the part of the best answer that follows it."""
+    raw, body = line_ends_normalise(raw), line_ends_normalise(body)
+    fallback_text = line_ends_normalise(fallback_text) if fallback_text else fallback_text
     text = placeholders_normalise(raw.strip())
     text, invented = invented_values_replace(text, [*sources, message, *context.values()])
     text, was_cut = loop_cut(text)
@@ -179,8 +181,12 @@ def reply_prepare(
 
     requests = []
     for params in params_list:
-        history = [{"role": t["role"], "content": pii_mask(t["content"]).text} for t in params.get("history") or []]
-        requests.append(ReplyRequest(params=params, message=pii_mask(params["message"]).text, history=history))
+        history = [
+            {"role": t["role"], "content": line_ends_normalise(pii_mask(t["content"]).text)}
+            for t in params.get("history") or []
+        ]
+        message = line_ends_normalise(pii_mask(params["message"]).text)
+        requests.append(ReplyRequest(params=params, message=message, history=history))
     if not requests:
         return []
     k_max = max(r.params.get("k", 3) for r in requests)

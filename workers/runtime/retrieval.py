@@ -34,6 +34,7 @@ import numpy as np
 from django.conf import settings
 
 from generation.services.knowledge import KINDS, KnowledgeKind
+from generation.text.sentences import line_ends_normalise
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +221,12 @@ def _hit(kind: str, item, score: float) -> KnowledgeHit:
         "external_id": item.external_id,
         "language": item.language,
     }
+    # Rows imported before line ends were normalised may still hold "\r\n".
     if kind == "docs":
-        return KnowledgeHit(title=item.title, text=item.body, tags=tuple(item.tags), **common)
+        return KnowledgeHit(
+            title=line_ends_normalise(item.title), text=line_ends_normalise(item.body), tags=tuple(item.tags), **common
+        )
     return KnowledgeHit(
-        title=item.customer_message, text=item.agent_reply, intent=item.intent, category=item.category, **common
+        title=line_ends_normalise(item.customer_message), text=line_ends_normalise(item.agent_reply),
+        intent=item.intent, category=item.category, **common,
     )

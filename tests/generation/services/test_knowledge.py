@@ -42,7 +42,7 @@ def test_bitext_csv_imports_as_conversations_out_of_the_box(agent, sent_tasks):
     rows = bitext_rows(intents=("cancel_order", "get_refund"), per_intent=3)
     report = _import(agent, csv_text(rows), name="bitext_support_train.csv")
     assert (report.kind, report.source, report.rows, report.created) == ("conversations", "bitext_support_train", 6, 6)
-    first = Conversation.objects.get(intent="cancel_order", agent_reply=rows[0]["response"])
+    first = Conversation.objects.get(intent="cancel_order", agent_reply=rows[0]["response"].replace("\r\n", "\n"))
     assert first.customer_message == "how can I cancel purchase [ORDER_ID]?"  # was ... purchase 113542617735902?
     assert (first.category, first.language, first.active) == ("ORDER", "en", True)
     assert report.masked == {"ORDER_ID": 5}  # in 3 messages and 2 replies
@@ -54,7 +54,7 @@ def test_bitext_csv_imports_as_faq_docs_when_asked(agent, sent_tasks):
     report = _import(agent, csv_text(rows), kind="docs", source="faq")
     assert report.created == 2
     doc = KnowledgeDoc.objects.get(title=rows[0]["instruction"])
-    assert doc.body == rows[0]["response"]
+    assert doc.body == rows[0]["response"].replace("\r\n", "\n")  # one line-ending style
     assert doc.tags == ["cancel_order", "order"]  # intent and category; not Bitext's `tags` codes
     assert doc.title == "how can I cancel purchase 113542617735902?"  # docs are not masked
 
@@ -219,6 +219,20 @@ def test_bitext_csv_has_no_bad_rows(agent, sent_tasks):
         report = knowledge_import_file(user=agent, file=f, name=BITEXT_CSV.name, embed=False)
     assert (report.rows, report.created, report.skipped) == (3651, 3651, 0)
     assert report.masked["ORDER_ID"] > 1000
+
+
+def test_windows_line_ends_are_stored_as_unix_ones_and_old_rows_update_in_place(agent, sent_tasks):
+    rows = bitext_rows(intents=("cancel_order",), per_intent=2)
+    assert "\r\n" in rows[0]["response"]  # the shipped CSV's answers
+    _import(agent, csv_text(rows), name="bitext.csv")
+    stored = list(Conversation.objects.order_by("id"))
+    assert all("\r" not in r.agent_reply and "\r" not in r.customer_message for r in stored)
+    assert "\n\n1. " in stored[0].agent_reply
+    # a row stored before line ends were normalised keeps its id: a re-import updates it, no copy
+    Conversation.objects.filter(pk=stored[0].pk).update(agent_reply=stored[0].agent_reply.replace("\n", "\r\n"))
+    report = _import(agent, csv_text(rows), name="bitext.csv")
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 1)
+    assert "\r" not in Conversation.objects.get(pk=stored[0].pk).agent_reply
 
 
 # --- masking, roles, embedding job --------------------------------------------------------------

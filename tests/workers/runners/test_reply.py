@@ -70,6 +70,20 @@ def test_opening_plus_answer_body_without_repeats():
     assert repeated_ngram(processed.text) is None
 
 
+def test_one_line_ending_style_in_a_draft_joined_from_a_model_opening_and_a_windows_answer():
+    processed = reply_postprocess(
+        "I understand you want to cancel your order.\n",
+        finish_reason="stop",
+        sources=[],
+        message="cancel my order",
+        context={},
+        body="Please follow these steps:\r\n\r\n1. Sign in to your account.\r\n2. Open your orders and press Cancel.",
+        fallback_text="x",
+    )
+    assert "\r" not in processed.text
+    assert processed.text.endswith("steps:\n\n1. Sign in to your account.\n2. Open your orders and press Cancel.")
+
+
 # --- the runner -------------------------------------------------------------------------------
 
 
