@@ -29,7 +29,8 @@ class AttributesField(serializers.DictField):
         limit_keys = settings.GENAI_COPY_MAX_ATTRIBUTES
         key_chars, value_chars = settings.GENAI_COPY_MAX_KEY_CHARS, settings.GENAI_COPY_MAX_VALUE_CHARS
         items_limit = settings.GENAI_COPY_MAX_LIST_ITEMS
-        if len(data) > limit_keys:
+        # Counted after empty values are dropped: a wide catalogue CSV leaves most cells empty.
+        if sum(1 for v in data.values() if v is not None and v != [] and str(v).strip()) > limit_keys:
             raise serializers.ValidationError(f"At most {limit_keys} attributes (GENAI_COPY_MAX_ATTRIBUTES).")
         cleaned: dict = {}
         for key, value in data.items():

@@ -431,6 +431,8 @@ class _Allowed:
     folded: str  # the input's normalised words, in order, space-separated
     money: dict[str, set[str]] = field(default_factory=dict)  # number -> currencies the input gives it in
     raw: str = ""  # the input's text, lower-cased, as written
+    items: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (key, words) of each attribute item
+    units: dict[str, set[str]] = field(default_factory=dict)  # number -> the units the input gives it with
 
 
 def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known_brands: Iterable[str]) -> _Allowed:
@@ -474,6 +476,8 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         folded=folded_text,
         money=_given_money(attributes),
         raw=text.lower(),
+        items=[(f.key, tuple(words(f.value))) for f in attribute_facts(attributes)],
+        units=_given_units(text),
     )
 
 
@@ -573,6 +577,8 @@ def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
         if _numbers(value) - allowed.numbers:
             add("number", match.group(0).strip())
     for kind, claim in _strict_claims(sentence, allowed):
+        add(kind, claim)
+    for kind, claim in _sense_claims(sentence, allowed):
         add(kind, claim)
     return claims
 
@@ -797,6 +803,119 @@ def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: boo
     return found
 
 
+# --- sense: an attribute's value used as what it is -------------------------------------------
+# A small model states every fact and still writes nonsense with it: "it measures 65 EUR" (a price
+# as a size), "finished with a suede brush" (a care instruction as a finish), "a goody-goody welted
+# sole" (a feature's name altered), "45 cm" for a bag of "45 litres". Each is a claim of its own.
+
+_UNIT_CANON = {
+    "l": "l", "litre": "l", "liter": "l", "ml": "ml", "cl": "cl", "mm": "mm", "cm": "cm", "m": "m", "km": "km",
+    "in": "in", "inch": "in", "inche": "in", '"': "in", "”": "in", "ft": "ft", "feet": "ft", "oz": "oz", "g": "g",
+    "kg": "kg", "lb": "lb", "pound": "lb", "gb": "gb", "tb": "tb", "mb": "mb", "mah": "mah", "wh": "wh", "w": "w",
+    "watt": "w", "v": "v", "volt": "v", "hz": "hz", "khz": "khz", "mhz": "mhz", "ghz": "ghz", "hour": "h", "hr": "h",
+    "h": "h", "min": "min", "minute": "min", "day": "day", "week": "week", "month": "month", "year": "year",
+    "yr": "year", "db": "db", "lumen": "lumen", "rpm": "rpm",
+}
+# Words that, just before a price, make it a measure ("measures 65 EUR", "a capacity of 39 EUR").
+_MEASURE_WORDS = frozenset("measures measuring weighs weighing holds capacity lasts".split())
+# Before a care or warranty value, these say it is one ("they are dishwasher safe", "asks for
+# professional cleaning only"); "it" stands for "it's" (folded).
+_ROLE_LEADS = frozenset("is are be been stays stay remains remain it they they're for".split())
+_ARTICLES = frozenset({"a", "an", "the"})
+# A value of these keys must be said as what it is: with one of its cue words outside the value
+# itself, or as an instruction the sentence starts with ("Wipe clean after use.").
+ROLE_CUES = {
+    "care": frozenset(
+        "care caring cared clean cleaning cleaned wash washing washed washable look looking maintain maintenance "
+        "keep keeping instruction treat treated condition conditioning launder laundering".split()
+    ),
+    "warranty": frozenset("warranty warranted guarantee guaranteed covered cover backed".split()),
+}
+
+
+_GENERIC_VERBS = frozenset("use using do not avoid".split())
+
+
+def _unit_canon(unit: str) -> str | None:
+    unit = unit.lower()
+    return _UNIT_CANON.get(unit) or _UNIT_CANON.get(singular(unit))
+
+
+def _given_units(text: str) -> dict[str, set[str]]:
+    units: dict[str, set[str]] = {}
+    for match in _NUMBER_UNIT.finditer(text):
+        unit = _unit_canon(match.group(2))
+        if unit:
+            for number in _numbers(match.group(1)):
+                units.setdefault(number, set()).add(unit)
+    return units
+
+
+def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
+    """(type, claim) pairs for attribute values used as something else: ``unit`` (a number with
+    another unit than the input gives it, a price as a measure), ``role`` (a care or warranty value
+    without saying it is one), ``altered`` (an attribute's words with one of them replaced)."""
+    found: list[tuple[str, str]] = []
+    for match in _NUMBER_UNIT.finditer(sentence):
+        unit = _unit_canon(match.group(2))
+        for number in _numbers(match.group(1)):
+            given = allowed.units.get(number)
+            if unit and given and unit not in given and not (unit == "m" and "min" in given):
+                found.append(("unit", match.group(0).strip()))
+    for match in re.finditer(r"\bmeasures\b((?:\s+\S+){1,3})", sentence, re.I):
+        if not re.search(r"\d", match.group(1)):
+            found.append(("unit", match.group(0).strip()))  # "measures one size", "measures S, M and L"
+    for match in _MONEY.finditer(sentence):
+        before = _TOKEN.findall(sentence[: match.start()].lower())[-3:]
+        if _MEASURE_WORDS & set(before):
+            found.append(("unit", f"{' '.join(before)} {match.group(0).strip()}"))
+    ws = words(sentence)
+    for key, item in allowed.items:
+        content = [w for w in item if w not in STOPWORDS]
+        if not content:
+            continue
+        cues = ROLE_CUES.get(key)
+        if cues and all(w in ws for w in content if w not in _GENERIC_VERBS) and not (set(ws) - set(item)) & cues:
+            if not _role_said(item, content, ws, sentence):
+                found.append(("role", f"{key}: {' '.join(item)}"))
+        if len(item) >= 2 and not _phrase_in(item, ws) and not item[-2][:1].isdigit():
+            for size in range(len(item) - 1, 1, -1):  # the longest tail of the item the sentence has
+                tail = item[-size:]
+                starts = [i for i in range(len(ws) - size + 1) if tuple(ws[i : i + size]) == tail]
+                for i in starts:
+                    prev = ws[i - 1] if i else ""
+                    if prev.isalpha() and prev not in STOPWORDS and prev not in allowed.words:
+                        found.append(("altered", f"{prev} {' '.join(tail)} (given: {' '.join(item)})"))
+                if starts:
+                    break
+    return found
+
+
+def _role_said(item: tuple[str, ...], content: list[str], ws: list[str], sentence: str) -> bool:
+    """A care/warranty value said as an instruction or a property: the sentence or a clause starts
+    with it ("Machine wash cold.", "..., store with cedar shoe trees"), or it follows "is", "are",
+    "for"."""
+    if ws and ws[0] == item[0]:
+        return True
+    if re.search(r"[,;:]\s*" + re.escape(item[0]) + r"\b", _fold(sentence)):
+        return True
+    key_word = next((w for w in content if w not in _GENERIC_VERBS), None)
+    for i, w in enumerate(ws):
+        if w != key_word:
+            continue
+        j = i - 1
+        while j >= 0 and (ws[j] in _ARTICLES or ws[j] in item):
+            j -= 1
+        if j >= 0 and ws[j] in _ROLE_LEADS:
+            return True
+    return False
+
+
+def _phrase_in(phrase: tuple[str, ...], ws: list[str]) -> bool:
+    n = len(phrase)
+    return any(tuple(ws[i : i + n]) == phrase for i in range(len(ws) - n + 1))
+
+
 def _size_token_is_word(sentence: str, match: re.Match) -> bool:
     """"M" in "M&M", "L" as a list letter, "S" after an apostrophe: not a size."""
     before = sentence[max(0, match.start() - 2) : match.start()]
@@ -894,3 +1013,46 @@ def claims_filter(
             continue
         kept.append(sentence.strip())
     return " ".join(s for s in kept if s), removed, dropped
+
+
+# --- grounding: every sentence says something the attributes hold ------------------------------
+# A small model writes its own "tone" as sentences about nothing the product has ("Wear it on the
+# Saturday train...", "...so it can be tucked away when your hand gets to work"): no claim a
+# checker can name, and a reader would not publish them. Prose is kept where it states a fact.
+
+MIN_GROUNDED_WORDS = 5  # a sentence cut shorter than this ("At 42 EUR.") is dropped whole
+
+
+def _segment_grounded(segment: str, facts: Sequence[Fact]) -> bool:
+    prepared = _Text.of(segment)
+    return any(fact_mentioned(f, prepared) for f in facts)
+
+
+def ungrounded_cut(text: str, attributes: Mapping[str, object]) -> tuple[str, list[dict]]:
+    """``text`` without its sentences that state no attribute, and each kept sentence without the
+    trailing comma-separated parts that state none ("..., ready to turn up wherever the day
+    leads."). Returns (text, what was cut: ``{"type": "ungrounded", "sentence"|"clause": ...}``)."""
+    facts = attribute_facts(attributes)
+    kept: list[str] = []
+    cut: list[dict] = []
+    for sentence in sentences_split(text):
+        if not _segment_grounded(sentence, facts):
+            cut.append({"type": "ungrounded", "sentence": sentence[:300]})
+            continue
+        body = sentence.rstrip()
+        end = body[-1] if body[-1:] in ".!?" else "."
+        body = body.rstrip(".!?")
+        parts = body.split(", ")
+        clauses = []
+        while len(parts) > 1 and not _segment_grounded(parts[-1], facts):
+            clauses.append({"type": "ungrounded", "clause": parts.pop()[:300]})
+        if not clauses:
+            kept.append(body + end)
+            continue
+        shortened = re.sub(r"[,;:\s]+$", "", ", ".join(parts))
+        if len(shortened.split()) < MIN_GROUNDED_WORDS:
+            cut.append({"type": "ungrounded", "sentence": sentence[:300]})
+            continue
+        cut.extend(reversed(clauses))
+        kept.append(shortened + ".")
+    return " ".join(kept), cut

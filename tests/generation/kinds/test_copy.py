@@ -88,3 +88,12 @@ def test_copy_is_for_marketers_and_admins(no_broker):
     with pytest.raises(InvalidInput) as raised:
         job_create(owner=UserFactory(role="marketer"), kind="recommendation", params={"interactions": [], "products": []})
     assert {"interactions", "products"} <= set(raised.value.errors["params"])
+
+
+def test_empty_cells_do_not_count_towards_the_attribute_limit():
+    """A wide catalogue CSV leaves most columns empty for any one product: those are absent
+    attributes, not attributes over the limit."""
+    from generation.kinds.copy import AttributesField
+
+    wide = {f"k{i}": "" for i in range(settings.GENAI_COPY_MAX_ATTRIBUTES * 2)} | {"name": "Mug", "colour": "red"}
+    assert AttributesField().run_validation(wide) == {"name": "Mug", "colour": "red"}

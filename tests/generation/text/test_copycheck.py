@@ -6,6 +6,7 @@ import pytest
 from generation.text.copycheck import (
     claims_filter,
     copy_check,
+    ungrounded_cut,
     unsupported_claims,
     words,
 )
@@ -172,3 +173,59 @@ def test_a_template_tail_fails_the_check_but_prose_with_the_same_facts_passes():
     assert check.template_tail and not check.passed
     prose = ("Roadster's Basic Crew Tee is a white T-shirt for women, a bright pick for easy days at 28 USD.")
     assert copy_check(prose, TEE).template_tail is None
+
+
+# --- sense: values used as what they are; grounding --------------------------------------------
+
+CHELSEA = {"name": "Chelsea Boot", "brand": "Oakhurst", "category": "Boots", "material": "Suede", "price": "159 EUR",
+           "features": ["elastic side panels", "pull tab", "Goodyear welted sole"], "care": "use a suede brush"}
+TOTE = {"name": "Harbour Tote", "category": "Tote bag", "price": "39 EUR", "care": "machine wash cold",
+        "capacity": "45 litres", "warranty": "2 years"}
+
+
+@pytest.mark.parametrize(
+    "attributes, sentence, kind",
+    [
+        (CHELSEA, "They have elastic side panels, a pull tab and a goody-goody welted sole.", "altered"),
+        (CHELSEA, "A suede brush for each pair.", "role"),
+        (CHELSEA, "Chelsea Boot is finished with a suede brush.", "role"),
+        (TOTE, "It carefully carries machine wash cold.", "role"),
+        (TOTE, "It lasts 2 years.", "role"),
+        (TOTE, "The tote is made from canvas, and it measures 39 EUR.", "unit"),
+        (TOTE, "It holds 45 cm of your things.", "unit"),
+        ({"name": "Tee", "sizes": ["S", "M", "L"]}, "It measures S, M and L sizes.", "unit"),
+        ({"name": "Poncho", "size": "one size"}, "It is knitted and measures one size.", "unit"),
+    ],
+)
+def test_a_value_used_as_something_else_is_flagged(attributes, sentence, kind):
+    assert kind in {c.type for c in unsupported_claims(sentence, attributes)}
+
+
+@pytest.mark.parametrize(
+    "attributes, sentence",
+    [
+        (CHELSEA, "It has a Goodyear welted sole and a pull tab."),
+        (CHELSEA, "To care for them, use a suede brush."),
+        (CHELSEA, "Use a suede brush to keep them clean."),
+        (TOTE, "Its care is machine wash cold."),
+        (TOTE, "Machine wash cold."),
+        (TOTE, "It holds 45 litres and costs 39 EUR."),
+        (TOTE, "It comes with a 2 years warranty."),
+    ],
+)
+def test_a_value_said_as_what_it_is_passes(attributes, sentence):
+    assert unsupported_claims(sentence, attributes) == []
+
+
+def test_sentences_and_trailing_clauses_that_state_no_attribute_are_cut():
+    dress = {"name": "Twirl Mini Dress", "brand": "Dappleway", "colour": "hot pink", "price": "42 EUR",
+             "sizes": ["XS", "S", "M"], "category": "mini dress"}
+    text = ("Twirl Mini Dress from Dappleway is a mini dress in hot pink, making it a quiet spot to unwind. "
+            "Pull up, step out into the sun! It comes in sizes XS, S and M. "
+            "At 42 EUR, it is a simple addition to your wardrobe, ready to turn up.")
+    kept, cut = ungrounded_cut(text, dress)
+    assert kept == "Twirl Mini Dress from Dappleway is a mini dress in hot pink. It comes in sizes XS, S and M."
+    assert {"type": "ungrounded", "sentence": "Pull up, step out into the sun!"} in cut
+    assert {"type": "ungrounded", "clause": "making it a quiet spot to unwind"} in cut
+    # a sentence left shorter than a clause ("At 42 EUR.") goes whole
+    assert {"type": "ungrounded", "sentence": "At 42 EUR, it is a simple addition to your wardrobe, ready to turn up."} in cut
