@@ -4,10 +4,15 @@ alerts with every transition, silences, and deliveries with every attempt.
 Alert semantics follow Prometheus/Alertmanager: an alert is one (rule, entity) series; it is
 ``pending`` while its condition holds for fewer than ``for_evaluations`` consecutive evaluations,
 then ``firing``, then ``resolved`` when the condition stops holding. At most one alert per rule
-and entity is open (pending or firing) at a time; silences mute notifications, not evaluation.
+and entity is open (pending or firing) at a time; silences (once, daily or weekly) and inhibition
+(a firing market-wide rule) mute notifications, not evaluation. Notifications are grouped: one
+``Delivery`` carries the alerts of one rule (and, unless the rule groups them all, one entity)
+that were due together, after the rule's group wait or group interval; a ``DeliveryAlert`` row
+records each alert state it told, once per target.
 """
 
-import hashlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -161,9 +166,24 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"
 
 
-def rule_params_check(*, condition: str, threshold: float, entity: str = "", aggregate: bool = False) -> dict[str, list[str]]:
-    """Errors by field for a condition's threshold (the serializer checks types and ranges of
-    the other fields)."""
+class GroupBy(models.TextChoices):
+    ENTITY = "entity", "one notification per rule and entity"
+    RULE = "rule", "one notification for the rule's alerts, whatever their entities"
+
+
+def group_wait_default() -> int:
+    return settings.GENAI_ALERT_GROUP_WAIT_SECONDS
+
+
+def group_interval_default() -> int:
+    return settings.GENAI_ALERT_GROUP_INTERVAL_SECONDS
+
+
+def rule_params_check(
+    *, condition: str, threshold: float, entity: str = "", aggregate: bool = False, inhibits: bool = False
+) -> dict[str, list[str]]:
+    """Errors by field for a condition's threshold and the fields that depend on each other (the
+    serializer checks types and ranges of the others)."""
     errors: dict[str, list[str]] = {}
     if condition == Condition.NEGATIVE_SHARE and not 0.0 < threshold <= 1.0:
         errors["threshold"] = ["For negative_share, a share in (0, 1]."]
@@ -173,6 +193,8 @@ def rule_params_check(*, condition: str, threshold: float, entity: str = "", agg
         errors["threshold"] = ["For negative_zscore, a z-score above 0."]
     if entity and aggregate:
         errors["aggregate"] = ["Only rules without an entity aggregate over all entities."]
+    if inhibits and not aggregate:
+        errors["inhibits"] = ["Only a market-wide rule (aggregate, no entity) inhibits per-entity alerts."]
     return errors
 
 
@@ -201,6 +223,21 @@ class AlertRule(TimeStamped):
         default=60, help_text="After an alert resolves, no new alert for the same entity for this long."
     )
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    group_by = models.CharField(
+        max_length=16, choices=GroupBy.choices, default=GroupBy.ENTITY,
+        help_text="entity: each entity's alerts notified apart; rule: the rule's alerts due together go out as one notification.",
+    )
+    group_wait_seconds = models.PositiveIntegerField(
+        default=group_wait_default, help_text="A new group's first notification waits this long for more alerts to join it."
+    )
+    group_interval_seconds = models.PositiveIntegerField(
+        default=group_interval_default, help_text="After a group's notification, the next one about it waits this long."
+    )
+    inhibits = models.BooleanField(
+        default=False,
+        help_text="Aggregate rules only: while its alert fires (and for one window of the muted rule after), "
+                  "notifications of per-entity alerts of every rule are muted.",
+    )
     webhook_url = models.URLField(max_length=2000, blank=True)
     emails = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
@@ -224,6 +261,7 @@ class AlertRule(TimeStamped):
             models.CheckConstraint(
                 condition=~Q(condition="negative_zscore") | Q(threshold__gt=0.0), name="alertrule_zscore_positive"
             ),
+            models.CheckConstraint(condition=~Q(inhibits=True) | Q(aggregate=True), name="alertrule_inhibits_aggregate"),
         ]
         indexes = [models.Index(fields=["enabled"], name="alertrule_enabled")]
 
@@ -232,7 +270,8 @@ class AlertRule(TimeStamped):
 
     def clean(self) -> None:
         errors = rule_params_check(
-            condition=self.condition, threshold=self.threshold, entity=self.entity, aggregate=self.aggregate
+            condition=self.condition, threshold=self.threshold, entity=self.entity, aggregate=self.aggregate,
+            inhibits=self.inhibits,
         )
         if errors:
             raise ValidationError(errors)
@@ -268,6 +307,12 @@ class Alert(TimeStamped):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # Why its notifications are held back, as of the last time one was due (blank: they are not).
+    silenced_by = models.ForeignKey("Silence", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    inhibited_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The firing market-wide alert that mutes this one.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -305,15 +350,68 @@ class AlertTransition(models.Model):
         indexes = [models.Index(fields=["alert", "at"], name="alerttransition_alert_at")]
 
 
+class Recurrence(models.TextChoices):
+    ONCE = "", "once"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+RECURRENCE_PERIODS = {Recurrence.DAILY: timedelta(days=1), Recurrence.WEEKLY: timedelta(days=7)}
+
+
+def silence_params_check(
+    *, starts_at: datetime, ends_at: datetime, recurrence: str = "", repeat_until: datetime | None = None,
+    timezone_name: str = "UTC",
+) -> dict[str, list[str]]:
+    """Errors by field of a silence's time range: it ends after it starts, lasts at most
+    GENAI_SILENCE_MAX_HOURS, and a daily or weekly one is shorter than its period and stops
+    repeating within GENAI_SILENCE_MAX_RECURRING_DAYS."""
+    errors: dict[str, list[str]] = {}
+    length = ends_at - starts_at
+    max_hours = settings.GENAI_SILENCE_MAX_HOURS
+    if length <= timedelta(0):
+        errors["ends_at"] = ["Must be after starts_at."]
+    elif length > timedelta(hours=max_hours):
+        errors["ends_at"] = [
+            f"A silence lasts at most {max_hours} hours (GENAI_SILENCE_MAX_HOURS); this one {length.total_seconds() / 3600:.1f}."
+        ]
+    try:
+        ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = [f"Not a time zone: {timezone_name!r}; an IANA name such as 'Europe/London' or 'UTC'."]
+    if recurrence:
+        period = RECURRENCE_PERIODS[recurrence]
+        max_days = settings.GENAI_SILENCE_MAX_RECURRING_DAYS
+        if "ends_at" not in errors and length >= period:
+            errors["ends_at"] = [f"A {recurrence} silence's window must be shorter than its period ({period})."]
+        if repeat_until is None:
+            errors["repeat_until"] = [f"A {recurrence} silence needs repeat_until (at most {max_days} days after starts_at)."]
+        elif repeat_until <= starts_at:
+            errors["repeat_until"] = ["Must be after starts_at."]
+        elif repeat_until - starts_at > timedelta(days=max_days):
+            errors["repeat_until"] = [
+                f"A recurring silence repeats for at most {max_days} days (GENAI_SILENCE_MAX_RECURRING_DAYS)."
+            ]
+    elif repeat_until is not None:
+        errors["repeat_until"] = ["Only daily or weekly silences repeat; set recurrence."]
+    return errors
+
+
 class Silence(TimeStamped):
-    """Mutes the notifications of matching alerts between ``starts_at`` and ``ends_at``. A blank
-    matcher matches everything; all given matchers must match."""
+    """Mutes the notifications of matching alerts between ``starts_at`` and ``ends_at``; a daily
+    or weekly silence mutes the same wall-clock window (in ``timezone``) every day or week, from
+    the first one (``starts_at`` .. ``ends_at``) until ``repeat_until``. A blank matcher matches
+    everything; all given matchers must match. Who made it (``created_by``) and why (``comment``)
+    are kept."""
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, null=True, blank=True, related_name="silences")
     entity = models.CharField(max_length=64, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices, blank=True)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    starts_at = models.DateTimeField(help_text="The (first) window's start.")
+    ends_at = models.DateTimeField(help_text="The (first) window's end.")
+    recurrence = models.CharField(max_length=8, choices=Recurrence.choices, blank=True, default=Recurrence.ONCE)
+    repeat_until = models.DateTimeField(null=True, blank=True, help_text="A daily or weekly silence mutes nothing from then on.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="The wall clock a recurring window repeats in.")
     comment = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -321,8 +419,25 @@ class Silence(TimeStamped):
 
     class Meta:
         ordering = ["-starts_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(recurrence="") | Q(repeat_until__isnull=False), name="silence_recurring_has_end"
+            ),
+        ]
         indexes = [models.Index(fields=["starts_at", "ends_at"], name="silence_time_range")]
+
+    def __str__(self) -> str:
+        return f"silence #{self.pk} ({self.recurrence or 'once'})"
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at:
+            errors = silence_params_check(
+                starts_at=self.starts_at, ends_at=self.ends_at, recurrence=self.recurrence,
+                repeat_until=self.repeat_until, timezone_name=self.timezone,
+            )
+            if errors:
+                raise ValidationError(errors)
 
     def matches(self, alert: Alert) -> bool:
         return (
@@ -330,6 +445,40 @@ class Silence(TimeStamped):
             and (not self.entity or self.entity == alert.entity)
             and (not self.severity or self.severity == alert.severity)
         )
+
+    # A recurring window is the first one moved by whole periods on the wall clock of ``timezone``
+    # (09:00-10:00 London stays 09:00-10:00 across a change of daylight saving time).
+
+    def _occurrence(self, index: int) -> tuple[datetime, datetime]:
+        zone = ZoneInfo(self.timezone)
+        first = self.starts_at.astimezone(zone).replace(tzinfo=None)
+        length = self.ends_at.astimezone(zone).replace(tzinfo=None) - first
+        start = first + RECURRENCE_PERIODS[self.recurrence] * index
+        return start.replace(tzinfo=zone), (start + length).replace(tzinfo=zone)
+
+    def _index(self, at: datetime) -> int:
+        zone = ZoneInfo(self.timezone)
+        elapsed = at.astimezone(zone).replace(tzinfo=None) - self.starts_at.astimezone(zone).replace(tzinfo=None)
+        return max(0, elapsed // RECURRENCE_PERIODS[self.recurrence])
+
+    def window_next(self, at: datetime) -> tuple[datetime, datetime] | None:
+        """The window in force at ``at``, else the next one; None when none is left."""
+        if not self.recurrence:
+            return (self.starts_at, self.ends_at) if self.ends_at > at else None
+        index = self._index(at)
+        for k in (index, index + 1):
+            start, end = self._occurrence(k)
+            if self.repeat_until is not None:
+                if start >= self.repeat_until:
+                    return None
+                end = min(end, self.repeat_until)
+            if end > at:
+                return start, end
+        return None
+
+    def active_at(self, at: datetime) -> bool:
+        window = self.window_next(at)
+        return window is not None and window[0] <= at < window[1]
 
 
 # --- delivery -------------------------------------------------------------------------------
@@ -348,31 +497,50 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(TimeStamped):
-    """One notification of one alert state (firing or resolved) to one target: created once
-    (the unique constraint), so the same state is never delivered twice."""
+    """One notification to one target: the alert states of one group (a rule, and with
+    ``group_by=entity`` one of its entities) that were due together. States join it until its
+    first attempt seals it; each alert state is told once per target (``DeliveryAlert``'s unique
+    constraint), so the same state is never delivered twice."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
-    state = models.CharField(max_length=16, help_text="The alert status notified: firing | resolved.")
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="deliveries")
+    group_key = models.CharField(max_length=64, blank=True, help_text="The entity when the rule groups by entity; blank by rule.")
+    alerts = models.ManyToManyField(Alert, through="DeliveryAlert", related_name="deliveries")
+    state = models.CharField(max_length=16, help_text="firing when an alert in it fires, else resolved.")
     channel = models.CharField(max_length=16, choices=Channel.choices)
     target = models.CharField(max_length=2000, help_text="The webhook URL or the e-mail address.")
     idempotency_key = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Pending: when it is due (group wait, interval, backoff).")
+    sealed_at = models.DateTimeField(null=True, blank=True, help_text="Its first attempt: no alert joined it after.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["alert", "state", "channel", "target"], name="delivery_once_per_state")
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next"),
+            models.Index(fields=["rule", "group_key", "channel", "status"], name="delivery_group"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next")]
 
-    @staticmethod
-    def key_for(*, alert_id: int, state: str, channel: str, target: str) -> str:
-        """The Idempotency-Key sent with it: the same alert state to the same target, the same key."""
-        return hashlib.sha256(f"{alert_id}:{state}:{channel}:{target}".encode()).hexdigest()
+    def __str__(self) -> str:
+        return f"delivery #{self.pk} {self.rule_id}/{self.group_key or '*'} {self.state} {self.channel}"
+
+
+class DeliveryAlert(models.Model):
+    """One alert state a delivery tells: unique per alert, state and target."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="notices")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notices")
+    state = models.CharField(max_length=16, help_text="The alert status told: firing | resolved.")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    target = models.CharField(max_length=2000)
+
+    class Meta:
+        ordering = ["delivery", "alert"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "state", "channel", "target"], name="deliveryalert_once_per_state")
+        ]
 
 
 class DeliveryAttempt(models.Model):

@@ -120,7 +120,7 @@ def alert_rule_get(*, rule_id: int) -> AlertRule:
 
 
 def alert_list(*, status: str = "", entity: str = "", rule_id: int | None = None) -> QuerySet[Alert]:
-    alerts = Alert.objects.select_related("rule", "acknowledged_by")
+    alerts = Alert.objects.select_related("rule", "acknowledged_by", "silenced_by")
     if status:
         alerts = alerts.filter(status__in=status.split(","))
     if entity:
@@ -132,8 +132,8 @@ def alert_list(*, status: str = "", entity: str = "", rule_id: int | None = None
 
 def alert_get(*, alert_id: int) -> Alert:
     alert = (
-        Alert.objects.select_related("rule", "acknowledged_by")
-        .prefetch_related("transitions", "deliveries__attempt_log")
+        Alert.objects.select_related("rule", "acknowledged_by", "silenced_by", "inhibited_by")
+        .prefetch_related("transitions", "deliveries__attempt_log", "deliveries__notices")
         .filter(pk=alert_id)
         .first()
     )
@@ -143,10 +143,14 @@ def alert_get(*, alert_id: int) -> Alert:
 
 
 def silence_list(*, active_only: bool = False) -> QuerySet[Silence]:
-    silences = Silence.objects.select_related("rule")
+    """Silences, newest first; ``active_only``: those muting now (a recurring one in its window)."""
+    silences = Silence.objects.select_related("rule", "created_by")
     if active_only:
         now = timezone.now()
-        silences = silences.filter(starts_at__lte=now, ends_at__gt=now)
+        silences = silences.filter(starts_at__lte=now).filter(
+            Q(recurrence="", ends_at__gt=now) | (~Q(recurrence="") & Q(repeat_until__gt=now))
+        )
+        return silences.filter(pk__in=[s.pk for s in silences if s.active_at(now)])
     return silences
 
 

@@ -405,6 +405,14 @@ GENAI_ALERT_DELIVERY_MAX_ATTEMPTS = env.int("GENAI_ALERT_DELIVERY_MAX_ATTEMPTS",
 GENAI_ALERT_DELIVERY_BACKOFF_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_SECONDS", default=5.0)  # doubles per attempt
 GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=900.0)
 GENAI_ALERT_EMAIL_FROM = env("GENAI_ALERT_EMAIL_FROM", default="alerts@genai-desk.local")
+# Grouping (Alertmanager's group_wait / group_interval): a new rule's defaults and the most a rule may ask for.
+GENAI_ALERT_GROUP_WAIT_SECONDS = env.int("GENAI_ALERT_GROUP_WAIT_SECONDS", default=30)  # first notice of a group
+GENAI_ALERT_GROUP_INTERVAL_SECONDS = env.int("GENAI_ALERT_GROUP_INTERVAL_SECONDS", default=300)  # between its notices
+GENAI_ALERT_MAX_GROUP_WAIT_SECONDS = env.int("GENAI_ALERT_MAX_GROUP_WAIT_SECONDS", default=3600)
+GENAI_ALERT_MAX_GROUP_INTERVAL_SECONDS = env.int("GENAI_ALERT_MAX_GROUP_INTERVAL_SECONDS", default=24 * 3600)
+# Silences: one window's length at most, and how long a daily or weekly silence may keep recurring.
+GENAI_SILENCE_MAX_HOURS = env.int("GENAI_SILENCE_MAX_HOURS", default=7 * 24)
+GENAI_SILENCE_MAX_RECURRING_DAYS = env.int("GENAI_SILENCE_MAX_RECURRING_DAYS", default=90)
 GENAI_FEED_POLL_INTERVAL_SECONDS = env.float("GENAI_FEED_POLL_INTERVAL_SECONDS", default=300.0)  # beat
 GENAI_FEED_MAX_ITEMS = env.int("GENAI_FEED_MAX_ITEMS", default=200)  # entries read per feed per poll
 GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-monitor")  # owns scoring/summary jobs

@@ -1,6 +1,7 @@
 """Input and output serializers of the monitoring API."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monitoring.inputs import DATE_HELP, NewsItemInputSerializer  # noqa: F401 - the API's input too
@@ -10,8 +11,11 @@ from monitoring.models import (
     AlertTransition,
     Condition,
     Delivery,
+    DeliveryAlert,
     DeliveryAttempt,
+    GroupBy,
     NewsItem,
+    Recurrence,
     SentimentScore,
     Severity,
     Silence,
@@ -90,12 +94,26 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     )
     webhook_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="")
     entity = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    group_by = serializers.ChoiceField(
+        choices=GroupBy.choices, default=GroupBy.ENTITY,
+        help_text="entity: one notification per rule and entity; rule: the rule's alerts due together in one notification.",
+    )
+    group_wait_seconds = serializers.IntegerField(
+        min_value=0, max_value=settings.GENAI_ALERT_MAX_GROUP_WAIT_SECONDS, default=settings.GENAI_ALERT_GROUP_WAIT_SECONDS,
+        help_text="A new group's first notification waits this long for more alerts (GENAI_ALERT_GROUP_WAIT_SECONDS).",
+    )
+    group_interval_seconds = serializers.IntegerField(
+        min_value=0, max_value=settings.GENAI_ALERT_MAX_GROUP_INTERVAL_SECONDS,
+        default=settings.GENAI_ALERT_GROUP_INTERVAL_SECONDS,
+        help_text="After a group's notification, the next one about it waits this long (GENAI_ALERT_GROUP_INTERVAL_SECONDS).",
+    )
 
     class Meta:
         model = AlertRule
         fields = [
             "id", "name", "description", "enabled", "entity", "aggregate", "sources", "window_minutes", "min_count",
             "condition", "threshold", "baseline_windows", "for_evaluations", "cooldown_minutes", "severity",
+            "group_by", "group_wait_seconds", "group_interval_seconds", "inhibits",
             "webhook_url", "emails", "created_at", "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
@@ -120,7 +138,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         if "threshold" not in attrs and instance is None:
             raise serializers.ValidationError({"threshold": ["This field is required."]})
         errors = rule_params_check(
-            condition=get("condition", ""), threshold=get("threshold", 0.0), entity=get("entity", ""), aggregate=get("aggregate", False)
+            condition=get("condition", ""), threshold=get("threshold", 0.0), entity=get("entity", ""),
+            aggregate=get("aggregate", False), inhibits=get("inhibits", False),
         )
         if errors:
             raise serializers.ValidationError(errors)
@@ -145,13 +164,21 @@ class AttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class NoticeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAlert
+        fields = ["alert", "state"]
+        read_only_fields = fields
+
+
 class DeliverySerializer(serializers.ModelSerializer):
+    alerts = NoticeSerializer(source="notices", many=True, read_only=True, help_text="Every alert state it tells.")
     attempt_log = AttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = Delivery
-        fields = ["id", "state", "channel", "target", "idempotency_key", "status", "attempts", "next_attempt_at",
-                  "delivered_at", "last_error", "attempt_log"]
+        fields = ["id", "rule", "group_key", "state", "channel", "target", "idempotency_key", "status", "attempts",
+                  "next_attempt_at", "sealed_at", "delivered_at", "last_error", "alerts", "attempt_log"]
         read_only_fields = fields
 
 
@@ -164,7 +191,7 @@ class AlertOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "rule", "rule_name", "entity", "status", "severity", "consecutive", "value", "item_count", "item_ids",
             "started_at", "fired_at", "resolved_at", "last_evaluated_at", "summary", "summary_item_ids", "summary_method",
-            "summary_job", "acknowledged_by", "acknowledged_at",
+            "summary_job", "acknowledged_by", "acknowledged_at", "silenced_by", "inhibited_by",
         ]
         read_only_fields = fields
 
@@ -178,23 +205,56 @@ class AlertDetailSerializer(AlertOutputSerializer):
         read_only_fields = fields
 
 
+class SilenceWindowSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
 class SilenceSerializer(serializers.ModelSerializer):
     rule = serializers.PrimaryKeyRelatedField(queryset=AlertRule.objects.all(), required=False, allow_null=True)
-    starts_at = serializers.DateTimeField(help_text=DATE_HELP, required=False)
-    ends_at = serializers.DateTimeField(help_text=DATE_HELP)
+    starts_at = serializers.DateTimeField(help_text=DATE_HELP + " Default: now. A recurring silence's first window.", required=False)
+    ends_at = serializers.DateTimeField(
+        help_text=DATE_HELP + f" At most GENAI_SILENCE_MAX_HOURS ({settings.GENAI_SILENCE_MAX_HOURS}) after starts_at."
+    )
     severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_blank=True, default="")
     entity = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recurrence = serializers.ChoiceField(
+        choices=Recurrence.choices, required=False, allow_blank=True, default="",
+        help_text="Blank: once; daily or weekly: the window repeats on the wall clock of `timezone` until repeat_until.",
+    )
+    repeat_until = serializers.DateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text=f"Required for a recurring silence: at most GENAI_SILENCE_MAX_RECURRING_DAYS "
+                  f"({settings.GENAI_SILENCE_MAX_RECURRING_DAYS}) days after starts_at.",
+    )
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC", help_text="IANA name, e.g. Europe/London.")
+    comment = serializers.CharField(max_length=500, help_text="Why, and who asked: required.")
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, help_text="The author.")
+    next_window = serializers.SerializerMethodField(help_text="The window in force now, else the next one; null when none is left.")
 
     class Meta:
         model = Silence
-        fields = ["id", "rule", "entity", "severity", "starts_at", "ends_at", "comment", "created_by", "created_at"]
-        read_only_fields = ["id", "created_by", "created_at"]
+        fields = ["id", "rule", "entity", "severity", "starts_at", "ends_at", "recurrence", "repeat_until", "timezone",
+                  "comment", "created_by", "created_at", "next_window"]
+        read_only_fields = ["id", "created_by", "created_at", "next_window"]
+
+    @extend_schema_field(SilenceWindowSerializer(allow_null=True))
+    def get_next_window(self, silence: Silence) -> dict | None:
+        from django.utils import timezone
+
+        window = silence.window_next(timezone.now())
+        return None if window is None else SilenceWindowSerializer({"starts_at": window[0], "ends_at": window[1]}).data
 
     def validate(self, attrs: dict) -> dict:
         from django.utils import timezone
 
+        from monitoring.models import silence_params_check
+
         attrs.setdefault("starts_at", timezone.now())
-        if attrs["ends_at"] <= attrs["starts_at"]:
-            raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
+        errors = silence_params_check(
+            starts_at=attrs["starts_at"], ends_at=attrs["ends_at"], recurrence=attrs.get("recurrence") or "",
+            repeat_until=attrs.get("repeat_until"), timezone_name=attrs.get("timezone") or "UTC",
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs

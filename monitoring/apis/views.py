@@ -332,8 +332,18 @@ class SilenceListApi(MonitoringListApi):
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(summary="Silence matching alerts for a time range", request=s.SilenceSerializer,
-                   responses={201: s.SilenceSerializer, 400: None, **ERRORS})
+    @extend_schema(
+        summary="Silence matching alerts for a time range, once or every day or week",
+        description=(
+            "Mutes the notifications of the alerts matching every given matcher (rule, entity, severity) from "
+            "starts_at to ends_at; with recurrence daily or weekly the same wall-clock window (in `timezone`) "
+            "repeats until repeat_until. The caller is recorded as its author; a comment is required. A window lasts "
+            f"at most GENAI_SILENCE_MAX_HOURS ({settings.GENAI_SILENCE_MAX_HOURS}), a recurring silence repeats for at "
+            f"most GENAI_SILENCE_MAX_RECURRING_DAYS ({settings.GENAI_SILENCE_MAX_RECURRING_DAYS})."
+        ),
+        request=s.SilenceSerializer,
+        responses={201: s.SilenceSerializer, 400: None, **ERRORS},
+    )
     def post(self, request: Request) -> Response:
         serializer = s.SilenceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -346,7 +356,8 @@ class SilenceDetailApi(MonitoringApi):
     def get(self, request: Request, silence_id: int) -> Response:
         return Response(s.SilenceSerializer(selectors.silence_get(silence_id=silence_id)).data)
 
-    @extend_schema(summary="Expire a silence now", responses={200: s.SilenceSerializer, 404: None, **ERRORS})
+    @extend_schema(summary="Expire a silence now (a recurring one stops repeating)",
+                   responses={200: s.SilenceSerializer, 404: None, **ERRORS})
     def delete(self, request: Request, silence_id: int) -> Response:
         silence = rule_services.silence_expire(silence=selectors.silence_get(silence_id=silence_id))
         return Response(s.SilenceSerializer(silence).data)

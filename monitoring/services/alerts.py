@@ -9,15 +9,26 @@ Per rule and entity, each evaluation measures the rule's window of scored items 
     firing + holds                   -> stays firing (value and evidence refreshed)
     firing + does not hold           -> resolved (told to those who were told it fired)
 
-Every change is an ``AlertTransition`` row. Notifications are ``Delivery`` rows, unique per
-alert, state and target (so one state is never delivered twice) and are not created while a
-silence matches; a firing alert whose silence ends is notified at the next evaluation.
+Every change is an ``AlertTransition`` row. Notifications follow Alertmanager's routing:
+
+- **grouping**: an alert state due for a target joins the group's open ``Delivery`` (the rule's,
+  or the rule and entity's with ``group_by=entity``), which is sent once the group's wait is over
+  (``group_wait_seconds`` after a group's first state, ``group_interval_seconds`` after its last
+  notification); its first attempt seals it, and later states open the next one. A
+  ``DeliveryAlert`` row per alert, state and target (unique) means one state is never told twice.
+- **silences** (once, daily or weekly) and **inhibition** (a firing market-wide rule with
+  ``inhibits`` mutes per-entity alerts while it fires and for one window of the muted rule after)
+  hold back firing notices: none is recorded while muted, and a firing alert whose mute ends is
+  notified at the next evaluation. Both are checked again when a delivery is sealed, so an alert
+  muted during its group's wait drops out of it. Resolved notices go only to targets that were
+  told the alert fired (muted ones are recorded as suppressed).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +49,9 @@ from monitoring.models import (
     Channel,
     Condition,
     Delivery,
+    DeliveryAlert,
     DeliveryStatus,
+    GroupBy,
     NewsItem,
     NewsMention,
     Silence,
@@ -67,6 +80,7 @@ class EvaluationReport:
     resolved: int = 0
     cooling: int = 0
     silenced: int = 0
+    inhibited: int = 0
     deliveries: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -161,7 +175,8 @@ def alert_rules_evaluate(*, now: datetime | None = None, rule_ids: list[int] | N
     every scoring job call this."""
     now = now or timezone.now()
     report = EvaluationReport()
-    rules = AlertRule.objects.filter(enabled=True)
+    # Inhibiting (market-wide) rules first: per-entity alerts firing in the same evaluation see them.
+    rules = AlertRule.objects.filter(enabled=True).order_by("-inhibits", "name")
     if rule_ids is not None:
         rules = rules.filter(pk__in=rule_ids)
     for rule in rules:
@@ -263,8 +278,10 @@ def _fire(*, alert: Alert, m: Measurement, now: datetime, report: EvaluationRepo
     transaction.on_commit(lambda: alert_summary_enqueue(alert_id=alert.pk))
     created = alert_notify(alert=alert, now=now)
     report.deliveries += created
-    if not created and silence_matching(alert=alert, at=now) is not None:
+    if alert.silenced_by_id:
         report.silenced += 1
+    elif alert.inhibited_by_id:
+        report.inhibited += 1
 
 
 def _describe(rule: AlertRule, m: Measurement) -> str:
@@ -303,10 +320,42 @@ def alert_acknowledge(*, alert: Alert, user: AbstractBaseUser) -> Alert:
 
 
 def silence_matching(*, alert: Alert, at: datetime) -> Silence | None:
-    candidates = Silence.objects.filter(starts_at__lte=at, ends_at__gt=at).filter(
-        Q(rule__isnull=True) | Q(rule_id=alert.rule_id)
+    """A silence muting ``alert`` at ``at`` (once, or a daily or weekly window in force)."""
+    candidates = (
+        Silence.objects.filter(starts_at__lte=at)
+        .filter(Q(recurrence="", ends_at__gt=at) | (~Q(recurrence="") & Q(repeat_until__gt=at)))
+        .filter(Q(rule__isnull=True) | Q(rule_id=alert.rule_id))
+        .order_by("id")
     )
-    return next((s for s in candidates if s.matches(alert)), None)
+    return next((s for s in candidates if s.matches(alert) and s.active_at(at)), None)
+
+
+def inhibitor_matching(*, alert: Alert, at: datetime) -> Alert | None:
+    """The market-wide alert that inhibits ``alert`` at ``at``: one of an enabled rule with
+    ``inhibits`` that fires at ``at``, or fired within the last window of ``alert``'s rule.
+    Market-wide alerts themselves are never inhibited."""
+    if alert.entity == AGGREGATE:
+        return None
+    since = at - timedelta(minutes=alert.rule.window_minutes)
+    return (
+        Alert.objects.filter(rule__inhibits=True, rule__enabled=True, fired_at__isnull=False, fired_at__lte=at)
+        .filter(Q(status=AlertStatus.FIRING) | Q(resolved_at__gt=since))
+        .exclude(pk=alert.pk)
+        .order_by("fired_at", "id")
+        .first()
+    )
+
+
+def alert_mute_update(*, alert: Alert, at: datetime) -> bool:
+    """Record what mutes ``alert`` at ``at`` (a silence, else an inhibiting alert) on the alert;
+    True when something does."""
+    silence = silence_matching(alert=alert, at=at)
+    inhibitor = None if silence is not None else inhibitor_matching(alert=alert, at=at)
+    silence_id, inhibitor_id = getattr(silence, "pk", None), getattr(inhibitor, "pk", None)
+    if (alert.silenced_by_id, alert.inhibited_by_id) != (silence_id, inhibitor_id):
+        alert.silenced_by_id, alert.inhibited_by_id = silence_id, inhibitor_id
+        Alert.objects.filter(pk=alert.pk).update(silenced_by=silence_id, inhibited_by=inhibitor_id)
+    return silence is not None or inhibitor is not None
 
 
 def _targets(rule: AlertRule) -> list[tuple[str, str]]:
@@ -314,47 +363,77 @@ def _targets(rule: AlertRule) -> list[tuple[str, str]]:
     return targets + [(Channel.EMAIL, address) for address in rule.emails or []]
 
 
+def _group_key(alert: Alert) -> str:
+    return alert.entity if alert.rule.group_by == GroupBy.ENTITY else ""
+
+
+def _delivery_open(*, alert: Alert, channel: str, target: str, state: str, now: datetime) -> tuple[Delivery, bool]:
+    """The group's delivery to ``target`` that states may still join (not attempted yet), locked,
+    or a new one due when the group's wait is over. (delivery, created)."""
+    rule, key = alert.rule, _group_key(alert)
+    group = Delivery.objects.filter(rule=rule, group_key=key, channel=channel, target=target)
+    delivery = group.select_for_update().filter(status=DeliveryStatus.PENDING, attempts=0).order_by("id").first()
+    if delivery is not None:
+        return delivery, False
+    last = group.filter(sealed_at__isnull=False).exclude(status=DeliveryStatus.SUPPRESSED).order_by("-sealed_at").first()
+    interval = timedelta(seconds=rule.group_interval_seconds)
+    if last is not None and last.sealed_at + interval > now:
+        due = last.sealed_at + interval  # the group was told lately: wait for its next turn
+    else:
+        due = now + timedelta(seconds=rule.group_wait_seconds)  # a new group: wait for others to join
+    delivery = Delivery.objects.create(
+        rule=rule, group_key=key, state=state, channel=channel, target=target, idempotency_key=uuid.uuid4().hex,
+        status=DeliveryStatus.PENDING, next_attempt_at=due,
+    )
+    return delivery, True
+
+
 def alert_notify(*, alert: Alert, now: datetime | None = None) -> int:
-    """Create the deliveries of the alert's present state (firing or resolved) that do not
-    exist yet, and send them after commit. Returns how many were created."""
+    """Queue the alert's present state (firing or resolved) for each target not told it yet: it
+    joins its group's open delivery (or opens one, sent after commit once due). Returns how many
+    alert states were queued; a muted firing alert queues none and records what mutes it."""
     now = now or timezone.now()
     state = alert.status
     if state not in (AlertStatus.FIRING, AlertStatus.RESOLVED):
         return 0
     targets = _targets(alert.rule)
-    silenced = silence_matching(alert=alert, at=now) is not None
+    muted = alert_mute_update(alert=alert, at=now)
     if state == AlertStatus.RESOLVED:
         # Only those told that it fired are told that it resolved.
         told = set(
-            alert.deliveries.filter(state=AlertStatus.FIRING)
-            .exclude(status=DeliveryStatus.SUPPRESSED)
+            alert.notices.filter(state=AlertStatus.FIRING)
+            .exclude(delivery__status=DeliveryStatus.SUPPRESSED)
             .values_list("channel", "target")
         )
         targets = [t for t in targets if t in told]
-    elif silenced:
-        return 0  # nothing recorded: delivered once the silence ends, if still firing
-    created = 0
+    elif muted:
+        return 0  # nothing recorded: told once the mute ends, if still firing
+    done = set(alert.notices.filter(state=state).values_list("channel", "target"))
+    queued = 0
     for channel, target in targets:
-        key = Delivery.key_for(alert_id=alert.pk, state=state, channel=channel, target=target)
+        if (channel, target) in done:
+            continue
         try:
             with transaction.atomic():
-                delivery, new = Delivery.objects.get_or_create(
-                    alert=alert,
-                    state=state,
-                    channel=channel,
-                    target=target,
-                    defaults={
-                        "idempotency_key": key,
-                        "status": DeliveryStatus.SUPPRESSED if silenced else DeliveryStatus.PENDING,
-                        "next_attempt_at": None if silenced else now,
-                    },
-                )
-        except IntegrityError:
+                if muted:  # a resolve while muted: recorded as suppressed, never sent
+                    delivery, new = Delivery.objects.create(
+                        rule=alert.rule, group_key=_group_key(alert), state=state, channel=channel, target=target,
+                        idempotency_key=uuid.uuid4().hex, status=DeliveryStatus.SUPPRESSED,
+                    ), False
+                else:
+                    delivery, new = _delivery_open(alert=alert, channel=channel, target=target, state=state, now=now)
+                DeliveryAlert.objects.create(delivery=delivery, alert=alert, state=state, channel=channel, target=target)
+                if state == AlertStatus.FIRING and delivery.state != AlertStatus.FIRING:
+                    Delivery.objects.filter(pk=delivery.pk).update(state=AlertStatus.FIRING, updated_at=timezone.now())
+        except IntegrityError:  # told meanwhile by another evaluation
             continue
-        if new and not silenced:
-            created += 1
-            transaction.on_commit(lambda pk=delivery.pk: delivery_schedule(delivery_id=pk))
-    return created
+        if muted:
+            continue
+        queued += 1
+        if new:
+            countdown = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
+            transaction.on_commit(lambda pk=delivery.pk, c=countdown: delivery_schedule(delivery_id=pk, countdown=c))
+    return queued
 
 
 def delivery_schedule(*, delivery_id: int, countdown: float = 0.0) -> None:

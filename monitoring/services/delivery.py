@@ -1,9 +1,12 @@
 """Sending deliveries: webhooks (JSON POST signed with HMAC-SHA256, with an idempotency key) and
 e-mail (Django's mail backend), retried with exponential backoff, every attempt logged.
 
-A delivery is claimed before it is sent (a conditional UPDATE that pushes ``next_attempt_at``
-past the send's timeout), so two copies of its task never send it at the same time; once
-delivered it is never sent again. Receivers verify::
+A delivery is one notification about a group of alerts (``monitoring.services.alerts``). It is
+claimed before it is sent (a conditional UPDATE that pushes ``next_attempt_at`` past the send's
+timeout), so two copies of its task never send it at the same time; once delivered it is never
+sent again. Its first claim seals it: no alert state joins it after, the alerts muted since they
+joined (a silence, an inhibiting alert) drop out, and the body and ``Idempotency-Key`` stay the
+same for every retry. Receivers verify::
 
     X-Genai-Signature: sha256=hex(HMAC_SHA256(GENAI_ALERT_WEBHOOK_SECRET, f"{X-Genai-Timestamp}.{body}"))
 
@@ -38,6 +41,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from monitoring.models import Alert, Channel, Delivery, DeliveryAttempt, DeliveryStatus, NewsItem
@@ -59,35 +63,63 @@ def webhook_signature_verify(*, body: bytes, timestamp: str, signature: str, sec
     return hmac.compare_digest(webhook_signature(body=body, timestamp=timestamp, secret=secret), signature)
 
 
-def alert_payload(*, alert: Alert, state: str, idempotency_key: str = "") -> dict:
-    items = NewsItem.objects.in_bulk(alert.item_ids)
+PAYLOAD_VERSION = 2
+_SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+
+
+def delivery_alerts(delivery: Delivery) -> list[tuple[Alert, str]]:
+    """(alert, the state told) per alert in the delivery, by entity: an alert whose firing and
+    resolved states both joined is told as resolved."""
+    told: dict[int, tuple[Alert, str]] = {}
+    for notice in delivery.notices.select_related("alert").order_by("alert__entity", "alert_id", "id"):
+        if notice.alert_id not in told or notice.state == "resolved":
+            told[notice.alert_id] = (notice.alert, notice.state)
+    return list(told.values())
+
+
+def delivery_payload(*, delivery: Delivery) -> dict:
+    """The body of a notification: the rule, the group's entity set and each alert with its
+    summary and evidence (the webhook's JSON; the e-mail's text is made from it)."""
+    told = delivery_alerts(delivery)
+    items = NewsItem.objects.in_bulk([i for alert, _ in told for i in alert.item_ids])
+    rule = delivery.rule
     return {
-        "idempotency_key": idempotency_key,
-        "alert_id": alert.pk,
-        "state": state,
-        "rule": {"id": alert.rule_id, "name": alert.rule.name, "condition": alert.rule.condition,
-                 "threshold": alert.rule.threshold, "window_minutes": alert.rule.window_minutes},
-        "entity": alert.entity,
-        "severity": alert.severity,
-        "value": alert.value,
-        "item_count": alert.item_count,
-        "started_at": alert.started_at.isoformat(),
-        "fired_at": alert.fired_at.isoformat() if alert.fired_at else None,
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-        "summary": alert.summary,
-        "summary_item_ids": alert.summary_item_ids,
-        "summary_method": alert.summary_method,
-        "items": [
-            {"id": i, "source": items[i].source, "url": items[i].url, "published_at": items[i].published_at.isoformat(),
-             "text": items[i].text[:500], "label": items[i].sentiment_label, "score": items[i].sentiment_score}
-            for i in alert.item_ids if i in items
+        "version": PAYLOAD_VERSION,
+        "idempotency_key": delivery.idempotency_key,
+        "delivery_id": delivery.pk,
+        "state": delivery.state,
+        "group_key": delivery.group_key,
+        "rule": {"id": rule.pk, "name": rule.name, "condition": rule.condition, "threshold": rule.threshold,
+                 "window_minutes": rule.window_minutes, "group_by": rule.group_by},
+        "entities": sorted({alert.entity for alert, _ in told}),
+        "alerts": [
+            {
+                "alert_id": alert.pk,
+                "state": state,
+                "entity": alert.entity,
+                "severity": alert.severity,
+                "value": alert.value,
+                "item_count": alert.item_count,
+                "started_at": alert.started_at.isoformat(),
+                "fired_at": alert.fired_at.isoformat() if alert.fired_at else None,
+                "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+                "summary": alert.summary,
+                "summary_item_ids": alert.summary_item_ids,
+                "summary_method": alert.summary_method,
+                "items": [
+                    {"id": i, "source": items[i].source, "url": items[i].url, "published_at": items[i].published_at.isoformat(),
+                     "text": items[i].text[:500], "label": items[i].sentiment_label, "score": items[i].sentiment_score}
+                    for i in alert.item_ids if i in items
+                ],
+            }
+            for alert, state in told
         ],
     }
 
 
 @dataclass(frozen=True)
 class AttemptOutcome:
-    result: str  # delivered | retry | failed | wait | skipped
+    result: str  # delivered | retry | failed | wait | skipped | suppressed
     countdown: float = 0.0
 
 
@@ -107,22 +139,47 @@ def _summary_pending(alert: Alert) -> bool:
     return alert.summary_job.status not in FINAL_STATUSES
 
 
+def _delivery_seal(delivery: Delivery, *, now) -> bool:
+    """At the first attempt: drop the firing notices of alerts muted since they joined, and set
+    the delivery's state from what is left. False when nothing is left to tell."""
+    from monitoring.services.alerts import alert_mute_update
+
+    for notice in delivery.notices.filter(state="firing").select_related("alert", "alert__rule"):
+        if alert_mute_update(alert=notice.alert, at=now):
+            notice.delete()  # told once the mute ends, if it still fires
+    states = set(delivery.notices.values_list("state", flat=True))
+    if not states:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SUPPRESSED, next_attempt_at=None, updated_at=now,
+            last_error="Every alert in it was muted (silence or inhibition) when it was due.",
+        )
+        return False
+    delivery.state = "firing" if "firing" in states else "resolved"
+    Delivery.objects.filter(pk=delivery.pk).update(state=delivery.state, updated_at=now)
+    return True
+
+
 def delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     """One attempt at one delivery; the task schedules the next one from the outcome."""
     now = timezone.now()
-    delivery = Delivery.objects.select_related("alert", "alert__rule", "alert__summary_job").filter(pk=delivery_id).first()
+    delivery = Delivery.objects.select_related("rule").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return AttemptOutcome("skipped")
-    if delivery.state == "firing" and _summary_pending(delivery.alert):
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+        return AttemptOutcome("skipped")  # not due: its own task (or the sweeper) comes back for it
+    firing = Alert.objects.filter(notices__delivery=delivery, notices__state="firing").select_related("summary_job")
+    if any(_summary_pending(alert) for alert in firing):
         return AttemptOutcome("wait", countdown=5.0)
     lease = now + timedelta(seconds=settings.GENAI_ALERT_WEBHOOK_TIMEOUT_SECONDS * 3)
     claimed = Delivery.objects.filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=delivery_id, status=DeliveryStatus.PENDING
-    ).update(attempts=F("attempts") + 1, next_attempt_at=lease, updated_at=now)
+    ).update(attempts=F("attempts") + 1, next_attempt_at=lease, sealed_at=Coalesce(F("sealed_at"), now), updated_at=now)
     if not claimed:
         return AttemptOutcome("skipped")  # another copy of the task is sending it, or it is not due
     delivery.refresh_from_db()
     number = delivery.attempts
+    if number == 1 and not _delivery_seal(delivery, now=now):
+        return AttemptOutcome("suppressed")
     started = time.monotonic()
     status_code, error = None, ""
     try:
@@ -246,7 +303,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def _webhook_send(delivery: Delivery) -> int:
-    payload = alert_payload(alert=delivery.alert, state=delivery.state, idempotency_key=delivery.idempotency_key)
+    payload = delivery_payload(delivery=delivery)
     body = json.dumps(payload, sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -277,18 +334,23 @@ def _webhook_send(delivery: Delivery) -> int:
 
 
 def _email_send(delivery: Delivery) -> None:
-    alert = delivery.alert
-    payload = alert_payload(alert=alert, state=delivery.state)
-    subject = f"[{alert.severity.upper()}] {alert.rule.name}: {alert.entity} {delivery.state}"
-    lines = [
-        f"Rule: {alert.rule.name} ({alert.rule.condition} threshold {alert.rule.threshold}, window {alert.rule.window_minutes} min)",
-        f"Entity: {alert.entity}   State: {delivery.state}   Value: {alert.value}   Items: {alert.item_count}",
-        "",
-        alert.summary or "(no summary)",
-        "",
-        "Items:",
-        *[f"  [#{i['id']}] {i['label']} {i['score']:+.2f} {i['source']}: {i['text'][:200]}" for i in payload["items"] if i["score"] is not None],
-        "",
-        f"Reference: {delivery.idempotency_key}",
-    ]
+    payload = delivery_payload(delivery=delivery)
+    rule = delivery.rule
+    alerts = payload["alerts"]
+    severity = max((a["severity"] for a in alerts), key=lambda s: _SEVERITY_ORDER.get(s, 0), default=rule.severity)
+    subject = f"[{severity.upper()}] {rule.name}: {', '.join(payload['entities'])} {delivery.state}"
+    if len(alerts) > 1:
+        subject += f" ({len(alerts)} alerts)"
+    lines = [f"Rule: {rule.name} ({rule.condition} threshold {rule.threshold}, window {rule.window_minutes} min)"]
+    for alert in alerts:
+        lines += [
+            "",
+            f"Entity: {alert['entity']}   State: {alert['state']}   Value: {alert['value']}   Items: {alert['item_count']}   "
+            f"Alert: #{alert['alert_id']}",
+            alert["summary"] or "(no summary)",
+            "Items:",
+            *[f"  [#{i['id']}] {i['label']} {i['score']:+.2f} {i['source']}: {i['text'][:200]}"
+              for i in alert["items"] if i["score"] is not None],
+        ]
+    lines += ["", f"Reference: {delivery.idempotency_key}"]
     send_mail(subject, "\n".join(lines), settings.GENAI_ALERT_EMAIL_FROM, [delivery.target], fail_silently=False)

@@ -43,3 +43,6 @@ class AlertRuleFactory(factory.django.DjangoModelFactory):
     for_evaluations = 1
     cooldown_minutes = 0
     severity = "warning"
+    # Each alert state is sent as soon as it is due, as before grouping; tests of grouping set these.
+    group_wait_seconds = 0
+    group_interval_seconds = 0

@@ -128,11 +128,15 @@ def test_alerts_acknowledge_and_silences(analyst):
     assert [t["to_status"] for t in detail["transitions"]] == ["pending", "firing", "acknowledged"]
     assert analyst.post("/api/alerts/999999/acknowledge").status_code == 404
 
-    silence = analyst.post("/api/silences/", {"rule": rule.pk, "entity": "aapl", "ends_at": (now + timedelta(hours=1)).isoformat()}, format="json")
+    body = {"rule": rule.pk, "entity": "aapl", "ends_at": (now + timedelta(hours=1)).isoformat()}
+    assert analyst.post("/api/silences/", body, format="json").json()["errors"].keys() == {"comment"}
+    silence = analyst.post("/api/silences/", {**body, "comment": "earnings call, Ann"}, format="json")
     assert silence.status_code == 201 and silence.json()["entity"] == "AAPL"
-    backwards = analyst.post("/api/silences/", {"starts_at": "2026-11-30T10:00:00Z", "ends_at": "2026-11-30T09:00:00Z"}, format="json")
+    assert (silence.json()["created_by"], silence.json()["comment"]) == (analyst.user.username, "earnings call, Ann")
+    backwards = analyst.post("/api/silences/", {"starts_at": "2026-11-30T10:00:00Z", "ends_at": "2026-11-30T09:00:00Z",
+                                                "comment": "x"}, format="json")
     assert backwards.status_code == 400 and "ends_at" in backwards.json()["errors"]
-    assert analyst.post("/api/silences/", {"ends_at": "soon"}, format="json").json()["errors"].keys() == {"ends_at"}
+    assert analyst.post("/api/silences/", {"ends_at": "soon", "comment": "x"}, format="json").json()["errors"].keys() == {"ends_at"}
     expired = analyst.delete(f"/api/silences/{silence.json()['id']}")
     assert expired.status_code == 200 and analyst.get("/api/silences/?active=1").json()["count"] == 0
 

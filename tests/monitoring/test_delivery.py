@@ -108,8 +108,10 @@ def test_webhook_is_signed_retried_with_backoff_and_delivered_once(no_broker):
     assert receiver.accepted_keys == [delivery.idempotency_key]
     assert len({r["key"] for r in receiver.requests}) == 1  # retries carry the same key
     body = receiver.requests[-1]["body"]
-    assert (body["alert_id"], body["state"], body["entity"]) == (alert.pk, "firing", "AAPL")
-    assert {i["id"] for i in body["items"]} == set(alert.item_ids) and body["summary"]
+    assert (body["version"], body["state"], body["entities"], body["delivery_id"]) == (2, "firing", ["AAPL"], delivery.pk)
+    (told,) = body["alerts"]
+    assert (told["alert_id"], told["state"], told["entity"]) == (alert.pk, "firing", "AAPL")
+    assert {i["id"] for i in told["items"]} == set(alert.item_ids) and told["summary"]
     attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("number", "ok", "status_code"))
     assert attempts == [(1, False, 503), (2, False, 503), (3, True, 200)]
     delivery.refresh_from_db()
@@ -121,7 +123,7 @@ def test_webhook_is_signed_retried_with_backoff_and_delivered_once(no_broker):
 def test_a_bad_signature_is_refused_and_retries_stop_at_the_limit(no_broker):
     with Receiver() as receiver:
         alert = _firing_alert(webhook_url=receiver.url)
-        delivery = Delivery.objects.get(alert=alert)
+        delivery = Delivery.objects.get(alerts=alert)
         assert delivery_attempt(delivery_id=delivery.pk).result == "retry"
         _due(delivery)
         assert delivery_attempt(delivery_id=delivery.pk).result == "failed"
@@ -132,7 +134,7 @@ def test_a_bad_signature_is_refused_and_retries_stop_at_the_limit(no_broker):
 
 def test_email_goes_through_the_mail_backend(no_broker):
     alert = _firing_alert(emails=["desk@example.com"])
-    delivery = Delivery.objects.get(alert=alert, channel="email")
+    delivery = Delivery.objects.get(alerts=alert, channel="email")
     assert delivery_attempt(delivery_id=delivery.pk).result == "delivered"
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -145,7 +147,7 @@ def test_the_summary_job_is_waited_for_a_while(no_broker):
 
     alert = _firing_alert(emails=["desk@example.com"])
     Alert.objects.filter(pk=alert.pk).update(summary_job=JobFactory(kind="alert_summary", status="running"))
-    delivery = Delivery.objects.get(alert=alert)
+    delivery = Delivery.objects.get(alerts=alert)
     assert delivery_attempt(delivery_id=delivery.pk).result == "wait"
     with override_settings(GENAI_ALERT_SUMMARY_WAIT_SECONDS=0.0):
         assert delivery_attempt(delivery_id=delivery.pk).result == "delivered"

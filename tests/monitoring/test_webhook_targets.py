@@ -76,7 +76,7 @@ def test_sends_check_the_target_again_and_follow_no_redirect(settings, no_broker
     settings.GENAI_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     redirector = _Redirector()
     alert = _firing_alert(webhook_url=redirector.url)
-    delivery = Delivery.objects.get(alert=alert, channel="webhook")
+    delivery = Delivery.objects.get(alerts=alert, channel="webhook")
     assert delivery_attempt(delivery_id=delivery.pk).result == "retry"
     attempt = DeliveryAttempt.objects.get(delivery=delivery)
     assert attempt.status_code == 307 and "not followed" in attempt.error
