@@ -1,9 +1,12 @@
 from django.contrib import admin, messages
+from django.db import models
 
+from generation import roles
 from generation.exceptions import DomainError
 from generation.models import (
     BrandExample,
     Candidate,
+    CompanyProfile,
     Conversation,
     Job,
     JobEvent,
@@ -11,6 +14,9 @@ from generation.models import (
     ModelVersion,
     WorkerHeartbeat,
 )
+from generation.services.company import FIELDS as COMPANY_PROFILE_FIELDS
+from generation.services.company import WRITE_ROLES as COMPANY_PROFILE_WRITE_ROLES
+from generation.services.company import company_profile_update
 from generation.services.jobs import job_cancel, job_retry
 from generation.services.knowledge import knowledge_active_set
 from generation.services.model_versions import model_version_promote
@@ -153,3 +159,27 @@ class BrandExampleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(CompanyProfile)
+class CompanyProfileAdmin(admin.ModelAdmin):
+    """The one profile row: its values fill ``{{Placeholders}}`` in every reply draft. Saved
+    through the service (who changed it, the same checks as the API and the page)."""
+
+    list_display = ["__str__", "website_name", "support_phone", "support_email", "updated_by", "updated_at"]
+    fields = [*COMPANY_PROFILE_FIELDS, "updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_add_permission(self, request) -> bool:
+        return self.has_change_permission(request) and not CompanyProfile.objects.exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and roles.user_has_role(request.user, *COMPANY_PROFILE_WRITE_ROLES)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        saved = company_profile_update(user=request.user, **{name: getattr(obj, name) for name in COMPANY_PROFILE_FIELDS})
+        obj.pk, obj.updated_by, obj.updated_at = saved.pk, saved.updated_by, saved.updated_at

@@ -361,3 +361,114 @@ class BrandExample(models.Model):
 
     def embedding_text(self) -> str:
         return self.text
+
+
+# --- the company profile ----------------------------------------------------------------------
+
+
+class CompanyProfile(models.Model):
+    """The business's own details, which fill the ``{{Placeholders}}`` that every reply draft
+    carries from the knowledge base (``{{Website Name}}``, ``{{Customer Support Phone Number}}``,
+    ``{{Live Chat}}``, ...). One row (id 1), edited by reviewers and admins (the admin, the
+    ``/company/`` page, ``PATCH /api/company-profile``) through ``company_profile_update``.
+
+    Each field fills the placeholder names in ``PLACEHOLDERS`` (the spellings the shipped Bitext
+    answers use, compared case- and separator-insensitively); ``extra`` fills any other name
+    (``{"Refund Policy": "https://shop.example/refunds"}``) and wins over a field for the same
+    name. A job's own ``context`` wins over both."""
+
+    PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+        "company_name": ("Company Name",),
+        "website_name": ("Website Name", "Website", "Website/App Name", "Website or App", "Service Website"),
+        "website_url": ("Website URL",),
+        "support_phone": (
+            "Customer Support Phone Number", "Customer Service Phone Number", "Support Phone Number",
+            "Customer Assistance Phone Number",
+        ),
+        "support_email": (
+            "Customer Support Email", "Customer Support Email Address", "Customer Service Email",
+            "Customer Service Email Address", "Support Email", "Support Email Address",
+        ),
+        "support_hours": (
+            "Customer Support Availability", "Customer Support Hours", "Customer Service Hours",
+            "Support Team Availability", "Customer Assistance Hours", "Operating Hours",
+        ),
+        "live_chat": ("Live Chat",),
+        "returns_address": ("Returns Address", "Return Address"),
+    }
+
+    company_name = models.CharField(max_length=200, blank=True, help_text="Also signs e-mail replies.")
+    website_name = models.CharField(max_length=200, blank=True, help_text='How replies name the site: "our website shop.example".')
+    website_url = models.URLField(max_length=500, blank=True)
+    support_phone = models.CharField(max_length=64, blank=True, help_text="The customer-support phone number.")
+    support_email = models.EmailField(max_length=254, blank=True, help_text="The customer-support e-mail address.")
+    support_hours = models.CharField(
+        max_length=200, blank=True, help_text='When support answers, as replies say it: "Monday to Friday, 9:00-17:00 CET".'
+    )
+    live_chat = models.CharField(max_length=500, blank=True, help_text='The live chat, as replies name it: "live chat at https://...".')
+    returns_address = models.CharField(max_length=500, blank=True, help_text="Where customers send returns.")
+    extra = models.JSONField(
+        default=dict, blank=True, help_text='Any other placeholder: {"Refund Policy": "https://shop.example/refunds"}.'
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="companyprofile_single_row")]
+
+    def __str__(self) -> str:
+        return self.company_name or "Company profile"
+
+    def clean(self) -> None:
+        from generation.jsonchecks import text_problem
+
+        errors: dict[str, list[str]] = {}
+        for name in self.PLACEHOLDERS:
+            value = getattr(self, name) or ""
+            problem = text_problem(value) or ("Braces ({ }) are not allowed: the value fills a placeholder." if
+                                              "{" in value or "}" in value else None)
+            if problem:
+                errors.setdefault(name, []).append(problem)
+        extra = self.extra if self.extra is not None else {}
+        if not isinstance(extra, dict):
+            errors["extra"] = ['A map of placeholder names to values: {"Refund Policy": "..."}.']
+        else:
+            errors.update(self._extra_errors(extra))
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def _extra_errors(extra: dict) -> dict[str, list[str]]:
+        from generation.jsonchecks import printable, text_problem
+
+        limit = settings.GENAI_COMPANY_PROFILE_MAX_EXTRA
+        key_chars, value_chars = settings.GENAI_REPLY_MAX_CONTEXT_KEY_CHARS, settings.GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS
+        problems = []
+        if len(extra) > limit:
+            problems.append(f"At most {limit} placeholders (GENAI_COMPANY_PROFILE_MAX_EXTRA).")
+        for key, value in extra.items():
+            name = printable(str(key))[:80]
+            if not isinstance(key, str) or not key.strip() or len(key) > key_chars:
+                problems.append(f"Placeholder names must be 1 to {key_chars} characters: {name!r}.")
+            elif text_problem(key) or "{" in key or "}" in key:
+                problems.append(f"Placeholder name {name!r}: {text_problem(key) or 'braces are not allowed.'}")
+            if not isinstance(value, str) or not value.strip() or len(value) > value_chars:
+                problems.append(f"The value of {name!r} must be text of 1 to {value_chars} characters.")
+            elif text_problem(value) or "{" in value or "}" in value:
+                problems.append(f"The value of {name!r}: {text_problem(value) or 'braces are not allowed.'}")
+        return {"extra": problems} if problems else {}
+
+    def placeholder_values(self) -> dict[str, str]:
+        """``{placeholder name: value}`` for every field set (under each of its names), then
+        ``extra``, which wins for a name both give."""
+        values = {
+            placeholder: value.strip()
+            for name, placeholders in self.PLACEHOLDERS.items()
+            if (value := getattr(self, name) or "").strip()
+            for placeholder in placeholders
+        }
+        values.update({key.strip(): value.strip() for key, value in (self.extra or {}).items() if str(value).strip()})
+        return values

@@ -10,6 +10,7 @@ from generation import roles
 from generation.exceptions import Forbidden, NotFound
 from generation.models import (
     Candidate,
+    CompanyProfile,
     Job,
     JobEvent,
     JobMetric,
@@ -133,6 +134,22 @@ def knowledge_rows_by_id(*, kind: str, ids: list[int]) -> dict[int, KnowledgeIte
 
 def _knowledge_searchable(model: type[KnowledgeItem], model_name: str) -> QuerySet:
     return model.objects.filter(active=True, embedding_model=model_name, embedding__isnull=False)
+
+
+# --- the company profile ----------------------------------------------------------------------
+
+
+def company_profile_get(*, user: AbstractBaseUser | None = None) -> CompanyProfile:
+    """The company profile; a blank, unsaved one until somebody sets it. ``user``: a person
+    reading it (any role may; the runner and the safety filter read it without one)."""
+    if user is not None and not roles.user_roles(user):
+        raise Forbidden("Reading the company profile needs a role.")
+    return CompanyProfile.objects.select_related("updated_by").filter(pk=1).first() or CompanyProfile(pk=1)
+
+
+def company_profile_values() -> dict[str, str]:
+    """``{placeholder name: value}`` the profile fills in every reply draft."""
+    return company_profile_get().placeholder_values()
 
 
 # --- trained models -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web.views import agent, common, marketing, reviewing, staff
+from web.views import agent, common, company, marketing, reviewing, staff
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("review/items/<str:item_id>/", reviewing.item_page, name="web-review-item"),
     path("review/items/<str:item_id>/<str:action>", reviewing.item_action, name="web-review-action"),
     path("quality/", reviewing.quality_page, name="web-quality"),
+    path("company/", company.company_profile_page, name="web-company-profile"),
     path("staff/jobs/", staff.jobs_page, name="web-staff-jobs"),
     path("staff/models/", staff.models_page, name="web-staff-models"),
     path("staff/models/<int:version_id>/promote", staff.model_promote, name="web-staff-promote"),

@@ -322,6 +322,8 @@ GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer af
 # With a retrieved source the model writes only the reply's opening (the body is the best
 # source's): its tokens are capped here, whatever max_new_tokens asks for.
 GENAI_REPLY_OPENING_MAX_TOKENS = env.int("GENAI_REPLY_OPENING_MAX_TOKENS", default=96)
+# The company profile (placeholder values every draft is filled with): its free-form names.
+GENAI_COMPANY_PROFILE_MAX_EXTRA = env.int("GENAI_COMPANY_PROFILE_MAX_EXTRA", default=50)
 
 # --- product copy and recommendations (the `copy` and `recommendation` kinds) -----------------
 GENAI_COPY_MAX_ATTRIBUTES = env.int("GENAI_COPY_MAX_ATTRIBUTES", default=30)  # keys per product

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.apis import auth, jobs, kinds, knowledge, model_versions
+from generation.apis import auth, company, jobs, kinds, knowledge, model_versions
 from generation.apis import copy as copy_apis
 
 urlpatterns = [
@@ -22,6 +22,7 @@ urlpatterns = [
     path("knowledge/import", knowledge.KnowledgeImportApi.as_view(), name="api-knowledge-import"),
     path("knowledge/docs/", knowledge.KnowledgeDocListApi.as_view(), name="api-knowledge-doc-list"),
     path("knowledge/docs/<str:doc_id>", knowledge.KnowledgeDocDetailApi.as_view(), name="api-knowledge-doc-detail"),
+    path("company-profile", company.CompanyProfileApi.as_view(), name="api-company-profile"),
     path("copy/brand-examples/", copy_apis.BrandExampleListCreateApi.as_view(), name="api-brand-example-list"),
     path(
         "copy/brand-examples/<str:example_id>", copy_apis.BrandExampleDetailApi.as_view(), name="api-brand-example-detail"

@@ -58,6 +58,11 @@ def placeholders_fill(text: str, context: dict[str, str]) -> str:
     return PLACEHOLDER.sub(fill, text)
 
 
+def placeholders_unfilled(text: str) -> list[str]:
+    """The names of the ``{{Name}}`` tokens ``text`` still holds, each once, in order."""
+    return list(dict.fromkeys(match.group(1).strip() for match in PLACEHOLDER.finditer(text)))
+
+
 def placeholders_normalise(text: str) -> str:
     """Loose brace spellings to ``{{Name}}``; masked personal data (``[ORDER_ID]``) to a placeholder."""
     text = _LOOSE_PLACEHOLDER.sub(lambda m: "{{" + m.group(1).strip() + "}}", text)

@@ -5,7 +5,8 @@ Checks, each giving reasons ``{"category", "detail"}``:
 - ``blocked_term``: a term of GENAI_SAFETY_BLOCKED_TERMS, as a whole word or phrase;
 - ``blocked_topic``: a keyword of a topic in GENAI_SAFETY_BLOCKED_TOPICS;
 - ``personal_data``: an e-mail, phone, card or IBAN (the patterns of ``generation.privacy``) that
-  the job's own input did not provide (a reply may quote the order number the agent gave it);
+  neither the job's own input nor the company profile provided (a reply may quote the order
+  number the agent gave it, and the company's support phone);
 - ``toxicity``: alt-profanity-check's shipped linear classifier (trained on ~200k human-labelled
   comments) at or above GENAI_SAFETY_TOXICITY_THRESHOLD, or a word of better-profanity's
   maintained list (which also catches leetspeak spellings).
@@ -150,9 +151,13 @@ def text_screen(
 
 
 def _allowed_values(params: dict) -> list[str]:
-    """Values a job's own input gave it (context variables): quoting them back is no leak."""
+    """Values a job's own input gave it (context variables) and the company profile's (its own
+    support phone and e-mail, which fill reply placeholders): quoting them is no leak."""
+    from generation.selectors import company_profile_values
+
     context = params.get("context") if isinstance(params, dict) else None
-    return [v for v in (context or {}).values() if isinstance(v, str)]
+    given = [v for v in (context or {}).values() if isinstance(v, str)]
+    return given + list(dict.fromkeys(company_profile_values().values()))
 
 
 def candidates_screen(*, job: Job, candidates: Sequence[CandidateResult]) -> list[dict]:

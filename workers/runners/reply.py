@@ -20,8 +20,9 @@ One reply job, in order:
    (a number, e-mail, URL or phone in the reply that is in neither the sources, the message nor
    the context variables) replaced by a placeholder, repetition loops cut (``loop_cut``: the text
    ends before the sentence holding the first repeated 4-gram), an unfinished last sentence
-   dropped, then placeholders filled from the context variables (case-insensitive names; unknown
-   ones stay visible as ``{{Name}}``); an opening that drifted from the message (less similar
+   dropped, then placeholders filled from the company profile and the context variables (the
+   context wins; case-insensitive names; unknown ones stay visible as ``{{Name}}`` and are listed
+   in ``metadata.unfilled_placeholders``); an opening that drifted from the message (less similar
    to it than the best answer's own opening) is replaced by the latter; the body loses every
    sentence that would repeat a word 4-gram;
 6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
@@ -55,6 +56,7 @@ from generation.text.placeholders import (
     invented_values_replace,
     placeholders_fill,
     placeholders_normalise,
+    placeholders_unfilled,
 )
 from generation.text.repetition import loop_cut, repeats_drop, word_count
 from generation.text.sentences import SENTENCE_END, line_ends_normalise, unfinished_cut
@@ -81,6 +83,7 @@ class Processed:
     loop_cut: bool
     invented: list[str]
     fallback: bool
+    unfilled: list[str] = field(default_factory=list)  # placeholders no value filled, in order
 
 
 def reply_postprocess(
@@ -94,7 +97,8 @@ def reply_postprocess(
     fallback_text: str | None = None,
 ) -> Processed:
     """A generated candidate made safe to show (see the module docstring, steps 5 and 6):
-    ``raw`` is the model's text, ``body`` the part of the best answer that follows it."""
+    ``raw`` is the model's text, ``body`` the part of the best answer that follows it,
+    ``context`` the placeholder values (the company profile's, then the job's own)."""
     raw, body = line_ends_normalise(raw), line_ends_normalise(body)
     fallback_text = line_ends_normalise(fallback_text) if fallback_text else fallback_text
     text = placeholders_normalise(raw.strip())
@@ -115,7 +119,8 @@ def reply_postprocess(
     if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
         text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
     text = loop_cut(text)[0]  # a no-op but for text that came from nowhere else
-    return Processed(placeholders_fill(text, context), was_cut, invented, fallback)
+    text = placeholders_fill(text, context)
+    return Processed(text, was_cut, invented, fallback, placeholders_unfilled(text))
 
 
 # --- prompt -----------------------------------------------------------------------------------
@@ -288,12 +293,20 @@ def reply_intent(message: str, hits: Sequence) -> dict:
     return {"intent": hits[0].intent if hits else "", "intent_confidence": None, "intent_source": "retrieval"}
 
 
+def reply_values(context: dict[str, str]) -> dict[str, str]:
+    """The values that fill a draft's placeholders: the company profile's, then the job's own
+    ``context``, which wins (names compared case- and separator-insensitively by the filling)."""
+    from generation.selectors import company_profile_values
+
+    return {**company_profile_values(), **context}
+
+
 def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens: int, stop_reason: str | None = None) -> list[CandidateResult]:
     """Post-processed, scored candidates with their sources."""
     from workers.runtime.embeddings import embedder_get
 
     params, hits = request.params, request.hits
-    context = params.get("context") or {}
+    context = reply_values(params.get("context") or {})
     sources_text = [h.text for h in hits]
     best = hits[0].text if hits else None
     body = answer_split(best)[1] if best else ""
@@ -332,6 +345,7 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
         finish = stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason
         metadata = {"sources": sources, **intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
                     "opening": "retrieved" if d else "generated"}
+        metadata["unfilled_placeholders"] = p.unfilled
         if p.invented:
             metadata["invented_values_removed"] = p.invented
         if p.fallback or d:

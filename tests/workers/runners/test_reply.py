@@ -186,6 +186,40 @@ def test_a_reply_job_runs_through_the_pipeline(load_kb, api_for):
 
 
 @pytest.mark.django_db
+def test_the_company_profile_fills_every_draft_in_the_api_and_the_agent_page(load_kb, api_for, client):
+    """Issue 17: drafts showed {{Website Name}}, {{Customer Support Phone Number}} and {{Live Chat}}."""
+    from generation.models import Job
+    from generation.services.company import company_profile_update
+    from tests.factories import UserFactory
+    from workers.runners import job_run
+
+    load_kb("conversations")
+    company_profile_update(
+        user=UserFactory(role="admin"), company_name="Acme", website_name="acme.example",
+        support_phone="+1 800 555 0100", live_chat="the live chat at acme.example/chat",
+    )
+    api = api_for("agent")
+    response = api.post("/api/jobs/", {"kind": "reply", "params": {
+        "message": "I forgot my password", "max_new_tokens": 16, "context": {"website name": "the Acme app"}}}, format="json")
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job_run(job_id=str(job.id), worker_id="w1") == "succeeded"
+    (candidate,) = api.get(f"/api/jobs/{job.id}").json()["candidates"]
+    text = candidate["text"]
+    assert "the Acme app" in text and "acme.example." not in text  # the request's context wins over the profile
+    assert "+1 800 555 0100" in text and "the live chat at acme.example/chat" in text
+    for filled in ("Website Name", "Customer Support Phone Number", "Live Chat"):
+        assert "{{" + filled + "}}" not in text
+    # what nobody filled stays visible and is listed on the candidate
+    assert "{{Customer Support Availability}}" in text
+    assert candidate["metadata"]["unfilled_placeholders"] == ["Customer Support Availability"]
+    assert not candidate["withheld"] and not candidate["metadata"]["safety"]["flagged"]  # the company's phone is no leak
+    client.force_login(api.user)
+    page = client.get(f"/agent/jobs/{job.id}/drafts").content.decode()
+    assert "+1 800 555 0100" in page and "the Acme app" in page
+    assert 'id="unfilled-' in page and "Still to fill before sending: <code>{{Customer Support Availability}}</code>" in page
+
+
+@pytest.mark.django_db
 def test_history_over_the_prompt_limit_loses_its_oldest_turns(load_kb, settings):
     load_kb("conversations")
     settings.GENAI_MAX_PROMPT_TOKENS = 600
