@@ -34,14 +34,21 @@ class ReplyParamsSerializer(serializers.Serializer):
         max_length=settings.GENAI_REPLY_MAX_HISTORY,
         help_text="Earlier turns of the conversation, oldest first.",
     )
-    channel = serializers.ChoiceField(choices=CHANNELS, default="chat")
+    channel = serializers.ChoiceField(
+        choices=CHANNELS,
+        default="chat",
+        help_text="email: a salutation (by name when the context gives the customer's name), the reply, a sign-off with "
+        "the company's name from the company profile; chat: greets by name when known, no sign-off; phone: the same, "
+        "as said on a call.",
+    )
     tone = serializers.ChoiceField(choices=TONES, default="neutral")
     context = serializers.DictField(
         child=serializers.CharField(max_length=settings.GENAI_REPLY_MAX_CONTEXT_VALUE_CHARS, allow_blank=False),
         required=False,
         default=dict,
         help_text='Placeholder values, e.g. {"Order Number": "A-123", "Customer Name": "Ann"}: they fill '
-        "`{{Order Number}}` tokens of the reply (case-insensitive) and are never shown to the model.",
+        "`{{Order Number}}` tokens of the reply (case-insensitive), winning over the company profile's values, and are "
+        'never shown to the model; "Customer Name" (or "Name") also greets the customer.',
     )
     n = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_CANDIDATES, default=1)
     max_new_tokens = serializers.IntegerField(

@@ -37,6 +37,7 @@ the engine.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,7 @@ from generation.runner import (
 )
 from generation.text.placeholders import (
     invented_values_replace,
+    key_normalise,
     placeholders_fill,
     placeholders_normalise,
     placeholders_unfilled,
@@ -95,10 +97,14 @@ def reply_postprocess(
     context: dict[str, str],
     body: str = "",
     fallback_text: str | None = None,
+    channel: str = "chat",
+    tone: str = "neutral",
+    name: str | None = None,
 ) -> Processed:
     """A generated candidate made safe to show (see the module docstring, steps 5 and 6):
     ``raw`` is the model's text, ``body`` the part of the best answer that follows it,
-    ``context`` the placeholder values (the company profile's, then the job's own)."""
+    ``context`` the placeholder values (the company profile's, then the job's own), ``name`` the
+    customer's, to greet them by (``reply_format``)."""
     raw, body = line_ends_normalise(raw), line_ends_normalise(body)
     fallback_text = line_ends_normalise(fallback_text) if fallback_text else fallback_text
     text = placeholders_normalise(raw.strip())
@@ -119,8 +125,54 @@ def reply_postprocess(
     if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
         text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
     text = loop_cut(text)[0]  # a no-op but for text that came from nowhere else
-    text = placeholders_fill(text, context)
+    text = placeholders_fill(reply_format(text, channel=channel, tone=tone, name=name), context)
     return Processed(text, was_cut, invented, fallback, placeholders_unfilled(text))
+
+
+# The context variables that name the customer (compared as placeholders are).
+CUSTOMER_NAME_KEYS = ("customer name", "customer first name", "first name", "name")
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening))\b", re.IGNORECASE)
+_SIGNED = re.compile(r"\b(?:regards|sincerely|best wishes|cheers),?\s*(?:\n[^\n]*)?$", re.IGNORECASE)
+EMAIL_SALUTATIONS = {"formal": "Dear {name},", "friendly": "Hi {name},"}  # others: "Hello {name},"
+EMAIL_SALUTATIONS_UNNAMED = {"formal": "Dear customer,"}  # others: "Hello,"
+EMAIL_SIGN_OFFS = {"formal": "Yours sincerely", "friendly": "Best wishes"}  # others: "Kind regards"
+EMAIL_SIGNATURE = "{{Company Name}} Customer Support"  # filled from the company profile
+
+
+def reply_customer_name(context: dict[str, str]) -> str | None:
+    """The customer's name from the job's context ("Customer Name", "first name", ...), when it
+    is one: a masked value ("[EMAIL]"), a placeholder or several lines greet nobody."""
+    values = {key_normalise(key): str(value).strip() for key, value in context.items()}
+    for key in CUSTOMER_NAME_KEYS:
+        name = values.get(key)
+        if name and len(name) <= 60 and not any(c in name for c in "[]{}\n"):
+            return name
+    return None
+
+
+def reply_format(text: str, *, channel: str, tone: str, name: str | None) -> str:
+    """The channel's format. An e-mail: a salutation (by name when known), the reply, a sign-off
+    and the company's name (``{{Company Name}}``, filled from the company profile). A chat
+    message or a call: greets by name in the first line when the name is known, no sign-off.
+    A text that already greets or signs off is not given a second one."""
+    text = text.strip()
+    if not text:
+        return text
+    greeted = bool(_GREETING.match(text))
+    if channel == "email":
+        parts = []
+        if not greeted:
+            if name:
+                parts.append(EMAIL_SALUTATIONS.get(tone, "Hello {name},").format(name=name))
+            else:
+                parts.append(EMAIL_SALUTATIONS_UNNAMED.get(tone, "Hello,"))
+        parts.append(text)
+        if not _SIGNED.search(text):
+            parts.append(f"{EMAIL_SIGN_OFFS.get(tone, 'Kind regards')},\n{EMAIL_SIGNATURE}")
+        return "\n\n".join(parts)
+    if name and not greeted:
+        return f"Hi {name}! {text}" if channel == "chat" else f"Hello {name}. {text}"
+    return text
 
 
 # --- prompt -----------------------------------------------------------------------------------
@@ -329,6 +381,9 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
             context=context,
             body=body,
             fallback_text=best,
+            channel=params.get("channel", "chat"),
+            tone=params.get("tone", "neutral"),
+            name=reply_customer_name(params.get("context") or {}),
         )
         for c, raw in zip(completions, raws)
     ]

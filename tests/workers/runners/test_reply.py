@@ -84,6 +84,49 @@ def test_one_line_ending_style_in_a_draft_joined_from_a_model_opening_and_a_wind
     assert processed.text.endswith("steps:\n\n1. Sign in to your account.\n2. Open your orders and press Cancel.")
 
 
+# --- greeting and the channel's format ---------------------------------------------------------
+
+
+def _formatted(channel: str, context: dict, tone: str = "neutral", text: str = "") -> str:
+    from workers.runners.reply import reply_customer_name
+
+    return reply_postprocess(
+        text or "I understand you want to know where order {{Order Number}} is.",
+        finish_reason="stop", sources=[], message="where is my order?",
+        context={"Company Name": "Acme", **context}, body="1. Sign in to {{Website Name}}.\n2. Open Orders.",
+        fallback_text="x", channel=channel, tone=tone, name=reply_customer_name(context),
+    ).text
+
+
+def test_an_email_greets_the_customer_by_name_and_signs_off_with_the_company_name():
+    text = _formatted("email", {"Customer Name": "Ann", "Order Number": "A-1"})
+    assert text == (
+        "Hello Ann,\n\nI understand you want to know where order A-1 is.\n\n1. Sign in to {{Website Name}}.\n"
+        "2. Open Orders.\n\nKind regards,\nAcme Customer Support"
+    )
+    assert _formatted("email", {"customer_name": "Ann"}, tone="formal").startswith("Dear Ann,\n\n")
+    assert _formatted("email", {"first name": "Ann"}, tone="friendly").endswith("Best wishes,\nAcme Customer Support")
+    # no name: a greeting all the same; no company name in the profile: the placeholder stays visible
+    unnamed = reply_postprocess("Thanks for reaching out about your order today, we can help.", finish_reason="stop",
+                                sources=[], message="x", context={}, channel="email")
+    assert unnamed.text.startswith("Hello,\n\nThanks") and unnamed.text.endswith("Kind regards,\n{{Company Name}} Customer Support")
+    assert unnamed.unfilled == ["Company Name"]
+
+
+def test_a_chat_message_greets_by_name_in_one_line_without_a_sign_off():
+    text = _formatted("chat", {"Customer Name": "Ann"})
+    assert text.startswith("Hi Ann! I understand you want to know where order {{Order Number}} is.\n\n1. Sign in")
+    assert text.endswith("2. Open Orders.") and "regards" not in text.lower() and "Acme" not in text
+    assert _formatted("chat", {}).startswith("I understand")  # no name: no greeting
+    assert _formatted("phone", {"Name": "Ann"}).startswith("Hello Ann. I understand")
+
+
+def test_a_reply_that_already_greets_is_not_greeted_twice_and_no_masked_value_is_a_name():
+    text = _formatted("email", {"Customer Name": "Ann"}, text="Hi Ann, I see you want to know where your order is.")
+    assert text.startswith("Hi Ann, I see") and text.count("Ann") == 1
+    assert _formatted("chat", {"Customer Name": "[EMAIL]"}).startswith("I understand")
+
+
 # --- the runner -------------------------------------------------------------------------------
 
 
@@ -217,6 +260,29 @@ def test_the_company_profile_fills_every_draft_in_the_api_and_the_agent_page(loa
     page = client.get(f"/agent/jobs/{job.id}/drafts").content.decode()
     assert "+1 800 555 0100" in page and "the Acme app" in page
     assert 'id="unfilled-' in page and "Still to fill before sending: <code>{{Customer Support Availability}}</code>" in page
+
+
+@pytest.mark.django_db
+def test_an_agent_drafts_an_email_on_the_page_greeting_the_customer_and_signed_by_the_company(load_kb, client):
+    from generation.models import Job
+    from generation.services.company import company_profile_update
+    from tests.factories import UserFactory
+    from workers.runners import job_run
+
+    load_kb("conversations")
+    company_profile_update(user=UserFactory(role="reviewer"), company_name="Acme")
+    agent = UserFactory(role="agent")
+    client.force_login(agent)
+    created = client.post("/agent/", {"message": "I forgot my password\r\nplease help", "channel": "email", "tone": "formal",
+                                      "n": "1", "length": "short", "customer_name": "Ann"})
+    assert created.status_code == 201
+    job = Job.objects.get(owner=agent)
+    assert job_run(job_id=str(job.id), worker_id="w1") == "succeeded"
+    (candidate,) = job.candidates.all()
+    assert candidate.text.startswith("Dear Ann,\n\n") and candidate.text.endswith("\n\nYours sincerely,\nAcme Customer Support")
+    assert "\r" not in candidate.text
+    page = client.get(f"/agent/jobs/{job.id}/drafts").content.decode()
+    assert "Dear Ann," in page and "Acme Customer Support" in page
 
 
 @pytest.mark.django_db
