@@ -97,6 +97,14 @@ def entities_top(*, since: datetime, limit: int = 8) -> list[str]:
     return ordered[:limit]
 
 
+def entity_terms(*, key: str) -> list[str]:
+    """What text may call an entity: its key, and its watch-list name and aliases if it is watched."""
+    if not key or key == "*":
+        return []
+    entity = WatchedEntity.objects.filter(key=key).first()
+    return [key] + ([entity.name, *(entity.aliases or [])] if entity else [])
+
+
 def watched_entity_list() -> QuerySet[WatchedEntity]:
     return WatchedEntity.objects.all()
 

@@ -28,7 +28,13 @@ def _clip(text: str) -> str:
 def alert_summary_extractive(*, item_ids: list[int]) -> tuple[str, list[int]]:
     """Counts, then the most negative items quoted with their ids (2-4 sentences)."""
     items = NewsItem.objects.in_bulk(item_ids)
-    ordered = [items[i] for i in item_ids if i in items]
+    return summary_extractive(items=[items[i] for i in item_ids if i in items])
+
+
+def summary_extractive(*, items: list) -> tuple[str, list[int]]:
+    """The extractive summary of ``items`` (most negative first; each has ``pk``, ``source``,
+    ``title``, ``text``, ``sentiment_label`` and ``sentiment_score``) and the ids it quotes."""
+    ordered = list(items)
     if not ordered:
         return "No scored items are behind this alert. It was raised on an empty window.", []
     negatives = [i for i in ordered if i.sentiment_label == "negative"]

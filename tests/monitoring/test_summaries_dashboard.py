@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from generation.models import Job
-from monitoring.models import Alert
+from monitoring.models import Alert, NewsItem
 from monitoring.services.alerts import alert_rules_evaluate
 from monitoring.services.summaries import alert_summary_extractive
 from tests.factories import UserFactory
@@ -60,6 +60,42 @@ def test_summary_job_keeps_the_model_text_only_if_it_cites_real_items(no_broker,
     assert valid and cited and set(cited) <= set(alert.item_ids)
     if candidate.metadata["method"] == "extractive":  # random weights cannot cite: the fallback
         assert candidate.metadata["rejected_because"]
+
+
+@pytest.mark.parametrize(
+    ("model_text", "reason"),
+    [
+        ("Apple cut its outlook as iPhone demand slumped [#{a}]. It also faces an antitrust fine in Europe [#{b}].", ""),
+        ("Apple cut its outlook by 20% [#{a}]. It also faces an antitrust fine in Europe [#{b}].", "the number 20 is in none of"),
+        ("Apple shares soared on record iPhone demand [#{a}]. It faces a fine in Europe [#{b}].",
+         "says sentiment is positive; none of"),
+        ("Apple cut its outlook [#{a}]. Microsoft faces an antitrust fine in Europe [#{b}].", "the name Microsoft is in none of"),
+        ("Apple cut its outlook [#{a}]. Regulators in Europe are worried.", "sentence 2 is unsupported: cites no item"),
+    ],
+    ids=["supported", "invented-number", "wrong-direction", "invented-name", "uncited-sentence"],
+)
+def test_the_model_summary_is_kept_only_when_every_sentence_is_supported_by_its_items(no_broker, monkeypatch, model_text, reason):
+    from types import SimpleNamespace
+
+    from generation.services.jobs import job_create
+    from monitoring.services.scoring import monitor_system_user
+
+    alert = _firing_alert()
+    by_text = {i.text: i.pk for i in NewsItem.objects.all()}
+    text = model_text.format(a=by_text["Apple cuts its outlook as iPhone demand slumps"],
+                             b=by_text["Apple faces an antitrust fine in Europe"])
+    completion = SimpleNamespace(text=text, finish_reason="stop", completion_tokens=40)
+    monkeypatch.setattr("workers.runners.alert_summary.alert_summary_generate", lambda lm, **kw: (text, completion, [1, 2, 3]))
+    job, _ = job_create(owner=monitor_system_user(), kind="alert_summary", params={"alert_id": alert.pk})
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    alert.refresh_from_db()
+    metadata = Job.objects.get(pk=job.pk).candidates.get().metadata
+    if not reason:  # what the analyst reads is the model's text
+        assert (alert.summary, alert.summary_method, metadata["rejected_because"]) == (text, "model", "")
+    else:  # the analyst reads the extractive summary; the job says which sentence failed and why
+        assert alert.summary_method == "extractive" and alert.summary != text and alert.summary.startswith("3 of the 4")
+        assert reason in metadata["rejected_because"] and metadata["unsupported_sentences"]
+        assert metadata["model_text"] == text
 
 
 def test_dashboard_renders_an_inline_svg_chart_and_acknowledges_with_csrf(client):

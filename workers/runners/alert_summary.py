@@ -1,19 +1,22 @@
 """Runner of the ``alert_summary`` kind and its prompt: 2 to 4 sentences about the items behind
-an alert, citing their ids as ``[#12]``. The model's text is kept only if ``summary_validate``
-accepts it (it cites only the alert's items, 2 to 4 sentences); otherwise the alert keeps the
-extractive summary ``monitoring.services.summaries`` builds."""
+an alert, citing their ids as ``[#12]``. The model's text is kept only if ``summary_judge``
+accepts it: ``summary_validate`` (it cites only the alert's items, 2 to 4 sentences) and then
+``generation.text.summarycheck`` (each sentence is supported by the items it cites: the entity,
+the direction of sentiment, every number and name); otherwise the alert keeps the extractive
+summary ``monitoring.services.summaries`` builds. ``alerts_evaluate`` measures how often."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
 from generation.runner import CandidateResult, JobResult, RunnerContext
 from generation.text.sentences import sentences_split
+from generation.text.summarycheck import CITATION, SentenceCheck, Source, summary_support, support_problem
 
-CITATION = re.compile(r"\[#(\d+)\]")
 _ANY_ID = re.compile(r"#(\d+)")
 
 SUMMARY_SYSTEM = (
@@ -47,16 +50,56 @@ def summary_validate(text: str, *, allowed_ids: set[int]) -> tuple[bool, list[in
     return True, list(dict.fromkeys(cited)), ""
 
 
-def alert_summary_run(*, params: dict, ctx: RunnerContext) -> JobResult:
-    """The LM's summary if it cites only the alert's items, else the extractive one."""
+@dataclass
+class SummaryVerdict:
+    kept: bool  # cites only the alert's items, 2-4 sentences, every sentence supported
+    cited: list[int]
+    reason: str = ""  # why not kept
+    structural: bool = False  # what the check before support kept: real ids, 2-4 sentences
+    checks: list[SentenceCheck] = field(default_factory=list)  # per sentence, when structural
+
+    @property
+    def unsupported(self) -> list[SentenceCheck]:
+        return [c for c in self.checks if not c.supported]
+
+
+def summary_judge(text: str, *, entity: str, items: list, entity_terms: list[str]) -> SummaryVerdict:
+    """Whether a model summary is kept: the structural check, then each sentence against the
+    items it cites. ``items`` have ``pk``, ``text``, ``sentiment_label`` and ``entities``."""
+    if not items:
+        return SummaryVerdict(False, [], "no items")
+    valid, cited, reason = summary_validate(text, allowed_ids={i.pk for i in items})
+    if not valid:
+        return SummaryVerdict(False, cited, reason)
+    sources = {i.pk: Source(text=i.text, label=i.sentiment_label or "", entities=tuple(i.entities or ())) for i in items}
+    checks = summary_support(text, sources=sources, entity=entity, entity_terms=entity_terms)
+    problem = support_problem(checks)
+    return SummaryVerdict(not problem, cited, problem, structural=True, checks=checks)
+
+
+def alert_summary_generate(lm, *, entity: str, items: list, ctx: RunnerContext):
+    """The model's summary of ``items``: (text cut to 4 sentences, the raw completion, prompt ids)."""
     from generation.lm import chat_input_ids
+    from workers.ml.decoding import SamplingParams
+    from workers.runtime.completions import completions_run
+
+    ids = chat_input_ids(lm.tokenizer, prompt=None, messages=alert_summary_prompt(entity=entity, items=items))
+    sampling = SamplingParams(
+        max_new_tokens=settings.GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS, temperature=0.0, repetition_penalty=1.2, n=1, stop=("\n\n",)
+    )
+    completion = completions_run(lm, ids, sampling, ctx)[0]
+    generated = " ".join(completion.text.split())
+    return " ".join(sentences_split(generated, capitalised=True)[:4]), completion, ids
+
+
+def alert_summary_run(*, params: dict, ctx: RunnerContext) -> JobResult:
+    """The LM's summary if every sentence is supported by the items it cites, else the extractive one."""
     from monitoring.models import Alert, NewsItem
+    from monitoring.selectors import entity_terms
     from monitoring.services.summaries import (
         alert_summary_extractive,
         alert_summary_store,
     )
-    from workers.ml.decoding import SamplingParams
-    from workers.runtime.completions import completions_run
     from workers.runtime.models import lm_get
 
     alert = Alert.objects.filter(pk=params["alert_id"]).first()
@@ -64,17 +107,11 @@ def alert_summary_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         raise PermanentJobError(f"Alert {params['alert_id']} no longer exists.", code="not_found")
     items_by_id = NewsItem.objects.in_bulk(alert.item_ids)
     items = [items_by_id[i] for i in alert.item_ids if i in items_by_id]
-    allowed = {i.pk for i in items}
     lm = lm_get()
-    ids = chat_input_ids(lm.tokenizer, prompt=None, messages=alert_summary_prompt(entity=alert.entity, items=items))
-    sampling = SamplingParams(
-        max_new_tokens=settings.GENAI_ALERT_SUMMARY_MAX_NEW_TOKENS, temperature=0.0, repetition_penalty=1.2, n=1, stop=("\n\n",)
-    )
-    completion = completions_run(lm, ids, sampling, ctx)[0]
-    generated = " ".join(completion.text.split())
-    candidate = " ".join(sentences_split(generated, capitalised=True)[:4])
-    valid, cited, reason = summary_validate(candidate, allowed_ids=allowed) if items else (False, [], "no items")
-    if valid:
+    candidate, completion, ids = alert_summary_generate(lm, entity=alert.entity, items=items, ctx=ctx)
+    verdict = summary_judge(candidate, entity=alert.entity, items=items, entity_terms=entity_terms(key=alert.entity))
+    cited = verdict.cited
+    if verdict.kept:
         text, method = candidate, "model"
     else:
         text, cited = alert_summary_extractive(item_ids=alert.item_ids)
@@ -87,8 +124,11 @@ def alert_summary_run(*, params: dict, ctx: RunnerContext) -> JobResult:
                 finish_reason=completion.finish_reason,
                 prompt_tokens=len(ids),
                 completion_tokens=completion.completion_tokens,
-                metadata={"alert_id": alert.pk, "method": method, "cited_item_ids": cited, "model_text": generated,
-                          "rejected_because": reason},
+                metadata={"alert_id": alert.pk, "method": method, "cited_item_ids": cited,
+                          "model_text": " ".join(completion.text.split()),
+                          "rejected_because": verdict.reason,
+                          "unsupported_sentences": [{"sentence": c.sentence, "problems": list(c.problems)}
+                                                    for c in verdict.unsupported]},
             )
         ],
         model_version=lm.version,
