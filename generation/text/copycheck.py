@@ -213,6 +213,7 @@ _SIZE_PHRASE = re.compile(
 _ONE_SIZE = re.compile(r"\bone[\s-]size\b", re.I)
 _UNIT = (
     r"mm|cm|m|km|in|inch|inches|\"|”|ft|feet|ml|cl|l|litres?|liters?|oz|g|kg|lbs?|pounds?|gb|tb|mb|mah|wh|w|watts?|"
+    r"(?:milli|centi|kilo)?(?:metres?|meters?)|millilitres?|milliliters?|grams?|kilograms?|kilos?|ounces?|"
     r"v|volts?|hz|khz|mhz|ghz|mp|megapixels?|hours?|hrs?|h|mins?|minutes?|days?|weeks?|months?|years?|yrs?|"
     r"pieces?|pcs|pack|layers?|pockets?|compartments?|speeds?|settings?|ports?|cores?|db|lumens?|rpm|k|p|fps|x"
 )
@@ -814,8 +815,13 @@ _UNIT_CANON = {
     "kg": "kg", "lb": "lb", "pound": "lb", "gb": "gb", "tb": "tb", "mb": "mb", "mah": "mah", "wh": "wh", "w": "w",
     "watt": "w", "v": "v", "volt": "v", "hz": "hz", "khz": "khz", "mhz": "mhz", "ghz": "ghz", "hour": "h", "hr": "h",
     "h": "h", "min": "min", "minute": "min", "day": "day", "week": "week", "month": "month", "year": "year",
-    "yr": "year", "db": "db", "lumen": "lumen", "rpm": "rpm",
+    "yr": "year", "db": "db", "lumen": "lumen", "rpm": "rpm", "metre": "m", "meter": "m", "centimetre": "cm",
+    "centimeter": "cm", "millimetre": "mm", "millimeter": "mm", "kilometre": "km", "kilometer": "km",
+    "millilitre": "ml", "milliliter": "ml", "gram": "g", "kilogram": "kg", "kilo": "kg", "ounce": "oz",
 }
+_MEASURE_UNITS = frozenset({"mm", "cm", "m", "km", "ft", "ml", "cl", "l", "oz", "g", "kg", "lb"})
+# The nouns of measured keys: a value of one key said as another's ("a 1.4 kg capacity" for a weight).
+_KEY_NOUNS = frozenset("capacity weight length width height depth diameter volume price".split())
 # Words that, just before a price, make it a measure ("measures 65 EUR", "a capacity of 39 EUR").
 _MEASURE_WORDS = frozenset("measures measuring weighs weighing holds capacity lasts".split())
 # Before a care or warranty value, these say it is one ("they are dishwasher safe", "asks for
@@ -862,6 +868,14 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
             given = allowed.units.get(number)
             if unit and given and unit not in given and not (unit == "m" and "min" in given):
                 found.append(("unit", match.group(0).strip()))
+            elif unit in _MEASURE_UNITS and not given and number in allowed.numbers:
+                found.append(("unit", match.group(0).strip()))  # sizes 40-46 written as "43 centimetres"
+        after = re.findall(r"^\s+([a-z]+)", sentence[match.end() :].lower())  # the next word, no punctuation between
+        if after and singular(after[0]) in _KEY_NOUNS:
+            number = next(iter(_numbers(match.group(1))), "")
+            keys = {k for k, item in allowed.items if number and number in item}
+            if keys and not any(singular(after[0]) in k.split() for k in keys):
+                found.append(("role", f"{match.group(0).strip()} {after[0]}"))
     for match in re.finditer(r"\bmeasures\b((?:\s+\S+){1,3})", sentence, re.I):
         if not re.search(r"\d", match.group(1)):
             found.append(("unit", match.group(0).strip()))  # "measures one size", "measures S, M and L"
@@ -1023,9 +1037,16 @@ def claims_filter(
 MIN_GROUNDED_WORDS = 5  # a sentence cut shorter than this ("At 42 EUR.") is dropped whole
 
 
-def _segment_grounded(segment: str, facts: Sequence[Fact]) -> bool:
+def _segment_grounded(segment: str, facts: Sequence[Fact], input_words: set[str] | None = None) -> bool:
+    """The segment states a fact; with ``input_words`` (for a clause), also when most of its
+    content words are the input's ("..., dry flat" of care "hand wash cold, dry flat")."""
     prepared = _Text.of(segment)
-    return any(fact_mentioned(f, prepared) for f in facts)
+    if any(fact_mentioned(f, prepared) for f in facts):
+        return True
+    if input_words is None:
+        return False
+    content = [w for w in prepared.words if w not in STOPWORDS]
+    return bool(content) and sum(w in input_words for w in content) * 2 > len(content)
 
 
 def ungrounded_cut(text: str, attributes: Mapping[str, object]) -> tuple[str, list[dict]]:
@@ -1033,6 +1054,7 @@ def ungrounded_cut(text: str, attributes: Mapping[str, object]) -> tuple[str, li
     trailing comma-separated parts that state none ("..., ready to turn up wherever the day
     leads."). Returns (text, what was cut: ``{"type": "ungrounded", "sentence"|"clause": ...}``)."""
     facts = attribute_facts(attributes)
+    input_words = set(words(attributes_text(attributes)))
     kept: list[str] = []
     cut: list[dict] = []
     for sentence in sentences_split(text):
@@ -1044,7 +1066,7 @@ def ungrounded_cut(text: str, attributes: Mapping[str, object]) -> tuple[str, li
         body = body.rstrip(".!?")
         parts = body.split(", ")
         clauses = []
-        while len(parts) > 1 and not _segment_grounded(parts[-1], facts):
+        while len(parts) > 1 and not _segment_grounded(parts[-1], facts, input_words):
             clauses.append({"type": "ungrounded", "clause": parts.pop()[:300]})
         if not clauses:
             kept.append(body + end)

@@ -158,7 +158,7 @@ class BatchDecoder:
                 index=index,
                 tracker=TextTracker(self.tokenizer, params.stop),
                 generator=generator,
-                seen=list(request.prompt_ids),
+                seen=list(request.prompt_ids) if params.penalise_prompt else [],
             )
             request.rows.append(row)
             self._advance(row, logits)

@@ -18,6 +18,10 @@ class SamplingParams:
     top_p: float = 0.95
     top_k: int = 50
     repetition_penalty: float = 1.0
+    # False: the penalty counts only the tokens generated, not the prompt's. Data-to-text (copy)
+    # needs this: with the prompt counted, the attribute values it must repeat are the penalised
+    # tokens, and a small model alters them ("goody-goody welted sole" for "Goodyear welted sole").
+    penalise_prompt: bool = True
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1

@@ -66,6 +66,21 @@ class _LogprobCapture(LogitsProcessor):
         return scores
 
 
+class _GeneratedRepetitionPenalty(LogitsProcessor):
+    """transformers' repetition penalty over the generated tokens only (past ``prompt_length``)."""
+
+    def __init__(self, penalty: float, prompt_length: int) -> None:
+        self.penalty, self.prompt_length = penalty, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.prompt_length :]
+        if generated.shape[1] == 0:
+            return scores
+        picked = torch.gather(scores, 1, generated)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, generated, picked)
+
+
 class _StopWhen(StoppingCriteria):
     def __init__(self, should_stop: Callable[[], bool]):
         self.should_stop = should_stop
@@ -147,11 +162,14 @@ def generate(
         do_sample=sampling,
         max_new_tokens=params.max_new_tokens,
         num_return_sequences=params.n,
-        repetition_penalty=params.repetition_penalty,
+        repetition_penalty=params.repetition_penalty if params.penalise_prompt else None,
         pad_token_id=pad_id,
         eos_token_id=list(eos_ids),
         streamer=streamer,
-        logits_processor=LogitsProcessorList([capture]),
+        logits_processor=LogitsProcessorList(
+            ([] if params.penalise_prompt or params.repetition_penalty == 1.0
+             else [_GeneratedRepetitionPenalty(params.repetition_penalty, input_ids.shape[1])]) + [capture]
+        ),
         stopping_criteria=StoppingCriteriaList([stop_when]),
     )
     if sampling:

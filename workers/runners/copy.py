@@ -63,6 +63,7 @@ from generation.text.copycheck import (
     claims_filter,
     content_words,
     copy_check,
+    ungrounded_cut,
 )
 from generation.text.placeholders import key_normalise
 from generation.text.repetition import loop_cut, word_count
@@ -324,7 +325,9 @@ class Description:
         return self.words >= settings.GENAI_COPY_MIN_WORDS and self.generated_coverage >= settings.GENAI_COPY_REGENERATE_BELOW
 
     def rank(self) -> tuple:
-        return (self.usable(), self.words >= settings.GENAI_COPY_MIN_WORDS, self.generated_coverage, -len(self.removed))
+        """Better first: usable, then the facts stated less a tenth per sentence or clause removed
+        (a sample that needed less cutting holds less nonsense in what is left), then length."""
+        return (self.usable(), round(self.generated_coverage - 0.1 * len(self.removed), 4), self.words)
 
 
 def description_clean(
@@ -341,9 +344,11 @@ def description_clean(
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
     text, removed, _ = claims_filter(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
+    text, ungrounded = ungrounded_cut(text, attributes)
     coverage = copy_check(text, attributes, extra_texts=extra_texts, known_brands=known_brands).coverage if text else 0.0
     return Description(
-        raw=raw, text=text, removed=[{"type": c.type, "claim": c.claim, "sentence": c.sentence[:300]} for c in removed],
+        raw=raw, text=text,
+        removed=[{"type": c.type, "claim": c.claim, "sentence": c.sentence[:300]} for c in removed] + ungrounded,
         loop_cut=was_cut, generated_coverage=coverage, words=word_count(text), finish_reason=finish_reason,
     )
 
@@ -440,7 +445,8 @@ def _completions(lm, ids: list[int], *, n: int, temperature: float, seed: int | 
     from workers.ml.decoding import SamplingParams
     from workers.runtime.completions import completions_run
 
-    common = {"max_new_tokens": max_new_tokens, "top_p": 0.95, "top_k": 50, "repetition_penalty": REPETITION_PENALTY}
+    common = {"max_new_tokens": max_new_tokens, "top_p": 0.95, "top_k": 50, "repetition_penalty": REPETITION_PENALTY,
+              "penalise_prompt": False}  # the attribute values are to be repeated as given
     if temperature > 0 or n == 1:
         return completions_run(lm, ids, SamplingParams(temperature=temperature, n=n, seed=seed, **common), ctx)
     first = completions_run(lm, ids, SamplingParams(temperature=0.0, n=1, seed=seed, **common), ctx)
@@ -484,8 +490,12 @@ def copy_generate(request: CopyRequest, ctx) -> None:
             out.append(d)
         return out
 
-    best = clean(_completions(lm, ids, n=n, temperature=params.get("temperature", 0.0), seed=seed,
-                              max_new_tokens=max_new_tokens, ctx=silent), 0)
+    # ``samples`` drawn per candidate (the first of the first greedy unless a temperature is
+    # asked for), the best of each group kept.
+    samples = max(1, settings.GENAI_COPY_SAMPLES)
+    drawn = clean(_completions(lm, ids, n=n * samples, temperature=params.get("temperature", 0.0), seed=seed,
+                               max_new_tokens=max_new_tokens, ctx=silent), 0)
+    best = [max(drawn[i * samples : (i + 1) * samples], key=Description.rank) for i in range(n)]
     request.attempts = [1] * n
     for attempt in range(1, params.get("max_regenerations", 0) + 1):
         failing = [i for i, d in enumerate(best) if not d.usable()]

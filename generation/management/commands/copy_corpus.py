@@ -59,14 +59,27 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--all", action="store_true",
                             help="Train on every text; by default only those the strict copy checker passes.")
+        parser.add_argument("--as-written", action="store_true",
+                            help="Train on the texts as written; by default each is cleaned as the service cleans "
+                                 "what the model writes (flagged sentences removed, sentences and clauses that "
+                                 "state no attribute cut), so the model learns the prose the service keeps.")
 
     def handle(self, *args, corpus: Path, out: Path, test_every: int, few_shot_share: float, seed: int, **options):
-        from generation.text.copycheck import copy_check
+        from generation.text.copycheck import claims_filter, copy_check, ungrounded_cut
         from workers.runners.copy import copy_messages
 
         rows = corpus_read(corpus)
         rng = random.Random(seed)
         train = [r for r in rows if split_of(r["id"], test_every=test_every) == "train"]
+        if not options["as_written"]:
+            # A 135M model imitates the corpus's tone sentences as nonsense ("a quiet spot to unwind
+            # on the weekends" for a shirt); trained on what the service keeps, it writes less to cut.
+            cleaned = []
+            for row in train:
+                text, _, _ = claims_filter(row["description"], row["attributes"])
+                text, _ = ungrounded_cut(text, row["attributes"])
+                cleaned.append({**row, "description": text})
+            train = cleaned
         held_out = 0
         if not options["all"]:  # what the model learns is what the checker lets through
             kept = [r for r in train if copy_check(r["description"], r["attributes"]).passed]

@@ -110,7 +110,14 @@ class Command(BaseCommand):
                 "extra": {
                     "description_coverage": _mean(c["description_coverage"] for c in checks),
                     "generated_coverage": _mean(c["generated_coverage"] for c in checks),
-                    "generated_with_claims_rate": _rate(c["removed_claims"] for c in checks),
+                    # the model's own text before the service cleaned it: a claim removed, and
+                    # a sentence or clause that stated no attribute cut (ungrounded_cut)
+                    "generated_with_claims_rate": _rate(
+                        any(r["type"] != "ungrounded" for r in c["removed_claims"]) for c in checks
+                    ),
+                    "ungrounded_cut_rate": _rate(
+                        any(r["type"] == "ungrounded" for r in c["removed_claims"]) for c in checks
+                    ),
                     "fallback_rate": _rate(c.metadata["fallback"] for c in candidates),
                 },
             }

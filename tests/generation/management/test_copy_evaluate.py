@@ -48,6 +48,21 @@ def test_the_corpus_becomes_training_chats_and_a_held_back_catalogue(tmp_path):
     assert test_ids <= again
 
 
+def test_training_texts_are_what_the_service_would_keep_unless_asked_as_written(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rambling = [{**_record(i), "description": _record(i)["description"] + " Take it anywhere the day leads."}
+                for i in range(12)]
+    (corpus / "bags.jsonl").write_text("\n".join(json.dumps(r) for r in rambling) + "\n")
+    for flags, expect_tail in (((), False), (("--as-written",), True)):
+        out = tmp_path / ("out" + "".join(flags))
+        call_command("copy_corpus", "--corpus", str(corpus), "--out", str(out), "--test-every", "4", *flags,
+                     stdout=io.StringIO())
+        targets = [json.loads(line)["messages"][-1]["content"] for line in (out / "train.jsonl").read_text().splitlines()]
+        assert targets and all(t.endswith("the day leads.") == expect_tail for t in targets)
+        assert all("front zip pocket" in t for t in targets)
+
+
 def test_evaluate_prints_the_figures_of_each_system_and_writes_a_sample(tmp_path, one_torch_thread):
     source = tmp_path / "catalogue.csv"
     source.write_text(

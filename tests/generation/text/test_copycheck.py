@@ -229,3 +229,12 @@ def test_sentences_and_trailing_clauses_that_state_no_attribute_are_cut():
     assert {"type": "ungrounded", "clause": "making it a quiet spot to unwind"} in cut
     # a sentence left shorter than a clause ("At 42 EUR.") goes whole
     assert {"type": "ungrounded", "sentence": "At 42 EUR, it is a simple addition to your wardrobe, ready to turn up."} in cut
+
+
+def test_a_measure_of_one_key_said_as_another_is_flagged():
+    speaker = {"name": "Lumen Home", "category": "Smart speaker", "weight": "1.4 kg", "capacity": "2 litres"}
+    assert "role" in {c.type for c in unsupported_claims("It is a smart speaker with a 1.4 kg capacity.", speaker)}
+    assert unsupported_claims("It weighs 1.4 kg and has a 2 litre capacity.", speaker) == []
+    boot = {"category": "Work boot", "sizes": ["40", "41", "42", "43"]}
+    assert "unit" in {c.type for c in unsupported_claims("It measures 40, 41, 42 and 43 centimetres.", boot)}
+    assert unsupported_claims("It comes in sizes 40 to 43.", boot) == []

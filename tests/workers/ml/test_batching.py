@@ -72,6 +72,26 @@ def test_repetition_penalty_matches_transformers(tiny):
     assert batched[0].text == _alone(tiny, PROMPTS[0], params)[0].text
 
 
+def test_a_penalty_over_generated_tokens_only_matches_transformers_and_spares_the_prompt(tiny):
+    """Copy repeats the prompt's attribute values: the penalty may count only what was generated."""
+    generated_only = SamplingParams(max_new_tokens=15, temperature=0.0, repetition_penalty=3.0, penalise_prompt=False)
+    with_prompt = SamplingParams(max_new_tokens=15, temperature=0.0, repetition_penalty=3.0)
+    (batched,) = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[1]), params=generated_only)])
+    assert batched[0].text == _alone(tiny, PROMPTS[1], generated_only)[0].text
+    # what the penalty counts after the first token: the prompt and that token, or that token alone
+    prompt = _ids(tiny, PROMPTS[1])
+    for params, counted in ((with_prompt, len(prompt) + 1), (generated_only, 1)):
+        decoder = _decoder(tiny)
+        assert decoder.prefill_step(BatchRequest(prompt_ids=prompt, params=params))
+        assert len(decoder.rows[0].seen) == counted
+
+    from workers.ml.lm import _GeneratedRepetitionPenalty
+
+    scores = torch.tensor([[2.0, 2.0, -2.0, 2.0]])
+    penalised = _GeneratedRepetitionPenalty(2.0, prompt_length=2)(torch.tensor([[0, 2, 1, 2]]), scores)
+    assert penalised.tolist() == [[2.0, 1.0, -4.0, 2.0]]  # token 0 only in the prompt: untouched
+
+
 def test_n_seed_stop_and_max_tokens_inside_a_batch(tiny):
     sampled = SamplingParams(max_new_tokens=12, temperature=1.0, top_k=0, top_p=1.0, seed=5, n=3)
     first = _drive(_decoder(tiny), [BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=sampled)])[0]

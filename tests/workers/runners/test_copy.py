@@ -38,6 +38,26 @@ def test_description_clean_cuts_loops_and_removes_invented_sentences():
     assert {(c["type"], c["claim"]) for c in cleaned.removed} >= {("category", "sneaker"), ("brand", "Nike")}
 
 
+def test_of_the_samples_drawn_the_one_that_needed_least_cutting_is_kept():
+    """The runner draws GENAI_COPY_SAMPLES descriptions per candidate and keeps the best ranked."""
+    from workers.runners.copy import Description
+
+    rambling = description_clean(
+        "The Urbano Metro Sling is a black sling bag for commuters, so it can be tucked away when your hand gets "
+        "to work. Wear it on wheels whenever you need something to do. It has an adjustable strap and a front zip "
+        "pocket, made from recycled nylon.",
+        attributes=SLING, finish_reason="stop",
+    )
+    plain = description_clean(
+        "The Urbano Metro Sling is a black sling bag for commuters, made from recycled nylon. It has an adjustable "
+        "strap and a front zip pocket, and it costs 45 EUR.",
+        attributes=SLING, finish_reason="stop",
+    )
+    assert [r["type"] for r in rambling.removed] == ["ungrounded", "ungrounded"]
+    assert "wheels" not in rambling.text and "tucked away" not in rambling.text
+    assert max([rambling, plain], key=Description.rank) is plain
+
+
 def test_completion_states_exactly_the_missing_facts():
     description = "The Urbano Metro Sling is a black sling bag for commuters."
     completion = copy_completion(SLING, description)
