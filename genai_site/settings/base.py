@@ -322,6 +322,16 @@ GENAI_REPLY_MIN_WORDS = env.int("GENAI_REPLY_MIN_WORDS", default=12)  # fewer af
 # With a retrieved source the model writes only the reply's opening (the body is the best
 # source's): its tokens are capped here, whatever max_new_tokens asks for.
 GENAI_REPLY_OPENING_MAX_TOKENS = env.int("GENAI_REPLY_OPENING_MAX_TOKENS", default=96)
+# Sources: a knowledge-base row whose MiniLM cosine to the message is below this is not offered
+# (bench/retrieval_scores.py on the shipped Bitext rows: none of the top 5 hits of 36 hand-written
+# in-domain questions is below 0.40, 2 % are below 0.45; 13 of 16 off-topic messages have no hit
+# above 0.40; docs/benchmarks.md).
+GENAI_REPLY_MIN_SOURCE_SCORE = env.float("GENAI_REPLY_MIN_SOURCE_SCORE", default=0.40)
+# When the intent classifier gives the message's intent at least this probability, sources of
+# that intent rank as if their cosine were GENAI_REPLY_INTENT_BOOST higher (near ties in the
+# Bitext data are a neighbouring intent 0.016 to 0.048 above the right one).
+GENAI_REPLY_INTENT_CONFIDENCE = env.float("GENAI_REPLY_INTENT_CONFIDENCE", default=0.5)
+GENAI_REPLY_INTENT_BOOST = env.float("GENAI_REPLY_INTENT_BOOST", default=0.05)
 # The company profile (placeholder values every draft is filled with): its free-form names.
 GENAI_COMPANY_PROFILE_MAX_EXTRA = env.int("GENAI_COMPANY_PROFILE_MAX_EXTRA", default=50)
 

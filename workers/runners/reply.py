@@ -5,7 +5,10 @@ One reply job, in order:
 1. the message and history arrive masked (``generation.kinds.reply`` masks them in validation,
    so the stored params are masked too); they are masked again here, which changes nothing for
    masked text and protects callers that skip the serializer;
-2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message;
+2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message: none
+   whose cosine is below ``GENAI_REPLY_MIN_SOURCE_SCORE``, and, when the intent classifier gives
+   the message's intent with at least ``GENAI_REPLY_INTENT_CONFIDENCE``, those of that intent
+   ranked as if ``GENAI_REPLY_INTENT_BOOST`` more similar (``metadata.sources[].boosted``);
 3. a chat prompt shows the model the best ``GENAI_REPLY_PROMPT_SOURCES`` hits as earlier turns
    (their customer message, then the first paragraph of their answer), then the history and the
    message, and starts the assistant's turn with the first words of the best answer: the model
@@ -226,14 +229,19 @@ class ReplyRequest:
     history: list[dict]
     hits: list = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
+    intent: dict = field(default_factory=dict)  # reply_intent's: the metadata fields of the intent
 
 
 
 def reply_prepare(
     params_list: Sequence[dict], *, exclude_messages: Sequence[str | None] | None = None
 ) -> list[ReplyRequest]:
-    """Mask, retrieve (one batch for all), build prompts. ``exclude_messages[i]`` drops hits whose
-    customer message (or doc title) is exactly that text (evaluation on rows the KB holds)."""
+    """Mask, predict the intent, retrieve (one batch for all), build prompts. Sources below
+    ``GENAI_REPLY_MIN_SOURCE_SCORE`` are not offered; when the intent classifier is confident
+    (``GENAI_REPLY_INTENT_CONFIDENCE``) sources of its intent rank ``GENAI_REPLY_INTENT_BOOST``
+    higher. ``exclude_messages[i]`` drops hits whose customer message (or doc title) is exactly
+    that text (evaluation on rows the KB holds)."""
+    from workers.runtime.intent import intent_predict
     from workers.runtime.retrieval import knowledge_search_batch
 
     requests = []
@@ -248,13 +256,22 @@ def reply_prepare(
         return []
     k_max = max(r.params.get("k", 3) for r in requests)
     extra = 2 if exclude_messages else 0
-    results = knowledge_search_batch([r.message for r in requests], min(k_max + extra, settings.GENAI_KB_SEARCH_MAX_K))
+    model, predictions = intent_predict([r.message for r in requests])
+    confident = [label if confidence >= settings.GENAI_REPLY_INTENT_CONFIDENCE else None for label, confidence in predictions]
+    results = knowledge_search_batch(
+        [r.message for r in requests],
+        min(k_max + extra, settings.GENAI_KB_SEARCH_MAX_K),
+        min_score=settings.GENAI_REPLY_MIN_SOURCE_SCORE,
+        boost_intents=confident or None,
+        intent_boost=settings.GENAI_REPLY_INTENT_BOOST,
+    )
     for i, (request, hits) in enumerate(zip(requests, results)):
         excluded = (exclude_messages or [None] * len(requests))[i]
         if excluded is not None:
             masked = pii_mask(excluded).text.strip()
             hits = [h for h in hits if h.title.strip() not in (excluded.strip(), masked)]
         request.hits = hits[: request.params.get("k", 3)]
+        request.intent = reply_intent(request.hits, model=model, prediction=predictions[i] if predictions else None)
         answers = [(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]]
         request.messages = reply_messages(
             message=request.message,
@@ -332,17 +349,16 @@ def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     return completions, len(ids)
 
 
-def reply_intent(message: str, hits: Sequence) -> dict:
-    """The message's intent: from the trained intent classifier (``workers.runtime.intent``) when
-    one is registered, else the intent of the top retrieved source (no confidence then)."""
-    from workers.runtime.intent import intent_predict
-
-    model, predictions = intent_predict([message])
-    if predictions:
-        label, confidence = predictions[0]
+def reply_intent(hits: Sequence, *, model: str | None, prediction: tuple[str, float] | None) -> dict:
+    """The message's intent: the trained intent classifier's ``prediction`` (``workers.runtime.intent``)
+    when one is registered, else the intent of the top retrieved source (no confidence then).
+    ``intent_boost``: whether sources of that intent were ranked up (a confident prediction)."""
+    if prediction is not None:
+        label, confidence = prediction
         return {"intent": label, "intent_confidence": round(confidence, 4), "intent_source": "classifier",
-                "intent_model": model}
-    return {"intent": hits[0].intent if hits else "", "intent_confidence": None, "intent_source": "retrieval"}
+                "intent_model": model, "intent_boost": confidence >= settings.GENAI_REPLY_INTENT_CONFIDENCE}
+    return {"intent": hits[0].intent if hits else "", "intent_confidence": None, "intent_source": "retrieval",
+            "intent_boost": False}
 
 
 def reply_values(context: dict[str, str]) -> dict[str, str]:
@@ -393,8 +409,9 @@ def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens
         vectors = embedder.encode([p.text for p in processed] + sources_text)
         cands, srcs = vectors[: len(processed)], vectors[len(processed) :]
         grounding = [round(float((srcs @ v).max()), 4) for v in cands]
-    sources = [{"ref": h.ref, "score": round(h.score, 4), "snippet": h.text[:240], "title": h.title[:240]} for h in hits]
-    intent = reply_intent(request.message, hits)
+    sources = [{"ref": h.ref, "score": round(h.score, 4), "snippet": h.text[:240], "title": h.title[:240],
+                "boosted": h.boosted} for h in hits]
+    intent = request.intent or reply_intent(hits, model=None, prediction=None)
     candidates = []
     for c, p, g, d in zip(completions, processed, grounding, drifted):
         finish = stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason

@@ -11,6 +11,9 @@ normalised vectors (= cosine similarity), over an in-process matrix per kind:
   restart and an unchanged table costs one aggregate query per interval;
 - near duplicates are removed: a hit whose embedding has cosine > ``GENAI_KB_DEDUPE_COSINE`` with
   a better hit already kept is dropped (the Bitext data has many near-identical answers);
+- a relevance floor (``min_score``: replies pass ``GENAI_REPLY_MIN_SOURCE_SCORE``) drops rows
+  whose cosine is below it, and a boost (``boost_intent``, ``intent_boost``: replies pass the
+  message's intent when the classifier is confident) ranks rows of that intent higher;
 - the text of the hits is read from the database after ranking, so a hit is never a row that
   was deactivated since the matrix was built.
 
@@ -57,6 +60,7 @@ class KnowledgeHit:
     tags: tuple[str, ...] = ()  # docs
     intent: str = ""  # conversations
     category: str = ""  # conversations
+    boosted: bool = False  # ranked up for being of the message's predicted intent (``boost_intents``)
 
     @property
     def ref(self) -> str:
@@ -128,14 +132,21 @@ def knowledge_search(
     *,
     min_score: float | None = None,
     dedupe_cosine: float | None = None,
+    boost_intent: str | None = None,
+    intent_boost: float = 0.0,
 ) -> list[KnowledgeHit]:
     """The ``k`` rows of ``kinds`` most similar to ``query``, best first, near duplicates removed.
 
     ``min_score`` drops hits below that cosine; ``dedupe_cosine`` overrides
-    ``GENAI_KB_DEDUPE_COSINE`` (1.0 keeps duplicates). Returns fewer than ``k`` hits when the
-    knowledge base has fewer distinct rows.
+    ``GENAI_KB_DEDUPE_COSINE`` (1.0 keeps duplicates). ``boost_intent``: rows of that intent (a
+    conversation's intent, a doc's tag) rank as if their cosine were ``intent_boost`` higher; the
+    hit's ``score`` stays its cosine. Returns fewer than ``k`` hits when the knowledge base has
+    fewer distinct rows (or fewer above ``min_score``).
     """
-    return knowledge_search_batch([query], k, kinds, min_score=min_score, dedupe_cosine=dedupe_cosine)[0]
+    return knowledge_search_batch(
+        [query], k, kinds, min_score=min_score, dedupe_cosine=dedupe_cosine,
+        boost_intents=[boost_intent], intent_boost=intent_boost,
+    )[0]
 
 
 def knowledge_search_batch(
@@ -145,8 +156,11 @@ def knowledge_search_batch(
     *,
     min_score: float | None = None,
     dedupe_cosine: float | None = None,
+    boost_intents: Sequence[str | None] | None = None,
+    intent_boost: float = 0.0,
 ) -> list[list[KnowledgeHit]]:
-    """``knowledge_search`` for many queries, embedded in batches (batch drafting, evaluation)."""
+    """``knowledge_search`` for many queries, embedded in batches (batch drafting, evaluation);
+    ``boost_intents[i]`` is query i's ``boost_intent``."""
     from workers.runtime.embeddings import embedder_get
 
     if not 1 <= k <= settings.GENAI_KB_SEARCH_MAX_K:
@@ -178,24 +192,39 @@ def knowledge_search_batch(
         candidates.append(mine)
     rows = _rows_load(candidates, indexes)
     results = []
-    for mine in candidates:
-        hits: list[KnowledgeHit] = []
-        kept_vectors: list[np.ndarray] = []
+    for position, mine in enumerate(candidates):
+        boosted = (boost_intents[position] if boost_intents else None) or None
+        ranked = []  # (rank score, cosine, index number, row, row item, boosted)
         for score, number, row in mine:
             if min_score is not None and score < min_score:
-                break
+                break  # the relevance floor is on the cosine, before any boost
             item = rows[number].get(int(indexes[number].ids[row]))
             if item is None:  # deactivated or deleted since the matrix was built
                 continue
+            lift = bool(boosted) and intent_boost > 0 and _of_intent(indexes[number].kind, item, boosted)
+            ranked.append((score + intent_boost if lift else score, score, number, row, item, lift))
+        if boosted:
+            ranked.sort(key=lambda r: -r[0])  # stable: equal ranks keep the cosine order
+        hits: list[KnowledgeHit] = []
+        kept_vectors: list[np.ndarray] = []
+        for _, score, number, row, item, lift in ranked:
             embedding = indexes[number].matrix[row]
             if kept_vectors and float(np.max(np.stack(kept_vectors) @ embedding)) > threshold:
                 continue
-            hits.append(_hit(indexes[number].kind, item, score))
+            hits.append(_hit(indexes[number].kind, item, score, boosted=lift))
             kept_vectors.append(embedding)
             if len(hits) == k:
                 break
         results.append(hits)
     return results
+
+
+def _of_intent(kind: str, item, intent: str) -> bool:
+    """A conversation of ``intent``, or a doc tagged with it (Bitext docs are tagged with theirs)."""
+    wanted = intent.strip().lower()
+    if kind == "docs":
+        return wanted in (t.lower() for t in item.tags or ())
+    return (item.intent or "").strip().lower() == wanted
 
 
 def _rows_load(candidates: list[list[tuple[float, int, int]]], indexes: list[_Index]) -> dict[int, dict]:
@@ -212,11 +241,12 @@ def _rows_load(candidates: list[list[tuple[float, int, int]]], indexes: list[_In
     }
 
 
-def _hit(kind: str, item, score: float) -> KnowledgeHit:
+def _hit(kind: str, item, score: float, *, boosted: bool = False) -> KnowledgeHit:
     common = {
         "kind": kind,
         "id": item.pk,
         "score": round(score, 6),
+        "boosted": boosted,
         "source": item.source,
         "external_id": item.external_id,
         "language": item.language,

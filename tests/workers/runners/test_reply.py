@@ -286,6 +286,46 @@ def test_an_agent_drafts_an_email_on_the_page_greeting_the_customer_and_signed_b
 
 
 @pytest.mark.django_db
+def test_a_source_below_the_relevance_setting_is_not_offered(load_kb, settings):
+    load_kb("conversations")
+    off_topic = reply_run(params=_params(message="What is the capital of Peru?", max_new_tokens=16), ctx=NullContext())
+    (candidate,) = off_topic.candidates
+    assert candidate.metadata["sources"] == [] and off_topic.usage["sources"] == 0  # the model writes the whole reply
+    assert candidate.metadata["intent"] == ""
+    on_topic = reply_run(params=_params(message="I forgot my password", max_new_tokens=16), ctx=NullContext())
+    scores = [s["score"] for s in on_topic.candidates[0].metadata["sources"]]
+    assert len(scores) == 3 and min(scores) >= settings.GENAI_REPLY_MIN_SOURCE_SCORE
+    settings.GENAI_REPLY_MIN_SOURCE_SCORE = 0.0
+    again = reply_run(params=_params(message="What is the capital of Peru?", max_new_tokens=16), ctx=NullContext())
+    assert len(again.candidates[0].metadata["sources"]) == 3
+
+
+def _intent_of(source: dict) -> str:
+    from generation.models import Conversation
+
+    return Conversation.objects.get(pk=int(source["ref"].split(":")[1])).intent
+
+
+@pytest.mark.django_db
+def test_a_confident_intent_ranks_sources_of_that_intent_first(load_kb, monkeypatch, settings):
+    """"sign up for a new profile" retrieves a password reset first; a classifier that is sure
+    the message is create_account puts an account-creation answer first."""
+    load_kb("conversations")
+    confidence = {"value": 0.9}
+    monkeypatch.setattr("workers.runtime.intent.intent_predict",
+                        lambda texts, name=None: ("intent-test@1", [("create_account", confidence["value"])] * len(texts)))
+    params = _params(message="how do I sign up for a new profile?", max_new_tokens=16)
+    meta = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
+    assert (meta["intent"], meta["intent_source"], meta["intent_boost"]) == ("create_account", "classifier", True)
+    assert _intent_of(meta["sources"][0]) == "create_account" and meta["sources"][0]["boosted"]
+    assert all(s["boosted"] == (_intent_of(s) == "create_account") for s in meta["sources"])
+    confidence["value"] = settings.GENAI_REPLY_INTENT_CONFIDENCE - 0.01  # not sure enough: the cosine order
+    meta = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
+    assert (meta["intent"], meta["intent_boost"]) == ("create_account", False)
+    assert _intent_of(meta["sources"][0]) == "recover_password" and not any(s["boosted"] for s in meta["sources"])
+
+
+@pytest.mark.django_db
 def test_history_over_the_prompt_limit_loses_its_oldest_turns(load_kb, settings):
     load_kb("conversations")
     settings.GENAI_MAX_PROMPT_TOKENS = 600

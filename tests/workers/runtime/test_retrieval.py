@@ -82,6 +82,34 @@ def test_near_duplicates_are_dropped(load_kb, minilm):
     assert knowledge_search("how do I reset my password", k=3, kinds=["docs"], min_score=0.99) == []
 
 
+def test_a_confident_intent_ranks_its_sources_first_without_changing_their_scores(load_kb):
+    """Issue 17: retrieval that respects the intent. "sign up for a new profile" is nearest to a
+    password-reset message ("reset my profile key"), a near tie with creating an account."""
+    load_kb("conversations")
+    query = "how do I sign up for a new profile?"
+    plain = knowledge_search(query, k=5, kinds=["conversations"])
+    assert plain[0].intent == "recover_password" and not any(h.boosted for h in plain)
+    rival = next(h for h in plain if h.intent == "create_account")
+    assert rival.score >= plain[0].score - 0.05  # within the default GENAI_REPLY_INTENT_BOOST
+    boosted = knowledge_search(query, k=5, kinds=["conversations"], boost_intent="create_account", intent_boost=0.05)
+    assert boosted[0].id == rival.id and boosted[0].boosted and boosted[0].score == rival.score  # the cosine, as it was
+    assert [h.boosted for h in boosted] == [h.intent == "create_account" for h in boosted]
+    # an intent no row has, or no boost, changes nothing
+    assert knowledge_search(query, k=5, kinds=["conversations"], boost_intent="no_such_intent", intent_boost=0.05) == plain
+    assert knowledge_search(query, k=5, kinds=["conversations"], boost_intent="create_account") == plain
+
+
+def test_docs_are_boosted_by_their_intent_tag_and_the_floor_is_on_the_cosine(load_kb):
+    load_kb("docs")
+    query = "I was promised a refund two weeks ago, has it been sent yet?"
+    plain = knowledge_search(query, k=5, kinds=["docs"])
+    boosted = knowledge_search(query, k=5, kinds=["docs"], boost_intent="track_refund", intent_boost=1.0)
+    assert "track_refund" in boosted[0].tags and boosted[0].boosted
+    floor = sorted(h.score for h in plain)[2]
+    kept = knowledge_search(query, k=5, kinds=["docs"], min_score=floor, boost_intent="track_refund", intent_boost=1.0)
+    assert kept and all(h.score >= floor for h in kept)  # a boost never lifts a row over the relevance floor
+
+
 def test_the_cached_index_follows_changes(load_kb, minilm):
     load_kb("conversations")
     query = "how do I reset my password"
