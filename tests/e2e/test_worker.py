@@ -100,3 +100,42 @@ def test_concurrent_jobs_share_the_engine_and_match_a_lone_run(start_worker, api
         (alone,) = generate(lm.model, lm.tokenizer, torch.tensor([chat_input_ids(lm.tokenizer, prompt=prompt, messages=None)]),
                             SamplingParams(max_new_tokens=16, temperature=0.0, repetition_penalty=1.0))
         assert job.candidates.get().text == alone.text
+
+
+def test_a_reply_job_through_a_real_worker_uses_the_company_profile(start_worker, api_for):
+    """Issue 17: import the knowledge base (the worker embeds it), set the company profile, and
+    draft an e-mail: the worker's draft greets the customer, fills the profile's values, lists
+    what is still unknown, and keeps order numbers apart from phone numbers."""
+    import io
+
+    from generation.models import Conversation
+    from generation.services.company import company_profile_update
+    from generation.services.knowledge import knowledge_import_file
+    from tests.factories import UserFactory
+    from tests.knowledge_fixtures import bitext_rows, csv_text
+
+    worker = start_worker()
+    client = api_for("agent")
+    rows = bitext_rows(intents=("recover_password", "cancel_order", "contact_human_agent"), per_intent=4)
+    rows.append({**rows[-1], "instruction": "cancel purchase 732201349959 please",
+                 "response": "I can help you cancel your purchase with the order number 732201349959."})
+    # committed at once (a transactional test): the worker embeds the rows
+    report = knowledge_import_file(user=client.user, file=io.BytesIO(csv_text(rows).encode()), name="bitext.csv")
+    wait_final(report.embed_job_id, timeout=120, workers=[worker])
+    assert not Conversation.objects.filter(embedding__isnull=True).exists()
+    assert Conversation.objects.filter(agent_reply__contains="the order number [ORDER_ID]").exists()
+    company_profile_update(user=UserFactory(role="admin"), company_name="Acme", support_phone="+1 800 555 0100",
+                           website_name="acme.example")
+    response = client.post("/api/jobs/", {"kind": "reply", "params": {
+        "message": "I forgot my password, can you help?", "channel": "email", "max_new_tokens": 16,
+        "context": {"Customer Name": "Ann"}}}, format="json")
+    assert response.status_code == 201, response.content
+    job = wait_final(response.json()["id"], timeout=120, workers=[worker])
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_message)
+    (candidate,) = client.get(f"/api/jobs/{job.id}").json()["candidates"]
+    text = candidate["text"]
+    assert text.startswith("Hello Ann,\n\n") and text.endswith("Kind regards,\nAcme Customer Support")
+    assert "acme.example" in text and "{{Website Name}}" not in text and "\r" not in text
+    assert candidate["metadata"]["sources"] and not candidate["withheld"]
+    assert all("{{" + name + "}}" in text for name in candidate["metadata"]["unfilled_placeholders"])
+    assert job.worker_id.startswith(worker.name)
