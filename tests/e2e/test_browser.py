@@ -160,3 +160,30 @@ def test_screenshots_of_the_other_pages(page_for, live_server, copy_kind):  # no
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(".*/accounts/login/$"))
     shot(page, "login")
+
+
+def test_marketer_writes_copy_through_a_real_worker_and_sees_each_check(start_worker, page_for, live_server, settings):
+    """The copy kind end to end: the form, a real worker (the tiny model: whatever it writes, what
+    is shown states every attribute and invents nothing) and the marks on the batch page."""
+    settings.GENAI_WEB_POLL_MS = 100
+    start_worker()
+    marketer = UserFactory(role=roles.MARKETER)
+    page = page_for(marketer)
+    page.goto(f"{live_server.url}/marketing/")
+    for label, value in (("Name", "Metro Sling"), ("Brand", "Urbano"), ("Category", "Sling bag"), ("Colour", "Black"),
+                         ("Price", "45 EUR")):
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Features").fill("adjustable strap; front zip pocket")
+    page.get_by_role("button", name="Write copy", exact=True).click()
+    page.wait_for_url(re.compile(r".*/marketing/batches/[^/]+/$"))
+    marks = page.get_by_role("list", name="Attribute checks").first
+    marks.wait_for(timeout=120_000)
+    job = Job.objects.get(kind="copy")
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_message)
+    checks = job.candidates.first().metadata["checks"]
+    assert checks["passed"] and checks["coverage"] == 1.0
+    shown = marks.inner_text()
+    assert "all checks: passed" in shown
+    for fact in ("colour: Black", "price: 45 EUR", "features: front zip pocket"):
+        assert f"{fact}: passed" in shown
+    shot(page, "marketing-copy-checks")
