@@ -63,9 +63,12 @@ class Command(BaseCommand):
         parser.add_argument("--sample-size", type=int, default=20)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every text here.")
+        parser.add_argument("--visibility", type=int, default=0, metavar="K",
+                            help="Also write the first K products in every tone and length with the first model: "
+                                 "tone identification accuracy (chance 1/4) and mean words per length.")
 
     def handle(self, *args, csv, limit, tone, length, models, max_regenerations, concurrency, no_bare, no_fluency,
-               sample_out, sample_size, seed, json_out, **options):
+               sample_out, sample_size, seed, json_out, visibility, **options):
         from generation.selectors import model_version_resolve
         from generation.services.copy import catalogue_read
         from generation.text.copycheck import copy_check
@@ -150,6 +153,9 @@ class Command(BaseCommand):
             ][:50]
             for name, system in systems.items()
         }
+        if visibility:
+            report["visibility"] = self._visibility(attributes[:visibility], model=names[0], brands=brands,
+                                                    concurrency=concurrency)
         if sample_out:
             self._sample_write(sample_out, rows, systems, size=sample_size, seed=seed)
         if json_out:
@@ -157,6 +163,35 @@ class Command(BaseCommand):
             with open(json_out, "w", encoding="utf-8") as f:
                 json.dump({**report, "detail": detail}, f, indent=1, ensure_ascii=False)
         self.stdout.write(json.dumps(report, indent=1, ensure_ascii=False))
+
+    def _visibility(self, attributes: list[dict], *, model: str, brands: list[str], concurrency: int) -> dict:
+        """Every tone (medium) and every length (neutral) for each product: is the tone readable
+        from the text (workers.evaluation.copy.tone_identification), do lengths differ?"""
+        import numpy as np
+
+        from workers.evaluation.copy import tone_identification
+        from workers.runners.copy import copy_draft
+        from workers.runtime.embeddings import embedder_get
+
+        tones, lengths = list(TONES), list(LENGTHS)
+        plan = [(a, t, "medium") for a in attributes for t in tones] + [
+            (a, "neutral", n) for a in attributes for n in lengths if n != "medium"]
+        drafted = copy_draft([{"attributes": a, "tone": t, "length": n, "model": model} for a, t, n in plan],
+                             known_brands=brands, concurrency=concurrency)
+        descriptions = [c[0].metadata["description"] for c in drafted]
+        by_tone = descriptions[: len(attributes) * len(tones)]
+        vectors = embedder_get().encode(by_tone).reshape(len(attributes), len(tones), -1)
+        words = {n: [] for n in lengths}
+        for (_, t, n), text in zip(plan, descriptions):
+            if t == "neutral":
+                words[n].append(len(text.split()))
+        examples = [{"tone": t, "description": d} for t, d in zip(tones, by_tone[: len(tones)])]
+        return {
+            "products": len(attributes),
+            "tone": tone_identification(np.asarray(vectors), tones),
+            "mean_words_by_length": {n: _mean(w) for n, w in words.items()},
+            "example": examples,
+        }
 
     def _sample_write(self, path, rows, systems, *, size: int, seed: int) -> None:
         picked = sorted(random.Random(seed).sample(range(len(rows)), min(size, len(rows))))

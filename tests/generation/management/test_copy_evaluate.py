@@ -73,8 +73,13 @@ def test_evaluate_prints_the_figures_of_each_system_and_writes_a_sample(tmp_path
     sample = tmp_path / "sample.md"
     stdout = io.StringIO()
     call_command("copy_evaluate", "--csv", str(source), "--models", "base", "--length", "short", "--no-fluency",
-                 "--max-regenerations", "0", "--sample-out", str(sample), stdout=stdout, stderr=io.StringIO())
+                 "--max-regenerations", "0", "--sample-out", str(sample), "--visibility", "2",
+                 stdout=stdout, stderr=io.StringIO())
     report = json.loads(stdout.getvalue())
+    visibility = report["visibility"]
+    assert visibility["products"] == 2 and visibility["tone"]["chance"] == 0.25
+    assert 0.0 <= visibility["tone"]["accuracy"] <= 1.0 and set(visibility["mean_words_by_length"]) == {
+        "short", "medium", "long"}
     assert set(report["systems"]) == {"service (base)", "bare model"}
     for figures in report["systems"].values():
         assert {"coverage", "unsupported_rate", "meta_rate", "template_tail_rate", "currency_mismatch_rate",
