@@ -420,6 +420,12 @@ GENAI_ALERT_DELIVERY_MAX_ATTEMPTS = env.int("GENAI_ALERT_DELIVERY_MAX_ATTEMPTS",
 GENAI_ALERT_DELIVERY_BACKOFF_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_SECONDS", default=5.0)  # doubles per attempt
 GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.float("GENAI_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=900.0)
 GENAI_ALERT_EMAIL_FROM = env("GENAI_ALERT_EMAIL_FROM", default="alerts@genai-desk.local")
+# Alert e-mails go through Django's mail backend (SMTP to EMAIL_HOST:EMAIL_PORT by default); local
+# settings write them as files under EMAIL_FILE_PATH instead.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 # Grouping (Alertmanager's group_wait / group_interval): a new rule's defaults and the most a rule may ask for.
 GENAI_ALERT_GROUP_WAIT_SECONDS = env.int("GENAI_ALERT_GROUP_WAIT_SECONDS", default=30)  # first notice of a group
 GENAI_ALERT_GROUP_INTERVAL_SECONDS = env.int("GENAI_ALERT_GROUP_INTERVAL_SECONDS", default=300)  # between its notices

@@ -1,10 +1,13 @@
 """Demo users, and seed data so that a fresh `make run` can do every kind of job: the model
 versions the repository ships (``models/``: the copy adapter), the Bitext
-dialogues as the knowledge base, and one training job per trained model family that has no
-version yet (intent classifier, sentiment classifier, VAE + GAN). The training jobs run on the
-`train` queue of the local worker in the background; until they finish, replies fall back to the
-intent of the top retrieved source and sentiment scoring / VAE variants answer with a clear
-error naming the missing model."""
+dialogues as the knowledge base, one training job per trained model family that has no
+version yet (intent classifier, sentiment classifier, VAE + GAN), and the monitoring demo: a
+watch list, a few hundred dated finance tweets about it and two alert rules
+(``monitoring.services.demo``). The training jobs run on the `train` queue of the local worker in
+the background; until they finish, replies fall back to the intent of the top retrieved source,
+sentiment scoring / VAE variants answer with a clear error naming the missing model, and the demo
+news waits unscored (beat queues its scoring once the sentiment model is there; the alert rules
+are evaluated when that job ends)."""
 
 from pathlib import Path
 
@@ -48,6 +51,7 @@ class Command(BaseCommand):
             self._install_shipped_models(user=User.objects.get(username=f"demo-{roles.ADMIN}"))
             self._seed_knowledge()
             self._seed_trainings(owner=User.objects.get(username=f"demo-{roles.ADMIN}"))
+            self._seed_monitoring(user=User.objects.get(username=f"demo-{roles.ANALYST}"))
 
     def _install_shipped_models(self, *, user) -> None:
         from generation.services.model_versions import model_version_install_shipped
@@ -68,6 +72,24 @@ class Command(BaseCommand):
                 user=knowledge_system_user(), file=file, name=bitext.name, kind="conversations", skip_bad=True
             )
         self.stdout.write(f"Knowledge base: {report.created} Bitext conversations imported; embedding queued.")
+
+    def _seed_monitoring(self, *, user) -> None:
+        from django.utils import timezone
+
+        from monitoring.services.demo import monitoring_demo_seed
+
+        csv = Path(settings.GENAI_SENTIMENT_TRAIN_CSV)
+        if not csv.is_file():
+            self.stdout.write(f"Monitoring demo: {csv} is missing; no demo news.")
+            return
+        report = monitoring_demo_seed(csv=csv, now=timezone.now(), user=user)
+        self.stdout.write(
+            f"Monitoring demo: {report.items} news items about {', '.join(report.entities)} over the last days "
+            f"({report.items_created} new); rules: {', '.join(report.rules_created) or 'there already'}. "
+            "Alerts appear on /monitoring/ once the sentiment model has scored them."
+        )
+        for note in report.notes:
+            self.stdout.write(f"  {note}")
 
     def _seed_trainings(self, *, owner) -> None:
         for family, (kind, params) in SEED_TRAININGS.items():

@@ -2,6 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from generation.models import Conversation, Job
+from monitoring.models import AlertRule, NewsItem
 from tests.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,14 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
         "sentiment_train",
     ]
 
+    # The monitoring demo: news waiting for the sentiment model, its watch list and rules.
+    demo_items = NewsItem.objects.filter(source="demo-tweets").count()
+    assert demo_items >= 200 and f"Monitoring demo: {demo_items} news items about BA, TSLA, AMZN, AAPL, OIL" in out
+    assert AlertRule.objects.count() == 2 and not Job.objects.filter(kind="sentiment_score").exists()
+
     call_command("demo_setup")  # idempotent: nothing imported or queued twice
     assert Conversation.objects.count() == 2
     assert Job.objects.filter(queue="train").count() == 2
+    assert NewsItem.objects.count() == demo_items and AlertRule.objects.count() == 2
     call_command("demo_setup", "--no-seed")
     assert Job.objects.filter(queue="train").count() == 2
