@@ -253,10 +253,33 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
     others = [(str(k).strip(), v) for k, values in attributes_ordered(attributes)
               if key_normalise(k) not in known
               for v in values if keys is None or (key_normalise(k), v) in keys]
-    if others:
-        described = [f"its {k.lower().replace('_', ' ')} is {_lower_first(v)}" for k, v in others]
+    grouped: dict[str, list[str]] = {}
+    for k, v in others:
+        grouped.setdefault(k, []).append(_lower_first(v))
+    described = []
+    for k, values in grouped.items():
+        template = KEY_SENTENCES.get(key_normalise(k))
+        if template:
+            sentences.append(template.format(_join(values)))
+            continue
+        label = k.lower().replace("_", " ")
+        plural = len(values) > 1 or (label.endswith("s") and not label.endswith(("ss", "us", "is")))
+        described.append(f"its {label} {'are' if plural else 'is'} {_join(values)}")
+    if described:
         sentences.append(_join(described)[:1].upper() + _join(described)[1:] + ".")
     return " ".join(sentences)
+
+
+# Attributes a sentence of their own says better than "its <key> is <value>".
+KEY_SENTENCES = {
+    "care": "To care for it, {}.",
+    "warranty": "It comes with a warranty of {}.",
+    "capacity": "It holds {}.",
+    "weight": "It weighs {}.",
+    "dimensions": "It measures {}.",
+    "set contents": "The set contains {}.",
+    "age range": "It is made for ages {}.",
+}
 
 
 def copy_fallback_description(attributes: Mapping[str, object]) -> str:
