@@ -706,7 +706,12 @@ _MONEY = re.compile(
 _PLACE_CUES = frozenset("on in onto into to at by beside above below beneath behind across over under near from your their".split())
 _NAME_TOKEN = re.compile(r"(?<![\w'’-])([A-Z][a-z]+(?:[-'’][A-Za-z]+)?)(?![\w])")
 # Capitalised words that are not names (a sentence may start any of them; these also mid-sentence).
-_NOT_NAMES = frozenset({"I", "OK"})
+_NOT_NAMES = frozenset(
+    {"I", "OK"}
+    | {d + s for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday") for s in ("", "s")}
+    | {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+       "December"}
+)
 
 
 def _phrase_tokens(phrase: str) -> tuple[str, ...]:

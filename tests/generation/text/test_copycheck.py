@@ -238,3 +238,9 @@ def test_a_measure_of_one_key_said_as_another_is_flagged():
     boot = {"category": "Work boot", "sizes": ["40", "41", "42", "43"]}
     assert "unit" in {c.type for c in unsupported_claims("It measures 40, 41, 42 and 43 centimetres.", boot)}
     assert unsupported_claims("It comes in sizes 40 to 43.", boot) == []
+
+
+def test_days_and_months_are_not_invented_names():
+    tee = {"name": "Sunday Tee", "category": "T-shirt"}
+    assert unsupported_claims("A tee for Saturday mornings and slow Sundays in June.", tee) == []
+    assert {c.type for c in unsupported_claims("Designed in Milan.", tee)} == {"name"}
