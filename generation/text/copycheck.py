@@ -824,6 +824,10 @@ _UNIT_CANON = {
     "centimeter": "cm", "millimetre": "mm", "millimeter": "mm", "kilometre": "km", "kilometer": "km",
     "millilitre": "ml", "milliliter": "ml", "gram": "g", "kilogram": "kg", "kilo": "kg", "ounce": "oz",
 }
+_MASS_UNITS = frozenset({"g", "kg", "lb", "oz"})
+_VOLUME_UNITS = frozenset({"ml", "cl", "l"})
+_MEASURE_VERB = re.compile(r"\b(weigh(?:s|ing)?|measur(?:es|ing))\s+(?:about\s+|just\s+|only\s+|up\s+to\s+)?"
+                           r"(\d[\d.,]*)\s*([a-zA-Z]+)?", re.I)
 _MEASURE_UNITS = frozenset({"mm", "cm", "m", "km", "ft", "ml", "cl", "l", "oz", "g", "kg", "lb"})
 # The nouns of measured keys: a value of one key said as another's ("a 1.4 kg capacity" for a weight).
 _KEY_NOUNS = frozenset("capacity weight length width height depth diameter volume price".split())
@@ -888,11 +892,23 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
         before = _TOKEN.findall(sentence[: match.start()].lower())[-3:]
         if _MEASURE_WORDS & set(before):
             found.append(("unit", f"{' '.join(before)} {match.group(0).strip()}"))
+    for match in _MEASURE_VERB.finditer(sentence):
+        verb, unit = match.group(1).lower(), _unit_canon(match.group(3) or "")
+        numbers = _numbers(match.group(2))
+        holders = {k for k, item in allowed.items for n in numbers if n in item}
+        if verb.startswith("weigh"):
+            if (unit and unit not in _MASS_UNITS) or (holders and not any("weight" in k for k in holders)):
+                found.append(("unit", match.group(0).strip()))  # "it weighs 50 kg" for a capacity of 50 kg
+        elif unit in _MASS_UNITS | _VOLUME_UNITS:
+            found.append(("unit", match.group(0).strip()))  # "it measures 68 g"
     ws = words(sentence)
     for key, item in allowed.items:
         content = [w for w in item if w not in STOPWORDS]
         if not content:
             continue
+        inside_other = any(other != item and _phrase_in(item, list(other)) for _, other in allowed.items)
+        if len(item) >= 2 and not inside_other and sum(tuple(ws[i : i + len(item)]) == item for i in range(len(ws))) >= 2:
+            found.append(("repeat", " ".join(item)))  # "Weighted pieces include weighted pieces"
         cues = ROLE_CUES.get(key)
         if cues and all(w in ws for w in content if w not in _GENERIC_VERBS) and not (set(ws) - set(item)) & cues:
             if not _role_said(item, content, ws, sentence):

@@ -244,3 +244,14 @@ def test_days_and_months_are_not_invented_names():
     tee = {"name": "Sunday Tee", "category": "T-shirt"}
     assert unsupported_claims("A tee for Saturday mornings and slow Sundays in June.", tee) == []
     assert {c.type for c in unsupported_claims("Designed in Milan.", tee)} == {"name"}
+
+
+def test_a_measure_verb_with_the_wrong_value_and_a_value_said_twice_are_flagged():
+    scale = {"name": "WeighPoint", "category": "Luggage scale", "capacity": "50 kg", "resolution": "10 g"}
+    mug = {"name": "Ti Mug", "category": "Mug", "weight": "68 g", "capacity": "450 ml",
+           "features": ["weighted base", "folding handles"]}
+    assert "unit" in {c.type for c in unsupported_claims("It weighs 50 kg.", scale)}
+    assert "unit" in {c.type for c in unsupported_claims("It measures 68 g.", mug)}
+    assert "repeat" in {c.type for c in unsupported_claims("Folding handles include folding handles.", mug)}
+    assert unsupported_claims("It weighs 68 g, holds 450 ml and has folding handles.", mug) == []
+    assert unsupported_claims("It holds up to 50 kg.", scale) == []
