@@ -53,7 +53,7 @@ class RunnerContext(Protocol):
     def text_flush(self) -> None: ...
 
     def stop_reason(self) -> str | None:
-        """``cancelled`` or ``timeout`` once the runner must stop, else None."""
+        """``cancelled``, ``timeout`` or ``shutdown`` once the runner must stop, else None."""
 
     def metrics_log(self, step: int, split: str = "train", **values: float) -> None:
         """A point of the job's training curves."""

@@ -93,6 +93,21 @@ def _task_postrun(sender=None, **kwargs) -> None:
         db_connections_drop_unusable()
 
 
+@signals.worker_shutting_down.connect
+def _worker_shutting_down(sender=None, how=None, **kwargs) -> None:
+    """SIGTERM (Kubernetes scaling in, a rollout, `docker stop`) starts Celery's warm shutdown: no
+    new messages, and the pool waits for the running tasks. Those get
+    GENAI_WORKER_SHUTDOWN_FINISH_SECONDS to finish; jobs still running then stop and are handed
+    back to the queue, so the process exits within the pod's grace period and loses no job. A
+    cold shutdown (SIGQUIT, a second Ctrl+C) hands them back at once. Runs inside the signal
+    handler: it only sets a deadline (no logging, no database)."""
+    from django.conf import settings
+
+    from generation.services.jobs import jobs_hand_back_after
+
+    jobs_hand_back_after(settings.GENAI_WORKER_SHUTDOWN_FINISH_SECONDS if how == "Warm" else 0.0)
+
+
 @signals.worker_shutdown.connect
 def _worker_shutdown(sender, **kwargs) -> None:
     from generation.services.workers import worker_gone

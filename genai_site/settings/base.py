@@ -252,6 +252,9 @@ GENAI_ADMISSION_RETRY_AFTER_SECONDS = env.int("GENAI_ADMISSION_RETRY_AFTER_SECON
 GENAI_IDEMPOTENCY_KEY_MAX_CHARS = env.int("GENAI_IDEMPOTENCY_KEY_MAX_CHARS", default=128)
 GENAI_WORKER_HEARTBEAT_SECONDS = env.float("GENAI_WORKER_HEARTBEAT_SECONDS", default=5.0)
 GENAI_WORKER_STALE_SECONDS = env.float("GENAI_WORKER_STALE_SECONDS", default=15.0)
+# Warm shutdown (SIGTERM: a scale-in, a rollout): running jobs get this long to finish, then stop and
+# go back to the queue for another worker. A pod's terminationGracePeriodSeconds must exceed it.
+GENAI_WORKER_SHUTDOWN_FINISH_SECONDS = env.float("GENAI_WORKER_SHUTDOWN_FINISH_SECONDS", default=30.0)
 
 # --- streaming (SSE) ------------------------------------------------------------------------
 GENAI_STREAM_FLUSH_SECONDS = env.float("GENAI_STREAM_FLUSH_SECONDS", default=0.1)

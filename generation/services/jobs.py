@@ -5,7 +5,8 @@ State machine::
 
     queued -> running -> succeeded | failed | cancelled
     queued -> cancelled
-    running -> queued            (transient error, or the sweeper found its worker dead)
+    running -> queued            (transient error, the sweeper found its worker dead, or its
+                                  worker is shutting down and handed it back)
 
 Every transition is a conditional UPDATE (or a row lock), so a task delivered twice, a sweeper
 racing a worker, or a cancel racing a finish all leave one consistent row.
@@ -49,6 +50,7 @@ from generation.models import (
     Candidate,
     Job,
     JobEvent,
+    JobMetric,
     JobStatus,
 )
 from generation.privacy import params_mask
@@ -401,6 +403,53 @@ def job_release(*, job_id: str, worker_id: str, reason: str) -> bool:
     return True
 
 
+def job_hand_back(*, job_id: str, worker_id: str) -> bool:
+    """A worker that is shutting down gives its running job back: queued again with its message
+    sent again, for another worker. The attempt is not counted (the job did nothing wrong, and a
+    job handed back at every scale-in must not run out of attempts), and what the attempt streamed
+    and logged is dropped: the next attempt starts over. False when the job is no longer this
+    worker's (cancelled, or taken over meanwhile)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id, status=JobStatus.RUNNING, worker_id=worker_id).first()
+        if job is None:
+            return False
+        JobEvent.objects.filter(job_id=job_id).delete()
+        JobMetric.objects.filter(job_id=job_id).delete()
+        job.status = JobStatus.QUEUED
+        job.attempts = max(job.attempts - 1, 0)
+        job.worker_id = ""
+        job.started_at = job.first_token_at = job.heartbeat_at = None
+        job.progress = 0.0
+        job.progress_message = f"handed back by {worker_id.split('/')[0]}: the worker shut down"[:255]
+        job.enqueued_at = timezone.now()
+        job.save(update_fields=[
+            "status", "attempts", "worker_id", "started_at", "first_token_at", "heartbeat_at", "progress",
+            "progress_message", "enqueued_at", "updated_at",
+        ])
+        transaction.on_commit(lambda: job_enqueue(job=job, mark=False))
+    logger.info("job handed back: the worker is shutting down", extra={"job_id": job_id})
+    return True
+
+
+class _Shutdown:
+    """When this worker process began shutting down: jobs it still runs at ``deadline``
+    (``time.monotonic()``) are told to stop (stop reason ``shutdown``) and handed back."""
+
+    deadline: float | None = None
+
+
+_shutdown = _Shutdown()
+
+
+def jobs_hand_back_after(seconds: float) -> None:
+    """The worker process is shutting down (called from its signal handler, so it only sets a
+    number): jobs still running ``seconds`` from now stop and go back to the queue
+    (``GENAI_WORKER_SHUTDOWN_FINISH_SECONDS`` on SIGTERM; 0 on a cold shutdown)."""
+    deadline = time.monotonic() + max(seconds, 0.0)
+    if _shutdown.deadline is None or deadline < _shutdown.deadline:
+        _shutdown.deadline = deadline
+
+
 @dataclass
 class JobContext:
     """The database-backed ``RunnerContext`` (``generation.runner``) a runner gets in a job: its
@@ -442,10 +491,21 @@ class JobContext:
             self._stop_reason = self._stop_reason or "cancelled"
 
     def stop_reason(self) -> str | None:
-        """``cancelled`` or ``timeout`` once the runner must stop, else None."""
-        if self._stop_reason is None and time.monotonic() > self.deadline:
-            self._stop_reason = "timeout"
+        """``cancelled``, ``timeout`` or ``shutdown`` (the worker is shutting down and the job did
+        not finish in time) once the runner must stop, else None. The first reason given sticks."""
+        if self._stop_reason is None:
+            now = time.monotonic()
+            if now > self.deadline:
+                self._stop_reason = "timeout"
+            elif _shutdown.deadline is not None and now >= _shutdown.deadline:
+                self._stop_reason = "shutdown"
         return self._stop_reason
+
+    @property
+    def handing_back(self) -> bool:
+        """The runner was told to stop because the worker is shutting down: whatever it returned
+        or raised is partial, and the job goes back to the queue."""
+        return self._stop_reason == "shutdown"
 
     def stop_from_heartbeat(self) -> None:
         self._stop_reason = self._stop_reason or "cancelled"
@@ -482,7 +542,7 @@ def job_run(*, job_id: str, worker_id: str, runners: Mapping[str, Runner]) -> st
     """Run one job on this worker: claim, run its kind's runner (from ``runners``, the worker's
     registry ``workers.runners.RUNNERS``), store the outcome.
 
-    Returns what happened (``skipped``, ``succeeded``, ``failed``, ``cancelled``); raises
+    Returns what happened (``skipped``, ``succeeded``, ``failed``, ``cancelled``, ``handed_back``); raises
     ``TransientJobError`` after releasing the job so the task can retry with backoff.
     """
     job = job_claim(job_id=job_id, worker_id=worker_id)
@@ -517,9 +577,13 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
             raise
         return "failed"
     except PermanentJobError as exc:
+        if ctx.handing_back:  # e.g. a training runner's "stopped before the model was saved"
+            return _job_hand_back(ctx)
         job_fail(job_id=job_id, worker_id=worker_id, code=exc.code, message=str(exc))
         return "failed"
     except Exception as exc:  # noqa: BLE001 - any bug in a runner fails its job, not the worker
+        if ctx.handing_back:
+            return _job_hand_back(ctx)
         if type(exc).__name__ == "SoftTimeLimitExceeded":
             job_fail(job_id=job_id, worker_id=worker_id, code="timeout", message=_timeout_message(job.queue))
             return "failed"
@@ -532,6 +596,8 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
         return "failed"
     finally:
         heartbeat.stopped.set()
+    if ctx.handing_back:
+        return _job_hand_back(ctx)
     if ctx.stop_reason() == "timeout":
         job_fail(
             job_id=job_id,
@@ -543,6 +609,10 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
     if job_succeed(job_id=job_id, worker_id=worker_id, result=result) is None:
         return "cancelled"
     return "succeeded"
+
+
+def _job_hand_back(ctx: JobContext) -> str:
+    return "handed_back" if job_hand_back(job_id=ctx.job_id, worker_id=ctx.worker_id) else "cancelled"
 
 
 # Seconds between tries to release a job after a database error (the database may be restarting).
