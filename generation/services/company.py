@@ -16,6 +16,33 @@ from generation.models import CompanyProfile
 WRITE_ROLES = roles.REVIEW_ROLES
 FIELDS = (*CompanyProfile.PLACEHOLDERS, "extra")
 
+# A filled profile of a made-up shop: what ``demo_setup`` gives a fresh install, and what
+# ``replies_evaluate`` drafts with to count the placeholders a profile leaves visible. Every
+# field is set; ``extra`` holds the policy pages the Bitext answers name most often.
+DEMO_COMPANY_PROFILE = {
+    "company_name": "Acme Outdoor",
+    "website_name": "acme-outdoor.example",
+    "website_url": "https://acme-outdoor.example",
+    "support_phone": "+1 800 555 0100",
+    "support_email": "support@acme-outdoor.example",
+    "support_hours": "Monday to Friday, 9:00-17:00",
+    "live_chat": "the live chat at acme-outdoor.example/chat",
+    "returns_address": "Acme Outdoor Returns, 12 Harbour Road, Springfield",
+    "extra": {
+        "Refund Policy": "acme-outdoor.example/refunds",
+        "Cancellation Policy": "acme-outdoor.example/cancellations",
+    },
+}
+
+
+def company_profile_placeholder_values(fields: dict) -> dict[str, str]:
+    """``{placeholder name: value}`` a profile with these ``fields`` (those of ``FIELDS``) would
+    fill, without storing it (evaluation with a profile other than the stored one)."""
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"not fields of the company profile: {', '.join(unknown)}")
+    return CompanyProfile(**fields).placeholder_values()
+
 
 def company_profile_update(*, user: AbstractBaseUser, **changes) -> CompanyProfile:
     """Set some of the profile's fields (``FIELDS``; a blank text clears one; ``extra`` replaces

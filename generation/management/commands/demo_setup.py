@@ -1,6 +1,7 @@
 """Demo users, and seed data so that a fresh `make run` can do every kind of job: the model
 versions the repository ships (``models/``: the copy adapter), the Bitext
-dialogues as the knowledge base, one training job per trained model family that has no
+dialogues as the knowledge base, a demo company profile (``DEMO_COMPANY_PROFILE``: it fills the
+drafts' placeholders), one training job per trained model family that has no
 version yet (intent classifier, sentiment classifier, VAE + GAN), and the monitoring demo: a
 watch list, a few hundred dated finance tweets about it and two alert rules
 (``monitoring.services.demo``). The training jobs run on the `train` queue of the local worker in
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         if not no_seed:
             self._install_shipped_models(user=User.objects.get(username=f"demo-{roles.ADMIN}"))
             self._seed_knowledge()
+            self._seed_company_profile(user=User.objects.get(username=f"demo-{roles.ADMIN}"))
             self._seed_trainings(owner=User.objects.get(username=f"demo-{roles.ADMIN}"))
             self._seed_monitoring(user=User.objects.get(username=f"demo-{roles.ANALYST}"))
 
@@ -72,6 +74,17 @@ class Command(BaseCommand):
                 user=knowledge_system_user(), file=file, name=bitext.name, kind="conversations", skip_bad=True
             )
         self.stdout.write(f"Knowledge base: {report.created} Bitext conversations imported; embedding queued.")
+
+    def _seed_company_profile(self, *, user) -> None:
+        """A made-up shop's details, so drafts show filled placeholders; a profile somebody has
+        set is left as it is."""
+        from generation.selectors import company_profile_values
+        from generation.services.company import DEMO_COMPANY_PROFILE, company_profile_update
+
+        if company_profile_values():
+            return
+        profile = company_profile_update(user=user, **DEMO_COMPANY_PROFILE)
+        self.stdout.write(f"Company profile: the demo shop {profile.company_name!r} (edit it on /company/).")
 
     def _seed_monitoring(self, *, user) -> None:
         from django.utils import timezone

@@ -38,3 +38,25 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     assert NewsItem.objects.count() == demo_items and AlertRule.objects.count() == 2
     call_command("demo_setup", "--no-seed")
     assert Job.objects.filter(queue="train").count() == 2
+
+
+def test_demo_setup_fills_an_empty_company_profile_and_keeps_one_that_is_set(settings, tmp_path, capsys):
+    from generation.selectors import company_profile_get, company_profile_values
+    from generation.services.company import DEMO_COMPANY_PROFILE, company_profile_update
+    from generation.text.placeholders import placeholders_fill
+
+    settings.GENAI_FINETUNE_BITEXT_CSV = str(tmp_path / "missing.csv")
+    call_command("demo_setup")
+    assert "Company profile: the demo shop 'Acme Outdoor'" in capsys.readouterr().out
+    values = company_profile_values()
+    assert values["Company Name"] == DEMO_COMPANY_PROFILE["company_name"]
+    answer = "Call {{Customer Support Phone Number}} or use {{Live Chat}} on {{Website Name}}; {{Order Number}}."
+    assert placeholders_fill(answer, values) == (
+        "Call +1 800 555 0100 or use the live chat at acme-outdoor.example/chat on acme-outdoor.example; {{Order Number}}."
+    )
+
+    admin = company_profile_get().updated_by
+    company_profile_update(user=admin, company_name="Zed Ltd", website_name="")
+    call_command("demo_setup")
+    assert "Company profile" not in capsys.readouterr().out
+    assert company_profile_get().company_name == "Zed Ltd"
