@@ -361,20 +361,29 @@ def reply_intent(hits: Sequence, *, model: str | None, prediction: tuple[str, fl
             "intent_boost": False}
 
 
-def reply_values(context: dict[str, str]) -> dict[str, str]:
-    """The values that fill a draft's placeholders: the company profile's, then the job's own
-    ``context``, which wins (names compared case- and separator-insensitively by the filling)."""
+def reply_values(context: dict[str, str], *, profile: dict[str, str] | None = None) -> dict[str, str]:
+    """The values that fill a draft's placeholders: the company profile's (``profile``: these
+    placeholder values instead of the stored profile's), then the job's own ``context``, which
+    wins (names compared case- and separator-insensitively by the filling)."""
     from generation.selectors import company_profile_values
 
-    return {**company_profile_values(), **context}
+    return {**(company_profile_values() if profile is None else profile), **context}
 
 
-def reply_candidates(request: ReplyRequest, completions: Sequence, prompt_tokens: int, stop_reason: str | None = None) -> list[CandidateResult]:
-    """Post-processed, scored candidates with their sources."""
+def reply_candidates(
+    request: ReplyRequest,
+    completions: Sequence,
+    prompt_tokens: int,
+    stop_reason: str | None = None,
+    *,
+    profile: dict[str, str] | None = None,
+) -> list[CandidateResult]:
+    """Post-processed, scored candidates with their sources. ``profile``: placeholder values to
+    use instead of the stored company profile's (evaluation with and without one)."""
     from workers.runtime.embeddings import embedder_get
 
     params, hits = request.params, request.hits
-    context = reply_values(params.get("context") or {})
+    context = reply_values(params.get("context") or {}, profile=profile)
     sources_text = [h.text for h in hits]
     best = hits[0].text if hits else None
     body = answer_split(best)[1] if best else ""
@@ -458,18 +467,19 @@ def reply_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     )
 
 
-def replies_draft(
+def replies_generate(
     params_list: Sequence[dict],
     *,
     exclude_messages: Sequence[str | None] | None = None,
     concurrency: int = 8,
     on_done: Callable[[int], None] | None = None,
     lm=None,
-) -> list[list[CandidateResult]]:
-    """The reply runner's steps for many requests in this process (batch drafting, evaluation):
-    params are validated by the kind's serializer first; retrieval in one batch; generation from
-    ``concurrency`` threads, so the engine batches them. ``lm``: generate with this LoadedLM
-    (e.g. an adapter being evaluated) instead of the one the params name."""
+) -> list[tuple[ReplyRequest, list, int]]:
+    """The reply runner's steps up to generation for many requests in this process: params are
+    validated by the kind's serializer first; retrieval in one batch; generation from
+    ``concurrency`` threads, so the engine batches them. (request, completions, prompt tokens)
+    per request, for ``reply_candidates``. ``lm``: generate with this LoadedLM (e.g. an adapter
+    being evaluated) instead of the one the params name."""
     from generation.kinds.reply import ReplyParamsSerializer
 
     validated = []
@@ -493,4 +503,19 @@ def replies_draft(
             generated = list(pool.map(one, requests))
     else:
         generated = [one(r) for r in requests]
-    return [reply_candidates(r, completions, tokens) for r, (completions, tokens) in zip(requests, generated)]
+    return [(r, completions, tokens) for r, (completions, tokens) in zip(requests, generated)]
+
+
+def replies_draft(
+    params_list: Sequence[dict],
+    *,
+    exclude_messages: Sequence[str | None] | None = None,
+    concurrency: int = 8,
+    on_done: Callable[[int], None] | None = None,
+    lm=None,
+) -> list[list[CandidateResult]]:
+    """The reply runner's steps for many requests in this process (batch drafting, evaluation);
+    see ``replies_generate``."""
+    generated = replies_generate(params_list, exclude_messages=exclude_messages, concurrency=concurrency,
+                                 on_done=on_done, lm=lm)
+    return [reply_candidates(request, completions, tokens) for request, completions, tokens in generated]

@@ -1,23 +1,22 @@
 import json
-import statistics
-import time
-from concurrent.futures import ThreadPoolExecutor
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import ValidationError
 
 from generation.management.commands.replies_batch import csv_rows
-
-BARE_SYSTEM = "You are a customer support agent. Reply to the customer's message."
 
 
 class Command(BaseCommand):
     help = (
-        "Compare the reply service with two baselines on a CSV of messages and reference replies: "
-        "retrieval only (the best retrieved answer) and the bare model without retrieval. Reports mean "
-        "MiniLM cosine to the references, the share of replies with a repeated word 4-gram, and mean "
-        "length in words. Knowledge-base rows whose customer message is exactly the evaluated message "
-        "are left out of its retrieval; evaluate on rows the knowledge base does not hold (see "
-        "docs/benchmarks.md)."
+        "Compare the reply service with two baselines on any CSV of messages and reference replies, "
+        "in one run: retrieval only (the best retrieved answer as is) and the bare model without "
+        "retrieval. Per system: mean MiniLM cosine to the references, intent match (the share of "
+        "replies whose predicted intent equals the reference's; null without an intent model), the "
+        "share with a repeated word 4-gram (looping), visible {{Placeholders}} per reply without a "
+        "company profile and with the demo profile (and how many of those the profile fills: the aim "
+        "is none), mean length in words; first-token and whole-draft seconds of single drafts. "
+        "Knowledge-base rows whose customer message is exactly the evaluated message are left out of "
+        "its retrieval; evaluate on rows the knowledge base does not hold (see docs/benchmarks.md)."
     )
 
     def add_arguments(self, parser):
@@ -28,82 +27,65 @@ class Command(BaseCommand):
         parser.add_argument("-k", type=int, default=3)
         parser.add_argument("--max-new-tokens", type=int, default=256)
         parser.add_argument("--concurrency", type=int, default=8)
+        parser.add_argument("--latency-drafts", type=int, default=5,
+                            help="Time this many single drafts, one after the other, after the batch (0: none).")
+        parser.add_argument("--sample-out", help="Write random messages with the service's draft, the retrieved "
+                                                 "answer and the reference here (Markdown).")
+        parser.add_argument("--sample-size", type=int, default=20)
+        parser.add_argument("--seed", type=int, default=0, help="Which rows the sample shows.")
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every reply here.")
 
-    def handle(self, *args, csv, message_col, reference_col, limit, k, max_new_tokens, concurrency, json_out, **options):
-        from generation.lm import chat_input_ids
-        from generation.privacy import pii_mask
-        from generation.runner import NullContext
-        from generation.text.placeholders import placeholders_normalise
-        from generation.text.repetition import repeated_ngram, word_count
-        from workers.ml.decoding import SamplingParams
-        from workers.runners.reply import replies_draft, reply_prepare
-        from workers.runtime.completions import completions_run
-        from workers.runtime.embeddings import embedder_get
-        from workers.runtime.models import lm_get
+    def handle(self, *args, csv, message_col, reference_col, limit, k, max_new_tokens, concurrency, latency_drafts,
+               sample_out, sample_size, seed, json_out, **options):
+        from generation.services.company import DEMO_COMPANY_PROFILE, company_profile_placeholder_values
+        from workers.evaluation.replies import replies_evaluate, replies_sample_write
 
         rows = csv_rows(csv, message_col, limit)
         rows = [r for r in rows if (r.get(reference_col) or "").strip()]
-        messages = [r[message_col] for r in rows]
-        references = [r[reference_col] for r in rows]
-        params = [{"message": m, "k": k, "max_new_tokens": max_new_tokens} for m in messages]
-        timings = {}
-
-        started = time.monotonic()
-        prepared = reply_prepare(params, exclude_messages=messages)
-        retrieval = [placeholders_normalise(p.hits[0].text) if p.hits else "" for p in prepared]
-        timings["retrieval only"] = time.monotonic() - started
-
-        started = time.monotonic()
-        service = [c[0].text for c in replies_draft(params, exclude_messages=messages, concurrency=concurrency)]
-        timings["service"] = time.monotonic() - started
-
-        started = time.monotonic()
-        lm = lm_get()
-        sampling = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, repetition_penalty=1.05)
-
-        def bare_one(message: str) -> str:
-            turns = [{"role": "system", "content": BARE_SYSTEM}, {"role": "user", "content": pii_mask(message).text}]
-            ids = chat_input_ids(lm.tokenizer, prompt=None, messages=turns)
-            return completions_run(lm, ids, sampling, NullContext())[0].text.strip()
-
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            bare = list(pool.map(bare_one, messages))
-        timings["bare model"] = time.monotonic() - started
-
-        embedder = embedder_get()
-        reference_vectors = embedder.encode(references)
-
-        def figures(texts: list[str]) -> dict:
-            vectors = embedder.encode([t or " " for t in texts])
-            similarity = (vectors * reference_vectors).sum(axis=1)
-            return {
-                "similarity": round(float(similarity.mean()), 4),
-                "repeated_4gram_rate": round(sum(repeated_ngram(t) is not None for t in texts) / len(texts), 4),
-                "mean_words": round(statistics.mean(word_count(t) for t in texts), 1),
-            }
-
-        report = {
-            "rows": len(rows),
-            "systems": {
-                "service": figures(service),
-                "retrieval only": figures(retrieval),
-                "bare model": figures(bare),
-                "references": {**figures(references), "similarity": 1.0},
-            },
-            "seconds": {name: round(s, 1) for name, s in timings.items()},
-        }
-        self.stdout.write(f"{len(rows)} rows of {csv}; k={k}, max_new_tokens={max_new_tokens}, model {lm.version} on {lm.device}")
-        self.stdout.write(f"{'system':<16}{'similarity':>12}{'rep. 4-gram':>13}{'words':>8}{'seconds':>9}")
-        for name, f in report["systems"].items():
-            seconds = timings.get(name, 0.0)
-            self.stdout.write(
-                f"{name:<16}{f['similarity']:>12.4f}{f['repeated_4gram_rate']:>13.2%}{f['mean_words']:>8.1f}{seconds:>9.1f}"
+        if not rows:
+            raise CommandError(f"{csv} has no row with both {message_col!r} and {reference_col!r}.")
+        try:
+            evaluation = replies_evaluate(
+                [r[message_col] for r in rows], [r[reference_col] for r in rows], k=k, max_new_tokens=max_new_tokens,
+                concurrency=concurrency, profile=company_profile_placeholder_values(DEMO_COMPANY_PROFILE),
+                latency_drafts=latency_drafts,
             )
+        except ValidationError as exc:  # the reply kind's own limits (k, max_new_tokens, message length)
+            raise CommandError(f"Invalid reply parameters: {exc.detail}") from None
+        report = evaluation.report
+        self._table(report, csv)
+        if sample_out:
+            replies_sample_write(sample_out, evaluation, size=sample_size, seed=seed)
         if json_out:
-            report["replies"] = [
-                {"message": pii_mask(m).text, "reference": r, "service": s, "retrieval": t, "bare": b}
-                for m, r, s, t, b in zip(messages, references, service, retrieval, bare)
+            replies = [
+                {"message": m, "reference": r, **{name: texts[i] for name, texts in evaluation.texts.items() if name != "references"},
+                 "service_with_profile": evaluation.texts_with_profile["service"][i]}
+                for i, (m, r) in enumerate(zip(evaluation.messages, evaluation.references))
             ]
             with open(json_out, "w", encoding="utf-8") as f:
-                json.dump(report, f, indent=1, ensure_ascii=False)
+                json.dump({**report, "replies": replies}, f, indent=1, ensure_ascii=False)
+
+    def _table(self, report: dict, csv: str) -> None:
+        write = self.stdout.write
+        write(f"{report['rows']} rows of {csv}; k={report['k']}, max_new_tokens={report['max_new_tokens']}, "
+              f"model {report['model']} on {report['device']}; intent model {report['intent_model'] or 'none'}")
+        if "intent_match_unavailable" in report:
+            write(f"intent match: null, {report['intent_match_unavailable']}")
+        header = ("system", "similarity", "+profile", "intent", "4-gram", "{{}}/reply", "+profile", "filled?", "words")
+        write(f"{header[0]:<16}" + "".join(f"{h:>11}" for h in header[1:]))
+
+        def cell(value, pattern):
+            return f"{'null':>11}" if value is None else f"{value:>11{pattern}}"
+
+        for name, f in report["systems"].items():
+            write(f"{name:<16}" + cell(f["similarity"], ".4f") + cell(f["similarity_with_profile"], ".4f")
+                  + cell(f["intent_match"], ".2%") + cell(f["repeated_4gram_rate"], ".2%")
+                  + cell(f["placeholders"], ".2f") + cell(f["placeholders_with_profile"], ".2f")
+                  + cell(f["profile_placeholders_visible"], ".2f") + cell(f["mean_words"], ".1f"))
+        write("seconds: " + ", ".join(f"{name} {s}" for name, s in report["seconds"].items()))
+        latency = report.get("latency")
+        if latency and latency["draft_seconds"]:
+            first = latency["first_token_seconds"]
+            write(f"single drafts ({latency['drafts']}): first token mean "
+                  f"{first['mean'] if first else 'n/a'} s (max {first['max'] if first else 'n/a'}), whole draft mean "
+                  f"{latency['draft_seconds']['mean']} s (max {latency['draft_seconds']['max']})")
