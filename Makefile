@@ -9,7 +9,7 @@ NODEPS := $(shell sed -n 's/^# no-deps: //p' requirements.txt)
 # inherit it). Not exported globally: `make test` keeps pytest.ini's test settings.
 LOCAL_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-genai_site.settings.local}
 
-.PHONY: install run web worker beat test bench lint migrate clean
+.PHONY: install run web worker beat test bench lint deploy-check migrate clean
 
 $(INSTALLED): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: install
 lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
+
+# The Kubernetes manifests: render every deploy/overlays/* (kubectl kustomize) and validate the
+# result offline against the Kubernetes and KEDA schemas and the service's own rules.
+deploy-check: install
+	$(BIN)/python deploy/validate.py
 
 clean:
 	rm -rf var .pytest_cache
