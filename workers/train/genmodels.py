@@ -436,14 +436,37 @@ def gan_train(
     progress: ProgressFn = _noop,
     should_stop: StopFn = lambda: False,
 ) -> GANTrained:
-    """Train a WGAN-GP on the frozen VAE's posterior latents of ``train_texts``."""
-    seed_everything(config.seed)
+    """Train a WGAN-GP on the frozen GRU VAE's posterior latents of ``train_texts``."""
     vae.eval()
     mu, logvar = vae_posteriors(vae, tokenizer.encode_batch(list(train_texts)))
-    std = torch.exp(0.5 * logvar)
     valid_mu, _ = vae_posteriors(vae, tokenizer.encode_batch(list(valid_texts)))
+    return gan_train_on_latents(
+        mu, logvar, valid_mu, config=config, device=device, log=log, progress=progress, should_stop=should_stop,
+        decode=lambda z: tokenizer.decode_batch(vae.generate(z, strategy="greedy")),
+    )
+
+
+def gan_train_on_latents(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    valid_mu: torch.Tensor,
+    *,
+    config: GANTrainConfig,
+    decode: Callable[[torch.Tensor], list[str]],
+    device: torch.device | str = "cpu",
+    log: LogFn = _noop,
+    progress: ProgressFn = _noop,
+    should_stop: StopFn = lambda: False,
+) -> GANTrained:
+    """Train a WGAN-GP on posterior latents of any sentence VAE: real latents are samples of
+    q(z|x) of the training sentences (``mu``, ``logvar``); ``valid_mu`` (held-out posterior means)
+    calibrate the critic's realism score; ``decode`` turns the fixed noise batch's latents into
+    texts for the curves."""
+    seed_everything(config.seed)
+    mu, logvar, valid_mu = mu.float().to(device), logvar.float().to(device), valid_mu.float().to(device)
+    std = torch.exp(0.5 * logvar)
     gan = LatentGAN(
-        GANConfig(latent_dim=vae.config.latent_dim, noise_dim=config.noise_dim, hidden_dim=config.hidden_dim,
+        GANConfig(latent_dim=mu.size(1), noise_dim=config.noise_dim, hidden_dim=config.hidden_dim,
                   layers=config.layers, gp_weight=config.gp_weight)
     ).to(device)
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=config.lr, betas=(0.5, 0.9))
@@ -492,7 +515,7 @@ def gan_train(
             n = window["n"]
             with torch.no_grad():
                 fixed_z = gan.generator(fixed_noise)
-                fixed_samples = tokenizer.decode_batch(vae.generate(fixed_z, strategy="greedy"))
+                fixed_samples = decode(fixed_z)
                 fixed_score = float(gan.critic(fixed_z).mean())
             log(step, "train", critic=window["critic"] / n, wasserstein=window["wasserstein"] / n,
                 gradient_penalty=window["gp"] / n, generator=window["generator"] / n,
@@ -507,7 +530,7 @@ def gan_train(
             break
     gan.eval()
     with torch.no_grad():
-        real_scores = gan.critic(valid_mu.to(device))
+        real_scores = gan.critic(valid_mu)
         fake_latents = gan.sample(max(256, len(valid_mu)), generator=torch.Generator().manual_seed(config.seed))
         fake_scores = gan.critic(fake_latents)
     seconds = time.monotonic() - started

@@ -1,0 +1,126 @@
+"""The pretrained-parts sentence VAE on tiny random parts (a 1-layer BERT encoder, a 2-layer
+SmolLM2-shaped decoder): shapes and framing, the loss's parts, a few steps lower the loss, the
+latent reaches the decoder, and the three decodings."""
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, LlamaForCausalLM
+
+from workers.ml.lm import tiny_llama_config
+from workers.ml.optimus import OptimusConfig, OptimusVAE
+from workers.ml.vae import vae_loss
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+VOCAB = 60
+END = 0
+
+
+def tiny_optimus(**overrides) -> OptimusVAE:
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=32), add_pooling_layer=False)
+    decoder = LlamaForCausalLM(tiny_llama_config(vocab_size=VOCAB, eos_token_id=END, bos_token_id=END))
+    config = OptimusConfig(encoder_dim=16, decoder_dim=64, latent_dim=4, prefix_len=2, max_len=10, bos_id=END,
+                           eos_id=END, banned_ids=[1, 2], **overrides)
+    return OptimusVAE(config, encoder=encoder, decoder=decoder)
+
+
+SENTENCES = [[5, 6, 7, 8], [9, 10, 11], [5, 6, 12, 13, 14], [15, 16], [17, 18, 19, 20, 21, 22]]
+
+
+def _batch(model: OptimusVAE) -> dict:
+    batch = model.decoder_batch(SENTENCES)
+    enc = torch.tensor([[3, 4, 5, 6, 0], [7, 8, 9, 0, 0], [3, 4, 10, 11, 12], [13, 14, 0, 0, 0], [15, 16, 17, 18, 19]])
+    batch.update(encoder_ids=enc, encoder_mask=(enc != 0).long())
+    return batch
+
+
+def test_shapes_framing_and_loss_parts():
+    model = tiny_optimus()
+    batch = _batch(model)
+    assert batch["decoder_ids"].shape == (5, 7)
+    assert batch["decoder_ids"][0].tolist()[:5] == [END, 5, 6, 7, 8]  # <bos> first
+    assert batch["targets"][0].tolist() == [5, 6, 7, 8, END, -100, -100]  # <eos> last, padding ignored
+    assert batch["decoder_mask"].sum(dim=1).tolist() == [5, 4, 6, 3, 7]
+    logits, mu, logvar, z = model(batch)
+    assert logits.shape == (5, 7, VOCAB) and mu.shape == logvar.shape == z.shape == (5, 4)
+    parts = vae_loss(logits, batch["targets"], mu, logvar, beta=0.5, free_bits=0.0, pad_id=-100)
+    assert parts.tokens == 5 + 4 + 6 + 3 + 7
+    assert float(parts.total) == pytest.approx(float(parts.recon + 0.5 * parts.kl), rel=1e-5)
+    assert parts.kl_per_dim.shape == (4,) and float(parts.kl) >= 0
+    # free bits: each dimension's KL counts as at least the threshold
+    floored = vae_loss(logits, batch["targets"], mu, logvar, beta=1.0, free_bits=5.0, pad_id=-100)
+    assert float(floored.total) == pytest.approx(float(floored.recon) + 4 * 5.0, rel=1e-4)
+
+
+def test_a_few_steps_lower_the_loss():
+    model = tiny_optimus()
+    batch = _batch(model)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    losses = []
+    for _ in range(12):
+        logits, mu, logvar, _ = model(batch)
+        parts = vae_loss(logits, batch["targets"], mu, logvar, beta=0.1, pad_id=-100)
+        optimizer.zero_grad()
+        parts.total.backward()
+        optimizer.step()
+        losses.append(float(parts.total))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_the_latent_reaches_the_decoder():
+    model = tiny_optimus().eval()
+    batch = model.decoder_batch(SENTENCES[:1])
+    z = torch.zeros(2, 4)
+    z[1] = 3.0
+    ids = batch["decoder_ids"].expand(2, -1)
+    logits = model.decode(z, ids, batch["decoder_mask"].expand(2, -1))
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    # through the prefix alone too (the added embedding switched off)
+    model.to_embedding = None
+    logits = model.decode(z, ids, batch["decoder_mask"].expand(2, -1))
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    # and greedy decoding follows: different latents, different sentences
+    texts = model.generate(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)) * 3, strategy="greedy")
+    assert len({tuple(t) for t in texts}) > 1
+
+
+def test_gradients_reach_the_heads_through_the_reparameterisation():
+    model = tiny_optimus()
+    logits, mu, logvar, _ = model(_batch(model))
+    vae_loss(logits, _batch(model)["targets"], mu, logvar, beta=1.0, pad_id=-100).total.backward()
+    for head in model.heads():
+        assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample", "beam"])
+def test_decoding_is_bounded_reproducible_and_skips_banned_tokens(strategy):
+    model = tiny_optimus().eval()
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    first = model.generate(z, strategy=strategy, generator=torch.Generator().manual_seed(7), beam_size=3)
+    again = model.generate(z, strategy=strategy, generator=torch.Generator().manual_seed(7), beam_size=3)
+    assert first == again and len(first) == 3
+    for ids in first:
+        assert 1 <= len(ids) <= model.config.max_len
+        assert END not in ids and not {1, 2} & set(ids)
+        trigrams = [tuple(ids[i : i + 3]) for i in range(len(ids) - 2)]
+        assert len(trigrams) == len(set(trigrams))  # no_repeat_ngram=3
+
+
+def test_beam_search_scores_at_least_as_well_as_greedy():
+    model = tiny_optimus().eval()
+    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(2))
+
+    def log_prob(ids: list[int], row: int) -> float:
+        batch = model.decoder_batch([ids])
+        logits = model.decode(z[row : row + 1], batch["decoder_ids"], batch["decoder_mask"])
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return float(logp[0, torch.arange(len(ids) + 1), batch["targets"][0, : len(ids) + 1]].sum())
+
+    with torch.no_grad():
+        greedy = model.generate(z, strategy="greedy", no_repeat_ngram=0, max_len=6)
+        beam = model.generate(z, strategy="beam", beam_size=4, no_repeat_ngram=0, max_len=6, length_penalty=0.0)
+        for row in range(2):
+            if len(greedy[row]) < 6 and len(beam[row]) < 6:  # both ended: complete hypotheses compare
+                assert log_prob(beam[row], row) >= log_prob(greedy[row], row) - 1e-3

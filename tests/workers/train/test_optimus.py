@@ -1,0 +1,60 @@
+"""Training and checkpoints of the pretrained-parts VAE on tiny parts (the shipped MiniLM encoder,
+the tests' tiny random SmolLM2-shaped decoder): training lowers the validation loss, the
+checkpoint stores its config and only the trained weights, and loads for inference."""
+
+import pytest
+import torch
+
+from tests.genmodel_fixtures import TINY_OPTIMUS, optimus_dirs, tiny_optimus  # noqa: F401
+from workers.train.genmodels import VAE_FILE
+from workers.train.optimus import (
+    OptimusTrainConfig,
+    latents_texts,
+    optimus_build,
+    optimus_checkpoint_load,
+    optimus_evaluate,
+    texts_posterior,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _checkpoint(tiny_optimus):  # noqa: F811
+    return tiny_optimus.directory / "vae" / "tiny-optimus" / "v1" / VAE_FILE
+
+
+def test_training_lowers_the_validation_loss_and_keeps_the_latent_in_use(tiny_optimus):  # noqa: F811
+    encoder, decoder = optimus_dirs()
+    history = tiny_optimus.history
+    valid = tiny_optimus.corpus[:16]
+    untrained = optimus_build(OptimusTrainConfig(**TINY_OPTIMUS), encoder_dir=encoder, decoder_dir=decoder, train=False)
+    before = optimus_evaluate(untrained, valid)
+    trained = optimus_checkpoint_load(_checkpoint(tiny_optimus), encoder_dir=encoder, decoder_dir=decoder)
+    after = optimus_evaluate(trained.parts, valid)
+    assert after["recon_nll"] < 0.95 * before["recon_nll"]
+    assert [h["step"] for h in history] == [15, 30]
+    metrics = tiny_optimus.vae_metrics
+    assert metrics["architecture"] == "optimus" and metrics["steps"] == 30
+    assert metrics["validation"]["kl"] > 0 and metrics["validation"]["active_units"] >= 1
+
+
+def test_the_checkpoint_stores_its_config_and_only_the_trained_weights(tiny_optimus):  # noqa: F811
+    payload = torch.load(_checkpoint(tiny_optimus), map_location="cpu", weights_only=True)
+    assert payload["architecture"] == "optimus"
+    assert payload["model_args"]["latent_dim"] == 8 and payload["model_args"]["prefix_len"] == 2
+    assert payload["train_config"]["lora_rank"] == 4 and payload["encoder"] == "all-minilm-l6-v2"
+    assert all("lora_" in k or k.startswith(("to_moments", "to_prefix", "to_embedding")) for k in payload["state_dict"])
+    assert {"to_moments.weight", "to_prefix.weight", "to_embedding.weight"} <= set(payload["state_dict"])
+    assert len(payload["train_text_hashes"]) > 50 and "optimizer" not in payload
+
+
+def test_a_loaded_checkpoint_decodes_the_same_merged_or_not(tiny_optimus):  # noqa: F811
+    encoder, decoder = optimus_dirs()
+    merged = optimus_checkpoint_load(_checkpoint(tiny_optimus), encoder_dir=encoder, decoder_dir=decoder)
+    adapter = optimus_checkpoint_load(_checkpoint(tiny_optimus), encoder_dir=encoder, decoder_dir=decoder, merge=False)
+    texts = tiny_optimus.corpus[:4]
+    mu_a, logvar_a = texts_posterior(merged.parts, texts)
+    mu_b, _ = texts_posterior(adapter.parts, texts)
+    assert mu_a.shape == logvar_a.shape == (4, 8) and torch.allclose(mu_a, mu_b, atol=1e-5)
+    assert latents_texts(merged.parts, mu_a) == latents_texts(adapter.parts, mu_b)
+    assert all(isinstance(t, str) for t in latents_texts(merged.parts, mu_a, decoding="beam"))

@@ -1,0 +1,263 @@
+"""Sentence VAE with pretrained parts (Optimus, Li et al. 2020, "Optimus: Organizing Sentences via
+Pre-trained Modeling of a Latent Space").
+
+    encoder tokens -> sentence encoder (all-MiniLM-L6-v2; frozen, or its last layer trained)
+                   -> mean pooling -> linear head -> (mu, logvar) -> z = mu + sigma * eps
+    z -> linear -> k prefix vectors (soft prompt, the "memory" the decoder attends to)
+    z -> linear -> one vector added to every input embedding of the decoder
+    [prefix_1..k, <|endoftext|>, t_1 .. t_n] -> causal LM (SmolLM2, LoRA adapters) -> t_1 .. t_n, <|endoftext|>
+
+A pretrained decoder writes fluent text from the first step; what it has to learn is to listen to
+z. Against posterior collapse (the decoder ignoring z): the latent enters twice (prefix and every
+embedding), free bits per dimension and a cyclical beta (``workers.ml.vae.vae_loss`` and
+``kl_weight``, shared with the GRU VAE).
+
+The encoder and decoder are transformers modules passed in (loading them is I/O:
+``workers.train.optimus``), so a test can build the model from tiny random ones. Decoding:
+greedy, sampled (temperature, top-k, top-p) and beam search, with a KV cache; n-grams already
+written are not repeated (``no_repeat_ngram``). Pure PyTorch: no Django, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class OptimusConfig:
+    encoder_dim: int = 384  # the sentence encoder's hidden size
+    decoder_dim: int = 576  # the decoder's embedding size
+    latent_dim: int = 32
+    prefix_len: int = 4  # soft-prompt vectors made from z
+    add_to_embeddings: bool = True  # z also added to every decoder input embedding
+    max_len: int = 40  # decoder tokens of a sentence, the end token included
+    bos_id: int = 0  # the decoder's start and end of text (SmolLM2's <|endoftext|>)
+    eos_id: int = 0
+    banned_ids: list[int] = field(default_factory=list)  # never generated (chat-template tokens)
+    encoder_pad_id: int = 0
+
+
+class OptimusVAE(nn.Module):
+    def __init__(self, config: OptimusConfig, *, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = encoder  # transformers encoder: (input_ids, attention_mask) -> last_hidden_state
+        self.decoder = decoder  # transformers causal LM (peft-wrapped while training)
+        self.to_moments = nn.Linear(c.encoder_dim, 2 * c.latent_dim)
+        self.to_prefix = nn.Linear(c.latent_dim, c.prefix_len * c.decoder_dim)
+        self.to_embedding = nn.Linear(c.latent_dim, c.decoder_dim) if c.add_to_embeddings else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Heads only (the pretrained parts keep their weights). The prefix and the added vector
+        start at the scale of the decoder's own embeddings, so the first steps do not push the
+        LM off its distribution; logvar starts near 0 (sigma ~ 1) with small mu."""
+        scale = float(self.decoder.get_input_embeddings().weight.detach().float().std())
+        nn.init.normal_(self.to_moments.weight, std=0.02)
+        nn.init.zeros_(self.to_moments.bias)
+        for linear in (self.to_prefix, self.to_embedding):
+            if linear is not None:
+                nn.init.normal_(linear.weight, std=scale / math.sqrt(self.config.latent_dim))
+                nn.init.zeros_(linear.bias)
+
+    def heads(self) -> list[nn.Module]:
+        return [m for m in (self.to_moments, self.to_prefix, self.to_embedding) if m is not None]
+
+    # --- the three steps -----------------------------------------------------------------
+
+    def pool(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Encoder tokens -> mean-pooled sentence vector (B, encoder_dim), as sentence-transformers pools."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def encode_pooled(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.to_moments(pooled.float()).chunk(2, dim=-1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def encode(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+        return self.encode_pooled(self.pool(input_ids, attention_mask))
+
+    @staticmethod
+    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device, mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def _embed(self, z: Tensor, token_ids: Tensor) -> Tensor:
+        embedded = self.decoder.get_input_embeddings()(token_ids)
+        if self.to_embedding is not None:
+            embedded = embedded + self.to_embedding(z).unsqueeze(1).to(embedded.dtype)
+        return embedded
+
+    def _prefix(self, z: Tensor) -> Tensor:
+        return self.to_prefix(z).view(z.size(0), self.config.prefix_len, self.config.decoder_dim)
+
+    def decode(self, z: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Teacher-forced: z (B, latent), decoder inputs (B, T) starting with <bos> -> logits (B, T, V)."""
+        embedded = self._embed(z, input_ids)
+        inputs = torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1)
+        ones = torch.ones(z.size(0), self.config.prefix_len, dtype=attention_mask.dtype, device=attention_mask.device)
+        logits = self.decoder(inputs_embeds=inputs, attention_mask=torch.cat([ones, attention_mask], dim=1)).logits
+        return logits[:, self.config.prefix_len :]
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``batch`` from ``batch_make`` (``pooled`` instead of the encoder tokens when the encoder
+        is frozen and its outputs were computed once) -> logits, mu, logvar, z."""
+        if "pooled" in batch:
+            mu, logvar = self.encode_pooled(batch["pooled"])
+        else:
+            mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z, batch["decoder_ids"], batch["decoder_mask"]), mu, logvar, z
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def decoder_batch(self, sequences: list[list[int]], device=None) -> dict[str, Tensor]:
+        """Decoder token id lists (no special tokens) -> inputs ``[bos] + seq``, their mask, and
+        targets ``seq + [eos]`` padded with -100; sequences longer than ``max_len - 1`` are cut."""
+        c = self.config
+        rows = [list(seq[: c.max_len - 1]) for seq in sequences]
+        width = max(len(r) for r in rows) + 1
+        ids = torch.full((len(rows), width), c.eos_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        targets = torch.full((len(rows), width), -100, dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row) + 1
+            ids[i, :n] = torch.tensor([c.bos_id, *row], dtype=torch.long)
+            mask[i, :n] = 1
+            targets[i, :n] = torch.tensor([*row, c.eos_id], dtype=torch.long)
+        return {"decoder_ids": ids.to(device), "decoder_mask": mask.to(device), "targets": targets.to(device)}
+
+    # --- decoding --------------------------------------------------------------------------
+
+    def _start(self, z: Tensor):
+        bos = torch.full((z.size(0), 1), self.config.bos_id, dtype=torch.long, device=z.device)
+        embedded = self._embed(z, bos)
+        out = self.decoder(inputs_embeds=torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1), use_cache=True)
+        return out.logits[:, -1].float(), out.past_key_values
+
+    def _next(self, z: Tensor, token: Tensor, past):
+        out = self.decoder(inputs_embeds=self._embed(z, token.unsqueeze(1)), past_key_values=past, use_cache=True)
+        return out.logits[:, -1].float(), out.past_key_values
+
+    def _ban(self, logits: Tensor, history: list[list[int]], no_repeat_ngram: int, step: int) -> Tensor:
+        c = self.config
+        if c.banned_ids:
+            logits[:, c.banned_ids] = -math.inf
+        if step == 0:
+            logits[:, c.eos_id] = -math.inf  # no empty sentence
+        n = no_repeat_ngram
+        if n > 0:
+            for row, tokens in enumerate(history):
+                if len(tokens) < n - 1:
+                    continue
+                tail = tuple(tokens[len(tokens) - n + 1 :]) if n > 1 else ()
+                for i in range(len(tokens) - n + 1):
+                    if tuple(tokens[i : i + n - 1]) == tail:
+                        logits[row, tokens[i + n - 1]] = -math.inf
+        return logits
+
+    @torch.no_grad()
+    def generate(
+        self,
+        z: Tensor,
+        *,
+        strategy: str = "greedy",
+        max_len: int | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        beam_size: int = 4,
+        length_penalty: float = 1.0,
+        no_repeat_ngram: int = 3,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
+
+        ``greedy``: argmax; ``sample``: from softmax(logits / temperature), cut to the ``top_k``
+        most likely and the smallest set of probability ``top_p``; ``beam``: beam search,
+        hypotheses ranked by log-probability / length ** ``length_penalty``."""
+        max_len = max_len or self.config.max_len
+        if strategy == "beam":
+            return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
+                              no_repeat_ngram=no_repeat_ngram)
+        if strategy not in ("greedy", "sample"):
+            raise ValueError(f"Unknown decoding strategy {strategy!r}: greedy, sample or beam")
+        eos = self.config.eos_id
+        batch = z.size(0)
+        history: list[list[int]] = [[] for _ in range(batch)]
+        finished = [False] * batch
+        logits, past = self._start(z)
+        for step in range(max_len):
+            logits = self._ban(logits, history, no_repeat_ngram, step)
+            if strategy == "greedy":
+                token = logits.argmax(dim=-1)
+            else:
+                token = _sample(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+            for row, value in enumerate(token.tolist()):
+                if finished[row]:
+                    continue
+                if value == eos:
+                    finished[row] = True
+                else:
+                    history[row].append(value)
+            if all(finished) or step == max_len - 1:
+                break
+            token = torch.where(torch.tensor(finished, device=token.device), torch.full_like(token, eos), token)
+            logits, past = self._next(z, token, past)
+        return history
+
+    def _beam(self, z: Tensor, *, max_len: int, beam_size: int, length_penalty: float, no_repeat_ngram: int) -> list[list[int]]:
+        eos = self.config.eos_id
+        batch, width = z.size(0), beam_size
+        z = z.repeat_interleave(width, dim=0)
+        logits, past = self._start(z)
+        scores = torch.full((batch, width), -math.inf, device=z.device)
+        scores[:, 0] = 0.0  # all beams start equal: keep one so the first step does not fill the beam with copies
+        history: list[list[int]] = [[] for _ in range(batch * width)]
+        finished = torch.zeros(batch, width, dtype=torch.bool, device=z.device)
+        for step in range(max_len):
+            log_probs = F.log_softmax(self._ban(logits, history, no_repeat_ngram, step), dim=-1)
+            vocab = log_probs.size(-1)
+            log_probs = log_probs.view(batch, width, vocab)
+            done = torch.full_like(log_probs, -math.inf)
+            done[..., eos] = 0.0  # a finished beam continues only with <eos>, at no cost
+            log_probs = torch.where(finished.unsqueeze(-1), done, log_probs)
+            scores, flat = (scores.unsqueeze(-1) + log_probs).view(batch, width * vocab).topk(width, dim=-1)
+            beam, token = flat // vocab, flat % vocab
+            rows = (beam + torch.arange(batch, device=z.device).unsqueeze(1) * width).view(-1)
+            was_finished = finished.gather(1, beam)
+            finished = was_finished | (token == eos)
+            history = [
+                list(history[r]) + ([] if done_before or t == eos else [t])
+                for r, t, done_before in zip(rows.tolist(), token.view(-1).tolist(), was_finished.view(-1).tolist(), strict=True)
+            ]
+            if bool(finished.all()) or step == max_len - 1:
+                break
+            past.reorder_cache(rows)
+            logits, past = self._next(z, token.view(-1), past)
+        lengths = torch.tensor([[len(history[b * width + k]) + 1 for k in range(width)] for b in range(batch)],
+                               dtype=torch.float, device=z.device)
+        best = (scores / lengths ** length_penalty).argmax(dim=-1).tolist()
+        return [history[b * width + k] for b, k in enumerate(best)]
+
+
+def _sample(logits: Tensor, *, temperature: float, top_k: int, top_p: float, generator: torch.Generator | None) -> Tensor:
+    logits = logits / max(temperature, 1e-5)
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative - sorted_logits.softmax(dim=-1) > top_p  # keep the first token past top_p
+        logits = logits.scatter(1, order, sorted_logits.masked_fill(drop, -math.inf))
+    probs = torch.softmax(logits, dim=-1)
+    token = torch.multinomial(probs.cpu(), 1, generator=generator) if generator is not None else torch.multinomial(probs, 1)
+    return token.to(logits.device).squeeze(1)
