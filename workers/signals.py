@@ -1,5 +1,6 @@
 """Worker process hooks: choose the device at start, drop broken database connections around
-every task, and beat a WorkerHeartbeat row that /readyz and the metrics read."""
+every task, beat a WorkerHeartbeat row that /readyz and the metrics read, and hand unfinished
+jobs back when the worker is told to shut down."""
 
 import logging
 import os

@@ -500,6 +500,8 @@ GENAI_WEB_POLL_MS = env.int("GENAI_WEB_POLL_MS", default=300)  # how often pages
 # The marketer page offers a VAE/GAN variant of a description only when it is fluent (perplexity under
 # the base LM at most this; fluent product sentences measure 8 to 40) and passes the copy checker.
 GENAI_WEB_VARIANT_MAX_PERPLEXITY = env.float("GENAI_WEB_VARIANT_MAX_PERPLEXITY", default=60.0)
+# Variants whose perplexity under the base LM is above this are dropped by the worker, not ranked.
+GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY", default=GENAI_WEB_VARIANT_MAX_PERPLEXITY)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
 GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
 GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)

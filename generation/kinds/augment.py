@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from generation import roles
 from generation.kinds import JobKind, kind_register
-from generation.kinds.variants import genmodel_check
+from generation.kinds.variants import domain_field, genmodel_check
 from generation.text.tables import CsvError, csv_read
 
 
@@ -59,6 +59,7 @@ class AugmentParamsSerializer(serializers.Serializer):
     label_col = serializers.CharField(max_length=100, default="label")
     per_class = serializers.IntegerField(min_value=1, max_value=settings.GENAI_GENMODEL_AUGMENT_MAX_PER_CLASS, default=20)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    domain = domain_field()
 
     def validate_csv(self, value: str) -> str:
         return data_path_check(value)
@@ -75,7 +76,7 @@ class AugmentParamsSerializer(serializers.Serializer):
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"csv_content": exc.detail}) from None
         try:
-            genmodel_check("")
+            genmodel_check("", domain=attrs["domain"])
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"model": exc.detail}) from None
         return attrs

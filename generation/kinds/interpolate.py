@@ -7,6 +7,7 @@ from rest_framework import serializers
 from generation.kinds import JobKind, kind_register
 from generation.kinds.variants import (
     GENMODEL_ROLES,
+    domain_field,
     genmodel_check,
     model_field,
     text_field,
@@ -23,10 +24,15 @@ class InterpolateParamsSerializer(serializers.Serializer):
     path = serializers.ChoiceField(
         choices=("linear", "slerp"), default="linear", help_text="Straight line, or spherical (keeps the latent norm)."
     )
+    domain = domain_field()
     model = model_field()
 
-    def validate_model(self, value: str) -> str:
-        return genmodel_check(value)
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["model"] = genmodel_check(attrs.get("model", ""), domain=attrs["domain"])
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"model": exc.detail}) from None
+        return attrs
 
 
 kind_register(

@@ -8,6 +8,7 @@ from generation.kinds import JobKind, kind_register
 from generation.kinds.variants import (
     DECODINGS,
     GENMODEL_ROLES,
+    domain_field,
     genmodel_check,
     model_field,
 )
@@ -21,11 +22,12 @@ class SampleParamsSerializer(serializers.Serializer):
     decoding = serializers.ChoiceField(choices=DECODINGS, default="greedy")
     temperature = serializers.FloatField(min_value=0.05, max_value=2.0, default=1.0, help_text="For decoding=sample.")
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True, default=None)
+    domain = domain_field()
     model = model_field()
 
     def validate(self, attrs: dict) -> dict:
         try:
-            attrs["model"] = genmodel_check(attrs.get("model", ""), need_gan=attrs["source"] == "gan")
+            attrs["model"] = genmodel_check(attrs.get("model", ""), need_gan=attrs["source"] == "gan", domain=attrs["domain"])
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"model": exc.detail}) from None
         return attrs

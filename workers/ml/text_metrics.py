@@ -144,3 +144,40 @@ def novelty(texts: Sequence[str], training_hashes: set[str]) -> float:
     if not texts:
         return 0.0
     return sum(text_hash(t) not in training_hashes for t in texts) / len(texts)
+
+
+_BRACKETS = {")": "(", "]": "[", "}": "{"}
+_TRIPLE_INSIDE_WORD = re.compile(r"([a-z])\1\1", re.IGNORECASE)
+_ALPHA_WORD = re.compile(r"[A-Za-z]+")
+
+
+def broken_reason(text: str, known_words: set[str] | None = None) -> str | None:
+    """Why a generated text has broken tokens, or None: ``brackets`` (unbalanced ( [ { or a
+    template brace left open, as in "{{ferostststting"), ``repeated_char`` (a letter three times
+    in a row inside a word, "ferostststting" has none but "cooool" has), ``non_word`` (a word of
+    letters outside ``known_words``, lower-cased; skipped without a vocabulary)."""
+    stack: list[str] = []
+    for char in text:
+        if char in "([{":
+            stack.append(char)
+        elif char in _BRACKETS:
+            if not stack or stack.pop() != _BRACKETS[char]:
+                return "brackets"
+    if stack:
+        return "brackets"
+    for word in _ALPHA_WORD.findall(text):
+        if _TRIPLE_INSIDE_WORD.search(word):
+            return "repeated_char"
+    if known_words:
+        for word in _ALPHA_WORD.findall(text):
+            if word.lower() not in known_words and len(word) > 1:
+                return "non_word"
+    return None
+
+
+def broken_share(texts: Sequence[str], known_words: set[str] | None = None) -> float:
+    """Share of the (non-empty) texts with a ``broken_reason``."""
+    non_empty = [t for t in texts if t.strip()]
+    if not non_empty:
+        return 0.0
+    return sum(broken_reason(t, known_words) is not None for t in non_empty) / len(non_empty)

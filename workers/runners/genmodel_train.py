@@ -1,7 +1,12 @@
 """Training orchestration of the VAE and its latent GAN (the ``genmodel_train`` kind): read the
-corpus (a CSV column, inline texts or the knowledge base), split it into training sentences,
-train the VAE then the GAN (``workers.train.genmodels``), save the checkpoints and register both
-model versions; ``gan_retrain`` trains a new GAN for an existing VAE."""
+corpus (a domain's own: the copy corpus's training split for ``product``, the Bitext answers for
+``support``; or a CSV column, inline texts), split it into training sentences, train the VAE then
+the GAN, save the checkpoints and register both model versions; ``gan_retrain`` trains a new GAN
+for an existing VAE.
+
+Two VAE architectures: ``optimus`` (default; ``workers.train.optimus``: MiniLM encoder, SmolLM2
+decoder with LoRA) and ``gru`` (``workers.train.genmodels``, the earlier small model trained from
+scratch, kept for comparison). The GAN is the same latent WGAN-GP for both."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from generation.privacy import pii_mask
 from generation.runner import CandidateResult, JobResult, RunnerContext
 from generation.text.tables import CsvError, csv_read
 from workers.ml.text_metrics import text_hash
-from workers.runtime.genmodels import _device, genmodel_get, genmodel_versions
+from workers.runtime.genmodels import _device, genmodel_get, genmodel_versions, latents_decode, texts_encode
 from workers.train.genmodels import (
     GAN_FILE,
     VAE_FILE,
@@ -28,9 +33,18 @@ from workers.train.genmodels import (
     corpus_sentences,
     gan_checkpoint_save,
     gan_train,
+    gan_train_on_latents,
     vae_checkpoint_save,
     vae_reconstruction_bleu,
     vae_train,
+)
+from workers.train.optimus import (
+    OptimusTrainConfig,
+    latents_texts,
+    optimus_checkpoint_save,
+    optimus_reconstruction_bleu,
+    optimus_train,
+    texts_posterior,
 )
 
 
@@ -52,9 +66,37 @@ def _columns_check(header: list[str], columns: Sequence[str], *, source: str) ->
         )
 
 
+def domain_corpus(domain: str) -> tuple[list[str], str]:
+    """A domain's own training texts: ``product``, the descriptions of the copy corpus's training
+    split (``copy_corpus.split_of``, one product in 8 held back; never a catalogue); ``support``,
+    the answers of the shipped Bitext dialogues (GENAI_GENMODEL_DEFAULT_CSV's ``response``)."""
+    if domain == "product":
+        from django.core.management.base import CommandError
+
+        from generation.management.commands.copy_corpus import CORPUS_DIR, corpus_read, split_of
+
+        try:
+            rows = corpus_read(CORPUS_DIR)
+        except CommandError as exc:
+            raise PermanentJobError(f"Cannot read the copy corpus: {exc}", code="invalid_input") from None
+        train = [r for r in rows if split_of(r["id"], test_every=COPY_TEST_EVERY) == "train"]
+        return [r["description"] for r in train], f"copy corpus, training split ({len(train)} of {len(rows)} products)"
+    if domain == "support":
+        path = settings.GENAI_GENMODEL_DEFAULT_CSV
+        rows, header = csv_rows(path=path, max_rows=settings.GENAI_GENMODEL_MAX_SENTENCES)
+        _columns_check(header, ["response"], source=Path(path).name)
+        return [row["response"] or "" for row in rows], f"{Path(path).name} (response, {len(rows)} rows)"
+    raise PermanentJobError(f"Unknown domain {domain!r}: product or support.", code="invalid_input")
+
+
+COPY_TEST_EVERY = 8  # copy_corpus's default: the split the copy adapter was trained and evaluated on
+
+
 def corpus_load(params: dict) -> tuple[list[str], str]:
     """The training texts a genmodel_train job's params name, masked: (texts, description)."""
-    if params.get("texts"):
+    if params.get("domain") and not any(params.get(k) for k in ("texts", "csv", "csv_content")):
+        texts, source = domain_corpus(params["domain"])
+    elif params.get("texts"):
         texts, source = list(params["texts"]), f"{len(params['texts'])} inline texts"
     else:
         path = params.get("csv") or ("" if params.get("csv_content") else settings.GENAI_GENMODEL_DEFAULT_CSV)
@@ -94,7 +136,7 @@ def genmodel_train(
     texts: Sequence[str],
     name: str,
     purpose: str,
-    vae_config: VAETrainConfig,
+    vae_config: VAETrainConfig | OptimusTrainConfig,
     gan_config: GANTrainConfig,
     max_words: int = 30,
     validation_fraction: float = 0.1,
@@ -106,7 +148,9 @@ def genmodel_train(
     training_job_id: Any = None,
     created_by: Any = None,
 ) -> GenModelTrainOutcome | None:
-    """Train a VAE then a GAN on ``texts`` and register both versions. None when stopped."""
+    """Train a VAE (pretrained parts with an ``OptimusTrainConfig``, the GRU VAE with a
+    ``VAETrainConfig``) then a GAN on its latents of ``texts``, and register both versions. None
+    when stopped."""
     from generation.services.model_versions import (
         model_version_artifact_dir,
         model_version_next_number,
@@ -119,46 +163,62 @@ def genmodel_train(
         vae_config.max_seconds = 0.8 * budget
     device = _device()
     started = time.monotonic()
-    vae = vae_train(
-        sentences,
-        config=vae_config,
-        validation_fraction=validation_fraction,
-        device=device,
-        log=log,
-        progress=lambda fraction, message: progress(0.8 * fraction, message),
-        should_stop=should_stop,
-    )
-    if should_stop():
-        return None
-    bleu_texts = vae.valid_texts[:500]
-    vae.metrics["validation"]["recon_bleu"] = vae_reconstruction_bleu(vae.model, vae.tokenizer, bleu_texts)
-    if budget and not gan_config.max_seconds:
-        gan_config.max_seconds = max(10.0, budget - (time.monotonic() - started))
-    gan = gan_train(
-        vae.model,
-        vae.tokenizer,
-        vae.train_texts,
-        vae.valid_texts,
-        config=gan_config,
-        device=device,
-        log=lambda step, split, **values: log(step, "gan", **values),
-        progress=lambda fraction, message: progress(0.8 + 0.2 * fraction, message),
-        should_stop=should_stop,
-    )
+    vae_progress = lambda fraction, message: progress(0.8 * fraction, message)  # noqa: E731
+    gan_log = lambda step, split, **values: log(step, "gan", **values)  # noqa: E731
+    gan_progress = lambda fraction, message: progress(0.8 + 0.2 * fraction, message)  # noqa: E731
+    if isinstance(vae_config, OptimusTrainConfig):
+        from workers.runtime.genmodels import decoder_dir, encoder_dir
+
+        if device.type == "cuda" and not vae_config.amp_dtype:
+            vae_config.amp_dtype = "bfloat16"
+        encoder, decoder = settings.GENAI_KB_EMBED_MODEL, settings.GENAI_LM_MODEL
+        vae = optimus_train(sentences, config=vae_config, encoder_dir=encoder_dir(encoder), decoder_dir=decoder_dir(decoder),
+                            validation_fraction=validation_fraction, device=device, log=log, progress=vae_progress,
+                            should_stop=should_stop)
+        if should_stop():
+            return None
+        amp = vae_config.amp_dtype if device.type == "cuda" else ""
+        vae.metrics["validation"]["recon_bleu"] = optimus_reconstruction_bleu(vae.parts, vae.valid_texts[:64], amp_dtype=amp)
+        mu, logvar = texts_posterior(vae.parts, vae.train_texts)
+        valid_mu, _ = texts_posterior(vae.parts, vae.valid_texts)
+        if budget and not gan_config.max_seconds:
+            gan_config.max_seconds = max(10.0, budget - (time.monotonic() - started))
+        gan = gan_train_on_latents(
+            mu, logvar, valid_mu, config=gan_config, device=device, log=gan_log, progress=gan_progress,
+            should_stop=should_stop, decode=lambda z: latents_texts(vae.parts, z, amp_dtype=amp),
+        )
+
+        def save(path: Path) -> None:
+            optimus_checkpoint_save(path, vae, encoder=encoder, decoder=decoder, extra={"corpus": corpus})
+    else:
+        vae = vae_train(sentences, config=vae_config, validation_fraction=validation_fraction, device=device, log=log,
+                        progress=vae_progress, should_stop=should_stop)
+        if should_stop():
+            return None
+        vae.metrics["validation"]["recon_bleu"] = vae_reconstruction_bleu(vae.model, vae.tokenizer, vae.valid_texts[:500])
+        if budget and not gan_config.max_seconds:
+            gan_config.max_seconds = max(10.0, budget - (time.monotonic() - started))
+        gan = gan_train(vae.model, vae.tokenizer, vae.train_texts, vae.valid_texts, config=gan_config, device=device,
+                        log=gan_log, progress=gan_progress, should_stop=should_stop)
+
+        def save(path: Path) -> None:
+            vae_checkpoint_save(path, vae, extra={"corpus": corpus})
     if should_stop():
         return None
 
     vae_number = model_version_next_number(name=name)
     vae_dir = model_version_artifact_dir(family="vae", name=name, version=vae_number)
     vae_label = f"{name}@{vae_number}"
-    vae_checkpoint_save(vae_dir / VAE_FILE, vae, extra={"corpus": corpus})
+    save(vae_dir / VAE_FILE)
+    train_config = asdict(vae_config)
     vae_row = model_version_register(
         family="vae",
         name=name,
         version=vae_number,
         purpose=purpose,
         artifact_path=vae_dir,
-        config={**asdict(vae_config), "corpus": corpus, "max_words": max_words, "validation_fraction": validation_fraction},
+        config={**train_config, "architecture": vae.metrics.get("architecture", "gru"), "corpus": corpus,
+                "max_words": max_words, "validation_fraction": validation_fraction},
         metrics=vae.metrics,
         training_job_id=training_job_id,
         created_by=created_by,
@@ -217,7 +277,8 @@ def gan_retrain(
     seed = vae_row.config.get("seed", 0)
     sentences = _training_sentences(texts, max_words=vae_row.config.get("max_words", 30), seed=seed)
     train_texts, valid_texts = corpus_split(
-        sentences, validation_fraction=vae_row.config.get("validation_fraction", 0.1), seed=seed
+        sentences, validation_fraction=vae_row.config.get("validation_fraction", 0.1), seed=seed,
+        validation_max=vae_row.config.get("validation_max", 1000),
     )
     known = sum(text_hash(t) in model.train_text_hashes for t in train_texts)
     if known < 0.99 * len(train_texts) or len(train_texts) < 0.99 * len(model.train_text_hashes):
@@ -226,8 +287,10 @@ def gan_retrain(
             f"sentences are the VAE's, which had {len(model.train_text_hashes)}); pass the VAE's own corpus.",
             code="invalid_input",
         )
-    gan = gan_train(
-        model.vae, model.tokenizer, train_texts, valid_texts, config=gan_config, device=model.device,
+    mu, logvar = (t.clone() for t in texts_encode(model, train_texts))  # inference tensors -> plain ones
+    valid_mu = texts_encode(model, valid_texts)[0].clone()
+    gan = gan_train_on_latents(
+        mu, logvar, valid_mu, config=gan_config, device=model.device, decode=lambda z: latents_decode(model, z),
         log=lambda step, split, **values: log(step, "gan", **values), progress=progress, should_stop=should_stop,
     )
     if should_stop():
@@ -237,22 +300,46 @@ def gan_retrain(
     return GenModelTrainOutcome(vae=vae_row, gan=gan_row, metrics={"vae": vae_row.metrics, "gan": gan.metrics})
 
 
+# The GRU VAE's job defaults (they differ from VAETrainConfig's, which its tests and bench use).
+GRU_JOB_DEFAULTS = {"embed_dim": 128, "vocab_size": 4000, "batch_size": 64, "kl_schedule": "linear",
+                    "kl_warmup_steps": 1500, "max_epochs": 10}
+GRU_KEYS = ("latent_dim", "hidden_dim", "embed_dim", "vocab_size", "batch_size", "lr", "word_dropout", "kl_schedule",
+            "kl_warmup_steps", "free_bits", "patience", "eval_every", "max_steps")
+OPTIMUS_KEYS = ("latent_dim", "prefix_len", "encoder_train_layers", "lora_rank", "batch_size", "lr", "kl_schedule",
+                "kl_warmup_steps", "kl_cycles", "free_bits", "patience", "eval_every", "max_steps")
+
+
+def train_configs(params: dict, *, gpu: bool) -> tuple[VAETrainConfig | OptimusTrainConfig, GANTrainConfig]:
+    """The VAE and GAN configs of a genmodel_train job's (or the command's) params: what is given
+    over the architecture's defaults, CPU-sized (``OptimusTrainConfig()``) or, on a GPU,
+    ``OptimusTrainConfig.gpu_sized()``."""
+    seed = params.get("seed", 0)
+    if params.get("architecture", "optimus") == "gru":
+        values = {**GRU_JOB_DEFAULTS, **{k: params[k] for k in GRU_KEYS if params.get(k) is not None}}
+        if params.get("epochs"):
+            values["max_epochs"] = params["epochs"]
+        vae_config: VAETrainConfig | OptimusTrainConfig = VAETrainConfig(**values, seed=seed)
+        log_every = GANTrainConfig.log_every
+    else:
+        values = {k: params[k] for k in OPTIMUS_KEYS if params.get(k) is not None}
+        if params.get("epochs"):
+            values["max_epochs"] = params["epochs"]
+        vae_config = OptimusTrainConfig.gpu_sized(**values, seed=seed) if gpu else OptimusTrainConfig(**values, seed=seed)
+        log_every = 500  # each log decodes the fixed noise batch with the LM
+    gan_config = GANTrainConfig(
+        steps=params.get("gan_steps") or GANTrainConfig.steps,
+        n_critic=params.get("n_critic") or GANTrainConfig.n_critic,
+        diversity_weight=params.get("gan_diversity_weight", settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT),
+        log_every=log_every,
+        seed=seed,
+    )
+    return vae_config, gan_config
+
+
 def genmodel_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
 
     texts, corpus = corpus_load(params)
-    vae_config = VAETrainConfig(
-        **{k: params[k] for k in ("latent_dim", "hidden_dim", "embed_dim", "vocab_size", "batch_size", "lr",
-                                   "word_dropout", "kl_schedule", "kl_warmup_steps", "free_bits", "patience",
-                                   "eval_every", "max_steps") if k in params},
-        max_epochs=params.get("epochs", VAETrainConfig.max_epochs),
-        seed=params.get("seed", 0),
-    )
-    gan_config = GANTrainConfig(
-        steps=params.get("gan_steps", GANTrainConfig.steps),
-        n_critic=params.get("n_critic", GANTrainConfig.n_critic),
-        diversity_weight=params.get("gan_diversity_weight", settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT),
-        seed=params.get("seed", 0),
-    )
+    vae_config, gan_config = train_configs(params, gpu=_device().type == "cuda")
     remaining = ctx.deadline - time.monotonic() - 30.0
     budget = min(params.get("max_seconds") or settings.GENAI_GENMODEL_TRAIN_MAX_SECONDS, max(10.0, remaining))
     owner = _user(ctx.owner_id)
@@ -276,7 +363,7 @@ def genmodel_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     outcome = genmodel_train(
         texts=texts,
         name=params["name"],
-        purpose=params.get("purpose", settings.GENAI_GENMODEL_PURPOSE),
+        purpose=job_purpose(params),
         vae_config=vae_config,
         gan_config=gan_config,
         max_words=params.get("max_words", 30),
@@ -298,6 +385,18 @@ def genmodel_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         model_version=outcome.vae.label,
         usage={"train_sentences": outcome.metrics["vae"]["train_sentences"]},
     )
+
+
+def job_purpose(params: dict) -> str:
+    """The purpose of the versions a job registers: its ``purpose``, else its domain's, else
+    GENAI_GENMODEL_PURPOSE."""
+    if params.get("purpose"):
+        return params["purpose"]
+    if params.get("domain"):
+        from generation.kinds.variants import domain_purpose
+
+        return domain_purpose(params["domain"])
+    return settings.GENAI_GENMODEL_PURPOSE
 
 
 def _user(user_id):

@@ -1,7 +1,10 @@
 """Runners of the VAE/GAN kinds that generate: ``variants`` (rewrites of a text that keep its
 must-keep words), ``interpolate`` (sentences between two texts), ``sample`` (GAN or prior
 samples) and ``augment`` (synthetic labelled rows for scarce classes). The loaded models come from
-``workers.runtime.genmodels``; candidates are ranked by the GAN critic's realism score."""
+``workers.runtime.genmodels`` (the job's domain's, or the one it names); candidates are ranked by
+the GAN critic's realism score. Variants that fail the copy checker (when the job gives product
+attributes) or are not fluent (perplexity under the base LM above
+GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY) are dropped before ranking."""
 
 from __future__ import annotations
 
@@ -39,6 +42,22 @@ def _keeps_words(text: str, words: Sequence[str]) -> bool:
     return all(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
 
 
+def variant_rejection(
+    candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None
+) -> str | None:
+    """Why a decoded variant is dropped (``copy_check``: an unsupported claim, a repeated 4-gram
+    or a template tail, against the product's attributes; ``not_fluent``: perplexity under the
+    base LM above ``max_perplexity``), or None."""
+    if attributes:
+        from generation.text.copycheck import copy_check
+
+        if not copy_check(candidate, attributes, min_coverage=0.0).passed:
+            return "copy_check"
+    if max_perplexity is not None and perplexity is not None and not perplexity <= max_perplexity:
+        return "not_fluent"
+    return None
+
+
 def variants_make(
     *,
     text: str,
@@ -48,18 +67,25 @@ def variants_make(
     decoding: str = "greedy",
     temperature: float = 0.8,
     seed: int | None = None,
+    attributes: dict | None = None,
+    max_perplexity: float | None = None,
     model: GenModel,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """k rewrites of ``text`` decoded from latents around its posterior, ranked by realism and
     novelty; candidates missing a ``must_keep`` word, empty ones, copies of the text and
-    duplicates are removed. Returns (variants, counts of what was removed)."""
+    duplicates are removed, and so are those ``variant_rejection`` rejects (the copy checker
+    with ``attributes``; perplexity under the base LM above ``max_perplexity``, when given: each
+    kept variant carries its ``perplexity``). Returns (variants, counts of what was removed)."""
+    from workers.evaluation.genmodels import texts_perplexity
+
     generator = _generator(seed)
     mu, logvar = texts_encode(model, [text])
     std = torch.exp(0.5 * logvar)
     source_key = text_key(text)
     seen = {source_key}
     kept: list[str] = []
-    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "decoded": 0}
+    perplexities: dict[str, float] = {}
+    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "copy_check": 0, "not_fluent": 0, "decoded": 0}
     # Widen the search while too few survive (must-keep words make most latents fail).
     for round_index in range(4):
         n = max(4 * k, 16) * (2**round_index)
@@ -68,6 +94,7 @@ def variants_make(
         z = mu + scale * std * eps
         decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
         removed["decoded"] += len(decoded)
+        fresh = []
         for candidate in decoded:
             key = text_key(candidate)
             if not key or key in seen:
@@ -77,7 +104,16 @@ def variants_make(
             if must_keep and not _keeps_words(candidate, must_keep):
                 removed["missing_must_keep"] += 1
                 continue
-            kept.append(candidate)
+            fresh.append(candidate)
+        if max_perplexity is not None and fresh:
+            perplexities.update(zip(fresh, texts_perplexity(fresh), strict=True))
+        for candidate in fresh:
+            reason = variant_rejection(candidate, attributes=attributes, max_perplexity=max_perplexity,
+                                       perplexity=perplexities.get(candidate))
+            if reason:
+                removed[reason] += 1
+            else:
+                kept.append(candidate)
         if len(kept) >= 2 * k:
             break
     realism = realism_scores(model, kept)
@@ -90,6 +126,7 @@ def variants_make(
                 "score": 0.5 * _squash(real) + 0.5 * novelty,
                 "realism": real,
                 "novelty": novelty,
+                **({"perplexity": round(perplexities[candidate], 2)} if candidate in perplexities else {}),
             }
         )
     ranked.sort(key=lambda item: -item["score"])
@@ -136,13 +173,15 @@ def samples_make(
                 raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
             z = model.gan.sample(n, generator=generator)
         else:
-            z = torch.randn(n, model.vae.config.latent_dim, generator=generator).to(model.device)
+            z = torch.randn(n, model.latent_dim, generator=generator).to(model.device)
     texts = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
     realism = realism_scores(model, texts)
     return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
 
 
-def augment_examples(*, texts: list[str], labels: list[str], per_class: int, seed: int = 0) -> list[tuple[str, str]]:
+def augment_examples(
+    *, texts: list[str], labels: list[str], per_class: int, seed: int = 0, domain: str | None = None
+) -> list[tuple[str, str]]:
     """``per_class`` synthetic (text, label) examples for each label, decoded from that class's
     latent region, with the promoted (else newest) VAE, ranked by the GAN critic's realism.
 
@@ -156,7 +195,7 @@ def augment_examples(*, texts: list[str], labels: list[str], per_class: int, see
         raise ValueError("texts and labels must have the same length")
     if per_class <= 0 or not texts:
         return []
-    model = genmodel_get(name=None)
+    model = genmodel_get(name=None, domain=domain)
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
     mu, logvar = texts_encode(model, texts)
@@ -205,7 +244,7 @@ def _candidates(items: list[dict], *, score_key: str) -> list[CandidateResult]:
 
 
 def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
-    model = genmodel_get(name=params.get("model") or None)
+    model = genmodel_get(name=params.get("model") or None, domain=params.get("domain") or "product")
     ctx.progress(0.1, f"variants from {model.label}")
     items, removed = variants_make(
         text=params["text"],
@@ -215,16 +254,16 @@ def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         decoding=params.get("decoding", "greedy"),
         temperature=params.get("temperature", 0.8),
         seed=params.get("seed"),
+        attributes=params.get("attributes") or None,
+        max_perplexity=settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY,
         model=model,
     )
-    from workers.evaluation.genmodels import lm_perplexity
-
-    for item in items:  # fluency under the base LM: what a page shows only below a setting
-        item["perplexity"] = round(lm_perplexity([item["text"]]), 2)
     if not items:
         raise PermanentJobError(
-            f"No variant kept all the must-keep words ({', '.join(params.get('must_keep') or [])}) among "
-            f"{removed['decoded']} decoded; the model may not know them: try fewer words or a larger spread.",
+            f"No variant passed among {removed['decoded']} decoded: {removed['missing_must_keep']} dropped a must-keep "
+            f"word ({', '.join(params.get('must_keep') or []) or 'none given'}), {removed['copy_check']} failed the copy "
+            f"checker, {removed['not_fluent']} were not fluent (perplexity above GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = "
+            f"{settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY:g}); try fewer must-keep words or a larger spread.",
             code="no_variants",
         )
     return JobResult(candidates=_candidates(items, score_key="score"), model_version=model.label,
@@ -232,7 +271,7 @@ def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
 
 
 def interpolate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
-    model = genmodel_get(name=params.get("model") or None)
+    model = genmodel_get(name=params.get("model") or None, domain=params.get("domain") or "product")
     items = interpolation_make(
         text_a=params["text_a"], text_b=params["text_b"], steps=params["steps"], path=params.get("path", "linear"), model=model
     )
@@ -240,7 +279,7 @@ def interpolate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
 
 
 def sample_run(*, params: dict, ctx: RunnerContext) -> JobResult:
-    model = genmodel_get(name=params.get("model") or None)
+    model = genmodel_get(name=params.get("model") or None, domain=params.get("domain") or "product")
     items = samples_make(
         n=params["n"],
         source=params.get("source", "gan"),
@@ -274,9 +313,11 @@ def augment_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             f"{len(set(labels))} classes; at most {settings.GENAI_GENMODEL_AUGMENT_MAX_CLASSES} "
             "(GENAI_GENMODEL_AUGMENT_MAX_CLASSES).", code="invalid_input")
     texts = [pii_mask(t).text for t in texts]
-    model = genmodel_get(name=None)
+    domain = params.get("domain") or "product"
+    model = genmodel_get(name=None, domain=domain)
     ctx.progress(0.1, f"augmenting {len(set(labels))} classes with {model.label}")
-    examples = augment_examples(texts=texts, labels=labels, per_class=params["per_class"], seed=params.get("seed", 0))
+    examples = augment_examples(texts=texts, labels=labels, per_class=params["per_class"], seed=params.get("seed", 0),
+                                domain=domain)
     counts: dict[str, int] = {}
     for _, label in examples:
         counts[label] = counts.get(label, 0) + 1

@@ -3,9 +3,13 @@
 
 Models are ``ModelVersion`` rows: a ``vae`` version (``name@N``) and the ``gan`` version trained
 with it (``name-gan@M``, its config names the VAE). A request names the VAE (``"name"`` or
-``"name@3"``); none: the promoted VAE of ``GENAI_GENMODEL_PURPOSE``, else the newest one. The pair
-is loaded once per worker process (LRU of ``GENAI_GENMODEL_CACHE_SIZE``), in float32 on the
-worker's device.
+``"name@3"``) or its domain (``product``, ``support``: the promoted, else newest, VAE of that
+domain's purpose). The pair is loaded once per worker process (LRU of
+``GENAI_GENMODEL_CACHE_SIZE``) on the worker's device. Two architectures answer to the same
+operations (``texts_encode``, ``latents_decode``): the pretrained sentence VAE
+(``workers.ml.optimus``: MiniLM encoder, SmolLM2 decoder with LoRA, merged for inference; bf16
+autocast on a GPU) and the earlier GRU VAE (``workers.ml.vae``), kept so that evaluations can
+compare the two in one run.
 
 Scores: ``realism`` is the GAN critic's score of a text's posterior mean, standardised by the
 critic's scores of the validation sentences (0 = as real as a typical sentence of the corpus;
@@ -36,6 +40,7 @@ from workers.train.genmodels import (
     gan_checkpoint_load,
     vae_checkpoint_load,
 )
+from workers.train.optimus import OptimusParts, latents_texts, optimus_checkpoint_load, texts_posterior
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +52,11 @@ DECODINGS = ("greedy", "sample", "beam")
 
 @dataclass
 class GenModel:
-    """A VAE and (when one was trained with it) its GAN, loaded on one device."""
+    """A VAE and (when one was trained with it) its GAN, loaded on one device. ``parts`` holds a
+    pretrained (Optimus) VAE; ``vae`` and ``tokenizer`` a GRU one."""
 
-    vae: SentenceVAE
-    tokenizer: TextTokenizer
+    vae: SentenceVAE | None
+    tokenizer: TextTokenizer | None
     vae_label: str
     train_text_hashes: set[str]
     gan: LatentGAN | None
@@ -58,6 +64,17 @@ class GenModel:
     critic_real_mean: float
     critic_real_std: float
     device: torch.device
+    parts: OptimusParts | None = None
+    amp_dtype: str = ""
+    purpose: str = ""
+
+    @property
+    def architecture(self) -> str:
+        return "optimus" if self.parts is not None else "gru"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.parts.model.config.latent_dim if self.parts is not None else self.vae.config.latent_dim
 
     @property
     def label(self) -> str:
@@ -67,11 +84,11 @@ class GenModel:
 _cache: ModelCache[GenModel] = ModelCache(name="VAE/GAN", size=lambda: settings.GENAI_GENMODEL_CACHE_SIZE)
 
 
-def genmodel_versions(*, name: str | None = None, gan: str | None = None):
-    """(vae ModelVersion, gan ModelVersion or None) for a request's model name; (None, None): none."""
+def genmodel_versions(*, name: str | None = None, gan: str | None = None, domain: str | None = None):
+    """(vae ModelVersion, gan ModelVersion or None) for a request's model name or domain; (None, None): none."""
     from generation.kinds.variants import genmodel_versions_resolve
 
-    return genmodel_versions_resolve(name or None, gan_name=gan or None)
+    return genmodel_versions_resolve(name or None, gan_name=gan or None, domain=domain or None)
 
 
 def _device() -> torch.device:
@@ -80,13 +97,20 @@ def _device() -> torch.device:
     return device_get().device
 
 
-def genmodel_get(*, name: str | None = None, gan: str | None = None) -> GenModel:
+def genmodel_get(*, name: str | None = None, gan: str | None = None, domain: str | None = None) -> GenModel:
     """The process's loaded VAE (+GAN) for a request; PermanentJobError when there is none.
-    ``gan`` names a GAN version of that VAE (default: its promoted, else newest)."""
-    vae_row, gan_row = genmodel_versions(name=name, gan=gan)
+    ``gan`` names a GAN version of that VAE (default: its promoted, else newest); ``domain``
+    (product, support) picks the domain's model when no ``name`` is given."""
+    vae_row, gan_row = genmodel_versions(name=name, gan=gan, domain=domain)
     if vae_row is None:
         if name:
             raise PermanentJobError(f"No ready VAE model version named {name!r}.", code="unknown_model")
+        if domain:
+            raise PermanentJobError(
+                f"No VAE model version of the {domain} domain exists yet: run a genmodel_train job with "
+                f'"domain": "{domain}" (or manage.py genmodel_train --domain {domain}) first.',
+                code="no_model",
+            )
         raise PermanentJobError(
             "No VAE model version exists yet: run a genmodel_train job (or manage.py genmodel_train) first.",
             code="no_model",
@@ -101,16 +125,27 @@ def _load(vae_row, gan_row) -> GenModel:
     store = Path(settings.GENAI_MODEL_STORE_DIR)
     device = _device()
     started = time.monotonic()
+    path = store / vae_row.artifact_path / VAE_FILE
     try:
-        vae_ckpt = vae_checkpoint_load(store / vae_row.artifact_path / VAE_FILE, device=device)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("architecture") == "optimus":
+            ckpt = optimus_checkpoint_load(path, payload=payload, encoder_dir=encoder_dir(payload["encoder"]),
+                                           decoder_dir=decoder_dir(payload["decoder"]), device=device)
+            vae, tokenizer, parts, hashes = None, None, ckpt.parts, ckpt.train_text_hashes
+        else:
+            vae_ckpt = vae_checkpoint_load(path, device=device)
+            vae, tokenizer, parts, hashes = vae_ckpt.model, vae_ckpt.tokenizer, None, vae_ckpt.train_text_hashes
         gan_ckpt = gan_checkpoint_load(store / gan_row.artifact_path / GAN_FILE, device=device) if gan_row else None
     except FileNotFoundError as exc:
         raise PermanentJobError(f"The files of {vae_row.label} are missing on this worker: {exc}", code="model_missing") from exc
     model = GenModel(
-        vae=vae_ckpt.model,
-        tokenizer=vae_ckpt.tokenizer,
+        vae=vae,
+        tokenizer=tokenizer,
+        parts=parts,
+        amp_dtype="bfloat16" if device.type == "cuda" else "",
+        purpose=vae_row.purpose,
         vae_label=vae_row.label,
-        train_text_hashes=vae_ckpt.train_text_hashes,
+        train_text_hashes=hashes,
         gan=gan_ckpt.gan if gan_ckpt else None,
         gan_label=gan_row.label if gan_row else "",
         critic_real_mean=gan_ckpt.critic_real_mean if gan_ckpt else 0.0,
@@ -119,6 +154,20 @@ def _load(vae_row, gan_row) -> GenModel:
     )
     logger.info("loaded %s on %s in %.2f s", model.label, device, time.monotonic() - started)
     return model
+
+
+def encoder_dir(name: str) -> Path:
+    """The sentence encoder's directory for a checkpoint's encoder name (a setting's value or a path)."""
+    from workers.runtime.embeddings import embed_model_path
+
+    return embed_model_path(name)
+
+
+def decoder_dir(name: str) -> Path:
+    """The decoder's transformers directory for a checkpoint's decoder name (``smollm2`` or a path)."""
+    from generation.lm import lm_prepare
+
+    return lm_prepare(name)
 
 
 # --- model operations -----------------------------------------------------------------------
@@ -131,6 +180,9 @@ def _generator(seed: int | None) -> torch.Generator:
 @torch.inference_mode()
 def texts_encode(model: GenModel, texts: Sequence[str], *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior (mu, logvar) of each text, in order."""
+    if model.parts is not None:
+        mu, logvar = texts_posterior(model.parts, [t or " " for t in texts])
+        return mu.to(model.device), logvar.to(model.device)
     mus, logvars = [], []
     for start in range(0, len(texts), batch_size):
         ids = model.tokenizer.encode_batch([t or " " for t in texts[start : start + batch_size]])
@@ -152,6 +204,9 @@ def latents_decode(
     generator: torch.Generator | None = None,
     batch_size: int = 256,
 ) -> list[str]:
+    if model.parts is not None:
+        return latents_texts(model.parts, z, decoding=decoding, temperature=temperature, top_k=top_k,
+                             generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype)
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         ids = model.vae.generate(

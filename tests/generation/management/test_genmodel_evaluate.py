@@ -7,7 +7,13 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.genmodel_fixtures import genmodel, product_corpus, tiny_genmodel  # noqa: F401
+from tests.genmodel_fixtures import (  # noqa: F401
+    genmodel,
+    optimus_genmodel,
+    product_corpus,
+    tiny_genmodel,
+    tiny_optimus,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models: one thread is faster
 
@@ -25,9 +31,9 @@ def test_prints_the_figures_as_json(genmodel, tmp_path):  # noqa: F811
     validation = report["validation"]
     assert {"elbo", "recon_nll", "recon_bleu", "kl", "active_units", "latent_dim"} <= set(validation)
     assert validation["elbo"] == pytest.approx(-(validation["recon_nll"] + validation["kl"]), abs=1e-3)
-    assert set(report["samples"]) == {"vae_prior", "gan", "data"}
+    assert set(report["samples"]) == {"vae_prior", "gan", "data", "variants"}
     for figures in report["samples"].values():
-        assert {"distinct_1", "distinct_2", "self_bleu", "novelty", "fluency_ppl"} <= set(figures)
+        assert {"distinct_1", "distinct_2", "self_bleu", "novelty", "fluency_ppl", "broken_share"} <= set(figures)
         assert 0 <= figures["self_bleu"] <= 1 and 0 <= figures["novelty"] <= 1 and figures["fluency_ppl"] > 1
     assert report["samples"]["gan"]["n"] == 24 and len(report["samples"]["gan"]["examples"]) == 5
     assert set(report["aims"]) >= {"kl_positive", "most_units_active", "gan_more_diverse_than_prior"}
@@ -106,3 +112,37 @@ def test_bad_sweeps_are_command_errors(genmodel, tmp_path):  # noqa: F811
             call_command("genmodel_evaluate", "--csv", str(path), "--sweep", sweep, stdout=StringIO())
     with pytest.raises(CommandError, match="--length-matched must be between"):
         call_command("genmodel_evaluate", "--csv", str(path), "--sweep", "0.5", "--length-matched", "50", stdout=StringIO())
+
+
+def test_the_pretrained_vae_against_the_gru_baseline_in_one_run_with_a_sample_file(
+    genmodel, optimus_genmodel, tiny_genmodel, tiny_optimus, tmp_path, settings  # noqa: F811
+):
+    import shutil
+
+    store = tmp_path / "store"  # both fixtures' files in one store
+    shutil.copytree(tiny_genmodel.directory, store)
+    shutil.copytree(tiny_optimus.directory, store, dirs_exist_ok=True)
+    settings.GENAI_MODEL_STORE_DIR = store
+    path = tmp_path / "held_out.csv"
+    path.write_text("text\n" + "".join(f'"{text}"\n' for text in product_corpus(300, seed=9)[-12:]))
+    out = StringIO()
+    call_command("genmodel_evaluate", "--model", "tiny-optimus", "--baseline", "tiny", "--csv", str(path),
+                 "--samples", "10", "--variants", "4", "--k", "2", "--interpolations", "2",
+                 "--sample-out", str(tmp_path / "sample.md"), stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["model"] == "tiny-optimus@1+tiny-optimus-gan@1" and report["architecture"] == "optimus"
+    assert report["baseline"]["model"] == "tiny@1+tiny-gan@1" and report["baseline"]["architecture"] == "gru"
+    for part in (report, report["baseline"]):
+        assert {"elbo", "kl", "active_units", "recon_bleu"} <= set(part["validation"])
+        variants = part["samples"]["variants"]
+        assert variants["sources"] == 4 and 0 <= variants["cosine_to_source"] <= 1
+        assert {"bleu_to_source", "must_keep_retention_decoded", "removed", "broken_share"} <= set(variants)
+        interpolation = part["interpolation"]
+        assert interpolation["pairs"] == 2 and len(interpolation["similarity_to_a"]) == 5
+        # the ends are the held-out sentences' own posterior means: each end's text is nearer its own end
+        assert interpolation["similarity_to_a"][0] >= interpolation["similarity_to_b"][0] - 0.5
+        assert "variants_perplexity_at_most_1.5x_held_out" in part["aims"]
+    sample = (tmp_path / "sample.md").read_text()
+    assert "## Model: tiny-optimus@1" in sample and "## Baseline: tiny@1" in sample
+    for heading in ("Held-out sentences", "Prior samples", "GAN samples", "Variants", "Interpolation"):
+        assert sample.count(f"### {heading}") == 2

@@ -1,0 +1,73 @@
+"""The four VAE/GAN kinds on the pretrained-parts VAE (tiny), through the API and the pipeline in
+this process: the job's domain picks the model (product copy by default, never another domain's),
+and variants that fail the copy checker or the fluency filter are dropped, not ranked."""
+
+import pytest
+
+from generation.models import JobStatus, ModelVersion
+from tests.generation.kinds.test_genmodel_kinds import create, run
+from tests.genmodel_fixtures import optimus_genmodel, tiny_optimus  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_four_kinds_run_on_the_product_model(api_for, optimus_genmodel, tiny_optimus, no_broker):  # noqa: F811
+    client = api_for("marketer")
+    variants = create(client, "variants", {"text": "This red jacket is warm and soft.", "k": 2, "seed": 1, "spread": 2.0})
+    interpolate = create(client, "interpolate", {"text_a": "A red mug.", "text_b": "A quiet grey desk.", "steps": 3})
+    sample = create(client, "sample", {"n": 3, "seed": 2, "domain": "product"})
+    prior = create(client, "sample", {"n": 2, "source": "prior", "decoding": "sample", "seed": 2})
+    rows = [{"text": t, "label": "mug" if "mug" in t else "desk"} for t in tiny_optimus.corpus if "mug" in t or "desk" in t]
+    augment = create(api_for("analyst"), "augment", {"rows": rows[:12], "per_class": 1})
+    for response in (variants, interpolate, sample, prior, augment):
+        assert response.status_code == 201, response.json()
+    for response in (variants, interpolate, sample, prior, augment):
+        job = run(response.json()["id"])
+        assert job.status == JobStatus.SUCCEEDED, (job.kind, job.error_message)
+        assert job.model_version == "tiny-optimus@1+tiny-optimus-gan@1"
+        assert job.candidates.exists()
+    job = run(create(client, "variants", {"text": "This red jacket is warm and soft.", "k": 2, "seed": 1,
+                                          "spread": 2.0}).json()["id"])
+    assert all("perplexity" in c.metadata for c in job.candidates.all())  # the fluency filter measured each
+
+
+def test_a_domain_without_a_model_is_a_400_and_never_borrows_another_domains(api_for, optimus_genmodel):  # noqa: F811
+    client = api_for("marketer")
+    response = create(client, "variants", {"text": "Your refund is on its way.", "domain": "support"})
+    assert response.status_code == 400
+    assert "support domain" in str(response.json())
+    # a support model, registered under the reply purpose, serves the support domain only
+    vae, _ = optimus_genmodel
+    ModelVersion.objects.create(family="vae", name="support-vae", version=1, purpose="reply",
+                                artifact_path=vae.artifact_path, metrics=vae.metrics, config=vae.config)
+    from generation.kinds.variants import genmodel_versions_resolve
+
+    assert genmodel_versions_resolve(domain="support")[0].name == "support-vae"
+    assert genmodel_versions_resolve(domain="product")[0].name == "tiny-optimus"
+
+
+def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(optimus_genmodel, settings):  # noqa: F811
+    from workers.runners.genmodels import variant_rejection, variants_make
+    from workers.runtime.genmodels import genmodel_get
+
+    attributes = {"name": "Metro Sling", "colour": "black", "material": "recycled nylon"}
+    assert variant_rejection("A black sling in recycled nylon.", attributes=attributes, max_perplexity=None,
+                             perplexity=None) is None
+    assert variant_rejection("A waterproof red sling with a 10-year warranty.", attributes=attributes,
+                             max_perplexity=None, perplexity=None) == "copy_check"
+    assert variant_rejection("A black sling.", attributes=None, max_perplexity=60.0, perplexity=900.0) == "not_fluent"
+    model = genmodel_get(domain="product")
+    # the tests' random LM scores every text far above 60: nothing passes, everything is counted
+    items, removed = variants_make(text="This red jacket is warm and soft.", k=2, seed=0, max_perplexity=60.0,
+                                   model=model)
+    assert items == [] and removed["not_fluent"] > 0
+    items, removed = variants_make(text="This red jacket is warm and soft.", k=2, seed=0, max_perplexity=1e12,
+                                   attributes={"name": "Aster Jacket"}, model=model)
+    assert removed["copy_check"] + len(items) > 0
+    assert all(variant_rejection(i["text"], attributes={"name": "Aster Jacket"}, max_perplexity=None,
+                                 perplexity=None) is None for i in items)
+
+
+def test_variants_job_with_attributes_validates_them(api_for, optimus_genmodel):  # noqa: F811
+    response = create(api_for("marketer"), "variants", {"text": "A black sling.", "attributes": {"colour": {"x": 1}}})
+    assert response.status_code == 400 and "attributes" in str(response.json())
