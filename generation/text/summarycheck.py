@@ -7,8 +7,8 @@ items it cites carry what it says:
 - the entity: with an alert about one entity, every cited item is about it (tagged with it, or
   naming its key, ``$KEY``, name or an alias), and the entity's names need no other support;
 - the direction of sentiment: a sentence that says things went down (fell, cut, downgrade, loss,
-  probe ...) cites a negative item; one that says they went up (rose, beat, upgrade, record ...)
-  cites a positive one;
+  probe ...) cites an item scored negative or worded so itself; one that says they went up (rose,
+  beat, upgrade, record ...) a positive one;
 - every number (``5%``, ``1,200``, ``3.5``, ``2019``) appears in a cited item;
 - every name (a capitalised word after the first, an acronym, a ``$CASHTAG``; the first word too
   unless it is a common word) appears in a cited item.
@@ -29,7 +29,7 @@ from generation.text.sentences import sentences_split
 CITATION = re.compile(r"\[#(\d+)\]")
 _LEADING_CITATIONS = re.compile(r"^(?:\s*\[#\d+\])+")
 _NUMBER = re.compile(r"(?<![\w.#])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d])")
-_TOKEN = re.compile(r"\$?[A-Za-z][A-Za-z0-9&'’.-]*")
+_TOKEN = re.compile(r"(?<![\w$])\$?[A-Za-z][A-Za-z0-9&'’.-]*")  # not a unit glued to a number ("$50B")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 NEGATIVE_WORDS = frozenset(
@@ -116,12 +116,14 @@ def _numbers(text: str) -> set[str]:
 def _fold(text: str) -> str:
     """Lower case, dots out of acronyms (U.S. -> us), curly apostrophes straight."""
     text = text.replace("’", "'")
-    text = re.sub(r"\b((?:[A-Za-z]\.){2,})", lambda m: m.group(1).replace(".", ""), text)
+    text = re.sub(r"\b([A-Za-z](?:\.[A-Za-z])+)\.?(?!\w)", lambda m: m.group(1).replace(".", ""), text)
     return text.lower()
 
 
 def _words(text: str) -> set[str]:
-    return set(_WORD.findall(_fold(text)))
+    """The words of ``text``, folded, each also without a possessive ("biogen's" -> "biogen")."""
+    words = set(_WORD.findall(_fold(text)))
+    return words | {w.removesuffix("'s") for w in words}
 
 
 def _direction(sentence: str) -> str:
@@ -137,15 +139,15 @@ def _names(sentence: str, *, skip_phrases: Sequence[str]) -> list[str]:
     text = CITATION.sub(" ", sentence)
     for phrase in sorted(skip_phrases, key=len, reverse=True):
         if phrase:
-            text = re.sub(rf"(?<![\w$])\$?{re.escape(phrase)}(?:'s)?(?!\w)", " ", text, flags=re.IGNORECASE)
+            text = re.sub(rf"(?<![\w$&])\$?{re.escape(phrase)}(?:'s)?(?![\w&])", " ", text, flags=re.IGNORECASE)
     names = []
     for index, match in enumerate(_TOKEN.finditer(text)):
         token = match.group(0).rstrip("'’-").removesuffix("'s").removesuffix("’s")
-        token = token.replace(".", "") if re.fullmatch(r"(?:[A-Z]\.)+[A-Z]?\.?", token) else token.rstrip(".")
         if token.startswith("$"):
-            names.append(token)
+            names.append(token.rstrip("."))
             continue
         for part in token.split("-"):
+            part = part.replace(".", "") if re.fullmatch(r"(?:[A-Z]\.)+[A-Z]?\.?", part) else part.rstrip(".")
             if not part or not part[0].isupper() or part in _NOT_NAMES:
                 continue
             if index == 0 and not part.isupper() and part.lower() in COMMON_STARTS:
@@ -156,7 +158,7 @@ def _names(sentence: str, *, skip_phrases: Sequence[str]) -> list[str]:
 
 def _mentions(text_words: set[str], folded_text: str, name: str) -> bool:
     name = _fold(name.lstrip("$"))
-    if " " in name or "." in name or "&" in name:
+    if any(c in name for c in " .&-"):
         return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", folded_text) is not None
     return name in text_words
 
@@ -183,8 +185,8 @@ def sentence_support(
             if entity not in source.entities and not any(_mentions(words[i], folded[i], t) for t in terms):
                 problems.append(f"#{i} is not about {entity}")
     direction = _direction(sentence)
-    if direction and not any(s.label == direction for _, s in given):
-        problems.append(f"says sentiment is {direction}; none of {refs} is {direction}")
+    if direction and not any(s.label == direction or _direction(s.text) == direction for _, s in given):
+        problems.append(f"says sentiment is {direction}; none of {refs} is {direction} or says so")
     in_sources = set().union(*(_numbers(s.text) for _, s in given))
     for number in sorted(_numbers(sentence) - in_sources):
         problems.append(f"the number {number.removesuffix('.0')} is in none of {refs}")
