@@ -111,6 +111,44 @@ def job_metric_log(*, job_id: Any, step: int, split: str = "train", values: dict
     JobMetric.objects.create(job_id=job_id, step=max(int(step), 0), split=split[:16], values=clean)
 
 
+def _vae_install_shipped(*, directory: Path, user: AbstractBaseUser) -> ModelVersion:
+    """A shipped sentence VAE (``vae.pt``) and its GAN (``gan.pt``, when shipped): both versions
+    registered, the VAE promoted when its purpose has no promoted VAE yet; idempotent by the
+    checkpoint's digest."""
+    import hashlib
+    import json
+    import shutil
+
+    digest = hashlib.sha256((directory / "vae.pt").read_bytes()).hexdigest()[:16]
+    existing = ModelVersion.objects.filter(family=ModelFamily.VAE, config__shipped_sha=digest).first()
+    if existing is not None:
+        return existing
+    training = json.loads((directory / "training.json").read_text())
+    name, purpose = directory.name, training["params"]["purpose"]
+    version = model_version_next_number(name=name)
+    target = model_version_artifact_dir(family=ModelFamily.VAE, name=name, version=version)
+    shutil.copy2(directory / "vae.pt", target / "vae.pt")
+    registered = model_version_register(
+        family=ModelFamily.VAE, name=name, version=version, purpose=purpose, artifact_path=target,
+        config={**training.get("config", {}), "shipped_from": str(directory), "shipped_sha": digest},
+        metrics=training.get("metrics", {}), created_by=user,
+    )
+    gan = training.get("gan")
+    if gan and (directory / "gan.pt").is_file():
+        gan_name = f"{name}-gan"
+        gan_number = model_version_next_number(name=gan_name)
+        gan_dir = model_version_artifact_dir(family=ModelFamily.GAN, name=gan_name, version=gan_number)
+        shutil.copy2(directory / "gan.pt", gan_dir / "gan.pt")
+        model_version_register(
+            family=ModelFamily.GAN, name=gan_name, version=gan_number, purpose=purpose, artifact_path=gan_dir,
+            config={**gan.get("config", {}), "vae": registered.label}, metrics=gan.get("metrics", {}),
+            base_model=registered.label, created_by=user,
+        )
+    if not ModelVersion.objects.filter(family=ModelFamily.VAE, purpose=purpose, is_default=True).exists():
+        registered = model_version_promote(version=registered, user=user)
+    return registered
+
+
 def model_version_install_shipped(*, directory: Path, user: AbstractBaseUser) -> ModelVersion | None:
     """Register a model version the repository ships (``models/<name>/``: a LoRA adapter with the
     ``training.json`` of the run that made it) by copying its files into the model store; the
@@ -121,6 +159,8 @@ def model_version_install_shipped(*, directory: Path, user: AbstractBaseUser) ->
     import shutil
 
     weights, manifest = directory / "adapter_model.safetensors", directory / "training.json"
+    if (directory / "vae.pt").is_file() and manifest.is_file():
+        return _vae_install_shipped(directory=directory, user=user)
     if not weights.is_file() or not manifest.is_file():
         return None
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]

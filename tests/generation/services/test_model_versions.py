@@ -110,3 +110,30 @@ def test_a_shipped_adapter_is_installed_once_and_promoted_when_its_purpose_has_n
     assert (settings.GENAI_MODEL_STORE_DIR / first.artifact_path / "adapter_model.safetensors").read_bytes() == b"weights"
     assert model_version_install_shipped(directory=shipped, user=admin).pk == first.pk  # the same files: no new version
     assert model_version_install_shipped(directory=tmp_path / "models" / "nothing", user=admin) is None
+
+
+def test_a_shipped_sentence_vae_is_installed_with_its_gan_once_and_serves_its_domain(tmp_path, settings):
+    import json
+
+    from generation.kinds.variants import genmodel_versions_resolve
+    from generation.services.model_versions import model_version_install_shipped
+    from tests.factories import UserFactory
+
+    settings.GENAI_MODEL_STORE_DIR = tmp_path / "store"
+    shipped = tmp_path / "models" / "product-vae"
+    shipped.mkdir(parents=True)
+    (shipped / "vae.pt").write_bytes(b"vae")
+    (shipped / "gan.pt").write_bytes(b"gan")
+    (shipped / "training.json").write_text(json.dumps({
+        "family": "vae", "params": {"purpose": "copy"}, "config": {"architecture": "optimus"}, "metrics": {"steps": 9},
+        "gan": {"trained_as": "product-vae-gan@1", "config": {"vae": "product-vae@1"}, "metrics": {"steps": 5}},
+    }))
+    admin = UserFactory(role="admin")
+    vae = model_version_install_shipped(directory=shipped, user=admin)
+    assert (vae.family, vae.label, vae.purpose, vae.is_default) == ("vae", "product-vae@1", "copy", True)
+    assert vae.config["architecture"] == "optimus" and vae.metrics["steps"] == 9
+    resolved, gan = genmodel_versions_resolve(domain="product")
+    assert resolved.pk == vae.pk and gan.label == "product-vae-gan@1" and gan.config["vae"] == "product-vae@1"
+    assert (settings.GENAI_MODEL_STORE_DIR / gan.artifact_path / "gan.pt").read_bytes() == b"gan"
+    assert model_version_install_shipped(directory=shipped, user=admin).pk == vae.pk
+    assert genmodel_versions_resolve(domain="support") == (None, None)
