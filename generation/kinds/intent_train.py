@@ -1,6 +1,8 @@
-"""``intent_train``: train the intent classifier of reply jobs (MiniLM embeddings + an MLP head)
-on labelled CSVs, with a stratified validation split and early stopping; registers a
-``ModelVersion(family="intent", purpose="reply")`` with its validation accuracy and macro-F1."""
+"""``intent_train``: train the intent classifier of reply jobs (MiniLM embeddings + a head, or
+MiniLM's top layers fine-tuned with the head) on labelled CSVs, with a stratified validation
+split and early stopping, and a logistic regression on the frozen embeddings on the same split
+as its baseline; registers a ``ModelVersion(family="intent", purpose="reply")`` with both's
+validation accuracy and macro-F1."""
 
 from pathlib import Path
 
@@ -38,14 +40,24 @@ class IntentTrainParamsSerializer(serializers.Serializer):
     datasets = IntentDatasetSerializer(
         many=True, required=False, max_length=10, help_text="Default: GENAI_INTENT_DATASETS (Banking77 + Bitext)."
     )
-    epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_INTENT_MAX_EPOCHS, default=60)
-    batch_size = serializers.IntegerField(min_value=8, max_value=4096, default=128)
-    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, default=2e-3)
-    hidden = serializers.IntegerField(min_value=0, max_value=4096, default=512, help_text="0: a linear softmax head.")
+    # Without a value, epochs, batch_size, lr, patience and hidden take the defaults of the kind of
+    # training (frozen embeddings, or encoder_layers fine-tuned): workers.runners.intent.
+    epochs = serializers.IntegerField(min_value=1, max_value=settings.GENAI_INTENT_MAX_EPOCHS, required=False)
+    batch_size = serializers.IntegerField(min_value=8, max_value=4096, required=False)
+    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, required=False, help_text="The head's learning rate.")
+    hidden = serializers.IntegerField(min_value=0, max_value=4096, required=False, help_text="0: a linear softmax head.")
     dropout = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.1)
-    patience = serializers.IntegerField(min_value=1, max_value=100, default=4, help_text="Epochs without a better validation macro-F1.")
+    patience = serializers.IntegerField(min_value=1, max_value=100, required=False, help_text="Epochs without a better validation macro-F1.")
     validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.1)
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+    encoder_layers = serializers.IntegerField(
+        min_value=0, max_value=12, required=False,
+        help_text="The encoder's top layers fine-tuned with the head (0: the head reads frozen embeddings).",
+    )
+    encoder_lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, default=5e-5, help_text="The fine-tuned layers' learning rate.")
+    baseline = serializers.BooleanField(
+        default=True, help_text="Fit a logistic regression on the frozen embeddings on the same split (reported, and stored for intent_evaluate).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         if "datasets" in attrs:

@@ -50,6 +50,44 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encoder_config(self) -> dict:
+        """The transformers config of the encoder (``to_dict()``)."""
+        return self.model[0].auto_model.config.to_dict()
+
+    def encoder_layer_count(self) -> int:
+        return int(self.model[0].auto_model.config.num_hidden_layers)
+
+    def encoder_top_state(self, count: int) -> list[dict]:
+        """The weights of the encoder's top ``count`` layers (a fine-tuned classifier starts from them)."""
+        layers = list(self.model[0].auto_model.encoder.layer)
+        return [{k: v.detach().cpu().clone() for k, v in layer.state_dict().items()} for layer in layers[len(layers) - count :]]
+
+    def encode_with_states(self, texts: list[str], *, layer: int, batch_size: int = 64) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence vectors as ``encode`` makes them (mean over the tokens, unit length) and, per
+        text, its token states after encoder layer ``layer`` (0: the embedding layer), padding
+        dropped: what a classifier that fine-tunes the layers above ``layer`` reads. One forward
+        pass for both; texts run in length order, so a batch pads little."""
+        import torch
+
+        model, tokenizer = self.model[0].auto_model, self.model.tokenizer
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        states: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self.lock, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                  max_length=self.model.max_seq_length, return_tensors="pt").to(self.device)
+                out = model(**batch, output_hidden_states=True)
+                mask = batch["attention_mask"]
+                weights = mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+                pooled = (out.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+                vectors[rows] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+                hidden = out.hidden_states[layer].float().cpu().numpy()
+                for j, i in enumerate(rows):
+                    states[i] = np.ascontiguousarray(hidden[j, : int(mask[j].sum())])
+        return vectors, states
+
 
 def embed_model_path(setting: str | None = None) -> Path:
     setting = setting or settings.GENAI_KB_EMBED_MODEL

@@ -20,6 +20,9 @@ from workers.runtime.cache import ModelCache
 
 FAMILY = "intent"
 PURPOSE = "reply"
+# Where a version keeps its linear baseline (a logistic regression on the frozen embeddings,
+# fitted on the same split by intent_train), which ``intent_evaluate`` scores in the same run.
+BASELINE_DIR = "baseline"
 
 
 # --- prediction -------------------------------------------------------------------------------
@@ -42,12 +45,35 @@ def intent_model_get(name: str | None = None):
     return version, model
 
 
-def intent_predict(texts: list[str], *, name: str | None = None) -> tuple[str | None, list[tuple[str, float]]]:
-    """(the version's label, [(intent, confidence)] per text); (None, []) without a trained model
-    (or when its files are missing: replies then fall back to the retrieved intent)."""
-    import logging
-
+def intent_features(model, texts: list[str]):
+    """What ``model`` reads for ``texts``: sentence embeddings, or with fine-tuned encoder layers
+    the token states below them (both from the process's MiniLM)."""
     from workers.runtime.embeddings import embedder_get
+
+    embedder = embedder_get()
+    if not model.config.encoder_layers:
+        return embedder.encode(list(texts))
+    layer = embedder.encoder_layer_count() - model.config.encoder_layers
+    return embedder.encode_with_states(list(texts), layer=layer)[1]
+
+
+def intent_baseline_get(version):
+    """The linear baseline stored with ``version`` (None for a version trained without one)."""
+    from workers.ml.intent import IntentClassifier
+
+    directory = Path(settings.GENAI_MODEL_STORE_DIR) / version.artifact_path / BASELINE_DIR
+    if not directory.is_dir():
+        return None
+    return IntentClassifier.load(directory)
+
+
+def intent_predict(
+    texts: list[str], *, name: str | None = None, source: str | None = None
+) -> tuple[str | None, list[tuple[str, float]]]:
+    """(the version's label, [(intent, confidence)] per text); (None, []) without a trained model
+    (or when its files are missing: replies then fall back to the retrieved intent). ``source``:
+    choose among the intents of that dataset only (a model trained on several)."""
+    import logging
 
     try:
         version, model = intent_model_get(name)
@@ -56,4 +82,4 @@ def intent_predict(texts: list[str], *, name: str | None = None) -> tuple[str | 
         return None, []
     if model is None:
         return None, []
-    return version.label, model.predict(embedder_get().encode(list(texts)))
+    return version.label, model.predict(intent_features(model, texts), source=source)

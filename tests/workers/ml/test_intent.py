@@ -36,3 +36,41 @@ def test_checkpoint_round_trip_predicts_the_same(tmp_path, hidden):
 def test_label_count_must_match():
     with pytest.raises(ValueError):
         IntentClassifier(IntentConfig(input_dim=4, n_labels=3), ["a", "b"])
+
+
+def test_a_source_chooses_among_its_own_labels_only():
+    model = IntentClassifier(IntentConfig(input_dim=2, hidden=0, dropout=0.0, n_labels=3), ["card_lost", "refund", "track_order"],
+                             ["banking", "banking", "shop"])
+    with torch.no_grad():
+        model.net[1].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0], [3.0, 0.0]]))
+        model.net[1].bias.zero_()
+    x = np.array([[1.0, 0.0]], dtype=np.float32)
+    assert model.predict(x)[0][0] == "track_order"
+    (label, confidence), = model.predict(x, source="banking")
+    assert label == "card_lost" and confidence == pytest.approx(np.e / (np.e + 1), abs=1e-5)  # renormalised over banking
+    assert model.predict(x, source="shop")[0] == ("track_order", pytest.approx(1.0))
+    with pytest.raises(ValueError, match="no label of source 'news'; the model's sources: banking, shop"):
+        model.predict(x, source="news")
+
+
+def test_fine_tuned_top_layers_read_token_states_and_round_trip(tmp_path):
+    from workers.ml.intent import states_pad
+
+    torch.manual_seed(0)
+    encoder = {"model_type": "bert", "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "intermediate_size": 16, "vocab_size": 16, "max_position_embeddings": 32}
+    config = IntentConfig(input_dim=8, hidden=0, n_labels=2, encoder_layers=1, encoder=encoder)
+    model = IntentClassifier(config, ["a", "b"], ["s", "t"]).eval()
+    assert len(model.top) == 1
+    rng = np.random.default_rng(0)
+    states = [rng.normal(size=(n, 8)).astype(np.float32) for n in (3, 7, 1)]
+    before = model.predict(states)
+    # padding changes nothing: a text's states alone give its prediction
+    assert model.predict(states[:1]) == before[:1]
+    x, mask = states_pad(states)
+    assert x.shape == (3, 7, 8) and mask.sum(1).tolist() == [3, 7, 1]
+    assert torch.allclose(model.pool(x, mask).norm(dim=-1), torch.ones(3))
+    loaded = IntentClassifier.load(model.save(tmp_path).parent)
+    assert loaded.predict(states) == before and loaded.sources == ["s", "t"]
+    with pytest.raises(ValueError, match="encoder_layers must be 1 to 2"):
+        IntentClassifier(IntentConfig(input_dim=8, n_labels=2, encoder_layers=3, encoder=encoder), ["a", "b"])

@@ -30,7 +30,8 @@ def intent_csv(tmp_path, bitext_fixture, settings):
 def _train(path, **extra):
     job = JobFactory(kind="intent_train", status="running", worker_id="w1")
     ctx = JobContext(job_id=str(job.id), worker_id="w1", attempt=1, kind="intent_train", deadline=1e18)
-    params = {"name": "intent-test", "datasets": [{"path": str(path), "text_col": "instruction", "label_col": "intent"}],
+    params = {"name": extra.pop("name", "intent-test"),
+              "datasets": [{"path": str(path), "text_col": "instruction", "label_col": "intent"}],
               "epochs": 15, "batch_size": 32, "lr": 1e-2, "hidden": 64, "patience": 15, "validation_fraction": 0.25,
               **extra}
     return job, intent_train_run(params=params, ctx=ctx)
@@ -76,3 +77,51 @@ def test_operator_command_trains_registers_and_prints_metrics(db, intent_csv, mi
     assert ModelVersion.objects.filter(family="intent", name="intent-cli").exists()
     with pytest.raises(CommandError, match="batch_size"):
         call_command("intent_train", "--dataset", f"{intent_csv}:instruction:intent", "--batch-size", "1")
+
+
+def test_training_stores_the_baseline_and_intent_evaluate_scores_both_in_one_run(db, intent_csv, minilm, capsys, tmp_path):
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    from tests.knowledge_fixtures import bitext_rows
+
+    _, result = _train(intent_csv, encoder_layers=1, epochs=1, hidden=0, batch_size=32, lr=1e-3)
+    version = ModelVersion.objects.get(family="intent", name="intent-test")
+    metrics = version.metrics
+    assert metrics["encoder_layers"] == 1 and metrics["sources"] == ["intents"]
+    assert metrics["baseline"]["model"] == "logistic regression on frozen embeddings"
+    assert "Linear baseline (logistic regression on the frozen embeddings" in result.candidates[0].text
+    label, predictions = intent_predict([text for text, _ in PARAPHRASES])  # token states below the tuned layer
+    assert label == "intent-test@1" and sum(p == i for (p, _), (_, i) in zip(predictions, PARAPHRASES)) / len(PARAPHRASES) > 0.5
+
+    # held-out rows: the 9th of each fixture intent (training had the first 8)
+    known = {r["instruction"] for r in bitext_rows()}
+    heldout = tmp_path / "heldout.csv"
+    with open(heldout, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["instruction", "intent"])
+        writer.writerows((r["instruction"], r["intent"]) for r in bitext_rows(per_intent=9) if r["instruction"] not in known)
+    _train(intent_csv, name="intent-frozen", hidden=32)
+    call_command("intent_evaluate", "--csv", str(heldout), "--text-col", "instruction", "--label-col", "intent",
+                 "--model", "intent-test@1", "--compare", "intent-frozen", "--source", "intents")
+    report = json.loads(capsys.readouterr().out)
+    assert report["model_version"] == "intent-test@1" and report["n"] == len(FIXTURE_INTENTS) and report["source"] == "intents"
+    assert report["baseline"]["model_version"] == "intent-test@1 baseline" and report["baseline"]["n"] == report["n"]
+    assert report["accuracy_over_baseline"] == round(report["accuracy"] - report["baseline"]["accuracy"], 4)
+    assert [c["model_version"] for c in report["compared"]] == ["intent-frozen@1"]
+    assert report["accuracy"] > 0.5 and report["baseline"]["accuracy"] > 0.5
+    with pytest.raises(CommandError, match="no label of source 'banking77_train'; the model's sources: intents"):
+        call_command("intent_evaluate", "--csv", str(heldout), "--text-col", "instruction", "--label-col", "intent",
+                     "--model", "intent-test@1", "--source", "banking77_train")
+
+
+def test_a_version_without_a_baseline_says_so(db, intent_csv, minilm, capsys, tmp_path):
+    import json
+
+    from django.core.management import call_command
+
+    _train(intent_csv, baseline=False, epochs=2)
+    call_command("intent_evaluate", "--csv", str(intent_csv), "--text-col", "instruction", "--label-col", "intent")
+    report = json.loads(capsys.readouterr().out)
+    assert report["baseline"] is None and "without a baseline" in report["baseline_unavailable"]
