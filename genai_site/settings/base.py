@@ -456,7 +456,7 @@ GENAI_GENMODEL_MAX_TEXTS = env.int("GENAI_GENMODEL_MAX_TEXTS", default=2000)  # 
 GENAI_GENMODEL_MAX_TEXT_CHARS = env.int("GENAI_GENMODEL_MAX_TEXT_CHARS", default=2000)  # one text of any genmodel kind
 GENAI_GENMODEL_MAX_SENTENCES = env.int("GENAI_GENMODEL_MAX_SENTENCES", default=40_000)  # training corpus cap
 GENAI_GENMODEL_MIN_SENTENCES = env.int("GENAI_GENMODEL_MIN_SENTENCES", default=20)  # fewer: the job fails (400 inline)
-GENAI_GENMODEL_TRAIN_MAX_SECONDS = env.float("GENAI_GENMODEL_TRAIN_MAX_SECONDS", default=480.0)  # VAE + GAN budget
+GENAI_GENMODEL_TRAIN_MAX_SECONDS = env.float("GENAI_GENMODEL_TRAIN_MAX_SECONDS", default=1800.0)  # VAE + GAN budget (a SmolLM2 decoder on 2 CPU cores)
 GENAI_GENMODEL_MAX_EPOCHS = env.int("GENAI_GENMODEL_MAX_EPOCHS", default=50)
 GENAI_GENMODEL_MAX_GAN_STEPS = env.int("GENAI_GENMODEL_MAX_GAN_STEPS", default=20_000)
 # MSGAN's mode-seeking term in the latent GAN's generator loss for new trainings (0: plain WGAN-GP);

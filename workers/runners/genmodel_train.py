@@ -167,9 +167,12 @@ def genmodel_train(
     gan_log = lambda step, split, **values: log(step, "gan", **values)  # noqa: E731
     gan_progress = lambda fraction, message: progress(0.8 + 0.2 * fraction, message)  # noqa: E731
     if isinstance(vae_config, OptimusTrainConfig):
+        from workers.runtime.device import cpu_has_native_bf16
         from workers.runtime.genmodels import decoder_dir, encoder_dir
 
-        if device.type == "cuda" and not vae_config.amp_dtype:
+        # bf16 forward passes on a GPU, and on a CPU that multiplies bf16 natively (x2 a float32
+        # step of SmolLM2 on 2 cores); decoding for inference stays float32 on a CPU.
+        if not vae_config.amp_dtype and (device.type == "cuda" or cpu_has_native_bf16()):
             vae_config.amp_dtype = "bfloat16"
         encoder, decoder = settings.GENAI_KB_EMBED_MODEL, settings.GENAI_LM_MODEL
         vae = optimus_train(sentences, config=vae_config, encoder_dir=encoder_dir(encoder), decoder_dir=decoder_dir(decoder),

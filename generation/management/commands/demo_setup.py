@@ -26,7 +26,8 @@ from generation.services.users import token_issue, user_create
 SEED_TRAININGS = {
     "intent": ("intent_train", {}),
     "sentiment": ("sentiment_train", {"epochs": 1, "train_layers": 2}),
-    "vae": ("genmodel_train", {"max_seconds": 480, "gan_steps": 1000}),
+    # the product-domain sentence VAE (pretrained parts, CPU-sized), unless a shipped one is installed
+    "vae": ("genmodel_train", {"domain": "product", "name": "product-vae", "max_seconds": 1500, "gan_steps": 1000}),
 }
 
 
