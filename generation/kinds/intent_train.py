@@ -54,7 +54,7 @@ class IntentTrainParamsSerializer(serializers.Serializer):
         min_value=0, max_value=12, required=False,
         help_text="The encoder's top layers fine-tuned with the head (0: the head reads frozen embeddings).",
     )
-    encoder_lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, default=5e-5, help_text="The fine-tuned layers' learning rate.")
+    encoder_lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, required=False, help_text="The fine-tuned layers' learning rate.")
     baseline = serializers.BooleanField(
         default=True, help_text="Fit a logistic regression on the frozen embeddings on the same split (reported, and stored for intent_evaluate).",
     )

@@ -17,7 +17,7 @@ from workers.runtime.intent import BASELINE_DIR, FAMILY, PURPOSE
 # What ``intent_train`` does without parameters: see docs/benchmarks.md, "Intent detection".
 DEFAULT_ENCODER_LAYERS = 0
 DEFAULTS_FROZEN = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "patience": 4, "hidden": 512}
-DEFAULTS_FINE_TUNING = {"epochs": 3, "batch_size": 32, "lr": 1e-3, "patience": 1, "hidden": 0}
+DEFAULTS_FINE_TUNING = {"epochs": 2, "batch_size": 32, "lr": 1e-3, "encoder_lr": 1e-4, "patience": 1, "hidden": 0}
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def intent_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         patience=params.get("patience", defaults["patience"]),
         validation_fraction=params.get("validation_fraction", 0.1),
         seed=params.get("seed", 0),
-        encoder_lr=params.get("encoder_lr", 5e-5),
+        encoder_lr=params.get("encoder_lr", DEFAULTS_FINE_TUNING["encoder_lr"]),
         baseline=params.get("baseline", True),
         amp_dtype=device_amp_dtype() if encoder_layers else "",
     )

@@ -71,7 +71,10 @@ class Command(BaseCommand):
               f"model {report['model']} on {report['device']}; intent model {report['intent_model'] or 'none'}")
         if "intent_match_unavailable" in report:
             write(f"intent match: null, {report['intent_match_unavailable']}")
-        header = ("system", "similarity", "+profile", "intent", "4-gram", "{{}}/reply", "+profile", "filled?", "words")
+        write("columns: similarity to the reference (without / with the demo profile), intent match, looping "
+              "(repeated 4-gram), visible placeholders per reply (without / with the profile / of those, ones the "
+              "profile has a value for), mean words")
+        header = ("system", "similarity", "+profile", "intent", "looping", "{{}}/reply", "+profile", "fillable", "words")
         write(f"{header[0]:<16}" + "".join(f"{h:>11}" for h in header[1:]))
 
         def cell(value, pattern):
