@@ -498,8 +498,10 @@ GENAI_WEB_MAX_CSV_BYTES = env.int("GENAI_WEB_MAX_CSV_BYTES", default=256 * 1024)
 GENAI_WEB_MAX_CSV_ROWS = env.int("GENAI_WEB_MAX_CSV_ROWS", default=20)
 GENAI_WEB_POLL_MS = env.int("GENAI_WEB_POLL_MS", default=300)  # how often pages refresh running jobs
 # The marketer page offers a VAE/GAN variant of a description only when it is fluent (perplexity under
-# the base LM at most this; fluent product sentences measure 8 to 40) and passes the copy checker.
-GENAI_WEB_VARIANT_MAX_PERPLEXITY = env.float("GENAI_WEB_VARIANT_MAX_PERPLEXITY", default=60.0)
+# the base LM at most this, each sentence scored on its own from the start token: the copy corpus's
+# 246 held-out sentences measure median 221, 75th percentile 540, 90th 1455; 60 passed fewer than 1 in 10
+# real sentences) and passes the copy checker.
+GENAI_WEB_VARIANT_MAX_PERPLEXITY = env.float("GENAI_WEB_VARIANT_MAX_PERPLEXITY", default=500.0)
 # Variants whose perplexity under the base LM is above this are dropped by the worker, not ranked.
 GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY", default=GENAI_WEB_VARIANT_MAX_PERPLEXITY)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
