@@ -596,7 +596,7 @@ STRICT_TERMS: dict[str, tuple[str, ...]] = {
         "pocket", "pockets", "compartment", "compartments", "sleeve", "panel", "cushioning", "padding", "padded",
         "frame", "wheels", "hinge", "lens", "lenses", "cable", "battery", "display", "screen", "speaker", "microphone",
         "mic", "charging case", "cord", "filter", "blade", "nozzle", "tray", "shelf", "shelves", "drawer",
-        "drawers", "legs", "cushion", "hook", "loop", "loops", "clip", "zipper pull", "waistband", "hem", "seam",
+        "drawers", "legs", "cushion", "hook", "lever", "bracket", "armrest", "loop", "loops", "clip", "zipper pull", "waistband", "hem", "seam",
         "seams", "stitching", "trim", "laces", "eyelets", "gusset", "vent", "vents", "kickstand",
     ),
     "pattern": (
@@ -883,7 +883,8 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
         if after and singular(after[0]) in _KEY_NOUNS:
             number = next(iter(_numbers(match.group(1))), "")
             keys = {k for k, item in allowed.items if number and number in item}
-            if keys and not any(singular(after[0]) in k.split() for k in keys):
+            noun = singular(after[0])
+            if keys and not any(noun in k.split() or noun in item for k, item in allowed.items if k in keys):
                 found.append(("role", f"{match.group(0).strip()} {after[0]}"))
     for match in re.finditer(r"\bmeasures\b((?:\s+\S+){1,3})", sentence, re.I):
         if not re.search(r"\d", match.group(1)):
@@ -907,12 +908,19 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
         if not content:
             continue
         inside_other = any(other != item and _phrase_in(item, list(other)) for _, other in allowed.items)
-        if len(item) >= 2 and not inside_other and sum(tuple(ws[i : i + len(item)]) == item for i in range(len(ws))) >= 2:
+        if len(item) >= 2 and key not in ("name", "brand", "category") and not inside_other and sum(tuple(ws[i : i + len(item)]) == item for i in range(len(ws))) >= 2:
             found.append(("repeat", " ".join(item)))  # "Weighted pieces include weighted pieces"
         cues = ROLE_CUES.get(key)
         if cues and all(w in ws for w in content if w not in _GENERIC_VERBS) and not (set(ws) - set(item)) & cues:
             if not _role_said(item, content, ws, sentence):
                 found.append(("role", f"{key}: {' '.join(item)}"))
+        for i in ([] if item[0][:1].isdigit() else _phrase_starts(item, ws)):  # "a length of full-grain leather"
+            j = i - 1
+            while j >= 0 and ws[j] in _ARTICLES:
+                j -= 1
+            if j >= 1 and ws[j] == "of" and ws[j - 1] in _KEY_NOUNS and ws[j - 1] not in key.split() \
+                    and ws[j - 1] not in item:
+                found.append(("role", f"{ws[j - 1]} of {' '.join(item)}"))
         if len(item) >= 2 and not _phrase_in(item, ws) and not item[-2][:1].isdigit():
             for size in range(len(item) - 1, 1, -1):  # the longest tail of the item the sentence has
                 tail = item[-size:]
@@ -944,6 +952,11 @@ def _role_said(item: tuple[str, ...], content: list[str], ws: list[str], sentenc
         if j >= 0 and ws[j] in _ROLE_LEADS:
             return True
     return False
+
+
+def _phrase_starts(phrase: tuple[str, ...], ws: list[str]) -> list[int]:
+    n = len(phrase)
+    return [i for i in range(len(ws) - n + 1) if tuple(ws[i : i + n]) == phrase]
 
 
 def _phrase_in(phrase: tuple[str, ...], ws: list[str]) -> bool:

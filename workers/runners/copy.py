@@ -247,7 +247,10 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
             if head.startswith(opening):
                 head = verb + (f"costs {head[3:]}" if opening == "at " else head)
                 break
-        sentences.append(f"{lead} {head}" + "".join(f", {c}" for c in clauses[1:]) + ".")
+        if lead == "It" and len(clauses) == 1 and head.startswith("comes in "):
+            sentences.append(f"Its colour is {colour}.")  # not one more "It comes in ..." after the model's
+        else:
+            sentences.append(f"{lead} {head}" + "".join(f", {c}" for c in clauses[1:]) + ".")
     known = {"name", "brand", "category", "colour", "color", "colours", "colors", "material", "features", "feature",
              "sizes", "size", "audience", "price"}
     others = [(str(k).strip(), v) for k, values in attributes_ordered(attributes)
@@ -273,7 +276,7 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
 # Attributes a sentence of their own says better than "its <key> is <value>".
 KEY_SENTENCES = {
     "care": "To care for it, {}.",
-    "warranty": "It comes with a warranty of {}.",
+    "warranty": "The warranty is {}.",
     "capacity": "It holds {}.",
     "weight": "It weighs {}.",
     "dimensions": "It measures {}.",

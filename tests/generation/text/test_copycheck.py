@@ -255,3 +255,13 @@ def test_a_measure_verb_with_the_wrong_value_and_a_value_said_twice_are_flagged(
     assert "repeat" in {c.type for c in unsupported_claims("Folding handles include folding handles.", mug)}
     assert unsupported_claims("It weighs 68 g, holds 450 ml and has folding handles.", mug) == []
     assert unsupported_claims("It holds up to 50 kg.", scale) == []
+
+
+def test_a_value_as_another_keys_noun_is_flagged_but_a_value_that_names_it_is_not():
+    duffel = {"name": "Weekender Duffel", "brand": "Alder & Co", "category": "Duffel bag", "material": "Full-grain leather",
+              "capacity": "45 litres"}
+    assert "role" in {c.type for c in unsupported_claims("It has a length of full-grain leather.", duffel)}
+    assert unsupported_claims("It has a capacity of 45 litres and is made of full-grain leather.", duffel) == []
+    assert unsupported_claims("Alder & Co Weekender Duffel – Duffel bag", duffel) == []
+    shade = {"name": "Rattan Shade", "category": "Lamp shade", "sizes": "45 cm diameter"}
+    assert unsupported_claims("It comes in size 45 cm diameter.", shade) == []
