@@ -890,6 +890,9 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
         if not re.search(r"\d", match.group(1)):
             found.append(("unit", match.group(0).strip()))  # "measures one size", "measures S, M and L"
     for match in _MONEY.finditer(sentence):
+        after = re.findall(r"^\s+([a-z]+)", sentence[match.end() :].lower())
+        if after and singular(after[0]) in _KEY_NOUNS | {"warranty", "battery", "guarantee"} and after[0] != "price":
+            found.append(("role", f"{match.group(0).strip()} {after[0]}"))  # "runs on a 139 EUR warranty"
         before = _TOKEN.findall(sentence[: match.start()].lower())[-3:]
         if _MEASURE_WORDS & set(before):
             found.append(("unit", f"{' '.join(before)} {match.group(0).strip()}"))
@@ -1069,6 +1072,11 @@ def claims_filter(
 # checker can name, and a reader would not publish them. Prose is kept where it states a fact.
 
 MIN_GROUNDED_WORDS = 5  # a sentence cut shorter than this ("At 42 EUR.") is dropped whole
+# Where a sentence's own-words tail starts ("... a pull tab that lets you change the front cover").
+_SUBORDINATE = re.compile(
+    r"\s(?:that|which|who|so|when|whenever|while|until|as if|to let|to keep|to make|to help|for those|for when|"
+    r"and (?:keeps|lets|makes|brings|gives|helps|is ready|ready))\s", re.I
+)
 
 
 def _segment_grounded(segment: str, facts: Sequence[Fact], input_words: set[str] | None = None) -> bool:
@@ -1102,6 +1110,14 @@ def ungrounded_cut(text: str, attributes: Mapping[str, object]) -> tuple[str, li
         clauses = []
         while len(parts) > 1 and not _segment_grounded(parts[-1], facts, input_words):
             clauses.append({"type": "ungrounded", "clause": parts.pop()[:300]})
+        # "... and a pull tab that lets you change the front cover whenever the day calls for it"
+        last = parts[-1]
+        for match in _SUBORDINATE.finditer(last):
+            tail = last[match.start() :]
+            if match.start() > 0 and not _segment_grounded(tail, facts, input_words):
+                clauses.append({"type": "ungrounded", "clause": tail.strip()[:300]})
+                parts[-1] = last[: match.start()]
+                break
         if not clauses:
             kept.append(body + end)
             continue

@@ -247,7 +247,7 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
             if head.startswith(opening):
                 head = verb + (f"costs {head[3:]}" if opening == "at " else head)
                 break
-        if lead == "It" and len(clauses) == 1 and head.startswith("comes in "):
+        if lead == "It" and len(clauses) == 1 and colour and not noun:
             sentences.append(f"Its colour is {colour}.")  # not one more "It comes in ..." after the model's
         else:
             sentences.append(f"{lead} {head}" + "".join(f", {c}" for c in clauses[1:]) + ".")

@@ -166,3 +166,9 @@ def test_smollm2_copy_covers_the_attributes(smollm2, settings, tmp_path):
         assert checks["description_coverage"] >= 0.95 and candidate.metadata["generated"]
         written += not candidate.metadata["fallback"]
     assert written >= 1  # the model wrote descriptions; the checker kept them true
+
+
+def test_completion_of_a_lone_colour_or_size_reads_as_prose():
+    gaiter = {"name": "Neck Gaiter", "colour": "Black", "sizes": "one size"}
+    assert copy_completion(gaiter, "The Neck Gaiter is in one size.") == "Its colour is black."
+    assert copy_completion(gaiter, "The Neck Gaiter is black.") == "It comes in one size."
