@@ -369,8 +369,10 @@ def description_clean(
     text, was_cut = loop_cut(text)
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
-    text, removed, _ = claims_filter(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
+    # Cut first: a sentence shortened by the cut is checked as it is shown ("It carries a dry clean
+    # only note, so ... care" keeps its cue word only until its tail goes).
     text, ungrounded = ungrounded_cut(text, attributes)
+    text, removed, _ = claims_filter(text, attributes, extra_texts=extra_texts, known_brands=known_brands)
     coverage = copy_check(text, attributes, extra_texts=extra_texts, known_brands=known_brands).coverage if text else 0.0
     return Description(
         raw=raw, text=text,

@@ -76,8 +76,8 @@ class Command(BaseCommand):
             # on the weekends" for a shirt); trained on what the service keeps, it writes less to cut.
             cleaned = []
             for row in train:
-                text, _, _ = claims_filter(row["description"], row["attributes"])
-                text, _ = ungrounded_cut(text, row["attributes"])
+                text, _ = ungrounded_cut(row["description"], row["attributes"])
+                text, _, _ = claims_filter(text, row["attributes"])
                 cleaned.append({**row, "description": text})
             train = cleaned
         held_out = 0

@@ -172,3 +172,13 @@ def test_completion_of_a_lone_colour_or_size_reads_as_prose():
     gaiter = {"name": "Neck Gaiter", "colour": "Black", "sizes": "one size"}
     assert copy_completion(gaiter, "The Neck Gaiter is in one size.") == "Its colour is black."
     assert copy_completion(gaiter, "The Neck Gaiter is black.") == "It comes in one size."
+
+
+def test_a_sentence_shortened_by_the_cut_is_checked_as_shown():
+    scarf = {"name": "Silk Scarf", "category": "Scarf", "colour": "Ivory", "care": "dry clean only"}
+    cleaned = description_clean(
+        "The Silk Scarf is an ivory scarf. It carries a dry clean only note, so take care when you wash it.",
+        attributes=scarf, finish_reason="stop",
+    )
+    assert cleaned.text == "The Silk Scarf is an ivory scarf."
+    assert {r["type"] for r in cleaned.removed} == {"ungrounded", "role"}
