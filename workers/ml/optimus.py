@@ -57,10 +57,17 @@ class OptimusVAE(nn.Module):
     def reset_parameters(self) -> None:
         """Heads only (the pretrained parts keep their weights). The prefix and the added vector
         start at the scale of the decoder's own embeddings, so the first steps do not push the
-        LM off its distribution; logvar starts near 0 (sigma ~ 1) with small mu."""
+        LM off its distribution. mu starts as a random projection of the sentence vector and
+        sigma small (logvar -3): z carries the sentence from the first step, so the decoder learns
+        to read it before the KL term (rising from 0 in each cycle) pulls the posterior towards the
+        prior; with mu ~ 0 and sigma ~ 1 at the start, a decoder learns to ignore z first."""
         scale = float(self.decoder.get_input_embeddings().weight.detach().float().std())
-        nn.init.normal_(self.to_moments.weight, std=0.02)
-        nn.init.zeros_(self.to_moments.bias)
+        d = self.config.latent_dim
+        with torch.no_grad():
+            nn.init.normal_(self.to_moments.weight[:d], std=1.0 / math.sqrt(self.config.encoder_dim))
+            nn.init.normal_(self.to_moments.weight[d:], std=0.01 / math.sqrt(self.config.encoder_dim))
+            nn.init.zeros_(self.to_moments.bias[:d])
+            nn.init.constant_(self.to_moments.bias[d:], -3.0)
         for linear in (self.to_prefix, self.to_embedding):
             if linear is not None:
                 nn.init.normal_(linear.weight, std=scale / math.sqrt(self.config.latent_dim))
