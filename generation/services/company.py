@@ -21,12 +21,12 @@ FIELDS = (*CompanyProfile.PLACEHOLDERS, "extra")
 # field is set; ``extra`` holds the policy pages the Bitext answers name most often.
 DEMO_COMPANY_PROFILE = {
     "company_name": "Acme Outdoor",
-    "website_name": "acme-outdoor.example",
+    "website_name": "Acme Outdoor website",  # the answers say "on our {{Website Name}}", "visit {{Website Name}}"
     "website_url": "https://acme-outdoor.example",
     "support_phone": "+1 800 555 0100",
     "support_email": "support@acme-outdoor.example",
     "support_hours": "Monday to Friday, 9:00-17:00",
-    "live_chat": "the live chat at acme-outdoor.example/chat",
+    "live_chat": "live chat (acme-outdoor.example/chat)",  # "through the {{Live Chat}} feature", "via {{Live Chat}}"
     "returns_address": "Acme Outdoor Returns, 12 Harbour Road, Springfield",
     "extra": {
         "Refund Policy": "acme-outdoor.example/refunds",

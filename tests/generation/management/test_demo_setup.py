@@ -52,7 +52,7 @@ def test_demo_setup_fills_an_empty_company_profile_and_keeps_one_that_is_set(set
     assert values["Company Name"] == DEMO_COMPANY_PROFILE["company_name"]
     answer = "Call {{Customer Support Phone Number}} or use {{Live Chat}} on {{Website Name}}; {{Order Number}}."
     assert placeholders_fill(answer, values) == (
-        "Call +1 800 555 0100 or use the live chat at acme-outdoor.example/chat on acme-outdoor.example; {{Order Number}}."
+        "Call +1 800 555 0100 or use live chat (acme-outdoor.example/chat) on Acme Outdoor website; {{Order Number}}."
     )
 
     admin = company_profile_get().updated_by
