@@ -294,3 +294,24 @@ def active_units(mu: Tensor, *, threshold: float = 0.01) -> int:
     if mu.size(0) < 2:
         return 0
     return int((mu.float().var(dim=0) > threshold).sum())
+
+
+def elbo_figures(*, recon: float, kl: float, tokens: int, mus: list[Tensor], sentences: int, latent_dim: int,
+                 with_mu: bool = False) -> dict:
+    """The held-out figures of a sentence VAE (GRU or pretrained) from its summed reconstruction
+    NLL, KL and token count and the batches' posterior means."""
+    count = max(1, sentences)
+    mu_all = torch.cat(mus) if mus else torch.zeros(0, latent_dim)
+    figures = {
+        "elbo": -(recon + kl) / count,
+        "recon_nll": recon / count,
+        "kl": kl / count,
+        "nll_per_token": (recon + kl) / max(1, tokens),
+        "ppl_bound": math.exp(min(50.0, (recon + kl) / max(1, tokens))),
+        "active_units": active_units(mu_all),
+        "latent_dim": latent_dim,
+        "sentences": sentences,
+    }
+    if with_mu:
+        figures["mu"] = mu_all
+    return figures

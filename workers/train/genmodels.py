@@ -35,7 +35,7 @@ from generation.text.sentences import sentences_split
 from workers.ml.gan import GANConfig, LatentGAN, critic_loss, generator_loss, mode_seeking_ratio
 from workers.ml.text_metrics import corpus_bleu, text_hash
 from workers.ml.text_tokenizer import TextTokenizer
-from workers.ml.vae import SentenceVAE, VAEConfig, active_units, kl_weight, vae_loss
+from workers.ml.vae import SentenceVAE, VAEConfig, elbo_figures, kl_weight, vae_loss
 
 LogFn = Callable[..., None]  # log(step, split, **values)
 ProgressFn = Callable[[float, str], None]
@@ -183,21 +183,8 @@ def vae_evaluate(
         tokens += parts.tokens
         mus.append(mu.float().cpu())
     model.train(was_training)
-    count = max(1, len(sequences))
-    mu_all = torch.cat(mus) if mus else torch.zeros(0, model.config.latent_dim)
-    figures = {
-        "elbo": -(recon + kl) / count,
-        "recon_nll": recon / count,
-        "kl": kl / count,
-        "nll_per_token": (recon + kl) / max(1, tokens),
-        "ppl_bound": math.exp(min(50.0, (recon + kl) / max(1, tokens))),
-        "active_units": active_units(mu_all),
-        "latent_dim": model.config.latent_dim,
-        "sentences": len(sequences),
-    }
-    if with_mu:
-        figures["mu"] = mu_all
-    return figures
+    return elbo_figures(recon=recon, kl=kl, tokens=tokens, mus=mus, sentences=len(sequences),
+                        latent_dim=model.config.latent_dim, with_mu=with_mu)
 
 
 def vae_train(

@@ -37,7 +37,7 @@ import torch
 from workers.ml.amp import autocast
 from workers.ml.optimus import OptimusConfig, OptimusVAE
 from workers.ml.text_metrics import corpus_bleu, text_hash
-from workers.ml.vae import active_units, kl_weight, vae_loss
+from workers.ml.vae import elbo_figures, kl_weight, vae_loss
 from workers.train.genmodels import corpus_split, seed_everything
 
 LogFn = Callable[..., None]
@@ -267,21 +267,8 @@ def optimus_evaluate(parts: OptimusParts, texts: Sequence[str], *, batch_size: i
         tokens += parts_.tokens
         mus.append(mu.float().cpu())
     model.train(was_training)
-    count = max(1, len(texts))
-    mu_all = torch.cat(mus) if mus else torch.zeros(0, model.config.latent_dim)
-    figures = {
-        "elbo": -(recon + kl) / count,
-        "recon_nll": recon / count,
-        "kl": kl / count,
-        "nll_per_token": (recon + kl) / max(1, tokens),
-        "ppl_bound": math.exp(min(50.0, (recon + kl) / max(1, tokens))),
-        "active_units": active_units(mu_all),
-        "latent_dim": model.config.latent_dim,
-        "sentences": len(texts),
-    }
-    if with_mu:
-        figures["mu"] = mu_all
-    return figures
+    return elbo_figures(recon=recon, kl=kl, tokens=tokens, mus=mus, sentences=len(texts),
+                        latent_dim=model.config.latent_dim, with_mu=with_mu)
 
 
 def optimus_train(
