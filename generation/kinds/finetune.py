@@ -57,6 +57,24 @@ class FinetuneParamsSerializer(serializers.Serializer):
         help_text="reply: held-back Bitext rows scored with the reply service, base vs adapter (0: none).",
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+    top_layers = serializers.IntegerField(
+        min_value=0, max_value=1000, default=0,
+        help_text="LoRA on the top n decoder layers only (0: all); the layers below cost only their forward pass.",
+    )
+    max_seconds = serializers.IntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False,
+        help_text="Stop training after this many seconds of the job (the best weights so far are kept).",
+    )
+    init_from = serializers.CharField(
+        max_length=120, required=False,
+        help_text='Start from this adapter ("reply-rag@1", same rank and layers): a run continued in another time slot.',
+    )
+    prompt_format = serializers.ChoiceField(
+        choices=("opening", "rag1"), default="opening",
+        help_text="reply: the prompt the examples use and the adapter is served with: 'opening' (the model writes "
+        "the opening, the best answer the body) or 'rag1' (retrieval-augmented examples of manage.py reply_corpus: "
+        "the model writes the whole reply from the retrieved answers).",
+    )
 
     def validate_dataset_jsonl(self, value: str) -> str:
         return data_path_check(value)
@@ -66,6 +84,9 @@ class FinetuneParamsSerializer(serializers.Serializer):
         attrs.setdefault("include_bitext", attrs["purpose"] == "reply")
         if attrs["purpose"] != "copy" and attrs.get("brand"):
             raise serializers.ValidationError({"brand": ["Only for purpose copy."]})
+        if attrs["prompt_format"] == "rag1" and (attrs["purpose"] != "reply" or attrs["include_bitext"]):
+            raise serializers.ValidationError({"prompt_format": [
+                "rag1 is for purpose reply, trained on reply_corpus's dataset_jsonl only (include_bitext=false)."]})
         if not attrs["include_bitext"] and not attrs.get("dataset_jsonl") and attrs["purpose"] == "reply":
             raise serializers.ValidationError({"dataset_jsonl": ["Give a dataset or include_bitext=true."]})
         return attrs

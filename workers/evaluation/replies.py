@@ -120,7 +120,7 @@ def texts_figures(texts: Sequence[str], reference_vectors, *, intents: Intents |
     return figures
 
 
-def draft_latency(messages: Sequence[str], *, k: int, max_new_tokens: int) -> dict:
+def draft_latency(messages: Sequence[str], *, k: int, max_new_tokens: int, model: str | None = None) -> dict:
     """First-token and whole-draft seconds of single reply drafts, one after the other, each as
     a job runs it (``reply_run``: retrieval, intent, generation, post-processing)."""
     from workers.runners.reply import reply_run
@@ -128,7 +128,10 @@ def draft_latency(messages: Sequence[str], *, k: int, max_new_tokens: int) -> di
     first, whole = [], []
     for message in messages:
         ctx = TimingContext()
-        reply_run(params={"message": message, "k": k, "max_new_tokens": max_new_tokens}, ctx=ctx)
+        params = {"message": message, "k": k, "max_new_tokens": max_new_tokens}
+        if model:
+            params["model"] = model
+        reply_run(params=params, ctx=ctx)
         whole.append(time.monotonic() - ctx.started)
         if ctx.first_token is not None:
             first.append(ctx.first_token)
@@ -161,12 +164,16 @@ def replies_evaluate(
     concurrency: int = 8,
     profile: dict[str, str],
     latency_drafts: int = 0,
+    models: Sequence[str] | None = None,
 ) -> RepliesEvaluation:
     """The service, retrieval only (the best retrieved answer as is) and the bare model on
     ``messages`` against ``references``, in one run. Knowledge rows whose customer message is
     exactly the evaluated one are left out of its retrieval. The service's drafts are generated
     once and post-processed twice: with no company profile and with the placeholder values
-    ``profile`` (the model never sees the profile, so the drafts differ only there)."""
+    ``profile`` (the model never sees the profile, so the drafts differ only there).
+    ``models``: the service once per model a reply job may name ("reply-rag@1", "base"), as the
+    systems "service (name)"; the first is the one the sample shows and the latency measures.
+    Without it, one "service" with the model jobs use by default (the promoted reply adapter)."""
     from generation.privacy import pii_mask
     from generation.text.placeholders import placeholders_fill, placeholders_normalise
     from workers.runners.reply import replies_generate, reply_candidates
@@ -174,27 +181,31 @@ def replies_evaluate(
     from workers.runtime.models import lm_get
 
     messages, references = list(messages), list(references)
-    params = [{"message": m, "k": k, "max_new_tokens": max_new_tokens} for m in messages]
-    seconds = {}
-
-    started = time.monotonic()
-    generated = replies_generate(params, exclude_messages=messages, concurrency=concurrency)
-    service = [reply_candidates(r, c, t, profile={})[0].text for r, c, t in generated]
-    service_profiled = [reply_candidates(r, c, t, profile=profile)[0].text for r, c, t in generated]
-    seconds["service"] = time.monotonic() - started
-    # The hits the service retrieved (its relevance floor and intent boost): the best one as is.
-    retrieval = [placeholders_normalise(r.hits[0].text) if r.hits else "" for r, _, _ in generated]
+    seconds, texts, with_profile = {}, {}, {}
+    retrieval = None
+    for model in models or [None]:
+        name = "service" if model is None else f"service ({model})"
+        params = [{"message": m, "k": k, "max_new_tokens": max_new_tokens, **({"model": model} if model else {})}
+                  for m in messages]
+        started = time.monotonic()
+        generated = replies_generate(params, exclude_messages=messages, concurrency=concurrency)
+        texts[name] = [reply_candidates(r, c, t, profile={})[0].text for r, c, t in generated]
+        with_profile[name] = [reply_candidates(r, c, t, profile=profile)[0].text for r, c, t in generated]
+        seconds[name] = time.monotonic() - started
+        if retrieval is None:
+            # The hits the service retrieved (its relevance floor and intent boost): the best one as is.
+            retrieval = [placeholders_normalise(r.hits[0].text) if r.hits else "" for r, _, _ in generated]
+    services = list(texts)
 
     started = time.monotonic()
     lm = lm_get()
     bare = bare_replies(messages, lm=lm, max_new_tokens=max_new_tokens, concurrency=concurrency)
     seconds["bare model"] = time.monotonic() - started
 
-    texts = {"service": service, "retrieval only": retrieval, "bare model": bare, "references": references}
-    with_profile = {
-        "service": service_profiled,
-        **{name: [placeholders_fill(t, profile) for t in texts[name]] for name in ("retrieval only", "bare model", "references")},
-    }
+    texts.update({"retrieval only": retrieval, "bare model": bare, "references": references})
+    with_profile.update(
+        {name: [placeholders_fill(t, profile) for t in texts[name]] for name in ("retrieval only", "bare model", "references")}
+    )
     reference_vectors = embedder_get().encode(references)
     intents = Intents.of_references(references)
     systems = {
@@ -210,13 +221,15 @@ def replies_evaluate(
         "model": lm.version,
         "device": lm.device,
         "intent_model": intents.model,
+        "services": services,
         **({"intent_match_unavailable": intents.reason} if intents.reason else {}),
         "profile_placeholders": len(profile),
         "systems": systems,
         "seconds": {name: round(s, 1) for name, s in seconds.items()},
     }
     if latency_drafts:
-        report["latency"] = draft_latency(messages[:latency_drafts], k=k, max_new_tokens=max_new_tokens)
+        report["latency"] = draft_latency(messages[:latency_drafts], k=k, max_new_tokens=max_new_tokens,
+                                          model=(models or [None])[0])
     return RepliesEvaluation(
         report=report,
         messages=[pii_mask(m).text for m in messages],
@@ -239,7 +252,8 @@ def replies_sample_write(path, evaluation: RepliesEvaluation, *, size: int = 20,
         f"{report['max_new_tokens']}, intent model {report['intent_model'] or 'none'}; the service's drafts "
         "with the demo company profile.", "",
     ]
-    systems = (("service (demo profile)", evaluation.texts_with_profile["service"]),
+    services = report.get("services", ["service"])
+    systems = (*((f"{name} (demo profile)", evaluation.texts_with_profile[name]) for name in services),
                ("retrieval only", evaluation.texts["retrieval only"]),
                ("reference", evaluation.references))
     for i in picked:

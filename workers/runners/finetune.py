@@ -117,7 +117,7 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         rank=params.get("rank", 8), alpha=params.get("alpha", 16), dropout=params.get("dropout", 0.05),
         lr=params.get("lr", 2e-4), batch_size=params.get("batch_size", 8), max_steps=params.get("max_steps", 200),
         epochs=params.get("epochs", 1.0), eval_every=params.get("eval_every", 25), patience=params.get("patience", 3),
-        seed=params.get("seed", 0), amp_dtype=device_amp_dtype(),
+        seed=params.get("seed", 0), amp_dtype=device_amp_dtype(), top_layers=params.get("top_layers", 0),
     )
     device = device_get().device
     base_dir = lm_prepare()
@@ -133,10 +133,25 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     def on_eval(step: int, loss: float) -> None:
         ctx.metrics_log(step, split="validation", loss=loss)
 
-    result = lora_train(
-        model, tokenizer, train, validation, config, on_step=on_step, on_eval=on_eval,
-        should_stop=lambda: ctx.stop_reason() is not None,
-    )
+    max_seconds = params.get("max_seconds")  # the training's time budget: it stops there, keeping the best weights
+    init_from = None
+    if params.get("init_from"):
+        from workers.runtime.adapters import adapter_version_resolve
+
+        try:
+            start = adapter_version_resolve(params["init_from"])
+        except PermanentJobError:
+            raise PermanentJobError(f"init_from: no ready LoRA adapter {params['init_from']!r}.") from None
+        init_from = Path(settings.GENAI_MODEL_STORE_DIR) / start.artifact_path
+    try:
+        result = lora_train(
+            model, tokenizer, train, validation, config, on_step=on_step, on_eval=on_eval,
+            should_stop=lambda: ctx.stop_reason() is not None or (
+                bool(max_seconds) and time.monotonic() - started > max_seconds),
+            init_from=init_from,
+        )
+    except ExamplesError as exc:
+        raise PermanentJobError(str(exc)) from None
     if ctx.stop_reason() is not None:  # cancelled, or past the job's time limit: nothing registered
         raise PermanentJobError(
             f"Stopped ({ctx.stop_reason()}) after {result.metrics['steps']} steps; no adapter was saved. "
@@ -164,7 +179,8 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         artifact_path=directory,
         base_model=Path(base_dir).name,
         config={"lora": metrics.pop("config"), "max_tokens": max_tokens, "seed": params.get("seed", 0),
-                "dataset_jsonl": params.get("dataset_jsonl", ""), "include_bitext": params.get("include_bitext")},
+                "dataset_jsonl": params.get("dataset_jsonl", ""), "include_bitext": params.get("include_bitext"),
+                "prompt_format": params.get("prompt_format", ""), "init_from": params.get("init_from", "")},
         metrics=metrics,
         training_job_id=job_id if job_id and job_id != "local" else None,
     )

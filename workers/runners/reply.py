@@ -15,7 +15,10 @@ One reply job, in order:
    writes the *opening* of the reply, the part that depends on this message. The body of the
    reply (steps, facts) is the best answer after its first paragraph. The context variables are
    *not* in the prompt: the model writes ``{{Placeholder}}`` tokens, as the answers do. Without
-   any source the model writes the whole reply;
+   any source the model writes the whole reply. A reply adapter trained retrieval-augmented
+   (``prompt_format`` ``rag1`` in its training.json: ``manage.py reply_corpus``) gets the prompt
+   it was trained on instead (``reply_rag_messages``: the best sources' messages and answers, then
+   the customer's message) and writes the whole reply, no prefix, no pasted body;
 4. ``n`` candidates are generated on the process's engine (``workers.runtime.completions.completions_run``,
    the path ``generate`` uses, with its streaming and cancellation);
 5. post-processing of each candidate (``reply_postprocess``): placeholder spellings normalised,
@@ -25,9 +28,9 @@ One reply job, in order:
    ends before the sentence holding the first repeated 4-gram), an unfinished last sentence
    dropped, then placeholders filled from the company profile and the context variables (the
    context wins; case-insensitive names; unknown ones stay visible as ``{{Name}}`` and are listed
-   in ``metadata.unfilled_placeholders``); an opening that drifted from the message (less similar
-   to it than the best answer's own opening) is replaced by the latter; the body loses every
-   sentence that would repeat a word 4-gram;
+   in ``metadata.unfilled_placeholders``); with the opening prompt, an opening that drifted from
+   the message (less similar to it than the best answer's own opening) is replaced by the latter,
+   and the body loses every sentence that would repeat a word 4-gram;
 6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
    retrieved answer, placeholders filled (``metadata.fallback = true``);
 7. grounding score: the maximum MiniLM cosine between the candidate and the retrieved answers
@@ -217,6 +220,41 @@ def reply_messages(*, message: str, history: Sequence[dict], channel: str, tone:
     return turns
 
 
+# The prompt of a reply adapter trained retrieval-augmented (``manage.py reply_corpus``, its
+# training.json's ``params.prompt_format``): the model sees the customer's message and the best
+# retrieved conversations, and writes the whole reply. Changing it means retraining the adapter.
+PROMPT_FORMAT_OPENING = "opening"  # the base model: it writes the opening, the best answer gives the body
+PROMPT_FORMAT_RAG = "rag1"
+PROMPT_FORMATS = (PROMPT_FORMAT_OPENING, PROMPT_FORMAT_RAG)
+RAG_SOURCE_MAX_WORDS = 130  # a source's answer is cut here in the prompt (Bitext answers: 110 words on average, 80 % under 135)
+
+
+def reply_rag_messages(
+    *, message: str, history: Sequence[dict], channel: str, tone: str, answers: Sequence[tuple[str, str]]
+) -> list[dict]:
+    """The ``rag1`` prompt: one user turn that lists the retrieved (customer message, answer)
+    pairs, best first, then the customer's message; earlier turns of the conversation before it.
+    The adapter learned to write the answer to *this* message from them (which source fits, what
+    to change), with ``{{Placeholders}}`` as the answers have them."""
+    system = (
+        "You are a customer support agent. Reply to the customer's message as "
+        f"{CHANNEL_WORDS.get(channel, 'a message')}, {TONE_WORDS.get(tone, 'clear and helpful')}. "
+        "Use the answers our team gave to similar messages: follow the one that fits this message and adapt it. "
+        "Keep placeholders such as {{Order Number}} exactly as written; never make up numbers, names, links or dates."
+    )
+    parts = []
+    for number, (question, answer) in enumerate(answers, start=1):
+        words = answer.strip().split(" ")
+        text = answer.strip() if len(words) <= RAG_SOURCE_MAX_WORDS else " ".join(words[:RAG_SOURCE_MAX_WORDS]) + " ..."
+        parts.append(f"[{number}] Customer: {question.strip()}\nAnswer: {text}")
+    sources = "\n\n".join(parts) if parts else "(none found)"
+    turns = [{"role": "system", "content": system}]
+    for turn in history:
+        turns.append({"role": "user" if turn["role"] == "customer" else "assistant", "content": turn["content"]})
+    turns.append({"role": "user", "content": f"Similar messages and our answers:\n\n{sources}\n\nCustomer's message: {message}"})
+    return turns
+
+
 # --- the runner -------------------------------------------------------------------------------
 
 
@@ -230,6 +268,7 @@ class ReplyRequest:
     hits: list = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
     intent: dict = field(default_factory=dict)  # reply_intent's: the metadata fields of the intent
+    prompt_format: str = PROMPT_FORMAT_OPENING  # the LM's (reply_generate sets it)
 
 
 
@@ -272,14 +311,7 @@ def reply_prepare(
             hits = [h for h in hits if h.title.strip() not in (excluded.strip(), masked)]
         request.hits = hits[: request.params.get("k", 3)]
         request.intent = reply_intent(request.hits, model=model, prediction=predictions[i] if predictions else None)
-        answers = [(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]]
-        request.messages = reply_messages(
-            message=request.message,
-            history=request.history,
-            channel=request.params.get("channel", "chat"),
-            tone=request.params.get("tone", "neutral"),
-            answers=answers,
-        )
+        request.messages = reply_prompt(request)
     return requests
 
 
@@ -313,32 +345,43 @@ def opening_prefix(request: ReplyRequest) -> str:
     return " ".join(answer_split(request.hits[0].text)[0].split()[:PREFIX_WORDS])
 
 
+def reply_prompt(request: ReplyRequest) -> list[dict]:
+    """The chat prompt of ``request`` in its ``prompt_format``, from its hits and history."""
+    build = reply_rag_messages if request.prompt_format == PROMPT_FORMAT_RAG else reply_messages
+    return build(
+        message=request.message,
+        history=request.history,
+        channel=request.params.get("channel", "chat"),
+        tone=request.params.get("tone", "neutral"),
+        answers=[(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]],
+    )
+
+
 def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     """The candidates' completions on ``lm`` (default: the params' ``model``, else the LoRA adapter
     promoted for replies, else the base LM; their text starts with the prefix), and the prompt's
-    token count."""
+    token count. The prompt is the one ``lm`` was trained with (``LoadedLM.prompt_format``): a
+    ``rag1`` adapter writes the whole reply from the sources, the base model the opening."""
     from workers.ml.decoding import Completion
     from workers.runtime.adapters import lm_for
     from workers.runtime.completions import completions_run
 
     lm = lm or lm_for(request.params.get("model"), purpose="reply")
-    prefix = opening_prefix(request)
+    if getattr(lm, "prompt_format", PROMPT_FORMAT_OPENING) != request.prompt_format:
+        request.prompt_format = lm.prompt_format
+        request.messages = reply_prompt(request)
+    rag = request.prompt_format == PROMPT_FORMAT_RAG
+    prefix = "" if rag else opening_prefix(request)
     while True:
         rendered = lm.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
         ids = lm.tokenizer(rendered + prefix, add_special_tokens=False)["input_ids"]
         if len(ids) <= settings.GENAI_MAX_PROMPT_TOKENS or not request.history:
             break
         request.history = request.history[1:]  # the oldest turn goes first
-        request.messages = reply_messages(
-            message=request.message,
-            history=request.history,
-            channel=request.params.get("channel", "chat"),
-            tone=request.params.get("tone", "neutral"),
-            answers=[(h.title, h.text) for h in request.hits[: settings.GENAI_REPLY_PROMPT_SOURCES]],
-        )
+        request.messages = reply_prompt(request)
     completions = []
     offset = 0
-    for sampling in _samplings(request.params, grounded=bool(request.hits)):
+    for sampling in _samplings(request.params, grounded=bool(request.hits) and not rag):
         if prefix:
             ctx.text_emit({offset + i: prefix for i in range(sampling.n)})
         completions += completions_run(lm, ids, sampling, OffsetContext(ctx, offset) if offset else ctx)
@@ -386,10 +429,11 @@ def reply_candidates(
     context = reply_values(params.get("context") or {}, profile=profile)
     sources_text = [h.text for h in hits]
     best = hits[0].text if hits else None
-    body = answer_split(best)[1] if best else ""
+    rag = request.prompt_format == PROMPT_FORMAT_RAG  # the model wrote the whole reply: no body, no drift guard
+    body = answer_split(best)[1] if best and not rag else ""
     raws = [c.text for c in completions]
     drifted = [False] * len(raws)
-    if best and raws:
+    if best and raws and not rag:
         # The drift guard: an opening further from the message than the best answer's own opening.
         top_opening = answer_split(best)[0]
         vectors = embedder_get().encode([request.message, top_opening, *raws])
@@ -425,7 +469,7 @@ def reply_candidates(
     for c, p, g, d in zip(completions, processed, grounding, drifted):
         finish = stop_reason if c.finish_reason == "cancelled" and stop_reason else c.finish_reason
         metadata = {"sources": sources, **intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
-                    "opening": "retrieved" if d else "generated"}
+                    "opening": "retrieved" if d else "generated", "prompt_format": request.prompt_format}
         metadata["unfilled_placeholders"] = p.unfilled
         if p.invented:
             metadata["invented_values_removed"] = p.invented

@@ -137,7 +137,20 @@ def adapter_lm_build(*, directory: Path, base, label: str):
         weights=base.weights,
         engine=engine_build(model, base.tokenizer),
         lock=threading.Lock(),
+        prompt_format=adapter_prompt_format(directory),
     )
+
+
+def adapter_prompt_format(directory: Path) -> str:
+    """The reply prompt an adapter was trained with: its training.json's ``params.prompt_format``
+    ("opening" for adapters trained before there was a choice)."""
+    import json
+
+    try:
+        params = json.loads((Path(directory) / "training.json").read_text()).get("params", {})
+    except (OSError, ValueError):
+        return "opening"
+    return params.get("prompt_format") or "opening"
 
 
 def adapters_cached() -> list[str]:

@@ -35,6 +35,9 @@ class LoadedLM:
     # sequential: one transformers generate() at a time, under ``lock``.
     engine: object | None
     lock: threading.Lock
+    # The reply prompt the weights were trained with (workers.runners.reply.PROMPT_FORMATS): the
+    # base model's is "opening"; an adapter's comes from its training.json.
+    prompt_format: str = "opening"
 
 
 _loaded: dict[str, LoadedLM] = {}

@@ -46,6 +46,9 @@ class Command(BaseCommand):
                          "metrics": {**training.get("metrics", {}), **version.metrics}})
         if evaluation:
             training["evaluation"] = json.loads(evaluation.read_text())
+            if "systems" in training["evaluation"]:  # replies_evaluate's: its figures go with the version
+                training["metrics"]["evaluation"] = {k: v for k, v in training["evaluation"].items() if k != "replies"}
+                training["evaluation"] = training["metrics"]["evaluation"]
         (target / "training.json").write_text(json.dumps(training, indent=1, default=str))
         size = sum(p.stat().st_size for p in target.iterdir()) / 1e6
         self.stdout.write(f"{version.label} -> {target} ({size:.1f} MB)")

@@ -34,9 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--sample-size", type=int, default=20)
         parser.add_argument("--seed", type=int, default=0, help="Which rows the sample shows.")
         parser.add_argument("--json", dest="json_out", help="Also write the figures and every reply here.")
+        parser.add_argument("--models", help='Comma-separated reply models to run the service with, each a system '
+                                             '("reply-rag@1,base"); default: the one reply jobs use (the promoted adapter).')
 
     def handle(self, *args, csv, message_col, reference_col, limit, k, max_new_tokens, concurrency, latency_drafts,
-               sample_out, sample_size, seed, json_out, **options):
+               sample_out, sample_size, seed, json_out, models, **options):
         from generation.services.company import DEMO_COMPANY_PROFILE, company_profile_placeholder_values
         from workers.evaluation.replies import replies_evaluate, replies_sample_write
 
@@ -48,9 +50,9 @@ class Command(BaseCommand):
             evaluation = replies_evaluate(
                 [r[message_col] for r in rows], [r[reference_col] for r in rows], k=k, max_new_tokens=max_new_tokens,
                 concurrency=concurrency, profile=company_profile_placeholder_values(DEMO_COMPANY_PROFILE),
-                latency_drafts=latency_drafts,
+                latency_drafts=latency_drafts, models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
             )
-        except ValidationError as exc:  # the reply kind's own limits (k, max_new_tokens, message length)
+        except ValidationError as exc:  # the reply kind's own limits (k, max_new_tokens, message length, model)
             raise CommandError(f"Invalid reply parameters: {exc.detail}") from None
         report = evaluation.report
         self._table(report, csv)
@@ -59,7 +61,7 @@ class Command(BaseCommand):
         if json_out:
             replies = [
                 {"message": m, "reference": r, **{name: texts[i] for name, texts in evaluation.texts.items() if name != "references"},
-                 "service_with_profile": evaluation.texts_with_profile["service"][i]}
+                 **{f"{name}_with_profile": evaluation.texts_with_profile[name][i] for name in report["services"]}}
                 for i, (m, r) in enumerate(zip(evaluation.messages, evaluation.references))
             ]
             with open(json_out, "w", encoding="utf-8") as f:
@@ -75,13 +77,14 @@ class Command(BaseCommand):
               "(repeated 4-gram), visible placeholders per reply (without / with the profile / of those, ones the "
               "profile has a value for), mean words")
         header = ("system", "similarity", "+profile", "intent", "looping", "{{}}/reply", "+profile", "fillable", "words")
-        write(f"{header[0]:<16}" + "".join(f"{h:>11}" for h in header[1:]))
+        width = max(16, *(len(name) + 1 for name in report["systems"]))
+        write(f"{header[0]:<{width}}" + "".join(f"{h:>11}" for h in header[1:]))
 
         def cell(value, pattern):
             return f"{'null':>11}" if value is None else f"{value:>11{pattern}}"
 
         for name, f in report["systems"].items():
-            write(f"{name:<16}" + cell(f["similarity"], ".4f") + cell(f["similarity_with_profile"], ".4f")
+            write(f"{name:<{width}}" + cell(f["similarity"], ".4f") + cell(f["similarity_with_profile"], ".4f")
                   + cell(f["intent_match"], ".2%") + cell(f["repeated_4gram_rate"], ".2%")
                   + cell(f["placeholders"], ".2f") + cell(f["placeholders_with_profile"], ".2f")
                   + cell(f["profile_placeholders_visible"], ".2f") + cell(f["mean_words"], ".1f"))

@@ -333,3 +333,60 @@ def test_history_over_the_prompt_limit_loses_its_oldest_turns(load_kb, settings)
     result = reply_run(params=_params(message="cancel my order", history=history, max_new_tokens=16), ctx=NullContext())
     assert result.usage["prompt_tokens"] <= 600
     assert result.candidates[0].text
+
+
+# --- the retrieval-augmented reply model ---------------------------------------------------------
+
+
+def test_a_few_rag_fine_tuning_steps_change_replies_which_keep_after_reload(load_kb, bitext_fixture, tmp_path,
+                                                                             settings, make_user):
+    """reply_corpus's examples, a rag1 adapter trained for a few steps on the tiny model and
+    promoted: reply jobs get the prompt it was trained on and write differently from the base
+    model, and the same after the merged copy is dropped and rebuilt from its files."""
+    import csv
+    import dataclasses
+    import io
+
+    from django.core.management import call_command
+
+    from generation.services.model_versions import model_version_promote
+    from workers.runners.finetune import finetune_run
+    from workers.runtime.adapters import adapters_clear
+    from workers.runtime.models import lm_get
+
+    load_kb("conversations")
+    rows, _ = bitext_fixture
+    source = tmp_path / "bitext.csv"
+    with open(source, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows["conversations"][0]))
+        writer.writeheader()
+        writer.writerows(rows["conversations"][:24])
+    call_command("reply_corpus", csv=source, out=tmp_path / "rag", k=2, stdout=io.StringIO())
+    settings.GENAI_FINETUNE_DATA_DIRS = [str(tmp_path)]
+    params = {"purpose": "reply", "name": "reply-rag", "dataset_jsonl": str(tmp_path / "rag" / "train.jsonl"),
+              "include_bitext": False, "prompt_format": "rag1", "max_steps": 4, "batch_size": 2, "lr": 5e-2,
+              "rank": 4, "alpha": 8, "top_layers": 1, "eval_every": 2, "max_validation": 2, "eval_replies": 0,
+              "max_tokens": 384}
+    result = finetune_run(params=params, ctx=NullContext())
+    from generation.models import ModelVersion
+
+    version = ModelVersion.objects.get(family="lm_adapter", name="reply-rag")
+    assert result.model_version == "reply-rag@1" and version.config["prompt_format"] == "rag1"
+
+    message = {"message": "I want to cancel the order I placed yesterday", "max_new_tokens": 24, "k": 3}
+    # The base model given the same rag1 prompt: what the weights change is measured against it.
+    base_lm = dataclasses.replace(lm_get(), prompt_format="rag1")
+    (base,) = replies_draft([message], lm=base_lm)[0]
+    assert base.metadata["prompt_format"] == "rag1"
+    assert reply_run(params=_params(**message), ctx=NullContext()).candidates[0].metadata["prompt_format"] == "opening"
+    model_version_promote(version=version, user=make_user("reviewer"))
+    adapters_clear()
+    tuned = reply_run(params=_params(**message), ctx=NullContext())
+    assert tuned.model_version.endswith("+reply-rag@1")
+    (candidate,) = tuned.candidates
+    assert candidate.metadata["prompt_format"] == "rag1" and candidate.metadata["sources"]
+    assert candidate.metadata.get("generated", candidate.text) != base.metadata.get("generated", base.text)
+    adapters_clear()  # the merged copy rebuilt from the stored files writes the same
+    again = reply_run(params=_params(**message), ctx=NullContext()).candidates[0]
+    assert (again.text, again.metadata.get("generated")) == (candidate.text, candidate.metadata.get("generated"))
+    adapters_clear()
