@@ -215,7 +215,8 @@ class _CompletionApi(_OpenAIApi):
         """The kind's params from the validated request; unset options keep the kind's defaults."""
         params = {
             name: data[name]
-            for name in ("model", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed", "n")
+            for name in ("model", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed", "n",
+                         "response_format")
             if data.get(name) is not None
         }
         if data.get("max_tokens") is not None:

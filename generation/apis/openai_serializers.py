@@ -24,7 +24,6 @@ UNSUPPORTED_PARAMS: dict[str, tuple] = {
     "tool_choice": (None, "none"),
     "functions": (None, []),
     "function_call": (None, "none"),
-    "response_format": (None, {"type": "text"}),
     "modalities": (None, ["text"]),
     "audio": (None,),
     "prediction": (None,),
@@ -99,6 +98,35 @@ class MessageContentField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "properties": {"type": {"type": "string", "enum": ["text", "json_object"]}},
+             "required": ["type"]},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": ["json_schema"]},
+                    "json_schema": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string", "maxLength": 64},
+                            "description": {"type": "string"},
+                            "schema": {"type": "object", "additionalProperties": True},
+                            "strict": {"type": "boolean", "nullable": True},
+                        },
+                        "required": ["name"],
+                    },
+                },
+                "required": ["type", "json_schema"],
+            },
+        ]
+    }
+)
+class ResponseFormatField(serializers.JSONField):
+    """OpenAI's ``response_format``; checked (and compiled to a grammar) by the ``generate`` kind."""
+
+
 class ChatMessageInputSerializer(serializers.Serializer):
     role = serializers.CharField(help_text="system, developer (treated as system), user or assistant.")
     content = MessageContentField()
@@ -128,6 +156,15 @@ class _CompletionInputSerializer(serializers.Serializer):
     n = serializers.IntegerField(required=False, allow_null=True, help_text="Choices to generate (one job).")
     stream = serializers.BooleanField(required=False, default=False, help_text="Answer with Server-Sent Events.")
     stream_options = StreamOptionsSerializer(required=False, allow_null=True)
+    response_format = ResponseFormatField(
+        required=False,
+        allow_null=True,
+        help_text='`{"type": "json_object"}`: the text is a JSON object; `{"type": "json_schema", "json_schema": '
+        '{"name": ..., "schema": {...}}}`: the text is JSON valid for the schema (constrained decoding: every token '
+        "is picked among those the schema allows; `strict` is accepted, and always on). Only a choice cut short by "
+        '`max_tokens` (`finish_reason: "length"`) can end before its JSON does. Not with `stop`. An unusable schema '
+        'is a 400 naming `response_format`. `{"type": "text"}` or absent: free text.',
+    )
 
     def validate(self, attrs: dict) -> dict:
         for name, value in self.initial_data.items():

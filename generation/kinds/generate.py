@@ -96,11 +96,32 @@ class GenerateParamsSerializer(serializers.Serializer):
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False, allow_null=True, default=None)
     n = serializers.IntegerField(min_value=1, max_value=settings.GENAI_MAX_CANDIDATES, default=1)
+    response_format = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='`{"type": "json_object"}` (any JSON object) or `{"type": "json_schema", "json_schema": '
+        '{"name": ..., "schema": {...}}}`: constrained decoding keeps every candidate valid JSON for the schema '
+        '(unless cut short by `max_new_tokens`: finish reason `length`). `{"type": "text"}` or null: free text.',
+    )
+
+    def validate_response_format(self, value):
+        from generation.structured import ResponseFormatError, response_format_grammar
+
+        try:
+            grammar = response_format_grammar(value)
+        except ResponseFormatError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_schema") from exc
+        return value if grammar is not None else None  # {"type": "text"}: free text, as if absent
 
     def validate(self, attrs: dict) -> dict:
         has_prompt, has_messages = "prompt" in attrs, "messages" in attrs
         if has_prompt == has_messages:
             raise serializers.ValidationError({"prompt": ["Give exactly one of `prompt` or `messages`."]})
+        if attrs.get("response_format") is not None and attrs.get("stop"):
+            raise serializers.ValidationError(
+                {"stop": ["Stop sequences cannot be combined with a JSON `response_format`: they would cut the JSON."]}
+            )
         if attrs.get("model") in (None, "", "base", base_model_name()):
             # Stored as the alias, not the name: a worker resolves "base" to its own base model
             # (a web process and a worker may name the same base model differently).

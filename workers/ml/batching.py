@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from workers.ml.decoding import Completion, SamplingParams, TextTracker, apply_repetition_penalty, sample_token
+from workers.ml.grammar import GrammarMatcher, grammar_tokenizer
 
 
 @dataclass(eq=False)
@@ -43,6 +44,7 @@ class Row:
     last_token: int = -1
     logprobs: list[float] = field(default_factory=list)
     finish_reason: str | None = None
+    grammar: GrammarMatcher | None = None  # the request's response format, this row's state in it
 
 
 @dataclass(eq=False)
@@ -159,6 +161,8 @@ class BatchDecoder:
                 tracker=TextTracker(self.tokenizer, params.stop),
                 generator=generator,
                 seen=list(request.prompt_ids) if params.penalise_prompt else [],
+                grammar=(GrammarMatcher(grammar_tokenizer(self.tokenizer, self.eos_ids), params.grammar)
+                         if params.grammar else None),
             )
             request.rows.append(row)
             self._advance(row, logits)
@@ -207,18 +211,22 @@ class BatchDecoder:
         penalised = apply_repetition_penalty(
             logits.float(), torch.tensor(sorted(set(row.seen)), device=logits.device), params.repetition_penalty
         )
+        if row.grammar is not None:
+            penalised = row.grammar.mask_logits(penalised)
         token = sample_token(penalised, params, row.generator)
         row.last_token = token
         if token in self.eos_ids:
             row.finish_reason = "stop"
             return
+        if row.grammar is not None:
+            row.grammar.consume(token)
         row.logprobs.append(float(torch.log_softmax(penalised, dim=-1)[token]))
         row.seen.append(token)
         row.request.new_tokens += 1
         if delta := row.tracker.add(token):
             row.request.deltas[row.index] = row.request.deltas.get(row.index, "") + delta
-        if row.tracker.stopped:
-            row.finish_reason = "stop"
+        if row.tracker.stopped or (row.grammar is not None and row.grammar.is_stopped):
+            row.finish_reason = "stop"  # a stop sequence, or the grammar's document is complete
         elif len(row.tracker.tokens) >= params.max_new_tokens:
             row.finish_reason = "length"
 

@@ -25,6 +25,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1
+    # An llguidance grammar (``generation.structured``): each token is picked among those it allows.
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from workers.ml.decoding import Completion, SamplingParams, TextTracker
+from workers.ml.grammar import GrammarMatcher, grammar_tokenizer
 
 __all__ = ["Completion", "SamplingParams", "eos_token_ids", "generate", "tiny_llama_config"]
 
@@ -79,6 +80,23 @@ class _GeneratedRepetitionPenalty(LogitsProcessor):
         picked = torch.gather(scores, 1, generated)
         picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
         return scores.scatter(1, generated, picked)
+
+
+class _GrammarLogits(LogitsProcessor):
+    """Constrained decoding in ``generate``: each row's matcher consumes the row's last token,
+    then masks the tokens its grammar refuses next."""
+
+    def __init__(self, matchers: list[GrammarMatcher], prompt_length: int) -> None:
+        self.matchers, self.prompt_length = matchers, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.clone()
+        for row, matcher in enumerate(self.matchers):
+            if input_ids.shape[1] > self.prompt_length and not matcher.is_stopped:
+                matcher.consume(int(input_ids[row, -1]))
+            # Once complete, the matcher allows only end-of-sequence tokens: generate() ends the row.
+            scores[row] = matcher.mask_logits(scores[row])
+        return scores
 
 
 class _StopWhen(StoppingCriteria):
@@ -168,7 +186,10 @@ def generate(
         streamer=streamer,
         logits_processor=LogitsProcessorList(
             ([] if params.penalise_prompt or params.repetition_penalty == 1.0
-             else [_GeneratedRepetitionPenalty(params.repetition_penalty, input_ids.shape[1])]) + [capture]
+             else [_GeneratedRepetitionPenalty(params.repetition_penalty, input_ids.shape[1])])
+            + ([_GrammarLogits([GrammarMatcher(grammar_tokenizer(tokenizer, eos_ids), params.grammar)
+                                for _ in range(params.n)], input_ids.shape[1])] if params.grammar else [])
+            + [capture]
         ),
         stopping_criteria=StoppingCriteriaList([stop_when]),
     )

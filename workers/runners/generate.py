@@ -9,6 +9,7 @@ from django.conf import settings
 
 from generation.lm import chat_input_ids
 from generation.runner import CandidateResult, JobResult, RunnerContext
+from generation.structured import response_format_grammar
 from workers.ml.decoding import SamplingParams
 from workers.runtime.completions import completions_run
 
@@ -27,6 +28,7 @@ def generate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         stop=tuple(params.get("stop") or ()),
         seed=params.get("seed"),
         n=params["n"],
+        grammar=response_format_grammar(params.get("response_format")),
     )
     started = time.monotonic()
     completions = completions_run(lm, ids, sampling, ctx)

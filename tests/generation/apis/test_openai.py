@@ -264,7 +264,18 @@ def test_no_answer_within_the_stream_limit_is_a_504_and_the_job_goes_on(api_for,
         ("chat", {"presence_penalty": 0.5}, "presence_penalty", "unsupported_value"),
         ("chat", {"logprobs": True}, "logprobs", "unsupported_value"),
         ("chat", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools", "unsupported_value"),
-        ("chat", {"response_format": {"type": "json_object"}}, "response_format", "unsupported_value"),
+        ("chat", {"response_format": {"type": "xml"}}, "response_format", "invalid_schema"),
+        ("chat", {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "bogus"}}}},
+         "response_format", "invalid_schema"),
+        ("chat", {"response_format": {"type": "json_schema",
+                                      "json_schema": {"name": "a", "schema": {"$ref": "#/$defs/missing"}}}},
+         "response_format", "invalid_schema"),
+        ("chat", {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}},
+         "response_format", "invalid_schema"),
+        ("completions", {"response_format": {"type": "json_schema",
+                                             "json_schema": {"name": "a", "schema": {"type": "string", "pattern": "("}}}},
+         "response_format", "invalid_schema"),
+        ("chat", {"response_format": {"type": "json_object"}, "stop": ["}"]}, "stop", "invalid"),
         ("chat", {"max_token": 5}, "max_token", "unknown_parameter"),
         ("completions", {"prompt": ["a", "b"]}, "prompt", "invalid"),
         ("completions", {"prompt": ""}, "prompt", "blank"),
@@ -419,3 +430,91 @@ def test_unknown_or_archived_model_is_400_on_each_endpoint(api_for, tone_adapter
     reply = client.post("/api/jobs/", {"kind": "reply", "params": {"message": "Hi", "model": model}}, format="json")
     assert reply.status_code == 400 and "model" in json.dumps(reply.json())
     assert Job.objects.count() == 0
+
+
+# --- structured output (response_format) ----------------------------------------------------
+
+SCHEMAS = {
+    "person": {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 30}, "age": {"type": "integer", "minimum": 0,
+                                                                            "maximum": 120}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    },
+    "ticket": {
+        "type": "object",
+        "properties": {
+            "intent": {"enum": ["refund", "track_order", "complaint"]},
+            "urgent": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 15}, "maxItems": 3},
+        },
+        "required": ["intent", "urgent", "tags"],
+        "additionalProperties": False,
+    },
+    "order": {
+        "type": "object",
+        "properties": {
+            "order_id": {"type": "string", "pattern": "^ORD-[0-9]{3,6}$"},
+            "items": {
+                "type": "array", "minItems": 1, "maxItems": 2,
+                "items": {"type": "object", "properties": {"sku": {"type": "string", "maxLength": 12},
+                                                           "quantity": {"type": "integer", "minimum": 1}},
+                          "required": ["sku", "quantity"], "additionalProperties": False},
+            },
+            "total": {"type": "number"},
+        },
+        "required": ["order_id", "items", "total"],
+        "additionalProperties": False,
+    },
+}
+ASKS = {
+    "person": "Invent a customer and describe them as JSON.",
+    "ticket": "Classify this message as JSON: 'My parcel ORD-1 has not arrived, where is it?'",
+    "order": "Write an example order of two hiking boots as JSON.",
+}
+
+
+@pytest.fixture
+def smollm2_served(smollm2, settings):
+    """The shipped SmolLM2 behind /v1 (its engine, as a worker serves it)."""
+    settings.GENAI_LM_MODEL = "smollm2"
+    return smollm2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_json_schema_output_parses_against_its_schema(api_for, inline_worker, smollm2_served, name):
+    import jsonschema
+
+    response = api_for("agent").post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": ASKS[name]}], "max_tokens": 120, "temperature": 0.8, "n": 2,
+        "seed": 5, "response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": SCHEMAS[name],
+                                                                              "strict": True}},
+    }, format="json")
+    assert response.status_code == 200, response.content
+    (job,) = inline_worker.jobs
+    job.refresh_from_db()
+    assert job.usage["engine"] == "batched"  # the engine that serves /v1, not the generate() path
+    for choice in response.json()["choices"]:
+        assert choice["finish_reason"] == "stop"
+        jsonschema.validate(json.loads(choice["message"]["content"]), SCHEMAS[name])
+
+
+@pytest.mark.slow
+def test_json_object_stream_adds_up_to_one_json_object(api_for, inline_worker, smollm2_served):
+    response = api_for("agent").post("/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Give me a JSON object about a cat."}], "max_tokens": 120,
+        "temperature": 0.7, "seed": 3, "stream": True, "response_format": {"type": "json_object"},
+    }, format="json")
+    chunks = _chunks(response)[:-1]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert isinstance(json.loads(text), dict), text
+
+
+def test_text_response_format_is_free_text_and_kept_out_of_the_job(api_for, inline_worker):
+    response = api_for("agent").post("/v1/chat/completions", {**CHAT, "response_format": {"type": "text"}},
+                                     format="json")
+    assert response.status_code == 200, response.content
+    assert inline_worker.jobs[0].params["response_format"] is None
