@@ -70,10 +70,11 @@ class FinetuneParamsSerializer(serializers.Serializer):
         help_text='Start from this adapter ("reply-rag@1", same rank and layers): a run continued in another time slot.',
     )
     prompt_format = serializers.ChoiceField(
-        choices=("opening", "rag1"), default="opening",
+        choices=("opening", "rag1", "sentences"), default="opening",
         help_text="reply: the prompt the examples use and the adapter is served with: 'opening' (the model writes "
         "the opening, the best answer the body) or 'rag1' (retrieval-augmented examples of manage.py reply_corpus: "
-        "the model writes the whole reply from the retrieved answers).",
+        "the model writes the whole reply from the retrieved answers). copy: 'opening' (the whole description at "
+        "once) or 'sentences' (one sentence at a time along a plan of facts: rows of copy_corpus --format sentences).",
     )
 
     def validate_dataset_jsonl(self, value: str) -> str:
@@ -84,6 +85,9 @@ class FinetuneParamsSerializer(serializers.Serializer):
         attrs.setdefault("include_bitext", attrs["purpose"] == "reply")
         if attrs["purpose"] != "copy" and attrs.get("brand"):
             raise serializers.ValidationError({"brand": ["Only for purpose copy."]})
+        if attrs["prompt_format"] == "sentences" and (attrs["purpose"] != "copy" or not attrs.get("dataset_jsonl")):
+            raise serializers.ValidationError({"prompt_format": [
+                "sentences is for purpose copy, trained on copy_corpus --format sentences's dataset_jsonl."]})
         if attrs["prompt_format"] == "rag1" and (attrs["purpose"] != "reply" or attrs["include_bitext"]):
             raise serializers.ValidationError({"prompt_format": [
                 "rag1 is for purpose reply, trained on reply_corpus's dataset_jsonl only (include_bitext=false)."]})

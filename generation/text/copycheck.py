@@ -401,6 +401,12 @@ def fact_mentioned(fact: Fact, text: _Text) -> bool:
     return _phrase_mentioned(fact.value, text)
 
 
+def facts_stated(text: str, facts: Sequence[Fact]) -> list[Fact]:
+    """The ``facts`` that ``text`` states, as coverage counts them."""
+    prepared = _Text.of(text)
+    return [f for f in facts if fact_mentioned(f, prepared)]
+
+
 # --- unsupported claims ----------------------------------------------------------------------
 
 

@@ -58,16 +58,19 @@ from generation.runner import (
 )
 from generation.text.copycheck import (
     KNOWN_KEYS,
+    Fact,
     attribute_facts,
     attribute_items,
     claims_filter,
     content_words,
     copy_check,
+    facts_stated,
     ungrounded_cut,
 )
+from generation.text.copyplan import copy_plan, facts_lines
 from generation.text.placeholders import key_normalise
-from generation.text.repetition import loop_cut, word_count
-from generation.text.sentences import unfinished_cut
+from generation.text.repetition import loop_cut, repeated_ngram_text, word_count
+from generation.text.sentences import sentences_split, unfinished_cut
 
 # --- the prompt (also the fine-tuning rows' format) ---------------------------------------------
 
@@ -155,6 +158,64 @@ def copy_messages(
         turns.append({"role": "assistant", "content": text.strip()})
     turns.append({"role": "user", "content": copy_user_turn(attributes=attributes, length=length, segment=segment)})
     return turns
+
+
+# The sentence-at-a-time prompt (adapters trained with ``prompt_format`` "sentences", rows of
+# ``copy_corpus --format sentences``): the product, the last sentences written, and the facts the
+# next sentence states (``generation.text.copyplan``).
+PROMPT_FORMAT_SENTENCES = "sentences"
+SENTENCE_SYSTEM_PROMPT = (
+    "You are a copywriter for an online shop. You write a product description in a {tone} tone, one "
+    "sentence at a time. Each sentence states the facts it is given and nothing else."
+)
+CONTEXT_SENTENCES = 2  # of what is written so far, in the prompt
+VOICE_WORDS = 30  # of a brand example, in the prompt
+SENTENCE_TOKENS = {"short": 56, "medium": 64, "long": 80}
+
+
+def product_line(attributes: Mapping[str, object]) -> str:
+    """"Mira Tie-Neck Blouse (blouse) by Velmora Studio": what the sentences are about."""
+    name, brand, category = (_value(attributes, k) for k in ("name", "brand", "category"))
+    line = name or category or "the product"
+    if category and name:
+        line += f" ({category})"
+    return f"{line} by {brand}" if brand else line
+
+
+def voice_excerpt(text: str) -> str:
+    """The first words of a brand example, whole sentences where they fit."""
+    kept: list[str] = []
+    for sentence in sentences_split(text):
+        if kept and word_count(" ".join([*kept, sentence])) > VOICE_WORDS:
+            break
+        kept.append(sentence.strip())
+    excerpt = " ".join(kept)
+    return excerpt if word_count(excerpt) <= VOICE_WORDS else " ".join(excerpt.split()[:VOICE_WORDS]) + " ..."
+
+
+def copy_sentence_messages(
+    *,
+    attributes: Mapping[str, object],
+    tone: str,
+    length: str,
+    before: str,
+    facts: Sequence[Fact],
+    segment: Mapping | None = None,
+    voice: str = "",
+) -> list[dict]:
+    """The chat for the next sentence of a description: system, then the product, what is written
+    so far (its last ``CONTEXT_SENTENCES``) and the facts the sentence states."""
+    recent = " ".join(sentences_split(before)[-CONTEXT_SENTENCES:]) if before.strip() else ""
+    user = f"Product: {product_line(attributes)}\n"
+    if segment:
+        who = segment.get("name", "") + (f" ({segment['description']})" if segment.get("description") else "")
+        user += f"Written for: {who}\n"
+    if voice:
+        user += f"Brand voice: {voice}\n"
+    user += (f"Length: {length}\nSo far: {recent or '(this is the first sentence)'}\n"
+             f"Next sentence states:\n{facts_lines(facts)}")
+    system = SENTENCE_SYSTEM_PROMPT.format(tone=TONE_WORDS.get(tone, TONE_WORDS["neutral"]))
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def _value(attributes: Mapping[str, object], key: str) -> str:
@@ -346,6 +407,7 @@ class Description:
     finish_reason: str
     completion_tokens: int = 0
     attempt: int = 0
+    parts: list[dict] = field(default_factory=list)  # sentence at a time: each sentence, its facts, who wrote it
 
     def usable(self) -> bool:
         return self.words >= settings.GENAI_COPY_MIN_WORDS and self.generated_coverage >= settings.GENAI_COPY_REGENERATE_BELOW
@@ -460,6 +522,7 @@ class CopyRequest:
     prompt_tokens: int = 0
     attempts: list[int] = field(default_factory=list)
     lm: object | None = None  # resolved in copy_prepare, on the caller's thread (it reads the model versions)
+    voice: str = ""  # the best brand example's first words (the sentence-at-a-time prompt)
 
     @property
     def extra_texts(self) -> list[str]:
@@ -490,6 +553,9 @@ def copy_generate(request: CopyRequest, ctx) -> None:
 
     params = request.params
     lm = request.lm or lm_for(params.get("model"), purpose="copy")
+    if getattr(lm, "prompt_format", "") == PROMPT_FORMAT_SENTENCES:
+        copy_generate_sentences(request, ctx, lm)
+        return
     attributes = params["attributes"]
     # The base model is started on "The <brand> <name>" so that it writes about this product; a copy
     # adapter learned the task (and varied openings) from the corpus and starts on its own.
@@ -539,6 +605,117 @@ def copy_generate(request: CopyRequest, ctx) -> None:
     request.descriptions = best
 
 
+def _group_fallback(attributes: Mapping[str, object], group: Sequence[Fact], *, first: bool) -> str:
+    """The group's facts in a plain sentence, for when no drawn sentence states them cleanly."""
+    keys = {(f.key, f.value) for f in group}
+    named = {k for k in keys if k[0] in ("name", "brand")}
+    if named or first:
+        subject = copy_prefix(attributes) or copy_title(attributes)
+        return facts_sentence(attributes, keys=keys - named, lead=subject or "It") or (f"This is {_lower_first(subject)}." if subject else "")
+    return facts_sentence(attributes, keys=keys)
+
+
+def _sentence_pick(drawn: Sequence[Description], group: Sequence[Fact], before: str) -> tuple[Description | None, float]:
+    """The drawn sentence that states most of its facts with least cut, and nothing said before."""
+    best, best_key, best_share = None, None, 0.0
+    for d in drawn:
+        if not d.text:
+            continue
+        share = len(facts_stated(d.text, group)) / len(group)
+        repeats = repeated_ngram_text(f"{before} {d.text}") is not None
+        key = (not repeats, share >= 1.0 and not d.removed, round(share - 0.25 * len(d.removed), 4), -d.words)
+        if best_key is None or key > best_key:
+            best, best_key, best_share = d, key, share if not repeats else 0.0
+    return best, best_share
+
+
+def _perfect(d: Description | None, share: float) -> bool:
+    return d is not None and share >= 1.0 and not d.removed
+
+
+def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
+    """The ``n`` descriptions written one sentence at a time along the product's sentence plan
+    (``copyplan.copy_plan``): each sentence drawn greedily first (sampled for the other
+    candidates), drawn ``GENAI_COPY_SAMPLES`` times more when the first draw does not state its
+    facts cleanly, each draw cleaned as a whole description is (cut, claim filter), the best kept;
+    a group no draw states (at least half of it, with nothing cut) gets a plain sentence."""
+    params = request.params
+    attributes = params["attributes"]
+    tone, length = params.get("tone", "neutral"), params.get("length", "medium")
+    plan = copy_plan(attributes, length)
+    n, seed = params.get("n", 1), params.get("seed")
+    temperature = params.get("temperature", 0.0)
+    samples = max(1, settings.GENAI_COPY_SAMPLES)
+    max_new_tokens = SENTENCE_TOKENS.get(length, 64)
+    silent = SilentContext(ctx)
+
+    def draw(ids: list[int], *, n_draws: int, temp: float, draw_seed: int | None) -> list[Description]:
+        from workers.ml.decoding import SamplingParams
+        from workers.runtime.completions import completions_run
+
+        sampling = SamplingParams(temperature=temp, n=n_draws, seed=draw_seed, max_new_tokens=max_new_tokens, top_p=0.95,
+                                  top_k=50, repetition_penalty=REPETITION_PENALTY, penalise_prompt=False)
+        out = []
+        for c in completions_run(lm, ids, sampling, silent):
+            d = description_clean(c.text.strip(), attributes=attributes, finish_reason=c.finish_reason,
+                                  extra_texts=request.extra_texts, known_brands=request.known_brands)
+            d.completion_tokens = c.completion_tokens
+            out.append(d)
+        return out
+
+    descriptions, stopped = [], False
+    for i in range(n):
+        kept: list[str] = []
+        parts: list[dict] = []
+        removed: list[dict] = []
+        raws: list[str] = []
+        tokens = 0
+        for g, group in enumerate(plan):
+            if ctx.stop_reason() is not None:
+                stopped = True
+                break
+            before = " ".join(kept)
+            messages = copy_sentence_messages(attributes=attributes, tone=tone, length=length, before=before,
+                                              facts=group, segment=request.segment, voice=request.voice)
+            rendered = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            ids = lm.tokenizer(rendered, add_special_tokens=False)["input_ids"]
+            request.prompt_tokens += len(ids)
+            base_seed = None if seed is None else seed + 7919 * i + 31 * g
+            first_temp = temperature if i == 0 else max(temperature, SAMPLED_TEMPERATURE)
+            drawn = draw(ids, n_draws=1, temp=first_temp, draw_seed=base_seed)
+            best, share = _sentence_pick(drawn, group, before)
+            if not _perfect(best, share) and samples > 1:
+                drawn += draw(ids, n_draws=samples - 1, temp=max(temperature, SAMPLED_TEMPERATURE),
+                              draw_seed=None if base_seed is None else base_seed + 1)
+                best, share = _sentence_pick(drawn, group, before)
+            tokens += sum(d.completion_tokens for d in drawn)
+            raws.append(" | ".join(d.raw for d in drawn))
+            facts = [f.label() for f in group]
+            if best is not None and share >= 0.5 and not best.removed:
+                kept.append(best.text)
+                parts.append({"facts": facts, "text": best.text, "by": "model", "draws": len(drawn)})
+            else:
+                text = _group_fallback(attributes, group, first=not kept)
+                kept.append(text)
+                parts.append({"facts": facts, "text": text, "by": "plain", "draws": len(drawn)})
+                removed += (best.removed if best is not None else [])
+        text = " ".join(t for t in kept if t)
+        coverage = copy_check(text, attributes, extra_texts=request.extra_texts,
+                              known_brands=request.known_brands).coverage if text else 0.0
+        descriptions.append(Description(
+            raw="\n".join(raws), text=text, removed=removed, loop_cut=False, generated_coverage=coverage,
+            words=word_count(text), finish_reason="cancelled" if stopped else "stop", completion_tokens=tokens,
+            parts=parts,
+        ))
+        if stopped:
+            break
+    while len(descriptions) < n:  # cancelled before these were started
+        descriptions.append(Description(raw="", text="", removed=[], loop_cut=False, generated_coverage=0.0, words=0,
+                                        finish_reason="cancelled"))
+    request.descriptions = descriptions
+    request.attempts = [1] * n
+
+
 def copy_candidate(request: CopyRequest, description: Description, attempts: int, stop_reason: str | None) -> CandidateResult:
     """The final candidate: title, description (generated, completed, or the fallback), bullets, checks."""
     attributes = request.params["attributes"]
@@ -572,6 +749,8 @@ def copy_candidate(request: CopyRequest, description: Description, attempts: int
         "completed_sentences": completion,
         "generated": description.raw[:4000],
     }
+    if description.parts:
+        metadata["sentences"] = description.parts
     return CandidateResult(
         text=text,
         finish_reason=finish if finish in ("stop", "length", "cancelled", "timeout") else "stop",
@@ -594,6 +773,7 @@ def copy_prepare(params: dict, *, known_brands: Sequence[str] = (), lm=None) -> 
     brands = list(dict.fromkeys([*known_brands, *stored_brands()]))
     segments = params.get("segments") or [None]
     lm = lm or lm_for(params.get("model"), purpose="copy")  # the promoted copy adapter, unless one is named
+    voice = voice_excerpt(examples[-1][1]) if examples else ""  # the nearest example is the last
     return [
         CopyRequest(
             params=params,
@@ -604,6 +784,7 @@ def copy_prepare(params: dict, *, known_brands: Sequence[str] = (), lm=None) -> 
             ),
             known_brands=brands,
             lm=lm,
+            voice=voice,
         )
         for segment in segments
     ]

@@ -48,6 +48,29 @@ def split_of(record_id: str, *, test_every: int) -> str:
     return "test" if int(hashlib.sha256(record_id.encode()).hexdigest(), 16) % test_every == 0 else "train"
 
 
+def sentence_rows(row: dict, group_rows: list[dict], *, rng: random.Random, voice_share: float) -> list[dict]:
+    """One chat per sentence of ``row``'s description that states a fact: the prompt the copy
+    runner gives for the next sentence (the sentences before it, the facts it states), the
+    sentence as the answer. A share quote another product of the group as the brand voice."""
+    from generation.text.copycheck import attribute_facts, facts_stated
+    from generation.text.sentences import sentences_split
+    from workers.runners.copy import copy_sentence_messages, voice_excerpt
+
+    facts = attribute_facts(row["attributes"])
+    others = [o for o in group_rows if o["id"] != row["id"]]
+    voice = voice_excerpt(rng.choice(others)["description"]) if others and rng.random() < voice_share else ""
+    out, before = [], ""
+    for index, sentence in enumerate(sentences_split(row["description"])):
+        stated = facts_stated(sentence, facts)
+        if stated:
+            messages = copy_sentence_messages(attributes=row["attributes"], tone=row["tone"], length=row["length"],
+                                              before=before, facts=stated, voice=voice)
+            messages.append({"role": "assistant", "content": sentence.strip()})
+            out.append({"id": f"{row['id']}#{index}", "messages": messages})
+        before = f"{before} {sentence.strip()}".strip()
+    return out
+
+
 class Command(BaseCommand):
     help = "Split the copy corpus and write the fine-tuning chats and the held-back test catalogue."
 
@@ -59,6 +82,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--all", action="store_true",
                             help="Train on every text; by default only those the strict copy checker passes.")
+        parser.add_argument("--format", choices=("whole", "sentences"), default="whole", dest="row_format",
+                            help="whole: one chat per product (the whole description); sentences: one chat per "
+                                 "sentence, its facts and the sentences before it (adapters trained with "
+                                 "prompt_format 'sentences' write one sentence at a time).")
+        parser.add_argument("--voice-share", type=float, default=0.25,
+                            help="sentences: share of rows whose prompt quotes another product's text as the brand voice.")
         parser.add_argument("--as-written", action="store_true",
                             help="Train on the texts as written; by default each is cleaned as the service cleans "
                                  "what the model writes (flagged sentences removed, sentences and clauses that "
@@ -66,7 +95,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, corpus: Path, out: Path, test_every: int, few_shot_share: float, seed: int, **options):
         from generation.text.copycheck import claims_filter, copy_check, ungrounded_cut
-        from workers.runners.copy import copy_messages
 
         rows = corpus_read(corpus)
         rng = random.Random(seed)
@@ -89,6 +117,26 @@ class Command(BaseCommand):
         for row in train:
             by_group.setdefault(row.get("group", ""), []).append(row)
         out.mkdir(parents=True, exist_ok=True)
+        if options["row_format"] == "sentences":
+            with open(out / "train.jsonl", "w", encoding="utf-8") as handle:
+                written = 0
+                for row in train:
+                    for example in sentence_rows(row, by_group[row.get("group", "")], rng=rng,
+                                                 voice_share=options["voice_share"]):
+                        handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+                        written += 1
+        else:
+            written = self._whole_rows(out, train, by_group, rng, few_shot_share)
+        self._test_write(out, test)
+        groups = sorted({r.get("group", "") for r in rows})
+        self.stdout.write(json.dumps({"products": len(rows), "train": len(train), "train_failing_checker": held_out,
+                                      "rows": written, "format": options["row_format"], "test": len(test),
+                                      "groups": len(groups), "out": str(out)}))
+
+    @staticmethod
+    def _whole_rows(out: Path, train: list[dict], by_group: dict, rng: random.Random, few_shot_share: float) -> int:
+        from workers.runners.copy import copy_messages
+
         with open(out / "train.jsonl", "w", encoding="utf-8") as handle:
             for row in train:
                 others = [o for o in by_group[row.get("group", "")] if o["id"] != row["id"]]
@@ -102,6 +150,10 @@ class Command(BaseCommand):
                     messages = [messages[0], messages[-1]]
                 messages.append({"role": "assistant", "content": row["description"].strip()})
                 handle.write(json.dumps({"id": row["id"], "messages": messages}, ensure_ascii=False) + "\n")
+        return len(train)
+
+    @staticmethod
+    def _test_write(out: Path, test: list[dict]) -> None:
         keys = list(dict.fromkeys(k for row in test for k in row["attributes"]))
         with open(out / "test.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
@@ -112,7 +164,3 @@ class Command(BaseCommand):
         with open(out / "test.jsonl", "w", encoding="utf-8") as handle:
             for row in test:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        groups = sorted({r.get("group", "") for r in rows})
-        self.stdout.write(json.dumps({"products": len(rows), "train": len(train), "train_failing_checker": held_out,
-                                      "test": len(test),
-                                      "groups": len(groups), "out": str(out)}))

@@ -122,6 +122,11 @@ class Command(BaseCommand):
                         any(r["type"] == "ungrounded" for r in c["removed_claims"]) for c in checks
                     ),
                     "fallback_rate": _rate(c.metadata["fallback"] for c in candidates),
+                    # written one sentence at a time: the share of planned sentences the model
+                    # wrote (the rest are plain sentences of their facts)
+                    "model_sentence_rate": _rate(
+                        p["by"] == "model" for c in candidates for p in c.metadata.get("sentences", [])
+                    ) if any(c.metadata.get("sentences") for c in candidates) else None,
                 },
             }
             self.stderr.write(f"service ({name}): {len(candidates)} products in {systems[f'service ({name})']['seconds']:.0f} s")

@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--dataset-jsonl")
         parser.add_argument("--no-bitext", action="store_true", help="Leave out the Bitext dialogues.")
         parser.add_argument("--brand")
-        parser.add_argument("--prompt-format", choices=["opening", "rag1"])
+        parser.add_argument("--prompt-format", choices=["opening", "rag1", "sentences"])
         parser.add_argument("--init-from", help='Start from this adapter ("reply-rag@1").')
         for option, kind in (("max-steps", int), ("epochs", float), ("batch-size", int), ("lr", float), ("rank", int),
                              ("alpha", int), ("max-examples", int), ("max-tokens", int), ("validation-fraction", float),

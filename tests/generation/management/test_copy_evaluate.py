@@ -63,6 +63,33 @@ def test_training_texts_are_what_the_service_would_keep_unless_asked_as_written(
         assert all("front zip pocket" in t for t in targets)
 
 
+def test_sentence_rows_state_their_facts_and_continue_the_sentences_before(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    records = [{**_record(i), "description": f"Meet the Metro Sling {i} by Urbano, a sling bag. It comes in black. "
+                f"It has an adjustable strap and a front zip pocket. It costs {40 + i} EUR."} for i in range(12)]
+    (corpus / "bags.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    out = tmp_path / "out"
+    stdout = io.StringIO()
+    call_command("copy_corpus", "--corpus", str(corpus), "--out", str(out), "--test-every", "4", "--format", "sentences",
+                 "--voice-share", "0", stdout=stdout)
+    report = json.loads(stdout.getvalue())
+    chats = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert report["format"] == "sentences" and report["rows"] == len(chats) == 4 * report["train"]
+    by_product: dict[str, list[dict]] = {}
+    for chat in chats:
+        by_product.setdefault(chat["id"].split("#")[0], []).append(chat)
+    for rows in by_product.values():
+        prompts = [r["messages"][1]["content"] for r in rows]
+        targets = [r["messages"][-1]["content"] for r in rows]
+        assert "So far: (this is the first sentence)" in prompts[0]
+        assert targets[1] == "It comes in black." and "- Colour: black" in prompts[1]
+        assert "- Features: adjustable strap, front zip pocket" in prompts[2] and "Colour" not in prompts[2]
+        for prompt, target in zip(prompts[1:], targets):  # the sentence before is context, never the answer
+            assert f"So far: {target}" in prompt or f" {target}" in prompt.split("Next sentence")[0]
+        assert all(t not in p for p, t in zip(prompts, targets))
+
+
 def test_evaluate_prints_the_figures_of_each_system_and_writes_a_sample(tmp_path, one_torch_thread):
     source = tmp_path / "catalogue.csv"
     source.write_text(

@@ -183,3 +183,52 @@ def test_a_sentence_shortened_by_the_cut_is_checked_as_shown():
     )
     assert cleaned.text == "The Silk Scarf is an ivory scarf."
     assert {r["type"] for r in cleaned.removed} == {"ungrounded", "role"}
+
+
+@pytest.mark.django_db
+def test_a_sentence_format_model_writes_one_sentence_per_planned_group(monkeypatch):
+    """An adapter trained sentence at a time is served so: one prompt per group of the plan, each
+    holding the sentences before it and only its own facts; what the tiny random model writes is
+    replaced group by group by plain sentences, so the description still states every fact once."""
+    from dataclasses import replace
+
+    from generation.text.copyplan import copy_plan
+    from workers.runners import copy as copy_runner
+    from workers.runtime.models import lm_get
+
+    prompts = []
+    real = copy_runner.copy_sentence_messages
+
+    def recording(**kwargs):
+        prompts.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(copy_runner, "copy_sentence_messages", recording)
+    params = _params(length="medium", seed=3, max_regenerations=0)
+    (request,) = copy_runner.copy_prepare(params, lm=replace(lm_get(), prompt_format="sentences"))
+    copy_runner.copy_generate(request, NullContext())
+    plan = copy_plan(SLING, "medium")
+    assert [p["facts"] for p in prompts] == plan
+    (description,) = request.descriptions
+    assert [part["facts"] for part in description.parts] == [[f.label() for f in g] for g in plan]
+    for prompt, part in zip(prompts[1:], description.parts):  # each prompt continues what was kept
+        assert prompt["before"].endswith(part["text"])
+    candidate = copy_runner.copy_candidate(request, description, 1, None)
+    assert candidate.metadata["sentences"] == description.parts
+    checks = candidate.metadata["checks"]
+    assert checks["passed"] and checks["description_coverage"] == 1.0, checks
+    assert candidate.metadata["completed_sentences"] == ""  # the plan left nothing to add
+
+
+def test_the_sentence_prompt_names_the_product_the_last_sentences_and_only_its_facts():
+    from generation.text.copycheck import attribute_facts
+    from workers.runners.copy import copy_sentence_messages
+
+    facts = [f for f in attribute_facts(SLING) if f.key in ("colour", "material")]
+    system, user = copy_sentence_messages(attributes=SLING, tone="premium", length="long",
+                                          before="First one. Second one. Third one.", facts=facts)
+    assert "elegant" in system["content"]
+    assert user["content"].splitlines() == [
+        "Product: Metro Sling (Sling bag) by Urbano", "Length: long", "So far: Second one. Third one.",
+        "Next sentence states:", "- Colour: Black", "- Material: Recycled nylon",
+    ]
