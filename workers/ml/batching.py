@@ -17,6 +17,17 @@ Several short prompts that arrive together are prefilled in one forward pass ins
 then cut to its own prompt and joined as above, so a burst of requests waits for one pass rather
 than one pass and one decoding step each.
 
+Decoding steps run ``workers.ml.llama_step.LlamaStep`` where the model is a Llama (transformers'
+forward otherwise) on a preallocated cache (``KVCache``), and every row's next token is picked in
+one set of batched operations (repetition penalty, temperature, top-k, top-p, log-prob); only the
+draw itself stays per row, with the row's own generator, so a seed means what it did.
+
+Prefix cache: the KV of each prefilled prompt is kept (up to ``prefix_cache_tokens`` tokens in
+all, least recently used dropped); a prompt that starts with the same tokens as a kept one (the
+chat template and system prompt, a reply's sources) reuses that part and prefills only the rest.
+The keys and values of a position depend only on the tokens up to it, so the result is what a
+full prefill computes (up to float summation order).
+
 Pure PyTorch/transformers: no Django, no threads (``workers.runtime.engine`` drives it).
 """
 
@@ -30,6 +41,7 @@ from transformers import DynamicCache
 
 from workers.ml.decoding import Completion, SamplingParams, TextTracker, apply_repetition_penalty, sample_token
 from workers.ml.grammar import GrammarMatcher, grammar_tokenizer
+from workers.ml.llama_step import KVCache, LlamaStep
 
 
 @dataclass(eq=False)
@@ -41,6 +53,7 @@ class Row:
     tracker: TextTracker
     generator: torch.Generator | None
     seen: list[int]
+    seen_mask: torch.Tensor | None = None  # (vocab,) bool: ``seen`` as a mask (rows with a penalty)
     last_token: int = -1
     logprobs: list[float] = field(default_factory=list)
     finish_reason: str | None = None
@@ -83,16 +96,29 @@ def _pad_left(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     return F.pad(tensor, pad)
 
 
+@dataclass(eq=False)
+class _Prefix:
+    ids: torch.Tensor  # (length,) the prompt's tokens
+    keys: torch.Tensor  # (layers, 1, kv heads, length, head dim)
+    values: torch.Tensor
+
+
 class BatchDecoder:
-    def __init__(self, model, tokenizer, *, eos_ids: set[int], prefill_chunk: int = 256):
+    def __init__(self, model, tokenizer, *, eos_ids: set[int], prefill_chunk: int = 256,
+                 prefix_cache_tokens: int = 0, step: LlamaStep | None | bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
         self.prefill_chunk = prefill_chunk
+        self.prefix_cache_tokens = prefix_cache_tokens
         self.device = next(model.parameters()).device
+        # True: build the fast step for this model if it is a Llama; a LlamaStep: share that one.
+        self.step = LlamaStep.build(model) if step is True else (step or None)
         self.rows: list[Row] = []
-        self.cache: DynamicCache | None = None
-        self.mask: torch.Tensor | None = None  # (rows, cached length), 1 = real token
+        self.cache: KVCache | None = None
+        self.mask: torch.Tensor | None = None  # (rows, cached length) bool, True = real token
+        self.prefixes: list[_Prefix] = []  # most recently used last
+        self.prefix_hits = 0  # prompt tokens not prefilled thanks to the prefix cache
 
     @property
     def cached_tokens(self) -> int:
@@ -105,6 +131,8 @@ class BatchDecoder:
     def prefill_step(self, request: BatchRequest) -> bool:
         """Run the next chunk of the request's prompt. True once it has joined the batch."""
         if request.cache is None:
+            self.prefix_attach(request)
+        if request.cache is None:
             request.cache = DynamicCache(config=self.model.config)
         start = request.prefilled
         chunk = request.prompt_ids[start : start + self.prefill_chunk]
@@ -116,6 +144,7 @@ class BatchDecoder:
         request.prefilled += len(chunk)
         if request.prefilled < len(request.prompt_ids):
             return False
+        self._prefix_store(request.prompt_ids, request.cache.layers, 0)
         self._join(request, out.logits[0, -1])
         return True
 
@@ -143,7 +172,56 @@ class BatchDecoder:
             for index, layer in enumerate(cache.layers):
                 own.update(layer.keys[i : i + 1, :, start:], layer.values[i : i + 1, :, start:], index)
             request.cache, request.prefilled = own, lengths[i]
+            self._prefix_store(request.prompt_ids, own.layers, 0)
             self._join(request, out.logits[i, -1])
+
+    # --- prefix cache -----------------------------------------------------------------------
+
+    def prefix_attach(self, request: BatchRequest, *, min_tokens: int = 8) -> bool:
+        """Start a request not yet prefilled from the longest kept prefix its prompt shares (at
+        least ``min_tokens``, never the prompt's last token: its logits pick the first token)."""
+        if not self.prefixes or request.prefilled or request.cache is not None or self.prefix_cache_tokens <= 0:
+            return False
+        prompt = torch.tensor(request.prompt_ids)
+        best, best_length = None, 0
+        for entry in self.prefixes:
+            n = min(len(entry.ids), len(prompt) - 1)
+            if n <= best_length:
+                continue
+            differs = (entry.ids[:n] != prompt[:n]).nonzero()
+            shared = int(differs[0]) if len(differs) else n
+            if shared > best_length:
+                best, best_length = entry, shared
+        if best is None or best_length < min_tokens:
+            return False
+        self.prefixes.remove(best)
+        self.prefixes.append(best)
+        cache = DynamicCache(config=self.model.config)
+        for index in range(best.keys.shape[0]):
+            cache.update(best.keys[index, :, :, :best_length], best.values[index, :, :, :best_length], index)
+        request.cache, request.prefilled = cache, best_length
+        self.prefix_hits += best_length
+        return True
+
+    def _prefix_store(self, prompt_ids: list[int], layers, start: int) -> None:
+        """Keep the prompt's KV (layers' (1, heads, length, dim) keys and values from column
+        ``start``) unless a kept prompt already covers it; drop the least recently used beyond
+        the token budget."""
+        length = len(prompt_ids)
+        if self.prefix_cache_tokens <= 0 or length > self.prefix_cache_tokens:
+            return
+        prompt = torch.tensor(prompt_ids)
+        for entry in list(self.prefixes):
+            n = min(len(entry.ids), length)
+            if torch.equal(entry.ids[:n], prompt[:n]):
+                if len(entry.ids) >= length:
+                    return  # covered
+                self.prefixes.remove(entry)  # the new prompt extends it
+        keys = torch.stack([layer.keys[:, :, start:start + length] for layer in layers])
+        values = torch.stack([layer.values[:, :, start:start + length] for layer in layers])
+        self.prefixes.append(_Prefix(ids=prompt, keys=keys, values=values))
+        while sum(len(e.ids) for e in self.prefixes) > self.prefix_cache_tokens:
+            self.prefixes.pop(0)
 
     def _join(self, request: BatchRequest, logits: torch.Tensor) -> None:
         params = request.params
@@ -161,23 +239,31 @@ class BatchDecoder:
                 tracker=TextTracker(self.tokenizer, params.stop),
                 generator=generator,
                 seen=list(request.prompt_ids) if params.penalise_prompt else [],
+                seen_mask=self._seen_mask(request.prompt_ids if params.penalise_prompt else [], logits, params),
                 grammar=(GrammarMatcher(grammar_tokenizer(self.tokenizer, self.eos_ids), params.grammar)
                          if params.grammar else None),
             )
             request.rows.append(row)
-            self._advance(row, logits)
+        self._advance_rows(request.rows, logits.unsqueeze(0).expand(params.n, -1))
         length = len(request.prompt_ids)
-        mask = torch.ones(params.n, length, dtype=torch.long, device=self.device)
+        mask = torch.ones(params.n, length, dtype=torch.bool, device=self.device)
+        joined = KVCache.from_layers([(layer.keys, layer.values) for layer in cache.layers])
         if self.cache is None:
-            self.cache, self.mask = cache, mask
+            self.cache, self.mask = joined, mask
         else:
             total = max(self.mask.shape[1], length)
-            for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
-                mine.keys = torch.cat([_pad_left(mine.keys, total, 2), _pad_left(theirs.keys, total, 2)])
-                mine.values = torch.cat([_pad_left(mine.values, total, 2), _pad_left(theirs.values, total, 2)])
+            self.cache.concat_rows(joined)
             self.mask = torch.cat([_pad_left(self.mask, total, 1), _pad_left(mask, total, 1)])
         self.rows.extend(request.rows)
         self._evict()
+
+    def _seen_mask(self, ids: list[int], logits: torch.Tensor, params: SamplingParams) -> torch.Tensor | None:
+        if params.repetition_penalty == 1.0:
+            return None
+        mask = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+        if ids:
+            mask[torch.tensor(ids, device=logits.device)] = True
+        return mask
 
     # --- decode -----------------------------------------------------------------------------
 
@@ -190,20 +276,97 @@ class BatchDecoder:
         self._evict()
         if not self.rows:
             return
-        ids = torch.tensor([[r.last_token] for r in self.rows], dtype=torch.long, device=self.device)
-        positions = self.mask.sum(dim=1, keepdim=True)
-        self.mask = torch.cat([self.mask, torch.ones_like(positions)], dim=1)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=self.mask,
-            position_ids=positions,
-            cache=self.cache,
-            use_cache=True,
-        )
-        logits = out.logits[:, -1]
-        for i, row in enumerate(self.rows):
-            self._advance(row, logits[i])
+        ids = torch.tensor([r.last_token for r in self.rows], dtype=torch.long, device=self.device)
+        positions = self.mask.sum(dim=1)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=1)
+        if self.step is not None:
+            logits = self.step(ids, positions, self.cache, self.mask)
+        else:
+            logits = self._transformers_step(ids, positions)
+        self._advance_rows(self.rows, logits)
         self._evict()
+
+    def _transformers_step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The step by transformers' forward (a model ``LlamaStep`` does not cover), on a
+        transformers cache holding the batch's, its new column copied back."""
+        cache = DynamicCache(config=self.model.config)
+        layers = self.cache.keys.shape[0]
+        for index in range(layers):
+            cache.update(*self.cache.layer(index), index)
+        out = self.model(
+            input_ids=ids[:, None], attention_mask=self.mask.long(), position_ids=positions[:, None],
+            cache=cache, use_cache=True,
+        )
+        self.cache.reserve(1)
+        for index in range(layers):
+            self.cache.keys[index, :, :, self.cache.length] = cache.layers[index].keys[:, :, -1]
+            self.cache.values[index, :, :, self.cache.length] = cache.layers[index].values[:, :, -1]
+        self.cache.length += 1
+        return out.logits[:, -1]
+
+    def _advance_rows(self, rows: list[Row], logits: torch.Tensor) -> None:
+        """Pick every row's next token from ``logits`` (rows, vocab) in batched operations and
+        account for them. Rows that need more than the batched path covers go one by one."""
+        alone = [i for i, row in enumerate(rows) if row.grammar is not None]
+        for i in alone:
+            self._advance(rows[i], logits[i])
+        if len(alone) == len(rows):
+            return
+        if alone:
+            keep = [i for i in range(len(rows)) if i not in set(alone)]
+            rows, logits = [rows[i] for i in keep], logits[keep]
+        params = [row.request.params for row in rows]
+        scores = logits.float()
+        penalised = [i for i, p in enumerate(params) if p.repetition_penalty != 1.0]
+        if penalised:
+            seen = torch.zeros_like(scores, dtype=torch.bool)
+            seen[penalised] = torch.stack([rows[i].seen_mask for i in penalised])
+            penalty = scores.new_tensor([p.repetition_penalty for p in params])[:, None]
+            scores = torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
+        tokens = scores.argmax(dim=-1)
+        sampled = [i for i, p in enumerate(params) if p.temperature > 0]
+        if sampled:
+            picked = self._sample(scores[sampled], [params[i] for i in sampled], [rows[i].generator for i in sampled])
+            tokens[sampled] = picked
+        logprobs = torch.log_softmax(scores, dim=-1).gather(1, tokens[:, None])[:, 0]
+        for row, token, logprob in zip(rows, tokens.tolist(), logprobs.tolist(), strict=True):
+            self._account(row, token, logprob)
+
+    @staticmethod
+    def _sample(scores: torch.Tensor, params: list[SamplingParams], generators: list) -> torch.Tensor:
+        """Temperature, top-k then top-p (nucleus) per row, as ``sample_token`` does for one."""
+        vocab = scores.shape[-1]
+        ks = [p.top_k if p.top_k and p.top_k < vocab else vocab for p in params]
+        scores = scores / scores.new_tensor([p.temperature for p in params])[:, None]
+        values, indices = torch.topk(scores, max(ks))  # sorted, largest first
+        ranks = torch.arange(values.shape[1], device=values.device)
+        values = values.masked_fill(ranks[None, :] >= values.new_tensor(ks)[:, None], float("-inf"))
+        if any(p.top_p < 1.0 for p in params):
+            probs = torch.softmax(values, dim=-1)
+            before = torch.cumsum(probs, dim=-1) - probs
+            top_p = values.new_tensor([p.top_p if p.top_p < 1.0 else float("inf") for p in params])[:, None]
+            values = values.masked_fill(before >= top_p, float("-inf"))  # always keeps the most likely
+        probs = torch.softmax(values, dim=-1).cpu()
+        choices = [int(torch.multinomial(probs[i], 1, generator=g)) for i, g in enumerate(generators)]
+        return indices[torch.arange(len(params)), torch.tensor(choices, device=indices.device)]
+
+    def _account(self, row: Row, token: int, logprob: float) -> None:
+        params = row.request.params
+        row.last_token = token
+        if token in self.eos_ids:
+            row.finish_reason = "stop"
+            return
+        row.logprobs.append(logprob)
+        row.seen.append(token)
+        if row.seen_mask is not None:
+            row.seen_mask[token] = True
+        row.request.new_tokens += 1
+        if delta := row.tracker.add(token):
+            row.request.deltas[row.index] = row.request.deltas.get(row.index, "") + delta
+        if row.tracker.stopped:
+            row.finish_reason = "stop"
+        elif len(row.tracker.tokens) >= params.max_new_tokens:
+            row.finish_reason = "length"
 
     def _advance(self, row: Row, logits: torch.Tensor) -> None:
         """Pick the row's next token from ``logits`` and account for it."""
@@ -222,6 +385,8 @@ class BatchDecoder:
             row.grammar.consume(token)
         row.logprobs.append(float(torch.log_softmax(penalised, dim=-1)[token]))
         row.seen.append(token)
+        if row.seen_mask is not None:
+            row.seen_mask[token] = True
         row.request.new_tokens += 1
         if delta := row.tracker.add(token):
             row.request.deltas[row.index] = row.request.deltas.get(row.index, "") + delta
@@ -243,11 +408,9 @@ class BatchDecoder:
         if not keep:
             self.cache, self.mask = None, None
             return
-        self.cache.batch_select_indices(torch.tensor(keep, device=self.device))
+        self.cache.select_rows(torch.tensor(keep, device=self.device))
         self.mask = self.mask[keep]
         first = int(self.mask.any(dim=0).nonzero()[0])
         if first:
             self.mask = self.mask[:, first:]
-            for layer in self.cache.layers:
-                layer.keys = layer.keys[:, :, first:]
-                layer.values = layer.values[:, :, first:]
+            self.cache.drop_leading(first)

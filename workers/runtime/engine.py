@@ -76,8 +76,9 @@ class GenerationHandle:
 
 class Engine:
     def __init__(self, model, tokenizer, *, eos_ids: set[int], max_rows: int, max_cached_tokens: int,
-                 prefill_chunk: int, on_step=None):
-        self.decoder = BatchDecoder(model, tokenizer, eos_ids=eos_ids, prefill_chunk=prefill_chunk)
+                 prefill_chunk: int, prefix_cache_tokens: int = 0, on_step=None):
+        self.decoder = BatchDecoder(model, tokenizer, eos_ids=eos_ids, prefill_chunk=prefill_chunk,
+                                    prefix_cache_tokens=prefix_cache_tokens)
         self.max_rows = max_rows
         self.max_cached_tokens = max_cached_tokens
         self._waiting: collections.deque[GenerationHandle] = collections.deque()
@@ -117,6 +118,7 @@ class Engine:
             "running": len(self._running),
             "rows": len(self.decoder.rows),
             "cached_tokens": self.decoder.cached_tokens,
+            "prefix_hit_tokens": self.decoder.prefix_hits,
         }
 
     # --- engine thread ----------------------------------------------------------------------
@@ -142,7 +144,8 @@ class Engine:
                 self._running, self._prefilling = [], collections.deque()
                 self.decoder = BatchDecoder(
                     self.decoder.model, self.decoder.tokenizer, eos_ids=self.decoder.eos_ids,
-                    prefill_chunk=self.decoder.prefill_chunk,
+                    prefill_chunk=self.decoder.prefill_chunk, prefix_cache_tokens=self.decoder.prefix_cache_tokens,
+                    step=self.decoder.step,
                 )
 
     def _admit(self) -> None:
@@ -163,10 +166,9 @@ class Engine:
             self._prefilling.append(handle)
             rows += request.params.n
 
-    def _joiners_together(self) -> list[GenerationHandle]:
+    def _joiners_together(self, budget: int) -> list[GenerationHandle]:
         """The leading requests of the prefill queue that one pass can prefill together: not
-        started, not cancelled, at most ``prefill_chunk`` padded tokens in all."""
-        budget = self.decoder.prefill_chunk
+        started, not cancelled, at most ``budget`` padded tokens in all."""
         together, width = [], 0
         for handle in self._prefilling:
             request = handle.request
@@ -179,22 +181,36 @@ class Engine:
         return together
 
     def _step(self) -> None:
-        # Prefill one chunk of one joining request (or several short prompts in one pass), then
-        # one decoding step for everyone.
-        together = self._joiners_together() if len(self._prefilling) > 1 else []
-        if len(together) > 1:
-            self.decoder.prefill_many([handle.request for handle in together])
-            for handle in together:
-                self._prefilling.popleft()
-                self._running.append(handle)
-        elif self._prefilling:
+        # Prefill joiners, at most ``prefill_chunk`` prompt tokens in all (the first joiner's
+        # chunk always runs): one chunk of a long prompt, several short prompts in one pass, or
+        # one after another the joiners whose prompts start like one prefilled before (they
+        # start from that prefix's cache and prefill only the rest). Then one decoding step for
+        # everyone.
+        budget = full = self.decoder.prefill_chunk
+        while self._prefilling and budget > 0:
             handle = self._prefilling[0]
-            if handle.request.cancelled:
+            request = handle.request
+            if request.cancelled:
                 self._prefilling.popleft()
                 handle._finish([])
-            elif self.decoder.prefill_step(handle.request):
-                self._prefilling.popleft()
-                self._running.append(handle)
+                continue
+            self.decoder.prefix_attach(request)
+            together = self._joiners_together(budget) if len(self._prefilling) > 1 else []
+            if len(together) > 1:
+                self.decoder.prefill_many([h.request for h in together])
+                for h in together:
+                    self._prefilling.popleft()
+                    self._running.append(h)
+                budget -= len(together) * max(len(h.request.prompt_ids) for h in together)
+                continue
+            cost = min(len(request.prompt_ids) - request.prefilled, full)
+            if cost > budget and budget < full:
+                break
+            budget -= cost
+            if not self.decoder.prefill_step(request):
+                break  # a long prompt: its next chunk at the next step
+            self._prefilling.popleft()
+            self._running.append(handle)
         self._publish()  # a joiner's first token (picked from its prefill) goes out before the step
         if self.decoder.rows:
             self.decoder.decode_step()

@@ -205,6 +205,7 @@ def engine_build(model, tokenizer):
         max_rows=settings.GENAI_ENGINE_MAX_ROWS,
         max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
         prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
+        prefix_cache_tokens=settings.GENAI_ENGINE_PREFIX_CACHE_TOKENS,
         on_step=lambda seconds, rows, waiting: metrics.engine_stepped(seconds=seconds, rows=rows, waiting=waiting),
     )
 

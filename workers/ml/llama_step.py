@@ -1,0 +1,198 @@
+"""One decoding step of a Llama-architecture causal LM (SmolLM2 and its merged adapters) written
+as the few tensor operations it needs, for the continuous-batching decoder
+(``workers.ml.batching``).
+
+Why: a batch of one token per row spends most of transformers' forward pass outside the
+arithmetic (module calls, mask building, cache bookkeeping that concatenates the whole cache at
+every layer): on 2 CPU cores a batch-1 step of SmolLM2-135M (30 layers) took about twice what its
+matrix products need (profile in docs/benchmarks.md). This step reads the same weights (the
+modules' own parameters, int4-packed or dense, nothing copied but the fused projections) and
+computes the same function:
+
+- q, k and v come from one matrix product (their weights concatenated), gate and up likewise;
+- the rotary embedding is applied to q and k together, with cos/sin from the model's own
+  ``rotary_emb`` module;
+- the KV cache is a preallocated tensor per layer (``KVCache``): the step writes one column and
+  attends over a view, instead of concatenating the cache;
+- grouped-query attention without repeating k and v: the query heads of one KV head are laid out
+  as that head's queries (a decoding step has one query position, so they need no causal mask).
+
+Prefill keeps transformers' own forward pass (its cost is in the arithmetic). ``LlamaStep.build``
+returns None for a model it does not cover (another architecture, a rope scaling that changes
+with the length); the decoder then runs transformers' forward for the steps too.
+
+Pure PyTorch: no Django.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workers.ml.quantized import Int4Linear
+
+
+class KVCache:
+    """Keys and values of every layer for the rows of a batch: ``keys``/``values`` are
+    (layers, rows, kv heads, capacity, head dim); columns ``0 .. length-1`` are in use (rows
+    left-padded, the padding marked by the decoder's mask). Grows by ``grow`` columns at a time."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, *, grow: int = 64):
+        self.keys, self.values, self.length, self.grow = keys, values, length, grow
+
+    @classmethod
+    def from_layers(cls, layers: list[tuple[torch.Tensor, torch.Tensor]], *, grow: int = 64) -> KVCache:
+        """From per-layer (rows, heads, length, dim) keys and values (a transformers cache's)."""
+        keys = torch.stack([k for k, _ in layers])
+        values = torch.stack([v for _, v in layers])
+        return cls(keys, values, keys.shape[3], grow=grow)
+
+    @property
+    def rows(self) -> int:
+        return self.keys.shape[1]
+
+    def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``index``'s keys and values in use, (rows, heads, length, dim) views."""
+        return self.keys[index, :, :, : self.length], self.values[index, :, :, : self.length]
+
+    def reserve(self, columns: int) -> None:
+        """Room for ``columns`` more columns."""
+        capacity = self.keys.shape[3]
+        if self.length + columns <= capacity:
+            return
+        extra = max(self.grow, self.length + columns - capacity)
+        pad = (0, 0, 0, extra)
+        self.keys, self.values = F.pad(self.keys, pad), F.pad(self.values, pad)
+
+    def select_rows(self, keep: torch.Tensor) -> None:
+        self.keys, self.values = self.keys[:, keep], self.values[:, keep]
+
+    def drop_leading(self, columns: int) -> None:
+        """Forget the first ``columns`` columns (padding in every row)."""
+        self.keys = self.keys[:, :, :, columns:]
+        self.values = self.values[:, :, :, columns:]
+        self.length -= columns
+
+    def concat_rows(self, other: KVCache) -> None:
+        """Append ``other``'s rows, both right-aligned (left-padded) to the longer length."""
+        length = max(self.length, other.length)
+
+        def aligned(cache: KVCache, tensor: torch.Tensor) -> torch.Tensor:
+            used = tensor[:, :, :, : cache.length]
+            return F.pad(used, (0, 0, length - cache.length, 0))
+
+        self.keys = torch.cat([aligned(self, self.keys), aligned(other, other.keys)], dim=1)
+        self.values = torch.cat([aligned(self, self.values), aligned(other, other.values)], dim=1)
+        self.length = length
+
+
+def _fused(linears: list[nn.Module]) -> nn.Module | None:
+    """One layer computing ``linears``' outputs concatenated: their weights side by side
+    (int4-packed rows concatenate as they are), or None when they are of different kinds."""
+    first = linears[0]
+    if all(type(m) is nn.Linear for m in linears):
+        fused = nn.Linear(first.in_features, sum(m.out_features for m in linears),
+                          bias=first.bias is not None, device=first.weight.device, dtype=first.weight.dtype)
+        fused.weight.data = torch.cat([m.weight.data for m in linears])
+        if first.bias is not None:
+            fused.bias.data = torch.cat([m.bias.data for m in linears])
+        return fused.requires_grad_(False)
+    if all(isinstance(m, Int4Linear) and m.group_size == first.group_size for m in linears):
+        if any((m.bias is None) != (first.bias is None) for m in linears):
+            return None
+        return Int4Linear(
+            torch.cat([m.packed for m in linears]),
+            torch.cat([m.scales_zeros for m in linears], dim=1),
+            in_features=first.in_features, out_features=sum(m.out_features for m in linears),
+            group_size=first.group_size,
+            bias=None if first.bias is None else torch.cat([m.bias for m in linears]),
+        )
+    return None
+
+
+class LlamaStep:
+    """``step(ids, positions, cache, mask)``: logits (rows, vocab) of one new token per row,
+    written to column ``cache.length`` of ``cache`` (which then grows by one)."""
+
+    def __init__(self, model, layers: list[tuple], *, heads: int, kv_heads: int, head_dim: int):
+        self.model = model
+        self.layers = layers
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.embed = model.model.embed_tokens
+        self.rotary = model.model.rotary_emb
+        self.norm = model.model.norm
+        self.lm_head = model.lm_head
+
+    @classmethod
+    def build(cls, model) -> LlamaStep | None:
+        config = getattr(model, "config", None)
+        if config is None or getattr(config, "model_type", None) != "llama":
+            return None
+        rope = getattr(config, "rope_parameters", None) or {}
+        if rope.get("rope_type", "default") not in ("default", "llama3", "linear"):
+            return None  # e.g. dynamic: cos/sin depend on the sequence length
+        if getattr(config, "hidden_act", "silu") != "silu" or getattr(config, "pretraining_tp", 1) != 1:
+            return None
+        heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        layers = []
+        for layer in model.model.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            qkv = _fused([attn.q_proj, attn.k_proj, attn.v_proj])
+            gate_up = _fused([mlp.gate_proj, mlp.up_proj])
+            if qkv is None or gate_up is None:
+                return None
+            layers.append((
+                layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon, qkv, attn.o_proj,
+                layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon,
+                gate_up, mlp.down_proj, mlp.intermediate_size if hasattr(mlp, "intermediate_size")
+                else mlp.gate_proj.out_features,
+            ))
+        return cls(model, layers, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+
+    @staticmethod
+    def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        # One fused op (it accumulates in float32 like transformers' RMSNorm, and rounds once
+        # where that rounds before the weight's multiplication: bfloat16's last bit).
+        return F.rms_norm(x, (x.shape[-1],), weight, eps)
+
+    @torch.inference_mode()
+    def __call__(self, ids: torch.Tensor, positions: torch.Tensor, cache: KVCache, mask: torch.Tensor) -> torch.Tensor:
+        """``ids`` and ``positions`` (rows,); ``mask`` (rows, cache.length + 1) bool, True where a
+        row attends (its real tokens and the new one)."""
+        cache.reserve(1)
+        logits = self.forward(ids, positions, cache.keys, cache.values, cache.length, mask)
+        cache.length += 1
+        return logits
+
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, keys_all: torch.Tensor, values_all: torch.Tensor,
+                column: int, mask: torch.Tensor) -> torch.Tensor:
+        """The step on the cache tensors themselves: writes column ``column`` of every layer."""
+        rows = ids.shape[0]
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        group = heads // kv_heads
+        qk_heads = heads + kv_heads
+        length = column + 1
+        h = self.embed(ids)  # (rows, hidden)
+        cos, sin = self.rotary(h, positions[:, None])  # (rows, 1, dim)
+        cos, sin = cos.view(rows, 1, dim), sin.view(rows, 1, dim)
+        half = dim // 2
+        attn_mask = mask.view(rows, 1, 1, length)
+        for index, (w1, eps1, qkv_proj, o_proj, w2, eps2, gate_up_proj, down_proj, inter) in enumerate(self.layers):
+            x = self._rms(h, w1, eps1)
+            qkv = qkv_proj(x).view(rows, qk_heads + kv_heads, dim)
+            qk = qkv[:, :qk_heads]
+            rotated = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
+            qk = qk * cos + rotated * sin
+            keys, values = keys_all[index], values_all[index]
+            keys[:, :, column] = qk[:, heads:]
+            values[:, :, column] = qkv[:, qk_heads:]
+            # (rows, kv heads, group, dim): one KV head's queries as its query "positions"
+            q = qk[:, :heads].view(rows, kv_heads, group, dim)
+            out = F.scaled_dot_product_attention(q, keys[:, :, :length], values[:, :, :length], attn_mask=attn_mask)
+            h = h + o_proj(out.reshape(rows, heads * dim))
+            x = self._rms(h, w2, eps2)
+            gate_up = gate_up_proj(x)
+            h = h + down_proj(F.silu(gate_up[:, :inter]) * gate_up[:, inter:])
+        return self.lm_head(self._rms(h, self.norm.weight, self.norm.variance_epsilon))
