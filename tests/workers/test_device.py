@@ -61,3 +61,16 @@ def test_worker_with_a_bad_device_setting_exits_with_a_clear_message(tmp_path):
     )
     assert result.returncode == 2
     assert "GENAI_DEVICE='gpu' is not one of auto, cpu, cuda, cuda:N" in result.stderr
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_training_autocasts_to_bf16_only_where_the_cpu_multiplies_bf16_natively(monkeypatch, native):
+    """The served LM's int4 kernel computes in bf16 on any CPU; training must not follow it onto a
+    CPU that only emulates bf16 (AVX2 alone: a LoRA step was about 14x slower than in float32)."""
+    from workers.runtime import device as device_module
+
+    monkeypatch.setattr(device_module, "device_get", lambda: device_choose("cpu", cpu_weights="int4"))
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: native)
+    assert device_module.device_amp_dtype() == ("bfloat16" if native else "")
+    monkeypatch.setattr(device_module, "device_get", lambda: device_choose("cpu", cpu_dtype="float32"))
+    assert device_module.device_amp_dtype() == ""
