@@ -1,5 +1,6 @@
-"""The monitoring dashboard (analyst): sentiment over time per entity (an inline SVG chart) and
-the alert list with acknowledge buttons (POST with CSRF)."""
+"""The monitoring dashboard (analyst): sentiment over time per entity (a uPlot chart: mean score
+per entity on one axis, items per bucket on another, ``web.charts``; the inline SVG where
+JavaScript does not run) and the alert list with acknowledge buttons (POST with CSRF)."""
 
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from generation.exceptions import DomainError
 from monitoring import selectors
 from monitoring.charts import sentiment_chart_svg
 from monitoring.services.alerts import alert_acknowledge
+from web.charts import chart_spec
 
 PERIODS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "hour"), "30d": (timedelta(days=30), "day")}
 
@@ -40,6 +42,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "pending,firing")
     context = {
         "chart": mark_safe(sentiment_chart_svg(series, since=since, until=until)),  # noqa: S308 - built with escape()
+        "chart_spec": sentiment_chart_spec(series),
         "totals": [
             {
                 "entity": name,
@@ -57,6 +60,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent": selectors.news_list(entity=entity)[:15],
     }
     return render(request, "monitoring/dashboard.html", context)
+
+
+def sentiment_chart_spec(series: dict[str, list[dict]]) -> dict:
+    """Per entity its mean score per bucket (the score axis), and the items per bucket of the
+    entities shown, as bars (the items axis); x in Unix seconds."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    units: dict[str, str] = {}
+    items: dict[float, int] = {}
+    for entity, rows in series.items():
+        points[entity] = [(row["at"].timestamp(), row["mean_score"]) for row in rows]
+        units[entity] = "score"
+        for row in rows:
+            items[row["at"].timestamp()] = items.get(row["at"].timestamp(), 0) + row["count"]
+    if items:
+        points["items (entities shown)"] = sorted(items.items())
+        units["items (entities shown)"] = "items"
+    return chart_spec(title="Mean sentiment score over time per entity", x_kind="time", points=points, units=units,
+                      bars=["items (entities shown)"])
 
 
 @login_required

@@ -187,3 +187,44 @@ def test_marketer_writes_copy_through_a_real_worker_and_sees_each_check(start_wo
     for fact in ("colour: Black", "price: 45 EUR", "features: front zip pocket"):
         assert f"{fact}: passed" in shown
     shot(page, "marketing-copy-checks")
+
+
+def test_training_curves_draw_with_an_axis_per_unit_hover_values_and_a_range_picker(page_for, live_server):
+    from generation.kinds import kinds_all
+    from generation.models import JobMetric
+
+    train_kind = next(k.name for k in kinds_all() if k.queue == "train")
+    job = JobFactory(kind=train_kind, queue="train", status=JobStatus.SUCCEEDED, progress=1.0)
+    for step in range(1, 41):
+        JobMetric.objects.create(job=job, step=step, split="train", values={"loss": 2.0 / step, "lr": 1e-4})
+        if step % 10 == 0:
+            JobMetric.objects.create(job=job, step=step, split="validation", values={"accuracy": 0.5 + step / 100})
+    page = page_for(UserFactory(role=roles.ADMIN))
+    page.goto(f"{live_server.url}/staff/training/")
+    figure = page.locator(f'figure[data-chart="chart-job-{job.id}"]')
+    figure.locator(".chart-main .uplot").wait_for()
+    assert figure.locator(".chart-range .uplot").count() == 1  # the range picker
+    shot(page, "training-chart")
+    # one y-axis per unit, each series on its unit's scale (uPlot draws the axes on its canvas)
+    axes = figure.evaluate("f => f.charts.main.axes.map(a => [a.scale, a.label])")
+    assert axes == [["x", "step"], ["loss", "loss"], ["ratio", "accuracy / F1"], ["lr", "learning rate"]], axes
+    scales = figure.evaluate("f => f.charts.main.series.slice(1).map(s => [s.label, s.scale])")
+    assert ["validation accuracy (accuracy / F1)", "ratio"] in scales and ["train loss (loss)", "loss"] in scales
+    # hover: the legend shows the values under the cursor
+    over = figure.locator(".chart-main .u-over")
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    legend = figure.locator(".chart-main .u-legend").inner_text()
+    assert re.search(r"train loss \(loss\)\s*0\.\d+", legend), legend
+    # the range picker: dragging across the strip's second half zooms the chart onto it
+    strip = figure.locator(".chart-range .u-over").bounding_box()
+    y = strip["y"] + strip["height"] / 2
+    page.mouse.move(strip["x"] + strip["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(strip["x"] + strip["width"] * 0.9, y, steps=5)
+    page.mouse.up()
+    low, high = figure.evaluate("f => [f.charts.main.scales.x.min, f.charts.main.scales.x.max]")
+    assert 18 <= low <= 23 and 34 <= high <= 38, (low, high)
+    figure.get_by_role("button", name="Show all").click()
+    assert figure.evaluate("f => [f.charts.main.scales.x.min, f.charts.main.scales.x.max]") == [1, 40]
+    shot(page, "training-chart-range")

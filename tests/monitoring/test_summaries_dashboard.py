@@ -1,5 +1,6 @@
 """Alert summaries cite only real item ids; the dashboard shows the chart and acknowledges."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -99,14 +100,25 @@ def test_the_model_summary_is_kept_only_when_every_sentence_is_supported_by_its_
         assert metadata["model_text"] == text
 
 
-def test_dashboard_renders_an_inline_svg_chart_and_acknowledges_with_csrf(client):
+def test_dashboard_renders_the_chart_and_acknowledges_with_csrf(client):
     alert = _firing_alert()
     analyst = UserFactory(role="analyst")
     client.force_login(analyst)
     page = client.get("/monitoring/?entity=aapl&period=24h")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<svg" in html and "<polyline" in html or "<circle" in html
+    # The chart uPlot draws: AAPL's mean score on the score axis, the items per bucket on their own.
+    assert '<script src="/static/web/vendor/uplot.iife.min.js"' in html and 'src="/static/web/charts.js"' in html
+    spec = json.loads(re.search(r'<script id="sentiment-chart" type="application/json">(.*?)</script>', html, re.S).group(1))
+    by_name = {s["name"]: s for s in spec["series"]}
+    assert set(by_name) == {"AAPL", "items (entities shown)"} and spec["x_kind"] == "time"
+    assert by_name["AAPL"]["unit"] == "score" and by_name["items (entities shown)"]["unit"] == "items"
+    # the four items of _firing_alert, published 4 minutes ago: one hourly bucket, mean (3 x -0.8 + 0) / 4
+    assert [v for v in by_name["items (entities shown)"]["values"] if v] == [4]
+    assert [v for v in by_name["AAPL"]["values"] if v is not None] == [pytest.approx(-0.6)]
+    assert spec["units"]["score"]["range"] == [-1, 1]
+    fallback = re.search(r"<noscript>(.*?)</noscript>", html, re.S).group(1)  # without JavaScript: the SVG
+    assert "<svg" in fallback and ("<polyline" in fallback or "<circle" in fallback)
     assert not re.search(r'(?:src|href)="(?:https?:)?//', html)  # nothing is fetched from another host
     assert "AAPL" in html and "Acknowledge" in html
 

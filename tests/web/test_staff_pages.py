@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -49,10 +50,23 @@ def test_training_jobs_show_progress_and_a_loss_curve(client, login):
     job = JobFactory(kind=train_kind, queue="train", status=JobStatus.RUNNING, progress=0.4, progress_message="epoch 2 of 5")
     for step, loss in ((1, 2.0), (2, 1.5), (3, 1.2)):
         JobMetric.objects.create(job=job, step=step, split="train", values={"loss": loss})
-    JobMetric.objects.create(job=job, step=3, split="validation", values={"loss": 1.4})
+    JobMetric.objects.create(job=job, step=3, split="validation", values={"loss": 1.4, "accuracy": 0.81})
     page = _text(client.get("/staff/training/"))
     assert "40 % — epoch 2 of 5" in page and 'hx-trigger="load delay:' in page
-    lines = re.findall(r'<polyline fill="none" stroke="[^"]+" stroke-width="2" points="([^"]+)"><title>([^<]+)</title>', page)
-    assert [name for _, name in lines] == ["train loss", "validation loss"]
+    # The chart the browser draws (uPlot, served from this site): loss and accuracy on axes of their own.
+    assert re.search(r'<script src="/static/web/vendor/uplot\.iife\.min\.js"', page)
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page)
+    spec = json.loads(re.search(rf'<script id="chart-job-{job.id}" type="application/json">(.*?)</script>', page).group(1))
+    assert spec["x"] == [1, 2, 3]
+    assert {s["name"]: (s["unit"], s["values"]) for s in spec["series"]} == {
+        "train loss": ("loss", [2.0, 1.5, 1.2]),
+        "validation loss": ("loss", [None, None, 1.4]),
+        "validation accuracy": ("ratio", [None, None, 0.81]),
+    }
+    assert spec["units"] == {"loss": {"label": "loss"}, "ratio": {"label": "accuracy / F1", "range": [0, 1]}}
+    # Without JavaScript: the SVG fallback.
+    fallback = re.search(r"<noscript>(.*?)</noscript>", page).group(1)
+    lines = re.findall(r'<polyline fill="none" stroke="[^"]+" stroke-width="2" points="([^"]+)"><title>([^<]+)</title>', fallback)
+    assert [name for _, name in lines] == ["train loss", "validation accuracy", "validation loss"]
     train_points = [tuple(map(float, p.split(","))) for p in lines[0][0].split()]
     assert len(train_points) == 3 and train_points[0][1] < train_points[-1][1]  # loss falls: y grows downwards

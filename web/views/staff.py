@@ -1,5 +1,6 @@
 """Staff pages: every job with its status, model versions with their metrics and the promote
-action, training jobs with progress bars and loss curves (inline SVG from JobMetric rows)."""
+action, training jobs with progress bars and their curves (JobMetric rows: a uPlot chart with one
+y-axis per unit, ``web.charts``; an inline SVG where JavaScript does not run)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from generation.exceptions import DomainError
 from generation.kinds import kinds_all
 from generation.models import JobStatus
 from review.selectors import quality_by_model
+from web.charts import chart_spec, metric_unit
 from web.views.common import error_messages, role_required
 
 STAFF_ROLES = (roles.ADMIN,)
@@ -87,22 +89,39 @@ def training_page(request: HttpRequest) -> HttpResponse:
     jobs = list(job_selectors.job_list(user=request.user).filter(kind__in=_training_kinds())[:30])
     running = any(not j.is_final for j in jobs)
     for job in jobs:
-        job.chart = loss_chart(job)
+        series = job_metric_series(job)
+        job.chart = loss_chart(series)
+        job.chart_spec = training_chart_spec(series)
     template = "web/partials/training_list.html" if request.htmx else "web/staff_training.html"
     return render(request, template, {"jobs": jobs, "running": running, "poll_ms": 2000})
 
 
-def loss_chart(job) -> dict | None:
-    """Polylines of every (split, value name) series of a job's JobMetric rows, scaled to the
-    chart; None when the job logged nothing."""
+def job_metric_series(job) -> dict[str, list[tuple[int, float]]]:
+    """Every (split, value name) series of a job's JobMetric rows: ``"validation accuracy"`` ->
+    [(step, value), ...]."""
     JobMetric = getattr(gen_models, "JobMetric", None)
-    if JobMetric is None:
-        return None
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    if JobMetric is None:
+        return series
     for step, split, values in JobMetric.objects.filter(job=job).order_by("step", "id").values_list("step", "split", "values"):
         for name, value in (values or {}).items():
             if isinstance(value, (int, float)) and value == value:  # not NaN
                 series[f"{split} {name}"].append((step, float(value)))
+    return series
+
+
+def training_chart_spec(series: dict[str, list[tuple[int, float]]]) -> dict | None:
+    """The curves for the interactive chart: each value on the axis of its unit (loss, accuracy /
+    F1, learning rate ...), by step; None when the job logged nothing."""
+    if not series:
+        return None
+    units = {name: metric_unit(name.rsplit(" ", 1)[-1]) for name in series}
+    return chart_spec(title="Training curves", x_kind="step", points=series, units=units)
+
+
+def loss_chart(series: dict[str, list[tuple[int, float]]]) -> dict | None:
+    """Polylines of every series, scaled to one SVG (the page's chart where JavaScript does not
+    run); None when the job logged nothing."""
     if not series:
         return None
     steps = [s for points in series.values() for s, _ in points]
