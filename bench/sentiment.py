@@ -7,6 +7,10 @@ measured in the same run.
     .venv/bin/python bench/sentiment.py [--model finsent] [--news tests/monitoring/data/finance_news_sentences.csv]
         [--write-test-csv var/finsent-test.csv] [--throughput-items 512] [--single-items 128]
 
+``--model`` takes several versions, comma-separated (``--model finsent,finsent-mpnet``: the
+MiniLM and the all-mpnet-base-v2 classifier), measured one after the other in the same process
+and printed side by side (``side_by_side``) after each one's figures.
+
 Prints one JSON object. ``--write-test-csv`` also writes the held-out rows (text,label as in the
 source CSV) so ``manage.py sentiment_evaluate --csv ...`` can be run on exactly them.
 """
@@ -28,7 +32,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help='"name" or "name@3"; default: the scoring classifier.')
+    parser.add_argument("--model", default=None,
+                        help='"name" or "name@3", several comma-separated; default: the scoring classifier.')
     parser.add_argument("--news", default=str(ROOT / "tests/monitoring/data/finance_news_sentences.csv"))
     parser.add_argument("--write-test-csv", default=None)
     parser.add_argument("--throughput-items", type=int, default=512)
@@ -39,17 +44,31 @@ def main() -> None:
     import django
 
     django.setup()
+    names = [n.strip() for n in args.model.split(",")] if args.model else [None]
+    results = [measure(name, args) for name in names]
+    out = results[0] if len(results) == 1 else {"models": results}
+    if len(results) > 1:
+        out["side_by_side"] = [
+            {"model": r["model"], "base": r["base"], "held_out_accuracy": r["held_out_tweets"]["accuracy"],
+             "held_out_macro_f1": r["held_out_tweets"]["macro_f1"], "news_accuracy": r["news_sentences"]["accuracy"],
+             "batched_items_per_s": r["throughput"]["batched_items_per_s"],
+             "one_at_a_time_items_per_s": r["throughput"]["one_at_a_time_items_per_s"]}
+            for r in results
+        ]
+    print(json.dumps(out, indent=2))
+
+
+def measure(name: str | None, args) -> dict:
     import torch
 
+    from generation.selectors import sentiment_model_resolve
     from generation.sentiment_labels import LABELS, label_map_parse
     from workers.ml.metrics import classification_metrics
     from workers.runtime.sentiment import classifier_get
     from workers.train.sentiment import dataset_read, rows_subset, split_stratified
 
-    classifier = classifier_get(args.model)
-    from generation.selectors import sentiment_model_resolve
-
-    version = sentiment_model_resolve(args.model)
+    classifier = classifier_get(name)
+    version = sentiment_model_resolve(name)
     config = version.config
     label_map = label_map_parse(config.get("label_map", "0=negative,1=positive,2=neutral"))
     texts, labels = dataset_read(config["csv"], text_col=config.get("text_col", "text"), label_col=config.get("label_col", "label"), label_map=label_map)
@@ -58,10 +77,12 @@ def main() -> None:
         labels, test_fraction=config["test_fraction"], validation_fraction=config["validation_fraction"], seed=config["seed"]
     )
     test_texts, test_labels = [texts[i] for i in test_idx], [labels[i] for i in test_idx]
-    out: dict = {"model": classifier.label, "members": len(classifier.members), "device": classifier.device,
+    out: dict = {"model": classifier.label, "base": version.base_model, "members": len(classifier.members),
+                 "device": classifier.device, "amp_dtype": classifier.amp_dtype or "float32",
                  "torch_threads": torch.get_num_threads()}
 
-    if args.write_test_csv:
+    if args.write_test_csv and not getattr(args, "_test_csv_written", False):
+        args._test_csv_written = True
         inverse = {v: k for k, v in label_map.items()}
         with open(args.write_test_csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -97,7 +118,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "held_out_eval_items_per_s": round(len(test_texts) / test_seconds, 1),
     }
-    print(json.dumps(out, indent=2))
+    return out
 
 
 if __name__ == "__main__":

@@ -407,6 +407,16 @@ GENAI_SENTIMENT_DATA_DIRS = env.list(
 GENAI_SENTIMENT_BATCH = env.int("GENAI_SENTIMENT_BATCH", default=64)  # items per forward pass and commit
 GENAI_SENTIMENT_MAX_LEN = env.int("GENAI_SENTIMENT_MAX_LEN", default=64)  # tokens per item (training and scoring)
 GENAI_SENTIMENT_MAX_EPOCHS = env.int("GENAI_SENTIMENT_MAX_EPOCHS", default=20)
+# Encoder layers a training fine-tunes when the job does not say (-1: all). all-mpnet-base-v2 is 5x
+# MiniLM: on CPU only its top layers train, over the cached token states of the frozen ones.
+GENAI_SENTIMENT_TRAIN_LAYERS = {
+    "all-minilm-l6-v2": -1,
+    "smollm2": -1,
+    "all-mpnet-base-v2": env.int("GENAI_SENTIMENT_MPNET_TRAIN_LAYERS", default=2),
+}
+# Token states of frozen encoder layers, one file per text (keyed by the encoder's weights, the
+# layer and the text's hash): a re-run of training encodes nothing again.
+GENAI_SENTIMENT_STATE_CACHE_DIR = Path(env("GENAI_SENTIMENT_STATE_CACHE_DIR", default=str(VAR_DIR / "state-cache")))
 GENAI_ALERT_EVAL_INTERVAL_SECONDS = env.float("GENAI_ALERT_EVAL_INTERVAL_SECONDS", default=60.0)  # beat
 GENAI_ALERT_MAX_WINDOW_MINUTES = env.int("GENAI_ALERT_MAX_WINDOW_MINUTES", default=7 * 24 * 60)
 GENAI_ALERT_MAX_BASELINE_WINDOWS = env.int("GENAI_ALERT_MAX_BASELINE_WINDOWS", default=168)

@@ -1,4 +1,4 @@
-"""``sentiment_train`` (train queue): fine-tunes all-MiniLM-L6-v2 (or SmolLM2-135M, ``base``) with a classification head on a
+"""``sentiment_train`` (train queue): fine-tunes all-MiniLM-L6-v2 (or all-mpnet-base-v2, SmolLM2-135M: ``base``) with a classification head on a
 labelled CSV (by default the shipped finance tweets). A stratified test split is held out and never
 trained on; a validation split drives early stopping; loss curves go to the job's metrics; the
 result is a ``sentiment`` ModelVersion with validation and test metrics.
@@ -23,10 +23,11 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
         help_text="A CSV on the workers, under GENAI_SENTIMENT_DATA_DIRS; blank: GENAI_SENTIMENT_TRAIN_CSV.",
     )
     base = serializers.ChoiceField(
-        choices=["all-minilm-l6-v2", "smollm2"], required=False, allow_blank=True, default="",
-        help_text="The weights training starts from: all-minilm-l6-v2 (22M parameters, fast) or smollm2 (the 135M "
-                  "decoder the service generates with, used as an encoder: more capacity, ~6x slower to train "
-                  "and to score); blank: GENAI_SENTIMENT_BASE_MODEL.",
+        choices=["all-minilm-l6-v2", "all-mpnet-base-v2", "smollm2"], required=False, allow_blank=True, default="",
+        help_text="The weights training starts from: all-minilm-l6-v2 (22M parameters, fast), all-mpnet-base-v2 "
+                  "(110M, a stronger sentence encoder: its lower layers stay frozen and their token states are "
+                  "cached, ~5x slower to score) or smollm2 (the 135M decoder the service generates with, used as "
+                  "an encoder); blank: GENAI_SENTIMENT_BASE_MODEL.",
     )
     text_col = serializers.CharField(max_length=100, default="text")
     label_col = serializers.CharField(max_length=100, default="label")
@@ -43,8 +44,11 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     patience = serializers.IntegerField(min_value=1, max_value=50, default=3)
     max_steps = serializers.IntegerField(min_value=0, default=0, help_text="Stop after N optimizer steps (0: no limit).")
     train_layers = serializers.IntegerField(
-        min_value=-1, max_value=48, default=-1,
-        help_text="Fine-tune only the top N encoder layers and the head (0: the head only); -1: the whole model.",
+        min_value=-1, max_value=48, required=False, allow_null=True, default=None,
+        help_text="Fine-tune only the top N encoder layers and the head (0: the head only; the frozen layers' token "
+                  "states are computed once and cached on disk, and a logistic regression on the frozen encoder is "
+                  "reported as the baseline); -1: the whole model; blank: the base's default "
+                  "(GENAI_SENTIMENT_TRAIN_LAYERS: 2 for all-mpnet-base-v2, -1 otherwise).",
     )
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     adversarial = serializers.BooleanField(default=False, help_text="FGM perturbation of the token embeddings.")

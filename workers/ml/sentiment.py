@@ -88,6 +88,30 @@ class SentimentClassifier(nn.Module):
         loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
         return logits, loss
 
+    def encoder_layers(self) -> list[nn.Module]:
+        encoder = self.encoder
+        return list(encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer)  # decoder / BERT layout
+
+    def forward_from_states(
+        self, states: torch.Tensor, attention_mask: torch.Tensor, *, start: int, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``forward`` from the token states after encoder layer ``start`` (``(batch, tokens, dim)``,
+        right-padded, and their mask): the layers above, the pooling and the head. What training over
+        cached states of the frozen lower layers runs (BERT-style encoders: MiniLM, MPNet)."""
+        layers = self.encoder_layers()[start:]
+        additive = (1.0 - attention_mask[:, None, None, :].to(states.dtype)) * torch.finfo(states.dtype).min
+        extra = {}
+        if hasattr(self.encoder, "encoder") and hasattr(self.encoder.encoder, "compute_position_bias"):
+            extra["position_bias"] = self.encoder.encoder.compute_position_bias(states)  # MPNet's relative positions
+        for layer in layers:
+            out = layer(states, attention_mask=additive, **extra)
+            states = out[0] if isinstance(out, tuple) else out
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        logits = self.head(self.dropout(pooled))
+        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+        return logits, loss
+
 
 def sentiment_score(probabilities: torch.Tensor, labels: tuple[str, ...] = LABELS) -> torch.Tensor:
     """P(positive) - P(negative) per row."""

@@ -6,7 +6,7 @@ The classifier itself is loaded by ``workers.runtime.sentiment``."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -77,13 +77,14 @@ def _augment(*, texts: list[str], labels: list[str], per_class: int, seed: int) 
     return [(text, label) for text, label in examples if text and label in set(labels)]
 
 
-SENTIMENT_BASES = ("all-minilm-l6-v2", "smollm2")
+SENTIMENT_BASES = ("all-minilm-l6-v2", "all-mpnet-base-v2", "smollm2")
 
 
 def sentiment_base_dir(base: str) -> Path:
-    """The weights a classifier starts from: all-MiniLM-L6-v2 (22M, the default: fast to train and
-    to score) or ``smollm2``, the 135M decoder the service generates with (the converted GGUF),
-    used as an encoder (mean-pooled hidden states): ~6x slower, more capacity. Another value
+    """The weights a classifier starts from: all-MiniLM-L6-v2 (22M, fast to train and to score),
+    all-mpnet-base-v2 (110M, a stronger sentence encoder, assembled once from its packages:
+    ``workers.runtime.mpnet``) or ``smollm2``, the 135M decoder the service generates with (the
+    converted GGUF), used as an encoder (mean-pooled hidden states). Another value
     (GENAI_SENTIMENT_BASE_MODEL only) is a local sentence-transformers/transformers directory."""
     if base == "smollm2":
         from generation.lm import lm_prepare
@@ -92,6 +93,65 @@ def sentiment_base_dir(base: str) -> Path:
     from workers.runtime.embeddings import embed_model_path
 
     return embed_model_path(base)
+
+
+@dataclass
+class StatesForTraining:
+    train: object  # workers.train.sentiment.CachedStates
+    validation: object
+    test: object
+    head_init: tuple  # the frozen baseline's linear map as the head's (weight, bias)
+    baseline: dict  # the frozen baseline's figures: validation (C chosen there) and held-out test
+    encoding: dict  # texts encoded by this job vs read from the cache, seconds
+
+
+def _states_prepare(*, config, base_dir: Path, device, ctx: RunnerContext, splits) -> StatesForTraining:
+    """The token states below the trained layers for every split, from the disk cache
+    (GENAI_SENTIMENT_STATE_CACHE_DIR) or encoded once and cached, and the frozen baseline fitted
+    on the pooled vectors of the same split: a logistic regression, the figures it reaches without
+    any fine-tuning, reported beside the model's."""
+    import numpy as np
+
+    from workers.train.sentiment import (
+        baseline_evaluate,
+        classifier_from_base,
+        encoder_key,
+        frozen_baseline,
+        states_cached,
+    )
+
+    model, tokenizer = classifier_from_base(base_dir, max_len=config.max_len, dropout=config.dropout)
+    model.to(device)
+    start = len(model.encoder_layers()) - config.train_layers
+    key = encoder_key(base_dir)
+    total = sum(len(texts) for texts, _ in splits)
+    done = 0
+    results = []
+    for texts, _ in splits:
+        def progress(n: int, of: int, before: int = done) -> None:
+            ctx.progress(0.0, f"encoding with the frozen encoder: {before + n} of {total} texts (cached for re-runs)")
+
+        results.append(states_cached(
+            model, tokenizer, texts, cache_dir=settings.GENAI_SENTIMENT_STATE_CACHE_DIR, key=key, start=start,
+            device=device, amp_dtype=config.amp_dtype, progress=progress,
+        ))
+        done += len(texts)
+    del model
+    (train_t, train_l), (val_t, val_l), (test_t, test_l) = splits
+    pipeline, validation = frozen_baseline(results[0].pooled, train_l, results[1].pooled, val_l, seed=config.seed)
+    scaler, regression = pipeline[0], pipeline[-1]
+    weight = regression.coef_ / scaler.scale_  # the scaler folded into the linear map
+    bias = regression.intercept_ - weight @ scaler.mean_
+    test = baseline_evaluate(pipeline, results[2].pooled, test_l) if test_t else None
+    brief = lambda m: None if m is None else {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}  # noqa: E731
+    return StatesForTraining(
+        train=results[0], validation=results[1], test=results[2],
+        head_init=(weight.astype(np.float32), bias.astype(np.float32)),
+        baseline={"kind": "logistic regression on the frozen encoder's mean-pooled vectors", "C": validation["C"],
+                  "validation": brief(validation), "test": brief(test)},
+        encoding={"key": key, "layer": start, "encoded": sum(r.computed for r in results), "texts": total,
+                  "seconds": round(sum(r.seconds for r in results), 1)},
+    )
 
 
 def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
@@ -110,6 +170,7 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         dataset_read,
         ensemble_models,
         evaluate,
+        evaluate_states,
         label_map_parse,
         outcomes_merge,
         rows_subset,
@@ -142,14 +203,23 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
 
     device = device_get().device
     base = params.get("base") or settings.GENAI_SENTIMENT_BASE_MODEL
-    base_dir = sentiment_base_dir(base)
+    try:
+        base_dir = sentiment_base_dir(base)
+    except RuntimeError as exc:  # the base's package is not installed here
+        raise PermanentJobError(f"base {base!r}: {exc}", code="invalid_input") from None
+    train_layers = params.get("train_layers")
+    if train_layers is None:
+        train_layers = settings.GENAI_SENTIMENT_TRAIN_LAYERS.get(base, -1)
     config = TrainConfig(
         epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"], head_lr=params.get("head_lr", 1e-3), max_len=params["max_len"],
         evals_per_epoch=params["evals_per_epoch"], patience=params["patience"], max_steps=params["max_steps"],
         adversarial=params["adversarial"], fgm_epsilon=params["fgm_epsilon"], ensemble=params["ensemble"], seed=params["seed"],
-        evaluate_initial=params.get("evaluate_initial", False), train_layers=params.get("train_layers", -1),
+        evaluate_initial=params.get("evaluate_initial", False), train_layers=train_layers,
         amp_dtype=device_amp_dtype(),
     )
+    cache = _states_prepare(
+        config=config, base_dir=base_dir, device=device, ctx=ctx, splits=((train_t, train_l), (val_t, val_l), (test_t, test_l)),
+    ) if config.train_layers >= 0 and not config.adversarial and not extra else None
     options_on = bool(config.adversarial or extra)
     runs = 2 if options_on and params.get("compare_plain", True) else 1
     reserve = 60.0  # seconds kept for the final evaluations, saving and registering
@@ -164,6 +234,8 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             log=lambda step, which, **values: ctx.metrics_log(step, split=f"{which}{split}"[:16], **values),
             progress=lambda fraction, message: ctx.progress((run + fraction) / runs, message),
             should_stop=should_stop,
+            cached=(cache.train, cache.validation) if cache else None,
+            head_init=cache.head_init if cache and cfg.train_layers > 0 else None,
         )
 
     seeds = params.get("seeds", 1)
@@ -187,9 +259,12 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         outcome.validation_ensemble and outcome.validation_ensemble["macro_f1"] >= outcome.validation_best["macro_f1"]
     )
     members = ensemble_models(outcome.model, outcome.checkpoints) if use_ensemble else [outcome.model]
-    test_metrics = (
-        evaluate(members, outcome.tokenizer, test_t, test_l, device=device, amp_dtype=config.amp_dtype) if test_t else None
-    )
+    if not test_t:
+        test_metrics = None
+    elif cache:
+        test_metrics = evaluate_states(members, cache.test.states, test_l, start=cache.test.start, device=device, amp_dtype=config.amp_dtype)
+    else:
+        test_metrics = evaluate(members, outcome.tokenizer, test_t, test_l, device=device, amp_dtype=config.amp_dtype)
     validation = outcome.validation_ensemble if use_ensemble else outcome.validation_best
 
     def brief(m: dict | None) -> dict | None:
@@ -204,6 +279,8 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         "validation_plain": brief(plain.validation_best) if plain else None,
         "test_plain": brief(evaluate([plain.model], plain.tokenizer, test_t, test_l, device=device, amp_dtype=config.amp_dtype))
         if plain and test_t else None,
+        "baseline": cache.baseline if cache else None,
+        "encoding": cache.encoding if cache else None,
         "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "seeds": len(outcomes),
                     "augment_per_class": params.get("augment_per_class", 0),
                     "augmented_examples": len(extra)},
@@ -227,6 +304,9 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     parts = [f"{version.label}: validation accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f}"]
     if test_metrics:
         parts.append(f"held-out test accuracy {test_metrics['accuracy']:.3f}, macro-F1 {test_metrics['macro_f1']:.3f} (n={test_metrics['n']})")
+    if cache and cache.baseline["test"]:
+        parts.append(f"frozen-encoder baseline (logistic regression) held-out accuracy {cache.baseline['test']['accuracy']:.3f}, "
+                     f"macro-F1 {cache.baseline['test']['macro_f1']:.3f}")
     if plain:
         parts.append(f"plain training: validation macro-F1 {plain.validation_best['macro_f1']:.3f}"
                      + (f", held-out {metrics['test_plain']['macro_f1']:.3f}" if metrics["test_plain"] else ""))

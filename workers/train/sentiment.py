@@ -17,7 +17,9 @@ registers the model version.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -30,12 +32,14 @@ import torch
 from generation.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
 from generation.text.tables import CsvError, csv_read
 from workers.ml.amp import autocast
+from workers.ml.intent import states_pad
 from workers.ml.metrics import classification_metrics
 from workers.ml.sentiment import (
     SentimentClassifier,
     SentimentConfig,
     encode_batch,
     predict_probabilities,
+    text_normalise,
 )
 
 
@@ -186,6 +190,137 @@ def evaluate(models: list[SentimentClassifier], tokenizer, texts: list[str], lab
     return classification_metrics(labels, predicted, tuple(names), detail=True)
 
 
+# --- token states of the frozen layers, cached on disk ------------------------------------------
+
+
+def encoder_key(base_dir: Path | str) -> str:
+    """Names an encoder's weights in the cache: the directory's name and a digest of its weight
+    files' paths, sizes and modification times (a new version of the weights is a new key)."""
+    base_dir = Path(base_dir).resolve()
+    parts = [str(base_dir)]
+    for path in sorted(base_dir.glob("*.safetensors")) + sorted(base_dir.glob("*.bin")):
+        stat = path.stat()
+        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return f"{base_dir.name}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class CachedStates:
+    states: list[np.ndarray]  # per text, (tokens, dim) float16: the token states after layer ``start``
+    pooled: np.ndarray  # (n, dim) float32: the frozen encoder's sentence vector (mean of the last layer's states)
+    start: int
+    computed: int  # how many texts this call encoded (the rest came from the cache)
+    seconds: float
+
+
+def states_cached(
+    model: SentimentClassifier, tokenizer, texts: list[str], *, cache_dir: Path | str, key: str, start: int,
+    device=None, amp_dtype: str = "", batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> CachedStates:
+    """Per text, the token states after encoder layer ``start`` (0: the embeddings) and the frozen
+    encoder's mean-pooled sentence vector, from ``cache_dir`` where an earlier run computed them,
+    else computed (one forward pass, texts in length order, ``inference_mode``) and written there.
+    A file per text, named by the encoder ``key``, ``start``, the max length, the autocast dtype and
+    the text's SHA-256: a re-run of training, another head or another split encodes nothing again.
+    The encoder's weights must be the base weights (nothing fine-tuned below ``start`` yet)."""
+    started = time.monotonic()
+    max_len = model.config.max_len
+    folder = Path(cache_dir) / key / f"layer{start}-len{max_len}-{amp_dtype or 'float32'}"
+    names = [hashlib.sha256(text_normalise(t).encode()).hexdigest() for t in texts]
+    paths = [folder / name[:2] / f"{name}.npz" for name in names]
+    states: list[np.ndarray | None] = [None] * len(texts)
+    pooled = np.zeros((len(texts), model.encoder.config.hidden_size), dtype=np.float32)
+    missing = []
+    for i, path in enumerate(paths):
+        try:
+            with np.load(path) as data:
+                states[i], pooled[i] = data["states"], data["pooled"]
+        except (OSError, KeyError, ValueError):
+            missing.append(i)
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(missing, key=lambda i: len(texts[i]))
+    done = 0
+    with torch.inference_mode(), autocast(device, amp_dtype):
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            batch = encode_batch(tokenizer, [texts[i] for i in rows], max_len=max_len, device=device)
+            out = model.encoder(**batch, output_hidden_states=True)
+            mask = batch["attention_mask"]
+            weights = mask.unsqueeze(-1).float()
+            vectors = ((out.last_hidden_state.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)).cpu().numpy()
+            hidden = out.hidden_states[start].to(torch.float16).cpu().numpy()
+            for j, i in enumerate(rows):
+                states[i] = np.ascontiguousarray(hidden[j, : int(mask[j].sum())])
+                pooled[i] = vectors[j]
+                paths[i].parent.mkdir(parents=True, exist_ok=True)
+                tmp = paths[i].with_name(f"{paths[i].stem}.{os.getpid()}.tmp.npz")
+                np.savez(tmp, states=states[i], pooled=pooled[i])
+                os.replace(tmp, paths[i])
+            done += len(rows)
+            if progress:
+                progress(done, len(order))
+    model.train(was_training)
+    return CachedStates(states=states, pooled=pooled, start=start, computed=len(order), seconds=time.monotonic() - started)
+
+
+def probabilities_from_states(
+    models: list[SentimentClassifier], states: list[np.ndarray], *, start: int, batch_size: int = 64, device=None,
+    amp_dtype: str = "",
+) -> np.ndarray:
+    """``predict_probabilities`` over cached token states (the layers above ``start`` run)."""
+    device = device or next(models[0].parameters()).device
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    out = np.zeros((len(states), len(models[0].config.labels)), dtype=np.float32)
+    for model in models:
+        model.eval()
+    with torch.inference_mode(), autocast(device, amp_dtype):
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            padded, mask = states_pad([states[i] for i in rows], device)
+            probs = sum(torch.softmax(m.forward_from_states(padded, mask, start=start)[0].float(), dim=-1) for m in models)
+            out[rows] = (probs / len(models)).cpu().numpy()
+    return out
+
+
+def evaluate_states(models: list[SentimentClassifier], states: list[np.ndarray], labels: list[str], *, start: int, **kwargs) -> dict:
+    names = models[0].config.labels
+    probabilities = probabilities_from_states(models, states, start=start, **kwargs)
+    return classification_metrics(labels, [names[i] for i in probabilities.argmax(axis=1)], tuple(names), detail=True)
+
+
+def frozen_baseline(
+    train: np.ndarray, train_labels: list[str], val: np.ndarray, val_labels: list[str], *,
+    names: tuple[str, ...] = LABELS, cs: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0), seed: int = 0,
+) -> tuple[object, dict]:
+    """The simplest honest baseline on a frozen encoder: a logistic regression (scikit-learn) on
+    its mean-pooled sentence vectors (standardised), ``C`` chosen on validation macro-F1. Returns
+    the fitted pipeline and its validation figures (``C`` included)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best = None
+    for c in cs:
+        pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipeline.fit(train, [names.index(label) for label in train_labels])
+        figures = classification_metrics(val_labels, [names[i] for i in pipeline.predict(val)], names, detail=True)
+        if best is None or (figures["macro_f1"], figures["accuracy"]) > (best[1]["macro_f1"], best[1]["accuracy"]):
+            best = (pipeline, {**figures, "C": c})
+    return best
+
+
+def baseline_evaluate(pipeline, vectors: np.ndarray, labels: list[str], *, names: tuple[str, ...] = LABELS) -> dict:
+    return classification_metrics(labels, [names[i] for i in pipeline.predict(vectors)], names, detail=True)
+
+
 class FGM:
     """Fast Gradient Method on the token-embedding table."""
 
@@ -237,14 +372,32 @@ def train_classifier(
     log: Callable[..., None] | None = None,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    cached: tuple[CachedStates, CachedStates] | None = None,
+    head_init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TrainOutcome:
-    """Fine-tune from ``base_dir``; ``log(step, split, **values)`` receives the loss curves."""
+    """Fine-tune from ``base_dir``; ``log(step, split, **values)`` receives the loss curves.
+
+    ``cached``: the (train, validation) rows' token states after the frozen layers
+    (``states_cached`` with ``start = layers - config.train_layers``): each step then runs only the
+    ``train_layers`` top layers and the head, the frozen part never again. ``head_init``: the
+    head's starting (weight, bias), e.g. the frozen baseline's (a head that already separates the
+    classes keeps the first steps from tearing at the top layers)."""
     started = time.monotonic()
     seed_everything(config.seed)
     device = device or torch.device("cpu")
     model, tokenizer = classifier_from_base(base_dir, max_len=config.max_len, dropout=config.dropout)
     model.to(device)
     layers_freeze(model, config.train_layers)
+    if cached is not None:
+        if config.train_layers < 0 or config.adversarial:
+            raise ValueError("cached token states need frozen lower layers (train_layers >= 0) and no FGM")
+        start = len(model.encoder_layers()) - config.train_layers
+        if cached[0].start != start or cached[1].start != start:
+            raise ValueError(f"the cached states are after layer {cached[0].start}, training needs layer {start}")
+    if head_init is not None:
+        with torch.no_grad():
+            model.head.weight.copy_(torch.as_tensor(head_init[0], dtype=torch.float32))
+            model.head.bias.copy_(torch.as_tensor(head_init[1], dtype=torch.float32))
     names = model.config.labels
     targets = [names.index(label) for label in train_labels]
     lengths = [len(t) for t in train_texts]
@@ -276,9 +429,24 @@ def train_classifier(
     best_f1, since_best, step, stopped_early = -1.0, 0, 0, False
     running: list[float] = []
 
+    def validation_metrics() -> dict:
+        if cached is not None:
+            return evaluate_states([model], cached[1].states, val_labels, start=start, device=device, amp_dtype=config.amp_dtype)
+        return evaluate([model], tokenizer, val_texts, val_labels, device=device, amp_dtype=config.amp_dtype)
+
+    def batch_loss(rows: list[int]) -> torch.Tensor:
+        labels = torch.tensor([targets[i] for i in rows], device=device)
+        if cached is not None:
+            states, mask = states_pad([cached[0].states[i] for i in rows], device)
+            with autocast(device, config.amp_dtype):
+                return model.forward_from_states(states, mask, start=start, labels=labels)[1]
+        batch = encode_batch(tokenizer, [train_texts[i] for i in rows], max_len=config.max_len, device=device)
+        with autocast(device, config.amp_dtype):
+            return model(**batch, labels=labels)[1]
+
     def validate() -> bool:
         nonlocal best_f1, since_best
-        metrics = evaluate([model], tokenizer, val_texts, val_labels, device=device, amp_dtype=config.amp_dtype)
+        metrics = validation_metrics()
         model.train()
         entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
         history.append(entry)
@@ -295,7 +463,7 @@ def train_classifier(
         return since_best >= config.patience
 
     if config.evaluate_initial:
-        metrics = evaluate([model], tokenizer, val_texts, val_labels, device=device, amp_dtype=config.amp_dtype)
+        metrics = validation_metrics()
         history.append({"step": 0, "epoch": 0.0, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
         if log:
             log(0, "validation", accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
@@ -306,12 +474,11 @@ def train_classifier(
             if should_stop and should_stop():
                 done = stopped_early = True
                 break
-            batch = encode_batch(tokenizer, [train_texts[i] for i in rows], max_len=config.max_len, device=device)
-            labels = torch.tensor([targets[i] for i in rows], device=device)
-            with autocast(device, config.amp_dtype):
-                _, loss = model(**batch, labels=labels)
+            loss = batch_loss(rows)
             loss.backward()
             if fgm is not None and fgm.attack():
+                batch = encode_batch(tokenizer, [train_texts[i] for i in rows], max_len=config.max_len, device=device)
+                labels = torch.tensor([targets[i] for i in rows], device=device)
                 with autocast(device, config.amp_dtype):
                     _, adversarial_loss = model(**batch, labels=labels)
                 adversarial_loss.backward()

@@ -15,13 +15,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default="finsent")
         parser.add_argument("--csv", default="")
-        parser.add_argument("--base", default="", help="all-minilm-l6-v2 or smollm2 (blank: GENAI_SENTIMENT_BASE_MODEL).")
+        parser.add_argument("--base", default="", help="all-minilm-l6-v2, all-mpnet-base-v2 or smollm2 (blank: GENAI_SENTIMENT_BASE_MODEL).")
         parser.add_argument("--text-col", default="text")
         parser.add_argument("--label-col", default="label")
         parser.add_argument("--label-map", default="0=negative,1=positive,2=neutral")
         for name, kind in (("epochs", int), ("batch-size", int), ("max-steps", int), ("max-rows", int), ("patience", int),
                            ("evals-per-epoch", int), ("ensemble", int), ("seeds", int), ("augment-per-class", int), ("seed", int),
-                           ("max-len", int), ("lr", float), ("fgm-epsilon", float), ("test-fraction", float),
+                           ("max-len", int), ("train-layers", int), ("lr", float), ("head-lr", float), ("fgm-epsilon", float), ("test-fraction", float),
                            ("validation-fraction", float)):
             parser.add_argument(f"--{name}", type=kind, default=None)
         parser.add_argument("--adversarial", action="store_true")
@@ -39,7 +39,7 @@ class Command(BaseCommand):
 
         params = {k: options[k] for k in ("name", "csv", "base", "text_col", "label_col", "label_map")}
         for key in ("epochs", "batch_size", "max_steps", "max_rows", "patience", "evals_per_epoch", "ensemble", "seeds",
-                    "augment_per_class", "seed", "max_len", "lr", "fgm_epsilon", "test_fraction", "validation_fraction"):
+                    "augment_per_class", "seed", "max_len", "train_layers", "lr", "head_lr", "fgm_epsilon", "test_fraction", "validation_fraction"):
             if options[key] is not None:
                 params[key] = options[key]
         params["adversarial"] = options["adversarial"]
