@@ -47,6 +47,10 @@ class IntentTrainParamsSerializer(serializers.Serializer):
     lr = serializers.FloatField(min_value=1e-6, max_value=1.0, required=False, help_text="The head's learning rate.")
     hidden = serializers.IntegerField(min_value=0, max_value=4096, required=False, help_text="0: a linear softmax head.")
     dropout = serializers.FloatField(min_value=0.0, max_value=0.9, default=0.1)
+    residual = serializers.BooleanField(
+        required=False, help_text="hidden > 0: an MLP beside a linear path started from the logistic-regression "
+        "baseline (the head starts as the baseline; needs baseline).",
+    )
     patience = serializers.IntegerField(min_value=1, max_value=100, required=False, help_text="Epochs without a better validation macro-F1.")
     validation_fraction = serializers.FloatField(min_value=0.01, max_value=0.5, default=0.1)
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)

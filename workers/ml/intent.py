@@ -4,7 +4,8 @@ unit length). Pure PyTorch + transformers, no Django.
 Two inputs, set by ``encoder_layers``:
 
 - ``0``: the frozen encoder's sentence embeddings; the head is ``Linear(dim, hidden) -> GELU ->
-  Dropout -> Linear(hidden, labels)`` (``hidden=0``: a linear softmax, i.e. a logistic regression);
+  Dropout -> Linear(hidden, labels)`` (``hidden=0``: a linear softmax, i.e. a logistic regression;
+  ``residual``: plus a linear path, ``MLP(x) + Linear(x)``);
 - ``k > 0``: the token states below the encoder's top ``k`` layers; the classifier holds its own
   copy of those layers (fine-tuned with the head), then pools as the encoder does (mean over the
   tokens, L2 norm) and applies the head. The frozen layers below are the shared encoder's, so a
@@ -39,6 +40,10 @@ class IntentConfig:
     n_labels: int = 2
     encoder_layers: int = 0  # the encoder's top layers the classifier fine-tunes (0: frozen sentence embeddings)
     encoder: dict = field(default_factory=dict)  # the encoder's transformers config (to_dict()), with encoder_layers
+    # hidden > 0: a linear path beside the MLP (logits = MLP(x) + Linear(x)); training starts it
+    # from the logistic-regression baseline and the MLP's output at zero, so the head starts as the
+    # baseline and moves away only as far as validation rewards it.
+    residual: bool = False
 
 
 def encoder_top_layers(encoder_config: dict, count: int) -> nn.ModuleList:
@@ -84,6 +89,7 @@ class IntentClassifier(nn.Module):
             )
         else:
             self.net = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.input_dim, config.n_labels))
+        self.skip = nn.Linear(config.input_dim, config.n_labels) if config.residual and config.hidden else None
 
     def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The top layers over token states ``(batch, tokens, dim)``, mean-pooled over the
@@ -100,6 +106,8 @@ class IntentClassifier(nn.Module):
         ``encoder_layers``, for token states ``(batch, tokens, input_dim)`` and their mask."""
         if self.config.encoder_layers:
             features = self.pool(features, attention_mask)
+        if self.skip is not None:
+            return self.net(features) + self.skip(features)
         return self.net(features)
 
     def source_mask(self, source: str | None) -> torch.Tensor | None:

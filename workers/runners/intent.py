@@ -110,7 +110,7 @@ def intent_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         amp_dtype=device_amp_dtype() if encoder_layers else "",
     )
     model_config = IntentConfig(hidden=params.get("hidden", defaults["hidden"]), dropout=params.get("dropout", 0.1),
-                                encoder_layers=encoder_layers,
+                                encoder_layers=encoder_layers, residual=params.get("residual", False),
                                 encoder=embedder.encoder_config() if encoder_layers else {})
 
     def on_epoch(point: dict) -> None:

@@ -163,15 +163,17 @@ def _batch(examples: Sequence[Encoded], pad_id: int, device) -> dict[str, torch.
 
 
 def _token_loss_sum(model, batch: dict[str, torch.Tensor], amp_dtype: str = "") -> tuple[torch.Tensor, int]:
-    """Sum of the next-token losses over the labelled tokens of a batch, and their count."""
-    with autocast(batch["input_ids"].device, amp_dtype):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    shifted = logits[:, :-1].float()
+    """Sum of the next-token losses over the labelled tokens of a batch, and their count. The
+    output layer runs on the labelled positions only: with long prompts (retrieved sources) most
+    positions are prompt, and their vocabulary-wide logits cost time and memory for no loss."""
     targets = batch["labels"][:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-    return loss, int((targets != -100).sum())
+    keep = targets != -100
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    with autocast(batch["input_ids"].device, amp_dtype):
+        hidden = causal.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = causal.get_output_embeddings()(hidden[:, :-1][keep])
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+    return loss, int(keep.sum())
 
 
 @torch.no_grad()

@@ -81,6 +81,7 @@ class IntentTrainConfig:
     baseline: bool = True  # fit the linear baseline on the same split (and start a linear head from it)
     baseline_cs: tuple[float, ...] = (1.0, 10.0, 100.0)  # its inverse regularisation strengths, chosen on validation
     amp_dtype: str = ""  # "bfloat16": fine-tuning forward passes under autocast
+    skip_lr_scale: float = 0.1  # the residual head's linear path: its learning rate is the head's times this
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _train(vectors, labels, *, sources, states, top_init, model_config, config, 
         raise DatasetError("too few rows for a validation split")
     mc = model_config or IntentConfig()
     mc = IntentConfig(input_dim=x_all.shape[1], hidden=mc.hidden, dropout=mc.dropout, n_labels=len(names),
-                      encoder_layers=mc.encoder_layers, encoder=mc.encoder)
+                      encoder_layers=mc.encoder_layers, encoder=mc.encoder, residual=mc.residual and mc.hidden > 0)
     fine_tuning = mc.encoder_layers > 0
     if fine_tuning and (states is None or top_init is None):
         raise ValueError("fine-tuning encoder layers needs the token states and the layers' initial weights")
@@ -229,8 +230,17 @@ def _train(vectors, labels, *, sources, states, top_init, model_config, config, 
             layer.load_state_dict(state)
     if baseline is not None and not mc.hidden:
         model.net[1].load_state_dict(baseline.net[1].state_dict())  # a linear head starts where the baseline ends
+    starts_as_baseline = baseline is not None and model.skip is not None
+    if model.skip is not None:
+        if baseline is not None:  # the residual head starts as the baseline: its linear path, the MLP silent
+            model.skip.load_state_dict(baseline.net[1].state_dict())
+        with torch.no_grad():
+            model.net[-1].weight.zero_()
+            model.net[-1].bias.zero_()
     model.to(device)
     groups = [{"params": list(model.net.parameters()), "lr": config.lr}]
+    if model.skip is not None:  # the linear path moves slowly: it holds the baseline's fit
+        groups.append({"params": list(model.skip.parameters()), "lr": config.lr * config.skip_lr_scale})
     if fine_tuning:
         groups.append({"params": list(model.top.parameters()), "lr": config.encoder_lr})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
@@ -258,7 +268,7 @@ def _train(vectors, labels, *, sources, states, top_init, model_config, config, 
     best_key, best_state, best_epoch, since_best, step = None, None, 0, 0, 0
     history = []
     started = time.monotonic()
-    if fine_tuning:  # epoch 0: where fine-tuning starts (the baseline's head on the frozen layers)
+    if fine_tuning or starts_as_baseline:  # epoch 0: where training starts (the baseline's head)
         val_loss, figures = validate()
         best_key, best_state = (figures["macro_f1"], -val_loss), copy.deepcopy(model.state_dict())
         history.append({"epoch": 0, "step": 0, "train_loss": None, "validation_loss": round(val_loss, 5),

@@ -21,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, help="The head's learning rate.")
         parser.add_argument("--encoder-lr", type=float)
         parser.add_argument("--hidden", type=int, help="0: a linear head.")
+        parser.add_argument("--residual", action="store_true", default=None,
+                            help="An MLP beside a linear path started from the baseline (the head starts as the baseline).")
         parser.add_argument("--batch-size", type=int)
         parser.add_argument("--patience", type=int)
         parser.add_argument("--validation-fraction", type=float)
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         from workers.runners.intent import dataset_parse, intent_train_run
 
         keys = ("encoder_layers", "epochs", "lr", "encoder_lr", "hidden", "batch_size", "patience",
-                "validation_fraction", "seed")
+                "validation_fraction", "seed", "residual")
         params = {"name": name, "baseline": not no_baseline, **{k: options[k] for k in keys if options.get(k) is not None}}
         if datasets:
             try:

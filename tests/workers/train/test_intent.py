@@ -157,3 +157,19 @@ def test_fine_tuning_needs_the_states(sample):
     vectors, labels = sample
     with pytest.raises(ValueError, match="token states"):
         intent_train(vectors, labels, model_config=IntentConfig(hidden=0, encoder_layers=1, encoder={"model_type": "bert"}))
+
+
+def test_the_residual_head_starts_as_the_baseline_and_never_ends_below_it_on_validation(sample, tmp_path):
+    from workers.ml.intent import IntentClassifier, IntentConfig
+
+    vectors, labels = sample
+    config = IntentTrainConfig(epochs=8, batch_size=16, validation_fraction=0.25, baseline_cs=(1.0, 10.0), patience=8)
+    result = intent_train(vectors, labels, model_config=IntentConfig(hidden=32, residual=True), config=config)
+    start = result.history[0]
+    assert start["epoch"] == 0 and start["validation_accuracy"] == result.metrics["baseline"]["validation_accuracy"]
+    assert result.metrics["validation_macro_f1"] >= result.metrics["baseline"]["validation_macro_f1"]
+    assert result.model.skip is not None and result.model.config.residual
+    # Saved and loaded, it predicts as trained (the linear path is part of the checkpoint).
+    result.model.save(tmp_path)
+    loaded = IntentClassifier.load(tmp_path)
+    assert loaded.predict(vectors) == result.model.predict(vectors)
