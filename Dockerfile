@@ -46,4 +46,5 @@ USER genai
 
 EXPOSE 8000
 
-CMD ["gunicorn", "genai_site.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120"]
+# ASGI: uvicorn workers under gunicorn, so open SSE streams hold no thread (genai_site/asgi.py).
+CMD ["gunicorn", "genai_site.asgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2", "--timeout", "120"]

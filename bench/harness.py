@@ -252,12 +252,18 @@ class Services:
                 start_new_session=True, env=(os.environ | env) if env else None,
             )  # fmt: skip
 
-    def web_start(self, *, workers: int, threads: int, name: str = "web", env: dict[str, str] | None = None) -> None:
+    def web_start(self, *, workers: int, threads: int, name: str = "web", env: dict[str, str] | None = None,
+                  server: str = "wsgi") -> None:  # fmt: skip
+        """gunicorn with gthread workers (``wsgi``: ``threads`` each) or with uvicorn workers
+        (``asgi``: the Procfile's web server; ``threads`` unused)."""
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise RuntimeError(f"port {self.port} is in use; pass --port")
-        self._start(name, ["gunicorn", "genai_site.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                           "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
+        if server == "asgi":
+            served = ["genai_site.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker"]
+        else:
+            served = ["genai_site.wsgi:application", "--worker-class", "gthread", "--threads", str(threads)]
+        self._start(name, ["gunicorn", *served, "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
                            "--log-level", "warning"], env)  # fmt: skip
 
     def worker_start(self, *, hostname: str, pool: str, concurrency: int, name: str = "worker",
@@ -301,3 +307,18 @@ class Services:
                 last = repr(exc)
             time.sleep(0.2)
         raise RuntimeError(f"services not ready after {timeout:.0f} s: {last}")
+
+    def wait_web(self, timeout: float = 90.0) -> None:
+        """Until /healthz is 200 (no worker needed)."""
+        api, deadline, last = Api(self.port), time.monotonic() + timeout, "no answer"
+        while time.monotonic() < deadline:
+            proc = self.procs["web"]
+            if proc.poll() is not None:
+                raise RuntimeError(f"web exited with {proc.returncode}; see {LOG_DIR / 'web'}.log")
+            try:
+                if api.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"web not ready after {timeout:.0f} s: {last}")

@@ -59,6 +59,21 @@ def job_status(*, job_id: uuid.UUID) -> str | None:
     return Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
 
 
+def job_statuses(*, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Status by job id (deleted jobs are absent)."""
+    return dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "status"))
+
+
+def job_events_after_many(*, after_by_job: dict[uuid.UUID, int], limit: int) -> list[JobEvent]:
+    """The events of several jobs, each after its own id, in commit order (at most ``limit``)."""
+    if not after_by_job:
+        return []
+    where = Q()
+    for job_id, after_id in after_by_job.items():
+        where |= Q(job_id=job_id, id__gt=after_id)
+    return list(JobEvent.objects.filter(where).order_by("id")[:limit])
+
+
 # --- knowledge base -------------------------------------------------------------------------
 
 

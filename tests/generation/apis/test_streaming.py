@@ -1,7 +1,11 @@
+import asyncio
+import uuid
+
 import pytest
 from django.utils import timezone
 
-from generation.apis.streaming import JobFollower, event_deltas
+from generation.apis import streaming
+from generation.apis.streaming import AsyncJobFollower, JobFollower, event_deltas
 from generation.models import JobEvent, JobStatus
 from tests.factories import JobFactory
 
@@ -25,3 +29,50 @@ def test_follower_yields_keepalives_while_idle_and_gives_up_after_the_limit(sett
     items = list(follower)
     assert items and set(items) == {None}
     assert not follower.final
+
+
+# --- the async follower (ASGI streams): the hub's thread reads committed rows -------------------
+
+
+def _follow_all(followers):
+    async def follow(follower):
+        return [event async for event in follower]
+
+    async def main():
+        return await asyncio.gather(*(follow(f) for f in followers))
+
+    return asyncio.run(main())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_followers_get_the_same_events_from_one_poll_per_tick(settings, monkeypatch):
+    settings.GENAI_STREAM_POLL_SECONDS = 0.01
+    job = JobFactory(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    other = JobFactory(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    first = JobEvent.objects.create(job=job, attempt=1, deltas={"0": "a"})
+    second = JobEvent.objects.create(job=job, attempt=1, deltas={"0": "b"})
+    theirs = JobEvent.objects.create(job=other, attempt=1, deltas={"0": "z"})
+    polls = []
+    real_poll = streaming._poll
+    monkeypatch.setattr(streaming, "_poll", lambda after: polls.append(dict(after)) or real_poll(after))
+
+    followers = [AsyncJobFollower(job.pk) for _ in range(50)] + [AsyncJobFollower(job.pk, after_id=first.id),
+                                                                  AsyncJobFollower(other.pk)]
+    results = _follow_all(followers)
+    assert all(events == [first, second] for events in results[:50])
+    assert results[50] == [second] and results[51] == [theirs]
+    assert all(f.final and not f.gone for f in followers)
+    assert len(polls) <= 2  # 52 streams, one query round each tick
+    assert polls[0] == {job.pk: 0, other.pk: 0}  # per job, from the earliest position
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_follower_keepalives_limit_and_deleted_job(settings):
+    settings.GENAI_STREAM_MAX_SECONDS = 0.3
+    settings.GENAI_STREAM_KEEPALIVE_SECONDS = 0.05
+    settings.GENAI_STREAM_POLL_SECONDS = 0.01
+    queued = AsyncJobFollower(JobFactory().pk)  # no worker: only keep-alives, then the limit
+    missing = AsyncJobFollower(uuid.uuid4())
+    idle, none = _follow_all([queued, missing])
+    assert idle and set(idle) == {None} and not queued.final
+    assert none == [] and missing.gone
