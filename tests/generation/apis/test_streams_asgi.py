@@ -133,12 +133,13 @@ def test_open_streams_hold_no_thread_each_and_beyond_the_limit_are_429(asgi_serv
     server = asgi_server(GENAI_MAX_OPEN_STREAMS="30")
     user = UserFactory(role="agent")
     headers = _headers(user)
+    api_headers = {"Authorization": headers["Authorization"].replace("Bearer", "Token")}  # /api takes Token
     job = JobFactory(owner=user)  # queued: its stream stays open
     idle = server.worker_threads()
     streams = []
     for _ in range(30):
         connection = server.connect()
-        connection.request("GET", f"/api/jobs/{job.pk}/stream", headers=headers)
+        connection.request("GET", f"/api/jobs/{job.pk}/stream", headers=api_headers)
         response = connection.getresponse()
         assert response.status == 200
         assert response.readline() == b"retry: 1000\n"
@@ -146,7 +147,7 @@ def test_open_streams_hold_no_thread_each_and_beyond_the_limit_are_429(asgi_serv
     assert server.worker_threads() - idle < 10, "open streams hold threads"  # 30 streams: a thread each would be 30
 
     over_stream = server.connect()
-    over_stream.request("GET", f"/api/jobs/{job.pk}/stream", headers=headers)
+    over_stream.request("GET", f"/api/jobs/{job.pk}/stream", headers=api_headers)
     refused = over_stream.getresponse()
     assert refused.status == 429 and refused.getheader("Retry-After")
     assert "GENAI_MAX_OPEN_STREAMS" in refused.read().decode()
@@ -162,7 +163,7 @@ def test_open_streams_hold_no_thread_each_and_beyond_the_limit_are_429(asgi_serv
     # The closed streams' slots come back.
     def admitted() -> bool:
         connection = server.connect()
-        connection.request("GET", f"/api/jobs/{job.pk}/stream", headers=headers)
+        connection.request("GET", f"/api/jobs/{job.pk}/stream", headers=api_headers)
         status = connection.getresponse().status
         connection.close()
         return status == 200
