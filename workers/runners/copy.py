@@ -171,6 +171,9 @@ SENTENCE_SYSTEM_PROMPT = (
 CONTEXT_SENTENCES = 2  # of what is written so far, in the prompt
 VOICE_WORDS = 30  # of a brand example, in the prompt
 SENTENCE_TOKENS = {"short": 56, "medium": 64, "long": 80}
+# Stated in their own plain sentence, never drawn: the model said a warranty as "It is available
+# for 2 years of use" and care as "It is available for a lifetime and requires care".
+PLAIN_KEYS = frozenset({"care", "warranty"})
 
 
 def product_line(attributes: Mapping[str, object]) -> str:
@@ -638,7 +641,9 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
     (``copyplan.copy_plan``): each sentence drawn greedily first (sampled for the other
     candidates), drawn ``GENAI_COPY_SAMPLES`` times more when the first draw does not state its
     facts cleanly, each draw cleaned as a whole description is (cut, claim filter), the best kept;
-    a group no draw states (at least half of it, with nothing cut) gets a plain sentence."""
+    a group no draw states whole (every fact, nothing cut; a size list split over two sentences
+    read "Sizes S, M and L ... It comes in size XL") gets a plain sentence, as do care and
+    warranty (``PLAIN_KEYS``) always."""
     params = request.params
     attributes = params["attributes"]
     tone, length = params.get("tone", "neutral"), params.get("length", "medium")
@@ -675,6 +680,12 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
                 stopped = True
                 break
             before = " ".join(kept)
+            facts = [f.label() for f in group]
+            if all(f.key in PLAIN_KEYS for f in group):  # "To care for it, hand wash. The warranty is 2 years."
+                text = _group_fallback(attributes, group, first=not kept)
+                kept.append(text)
+                parts.append({"facts": facts, "text": text, "by": "plain", "draws": 0})
+                continue
             messages = copy_sentence_messages(attributes=attributes, tone=tone, length=length, before=before,
                                               facts=group, segment=request.segment, voice=request.voice)
             rendered = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -690,8 +701,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
                 best, share = _sentence_pick(drawn, group, before)
             tokens += sum(d.completion_tokens for d in drawn)
             raws.append(" | ".join(d.raw for d in drawn))
-            facts = [f.label() for f in group]
-            if best is not None and share >= 0.5 and not best.removed:
+            if _perfect(best, share):
                 kept.append(best.text)
                 parts.append({"facts": facts, "text": best.text, "by": "model", "draws": len(drawn)})
             else:

@@ -232,3 +232,21 @@ def test_the_sentence_prompt_names_the_product_the_last_sentences_and_only_its_f
         "Product: Metro Sling (Sling bag) by Urbano", "Length: long", "So far: Second one. Third one.",
         "Next sentence states:", "- Colour: Black", "- Material: Recycled nylon",
     ]
+
+
+@pytest.mark.django_db
+def test_care_and_warranty_are_plain_sentences_never_drawn():
+    from dataclasses import replace
+
+    from workers.runners import copy as copy_runner
+    from workers.runtime.models import lm_get
+
+    attributes = {**SLING, "care": "wipe clean", "warranty": "2 years"}
+    params = _params(attributes=attributes, length="medium", seed=2, max_regenerations=0)
+    (request,) = copy_runner.copy_prepare(params, lm=replace(lm_get(), prompt_format="sentences"))
+    copy_runner.copy_generate(request, NullContext())
+    (description,) = request.descriptions
+    last = description.parts[-1]
+    assert last == {"facts": ["care: wipe clean", "warranty: 2 years"], "by": "plain", "draws": 0,
+                    "text": "To care for it, wipe clean. The warranty is 2 years."}
+    assert description.text.endswith(last["text"])
