@@ -228,3 +228,25 @@ def test_training_curves_draw_with_an_axis_per_unit_hover_values_and_a_range_pic
     figure.get_by_role("button", name="Show all").click()
     assert figure.evaluate("f => [f.charts.main.scales.x.min, f.charts.main.scales.x.max]") == [1, 40]
     shot(page, "training-chart-range")
+
+
+def test_the_monitoring_chart_draws_scores_and_item_counts_on_axes_of_their_own(page_for, live_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.monitoring.factories import NewsItemFactory
+
+    now = timezone.now()
+    for hours, score in ((30, 0.6), (20, 0.2), (10, -0.4), (2, -0.8)):
+        for _ in range(2):
+            NewsItemFactory(entity="AAPL", sentiment_score=score, sentiment_label="negative" if score < 0 else "positive",
+                            published_at=now - timedelta(hours=hours))
+    page = page_for(UserFactory(role=roles.ANALYST))
+    page.goto(f"{live_server.url}/monitoring/?entity=AAPL&period=7d")
+    figure = page.locator('figure[data-chart="sentiment-chart"]')
+    figure.locator(".chart-main .uplot").wait_for()
+    axes = figure.evaluate("f => f.charts.main.axes.map(a => a.scale)")
+    assert axes == ["x", "score", "items"], axes
+    assert figure.evaluate("f => [f.charts.main.scales.score.min, f.charts.main.scales.score.max]") == [-1, 1]
+    shot(page, "monitoring-chart")

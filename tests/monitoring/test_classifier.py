@@ -158,3 +158,45 @@ def test_beat_queues_scoring_for_items_left_unscored(trained_classifier, no_brok
     assert Job.objects.filter(kind="sentiment_score", status="queued").count() == 1
     beat()  # the queued job is reused
     assert Job.objects.filter(kind="sentiment_score", status="queued").count() == 1
+
+
+@pytest.mark.timeout(900)  # loads the 110M encoder three times and saves two 440 MB models; minutes on 2 shared cores
+def test_a_few_steps_on_all_mpnet_base_v2_train_its_top_layer_over_cached_states(small_training_csv, no_broker, make_user, settings, tmp_path):
+    """The stronger encoder: its lower layers frozen and encoded once into the state cache, the top
+    layer and the head trained from the frozen baseline's head; the saved model, run whole as the
+    scoring job runs it, agrees with the figures training reported from the cached states."""
+    from workers.runtime.mpnet import EncoderMissing, mpnet_part_files
+
+    try:
+        mpnet_part_files()
+    except EncoderMissing as exc:
+        pytest.skip(f"all-mpnet-base-v2's packages are not installed here ({exc}); CI installs them (make install)")
+    settings.GENAI_SENTIMENT_STATE_CACHE_DIR = tmp_path / "states"
+    params = {"csv": str(small_training_csv), "base": "all-mpnet-base-v2", "train_layers": 1, "max_steps": 3, "batch_size": 16,
+              "evals_per_epoch": 1, "test_fraction": 0.2, "validation_fraction": 0.2, "name": "test-mpnet", "max_len": 32}
+    job, _ = job_create(owner=make_user("analyst"), kind="sentiment_train", params=params)
+    assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded", Job.objects.get(pk=job.pk).error_message
+    metrics = job.candidates.get().metadata
+    version = job.model_versions.get()
+    assert version.base_model == "all-mpnet-base-v2" and version.config["train"]["train_layers"] == 1
+    assert metrics["encoding"]["layer"] == 11 and metrics["encoding"]["encoded"] == metrics["encoding"]["texts"] == 180
+    baseline = metrics["baseline"]
+    assert baseline["test"]["n"] == metrics["test"]["n"] == 36 and baseline["test"]["accuracy"] >= 0.8  # mpnet separates these
+    assert metrics["test"]["accuracy"] >= baseline["test"]["accuracy"] - 0.1  # three steps from its head do not wreck it
+    assert len(list((tmp_path / "states").rglob("*.npz"))) == 180
+
+    from workers.train.sentiment import artifact_load, dataset_read, evaluate, label_map_parse, split_stratified
+
+    texts, labels = dataset_read(small_training_csv, label_map=label_map_parse("0=negative,1=positive,2=neutral"))
+    _, _, test_idx = split_stratified(labels, test_fraction=0.2, validation_fraction=0.2, seed=0)
+    members, tokenizer, _ = artifact_load(settings.GENAI_MODEL_STORE_DIR / version.artifact_path)
+    whole = evaluate(members, tokenizer, [texts[i] for i in test_idx], [labels[i] for i in test_idx])
+    assert whole["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1 / 36 + 1e-9)  # float16 cache: one row at most
+
+    again, _ = job_create(owner=make_user("analyst"), kind="sentiment_train", params={**params, "name": "test-mpnet-again"})
+    assert job_run(job_id=str(again.id), worker_id="test-worker") == "succeeded"
+    assert again.candidates.get().metadata["encoding"]["encoded"] == 0  # a re-run reads every state from the cache
+    import shutil
+
+    for done in (job, again):  # 440 MB each
+        shutil.rmtree(settings.GENAI_MODEL_STORE_DIR / done.model_versions.get().artifact_path, ignore_errors=True)
