@@ -377,23 +377,11 @@ class BatchDecoder:
         if row.grammar is not None:
             penalised = row.grammar.mask_logits(penalised)
         token = sample_token(penalised, params, row.generator)
-        row.last_token = token
-        if token in self.eos_ids:
-            row.finish_reason = "stop"
-            return
-        if row.grammar is not None:
+        if row.grammar is not None and token not in self.eos_ids:
             row.grammar.consume(token)
-        row.logprobs.append(float(torch.log_softmax(penalised, dim=-1)[token]))
-        row.seen.append(token)
-        if row.seen_mask is not None:
-            row.seen_mask[token] = True
-        row.request.new_tokens += 1
-        if delta := row.tracker.add(token):
-            row.request.deltas[row.index] = row.request.deltas.get(row.index, "") + delta
-        if row.tracker.stopped or (row.grammar is not None and row.grammar.is_stopped):
-            row.finish_reason = "stop"  # a stop sequence, or the grammar's document is complete
-        elif len(row.tracker.tokens) >= params.max_new_tokens:
-            row.finish_reason = "length"
+        self._account(row, token, float(torch.log_softmax(penalised, dim=-1)[token]))
+        if row.grammar is not None and row.grammar.is_stopped and token not in self.eos_ids:
+            row.finish_reason = "stop"  # the grammar's document is complete
 
     def _evict(self) -> None:
         """Drop finished rows from the batch and cut columns that are padding for all the rest."""
