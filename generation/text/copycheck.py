@@ -211,6 +211,8 @@ _SIZE_PHRASE = re.compile(
     r"|\b(?:UK|US|EU)\s+(\d+(?:[.,]5)?)\b"
 )
 _ONE_SIZE = re.compile(r"\bone[\s-]size\b", re.I)
+# A size said in words ("a tote bag for women in medium size", "a large-sized mug", "size small").
+_SIZE_WORD = re.compile(r"\b(small|medium|large|extra[\s-]large)[\s-]siz(?:e|ed)\b|\bsize\s+(small|medium|large)\b", re.I)
 _UNIT = (
     r"mm|cm|m|km|in|inch|inches|\"|”|ft|feet|ml|cl|l|litres?|liters?|oz|g|kg|lbs?|pounds?|gb|tb|mb|mah|wh|w|watts?|"
     r"(?:milli|centi|kilo)?(?:metres?|meters?)|millilitres?|milliliters?|grams?|kilograms?|kilos?|ounces?|"
@@ -575,6 +577,9 @@ def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
             add("size", match.group(0).strip())
     if _ONE_SIZE.search(sentence) and " one size " not in allowed.folded:
         add("size", "one size")
+    for match in _SIZE_WORD.finditer(sentence):
+        if not set(words(match.group(1) or match.group(2))) <= allowed.words:
+            add("size", match.group(0).strip())
     # numbers with units, prices
     for match in _NUMBER_UNIT.finditer(sentence):
         if _numbers(match.group(1)) - allowed.numbers:

@@ -70,10 +70,18 @@ def test_the_sling_bag_described_as_a_sneaker_is_flagged():
         ("Fits a 15-inch laptop.", ("number", "15-inch")),
         ("Yours for only $29.", ("number", "$29")),
         ("Choose size 42.", ("size", "size 42")),
+        ("It is a sling bag for commuters in medium size.", ("size", "medium size")),
+        ("A large-sized sling bag.", ("size", "large-sized")),
     ],
 )
 def test_each_kind_of_unsupported_claim(text, claim):
     assert claim in _claims(text)
+
+
+def test_a_size_in_words_passes_where_the_attributes_give_it():
+    mug = {"name": "Mug", "sizes": "small; medium; large", "colour": "White"}
+    assert copy_check("The white Mug comes in small, medium and large size.", mug).unsupported == []
+    assert copy_check("The white Mug comes in medium size.", mug).unsupported == []
 
 
 def test_colour_families_known_brands_and_segments():
