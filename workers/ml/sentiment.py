@@ -8,6 +8,7 @@ with mean pooling and a linear head over three classes. Pure PyTorch + transform
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -128,24 +129,37 @@ def encode_batch(tokenizer, texts: list[str], *, max_len: int, device) -> dict[s
     return {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
 
 
+def ensemble_probabilities(
+    models: list[SentimentClassifier], items: Sequence, forward, *, batch_size: int = 64, device=None, amp_dtype: str = "",
+) -> np.ndarray:
+    """``(len(items), n_labels)`` probabilities averaged over ``models``: ``forward(model, batch_items,
+    device)`` gives a batch's logits. Items run shortest first (a batch pads little) and come back
+    in input order."""
+    out = np.zeros((len(items), len(models[0].config.labels)), dtype=np.float32)
+    if not len(items):
+        return out
+    device = device or next(models[0].parameters()).device
+    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    for model in models:
+        model.eval()
+    with torch.inference_mode(), autocast(device, amp_dtype):
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = [items[i] for i in rows]
+            probs = sum(torch.softmax(forward(m, batch, device)[0].float(), dim=-1) for m in models) / len(models)
+            out[rows] = probs.cpu().numpy()
+    return out
+
+
 def predict_probabilities(
     models: list[SentimentClassifier], tokenizer, texts: list[str], *, batch_size: int = 64, device=None,
     amp_dtype: str = "",
 ) -> np.ndarray:
     """``(len(texts), n_labels)`` probabilities, averaged over ``models`` (an ensemble of one or
     more). Texts are run in length order so a batch pads little, and returned in input order."""
-    if not texts:
-        return np.zeros((0, len(models[0].config.labels)), dtype=np.float32)
-    device = device or next(models[0].parameters()).device
     max_len = models[0].config.max_len
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), len(models[0].config.labels)), dtype=np.float32)
-    for model in models:
-        model.eval()
-    with torch.inference_mode(), autocast(device, amp_dtype):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch = encode_batch(tokenizer, [texts[i] for i in rows], max_len=max_len, device=device)
-            probs = sum(torch.softmax(m(**batch)[0].float(), dim=-1) for m in models) / len(models)
-            out[rows] = probs.cpu().numpy()
-    return out
+
+    def forward(model, batch, device):
+        return model(**encode_batch(tokenizer, batch, max_len=max_len, device=device))
+
+    return ensemble_probabilities(models, texts, forward, batch_size=batch_size, device=device, amp_dtype=amp_dtype)

@@ -38,6 +38,7 @@ from workers.ml.sentiment import (
     SentimentClassifier,
     SentimentConfig,
     encode_batch,
+    ensemble_probabilities,
     predict_probabilities,
     text_normalise,
 )
@@ -271,18 +272,12 @@ def probabilities_from_states(
     amp_dtype: str = "",
 ) -> np.ndarray:
     """``predict_probabilities`` over cached token states (the layers above ``start`` run)."""
-    device = device or next(models[0].parameters()).device
-    order = sorted(range(len(states)), key=lambda i: len(states[i]))
-    out = np.zeros((len(states), len(models[0].config.labels)), dtype=np.float32)
-    for model in models:
-        model.eval()
-    with torch.inference_mode(), autocast(device, amp_dtype):
-        for begin in range(0, len(order), batch_size):
-            rows = order[begin : begin + batch_size]
-            padded, mask = states_pad([states[i] for i in rows], device)
-            probs = sum(torch.softmax(m.forward_from_states(padded, mask, start=start)[0].float(), dim=-1) for m in models)
-            out[rows] = (probs / len(models)).cpu().numpy()
-    return out
+
+    def forward(model, batch, device):
+        padded, mask = states_pad(batch, device)
+        return model.forward_from_states(padded, mask, start=start)
+
+    return ensemble_probabilities(models, states, forward, batch_size=batch_size, device=device, amp_dtype=amp_dtype)
 
 
 def evaluate_states(models: list[SentimentClassifier], states: list[np.ndarray], labels: list[str], *, start: int, **kwargs) -> dict:
