@@ -1,5 +1,5 @@
 """Database connections kept healthy without a reconnect per unit of work (worker tasks, a job's
-release after a database error)."""
+release after a database error), and given back to their pool while a thread waits."""
 
 import logging
 
@@ -27,3 +27,18 @@ def db_connections_drop_unusable() -> None:
             conn.close_if_unusable_or_obsolete()
         except (DatabaseError, InterfaceError):  # closing a dead connection may itself complain
             logger.debug("closing an unusable %s connection failed", conn.alias, exc_info=True)
+
+
+def db_connections_release() -> None:
+    """Give this thread's pooled connections back to their pool (``GENAI_DB_POOL_MAX``) before a
+    wait that needs none: a follower between polls, a shared executor thread between calls. An
+    idle thread then holds no connection, so a process's open streams and long waits share the
+    pool's few. Without a pool (SQLite, ``GENAI_DB_POOL_MAX=0``) a close would cost a reconnect
+    per poll, and a connection inside a transaction must stay: both are left as they are."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None or conn.in_atomic_block or getattr(conn, "pool", None) is None:
+            continue
+        try:
+            conn.close()
+        except (DatabaseError, InterfaceError):  # the pool discards a broken connection itself
+            logger.debug("returning a %s connection to its pool failed", conn.alias, exc_info=True)

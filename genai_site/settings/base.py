@@ -87,8 +87,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: each process takes its connections from a pool of at most GENAI_DB_POOL_MAX (psycopg's,
+# through Django), so a burst of requests waits up to GENAI_DB_POOL_TIMEOUT_SECONDS for one instead
+# of opening a connection per thread past PostgreSQL's max_connections (200 streams opened at once
+# were 101 503s, bench/streams.py). Size it to the threads of a process that query at once (a worker:
+# two per concurrent job, plus two), and keep processes x max under max_connections. 0: no pool,
+# persistent connections per thread (DJANGO_CONN_MAX_AGE), e.g. behind PgBouncer.
+GENAI_DB_POOL_MIN = env.int("GENAI_DB_POOL_MIN", default=2)
+GENAI_DB_POOL_MAX = env.int("GENAI_DB_POOL_MAX", default=20)
+GENAI_DB_POOL_TIMEOUT_SECONDS = env.float("GENAI_DB_POOL_TIMEOUT_SECONDS", default=30.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and GENAI_DB_POOL_MAX > 0:
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": min(GENAI_DB_POOL_MIN, GENAI_DB_POOL_MAX),
+            "max_size": GENAI_DB_POOL_MAX,
+            "timeout": GENAI_DB_POOL_TIMEOUT_SECONDS,
+        },
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool refuses persistent connections
+elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://genai")}

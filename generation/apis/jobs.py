@@ -3,7 +3,6 @@
 import json
 from collections.abc import AsyncIterator, Iterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +16,14 @@ from rest_framework.views import APIView
 from generation import selectors
 from generation.apis.filters import JobFilter
 from generation.apis.serializers import IDEMPOTENCY_KEY_MAX, JobCreateInputSerializer, JobOutputSerializer
-from generation.apis.streaming import AsyncJobFollower, JobFollower, StreamSlot, event_deltas, streaming_response
+from generation.apis.streaming import (
+    AsyncJobFollower,
+    JobFollower,
+    StreamSlot,
+    db_call_in_thread,
+    event_deltas,
+    streaming_response,
+)
 from generation.apis.throttling import UserThrottle
 from generation.exceptions import InvalidInput
 from generation.models import Job
@@ -189,7 +195,7 @@ class _JobEvents:
         async for event in follower:
             for text in self.on_event(event):
                 yield text
-        for text in await sync_to_async(self.on_end, thread_sensitive=False)(follower):
+        for text in await db_call_in_thread(self.on_end, follower):
             yield text
 
     def on_event(self, event) -> list[str]:

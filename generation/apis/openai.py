@@ -12,7 +12,6 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -45,7 +44,14 @@ from generation.apis.openai_serializers import (
     ModelListSerializer,
     ModelSerializer,
 )
-from generation.apis.streaming import AsyncJobFollower, JobFollower, StreamSlot, event_deltas, streaming_response
+from generation.apis.streaming import (
+    AsyncJobFollower,
+    JobFollower,
+    StreamSlot,
+    db_call_in_thread,
+    event_deltas,
+    streaming_response,
+)
 from generation.apis.throttling import UserThrottle
 from generation.exceptions import Conflict, NotFound
 from generation.kinds.generate import base_model_name, model_names
@@ -370,7 +376,7 @@ class _Chunks:
             if self.ended:
                 break
         else:
-            for text in await sync_to_async(self.on_end, thread_sensitive=False)(follower):
+            for text in await db_call_in_thread(self.on_end, follower):
                 yield text
         self.slot.completed = True
 

@@ -5,6 +5,9 @@ Under the ASGI server a stream is an async generator on the event loop (``AsyncJ
 by one ``JobEventHub`` per loop), so open streams hold no thread; under WSGI (and Django's test
 client) the same events come from ``JobFollower``'s blocking loop. Each open stream takes a slot
 (``StreamSlot``): at most GENAI_MAX_OPEN_STREAMS per web process, more are 429.
+
+Neither kind holds a database connection while it waits: between polls the connection goes back
+to the process's pool (GENAI_DB_POOL_MAX), so open streams and waiting requests share its few.
 """
 
 import asyncio
@@ -23,6 +26,7 @@ from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 
 from generation import selectors
+from generation.db import db_connections_release
 from generation.exceptions import AdmissionRejected
 from generation.models import JobEvent
 from generation.services.jobs import job_status_is_final
@@ -67,6 +71,7 @@ class JobFollower:
             now = time.monotonic()
             if now > deadline:
                 return
+            db_connections_release()  # the wait (and a slow client's keep-alive) needs no connection
             if now > keepalive_at:
                 keepalive_at = now + settings.GENAI_STREAM_KEEPALIVE_SECONDS
                 yield None
@@ -119,7 +124,7 @@ class JobEventHub:
                 read = follower.read_id
                 after[follower.job_id] = min(after.get(follower.job_id, read), read)
             try:
-                statuses, events, complete = await sync_to_async(_poll, thread_sensitive=False)(after)
+                statuses, events, complete = await db_call_in_thread(_poll, after)
             except Exception:  # noqa: BLE001 - the database is down: keep the streams, try again
                 logger.exception("polling %d followed jobs failed", len(after))
             else:
@@ -130,6 +135,19 @@ class JobEventHub:
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JobEventHub]" = weakref.WeakKeyDictionary()
+
+
+async def db_call_in_thread(function, *args):
+    """``function(*args)`` (sync, database calls) in the loop's shared thread pool, whose thread
+    then gives its connection back to the pool: it holds none until its next call."""
+
+    def call():
+        try:
+            return function(*args)
+        finally:
+            db_connections_release()
+
+    return await sync_to_async(call, thread_sensitive=False)()
 
 
 def _poll(after: dict[uuid.UUID, int]) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, list[JobEvent]], bool]:
@@ -267,6 +285,8 @@ class StreamSlot:
             self.on_abandon()
         except Exception:  # noqa: BLE001 - closing a response must not fail on it
             logger.exception("cleaning up an abandoned stream failed")
+        finally:
+            db_connections_release()  # an executor's thread, shared: it keeps no connection
 
 
 def request_is_async(request) -> bool:

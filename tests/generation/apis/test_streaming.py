@@ -2,14 +2,26 @@ import asyncio
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from generation.apis import streaming
 from generation.apis.streaming import AsyncJobFollower, JobFollower, event_deltas
+from generation.db import db_connections_release
 from generation.models import JobEvent, JobStatus
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
+
+pooled = pytest.mark.skipif(
+    not connection.settings_dict["OPTIONS"].get("pool"), reason="needs PostgreSQL with its pool (GENAI_DB_POOL_MAX)"
+)
+
+
+def _checked_out() -> int:
+    """Connections of this process's pool in use (by any thread)."""
+    stats = connection.pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
 
 
 def test_follower_resumes_after_an_event_and_stops_once_the_job_is_final():
@@ -76,3 +88,40 @@ def test_async_follower_keepalives_limit_and_deleted_job(settings):
     idle, none = _follow_all([queued, missing])
     assert idle and set(idle) == {None} and not queued.final
     assert none == [] and missing.gone
+
+
+# --- waiting streams hold no database connection (issue 19: 200 streams opened at once were 503s
+# past PostgreSQL's max_connections) ------------------------------------------------------------
+
+
+@pooled
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_follower_gives_its_connection_back_between_polls(settings):
+    settings.GENAI_STREAM_MAX_SECONDS = 0.3
+    settings.GENAI_STREAM_KEEPALIVE_SECONDS = 0.05
+    settings.GENAI_STREAM_POLL_SECONDS = 0.01
+    follower = JobFollower(JobFactory().pk)  # queued, and no worker
+    held = [(connection.connection is not None, _checked_out()) for _ in follower]  # at each keep-alive
+    assert held and set(held) == {(False, 0)}
+
+
+@pooled
+@pytest.mark.django_db(transaction=True)
+def test_async_followers_leave_no_connection_in_the_loops_threads(settings):
+    settings.GENAI_STREAM_MAX_SECONDS = 0.3
+    settings.GENAI_STREAM_KEEPALIVE_SECONDS = 0.05
+    settings.GENAI_STREAM_POLL_SECONDS = 0.01
+    followers = [AsyncJobFollower(JobFactory().pk) for _ in range(20)]
+    db_connections_release()  # the test's own
+
+    async def main():
+        async def follow(follower):
+            return [event async for event in follower]
+
+        results = await asyncio.gather(*(follow(f) for f in followers))
+        await asyncio.sleep(0.1)  # the hub's last poll ends
+        return results, _checked_out()
+
+    results, checked_out = asyncio.run(main())
+    assert all(r and set(r) == {None} for r in results)  # they waited (keep-alives) on the hub's polls
+    assert checked_out == 0

@@ -9,11 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from generation.models import Job, JobEvent, JobStatus
@@ -31,11 +33,33 @@ class Server:
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
 
+    def worker_pid(self) -> int:
+        """The gunicorn worker process (the one serving the requests)."""
+        (worker,) = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(worker)
+
     def worker_threads(self) -> int:
-        """Threads of the gunicorn worker process (the one serving the requests)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        (worker,) = children
-        return len(os.listdir(f"/proc/{worker}/task"))
+        return len(os.listdir(f"/proc/{self.worker_pid()}/task"))
+
+    def database_connections(self) -> int:
+        """The worker's open TCP connections to the database's port."""
+        pid = self.worker_pid()
+        sockets = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                sockets.add(target[8:-1])
+        port = f"{int(connection.settings_dict['PORT'] or 5432):04X}"
+        count = 0
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()  # local, remote (address:port in hex), state, ..., inode
+                if fields[2].endswith(f":{port}") and fields[3] == "01" and fields[9] in sockets:  # established
+                    count += 1
+        return count
 
 
 @pytest.fixture
@@ -171,3 +195,53 @@ def test_open_streams_hold_no_thread_each_and_beyond_the_limit_are_429(asgi_serv
     wait_for(admitted, timeout=20, message="slots of closed streams were not released")
     for connection in streams[5:]:
         connection.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the connection pool is PostgreSQL's")
+def test_streams_opened_at_once_share_the_pool_and_hold_no_connection_while_open(asgi_server):
+    # Issue 19: 200 streams opened at once were 101 503s, each request's thread holding a
+    # connection of its own past PostgreSQL's max_connections. 40 against a pool of 3: every one
+    # opens, and the server never has more than the pool's connections, while opening or held.
+    server = asgi_server(GENAI_DB_POOL_MAX="3", GENAI_DB_POOL_MIN="1", GENAI_STREAM_KEEPALIVE_SECONDS="1")
+    user = UserFactory(role="agent")
+    headers = {"Authorization": f"Token {TokenFactory(user=user).key}"}
+    jobs = [JobFactory(owner=user) for _ in range(40)]  # queued, no worker: the streams stay open
+    start = threading.Barrier(len(jobs))
+    outcomes: dict[int, str] = {}
+    streams: list[http.client.HTTPConnection] = []
+
+    def open_stream(index: int, job) -> None:
+        stream = server.connect()
+        streams.append(stream)
+        start.wait()
+        try:
+            stream.request("GET", f"/api/jobs/{job.pk}/stream", headers=headers)
+            response = stream.getresponse()
+            outcomes[index] = f"{response.status} {response.readline()!r}"
+        except OSError as exc:
+            outcomes[index] = repr(exc)
+
+    peak, sampling = [0], threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(0.05):
+            peak[0] = max(peak[0], server.database_connections())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    openers = [threading.Thread(target=open_stream, args=(i, job)) for i, job in enumerate(jobs)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(timeout=60)
+    time.sleep(2)  # held: keep-alives go out, the hub polls
+    sampling.set()
+    sampler.join()
+    held = server.database_connections()
+    try:
+        assert sorted(set(outcomes.values())) == ["200 b'retry: 1000\\n'"], server.log.read_text()[-3000:]
+        assert len(outcomes) == len(jobs)
+        assert peak[0] <= 3 and held <= 3, f"the server had {peak[0]} connections (pool of 3), {held} while held"
+    finally:
+        for stream in streams:
+            stream.close()
