@@ -212,7 +212,8 @@ _SIZE_PHRASE = re.compile(
 )
 _ONE_SIZE = re.compile(r"\bone[\s-]size\b", re.I)
 # A size said in words ("a tote bag for women in medium size", "a large-sized mug", "size small").
-_SIZE_WORD = re.compile(r"\b(small|medium|large|extra[\s-]large)[\s-]siz(?:e|ed)\b|\bsize\s+(small|medium|large)\b", re.I)
+_SIZE_WORD = re.compile(r"\b(small|medium|large|extra[\s-]large)[\s-]siz(?:e|ed)\b|\bsize\s+(small|medium|large)\b|"
+                        r"\b(?:size|length|fit|width) of (small|medium|large|extra[\s-]large)\b", re.I)
 _UNIT = (
     r"mm|cm|m|km|in|inch|inches|\"|”|ft|feet|ml|cl|l|litres?|liters?|oz|g|kg|lbs?|pounds?|gb|tb|mb|mah|wh|w|watts?|"
     r"(?:milli|centi|kilo)?(?:metres?|meters?)|millilitres?|milliliters?|grams?|kilograms?|kilos?|ounces?|"
@@ -578,7 +579,7 @@ def _sentence_claims(sentence: str, allowed: _Allowed) -> list[Claim]:
     if _ONE_SIZE.search(sentence) and " one size " not in allowed.folded:
         add("size", "one size")
     for match in _SIZE_WORD.finditer(sentence):
-        if not set(words(match.group(1) or match.group(2))) <= allowed.words:
+        if not set(words(match.group(1) or match.group(2) or match.group(3))) <= allowed.words:
             add("size", match.group(0).strip())
     # numbers with units, prices
     for match in _NUMBER_UNIT.finditer(sentence):
@@ -662,6 +663,24 @@ STRICT_TERMS: dict[str, tuple[str, ...]] = {
         "iconic", "legendary", "famous", "popular", "loved by", "trusted", "professional grade", "state of the art",
         "cutting edge", "revolutionary", "innovative", "exclusive", "guaranteed", "guarantee", "warranty",
         "flawless", "superior", "exceptional", "unparalleled", "timeless",
+    ),
+    # Seasons, weather and activities that can be wrong ("a down parka made for warm days"); praise
+    # that cannot ("for the everyday", "a thoughtful gift") is left alone.
+    "use": (
+        "warm days", "cold days", "hot days", "rainy days", "sunny days", "chilly days", "warm weather",
+        "cold weather", "hot weather", "wet weather", "summer", "summery", "winter", "wintry", "autumn", "autumnal",
+        "beach", "gym", "workout", "hiking", "camping", "party", "wedding", "date night", "night out", "evening wear",
+        "outdoors", "the outdoors", "adventure", "adventures",
+    ),
+    # Where it comes from and who made it: "bamboo is a material from the forest".
+    "origin": (
+        "forest", "farm", "locally", "sourced", "imported", "artisan", "artisans", "craftsmen", "craftspeople",
+        "heritage", "traditional", "tradition", "family run", "small batch",
+    ),
+    # How it is made, when the attributes do not say: "an extra layer of borosilicate", "woven in".
+    "construction": (
+        "layer of", "extra layer", "layered", "woven", "handwoven", "knitted", "hand knitted", "hand stitched",
+        "hand finished", "moulded", "molded", "forged", "welded", "lacquered", "varnished", "coated",
     ),
 }
 # Words that say the text is about the task, not the product.
@@ -945,6 +964,72 @@ def _sense_claims(sentence: str, allowed: _Allowed) -> list[tuple[str, str]]:
                         found.append(("altered", f"{prev} {' '.join(tail)} (given: {' '.join(item)})"))
                 if starts:
                     break
+    found += _swapped_roles(sentence, ws, allowed)
+    return found
+
+
+_COLOUR_MADE_OF = re.compile(
+    r"\bcolou?r\s+(?:is\s+|was\s+)?(?:rendered|made|woven|crafted|formed|created|drawn|taken|cut)\s+(?:from|of|in|out)\b",
+    re.I,
+)
+_MAKER_WORDS = frozenset("brand company label maker house studio".split())
+_AGED = re.compile(r"\bag(?:ed|es)\s+(\d+(?:\s*[-–]\s*\d+)?)", re.I)
+# An adjective of the attributes said as a thing: "an IP67 waterproof", "made for the stovetop-safe".
+_ADJECTIVE_AS_NOUN = re.compile(
+    r"\b(?:a|an|the)\s+(?:[\w-]+\s+)?[\w-]*(?:-safe|proof|-free|-resistant|-ready|-compatible)(?=\s*(?:[,.;!?]|and\b|$))",
+    re.I,
+)
+# A measure, a duration or a battery said with the words of a price or a colour.
+_AVAILABLE_AS = re.compile(r"\b(comes?|is available|are available|available)\s+(?:in|at|for)\s+((?:a\s+)?battery\b|"
+                           r"\d[\d.,]*\s*[a-z]+)", re.I)
+
+
+def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tuple[str, str]]:
+    """(``role``, claim) for one attribute said as another: a material as the colour ("Suede is the
+    colour", "the colour is rendered from soy wax"), the name as the brand ("from the Insulated
+    Bottle brand"), the brand as the product ("Kestrel is a water bottle")."""
+    found: list[tuple[str, str]] = []
+    match = _COLOUR_MADE_OF.search(sentence)
+    if match:
+        found.append(("role", match.group(0)))
+    for match in _AVAILABLE_AS.finditer(sentence):  # "available at 7 litres", "comes in a battery life of 70 days"
+        said = match.group(2)
+        numbers = _numbers(said)
+        keys = {k for k, item in allowed.items for n in numbers if n in item}
+        if "battery" in said.lower() or any(re.search(r"capacity|battery|weight|warranty|volume|life|power|time|dur", k)
+                                            for k in keys):
+            found.append(("role", match.group(0).strip()))
+    for match in _AGED.finditer(sentence):  # "made for men aged 6-12" where 6-12 are UK sizes
+        holders = [(k, item) for k, item in allowed.items for n in _numbers(match.group(1)) if n in item]
+        if holders and not any("age" in k or {"age", "aged", "year"} & set(item) for k, item in holders):
+            found.append(("role", match.group(0)))
+    for match in _ADJECTIVE_AS_NOUN.finditer(sentence):  # "an IP67 waterproof", "made for the stovetop-safe"
+        found.append(("role", match.group(0)))
+    material_words = {w for k, item in allowed.items if k == "material" for w in item}
+    for key, item in allowed.items:
+        n = len(item)
+        for i in _phrase_starts(item, ws):
+            if key in ("colour", "color") and i >= 2 and ws[i - 2 : i] in (["made", "from"], ["made", "of"]) \
+                    and not set(item) <= material_words:
+                found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
+    other_words = {w for k, item in allowed.items if k not in ("features", "feature") for w in item}
+    attribute_words = {w for k, item in allowed.items if k in ("features", "feature")
+                       for w in item if w not in STOPWORDS and not w[:1].isdigit()} - other_words
+    for i, w in enumerate(ws[:-1]):  # "1 litre of gooseneck": a measure of a feature
+        if w == "of" and ws[i + 1] in attribute_words and i >= 2 and ws[i - 2][:1].isdigit() \
+                and _NUMBER_UNIT.search(f"{ws[i - 2]} {ws[i - 1]}"):
+            found.append(("role", " ".join(ws[i - 2 : i + 2])))
+    for key, item in allowed.items:
+        n = len(item)
+        for i in _phrase_starts(item, ws):
+            after = ws[i + n : i + n + 3]
+            if key == "material" and (after[:1] == ["color"] or (after[:1] == ["is"] and "color" in ws[i + n + 1 : i + n + 4])):
+                found.append(("role", f"{' '.join(item)} as the colour"))
+            elif key == "name" and after[:1] == ["brand"]:
+                found.append(("role", f"{' '.join(item)} as the brand"))
+            elif key == "brand" and (i == 0 or ws[i - 1] in ("and", "but")) and after[:1] == ["is"] \
+                    and after[1:2] in (["a"], ["an"]) and not _MAKER_WORDS & set(ws[i + n + 2 : i + n + 6]):
+                found.append(("role", f"{' '.join(item)} as the product"))
     return found
 
 

@@ -56,6 +56,7 @@ from generation.runner import (
     RunnerContext,
     SilentContext,
 )
+from generation.text.articles import article_for, articles_fix
 from generation.text.copycheck import (
     KNOWN_KEYS,
     Fact,
@@ -289,11 +290,15 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
     clauses = []
     noun = _lower_first(category[0]) if category else ""
     colour = _join([c.lower() for c in colours]) if colours else ""
+    fits = items("fit")
     if noun or colour:
-        clauses.append(f"is {'an' if (colour or noun)[:1] in 'aeiou' else 'a'} {' '.join(p for p in (colour, noun) if p) or 'piece'}"
+        clauses.append(f"is {article_for(colour or noun)} {' '.join(p for p in (colour, noun) if p) or 'piece'}"
                        if noun else f"comes in {colour}")
     if materials:
         clauses.append(f"made of {_join([_lower_first(m) for m in materials])}")
+    if fits:  # "in a relaxed fit", not "Its fit is relaxed fit"
+        fit = _join([_lower_first(f) for f in fits])
+        clauses.append(f"in {article_for(fit)} {fit}" + ("" if re.search(r"\b(?:fit|cut)$", fit) else " fit"))
     if features:
         clauses.append(f"with {_join([_lower_first(f) for f in features])}")
     if sizes:
@@ -316,7 +321,7 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
         else:
             sentences.append(f"{lead} {head}" + "".join(f", {c}" for c in clauses[1:]) + ".")
     known = {"name", "brand", "category", "colour", "color", "colours", "colors", "material", "features", "feature",
-             "sizes", "size", "audience", "price"}
+             "sizes", "size", "audience", "price", "fit"}
     others = [(str(k).strip(), v) for k, values in attributes_ordered(attributes)
               if key_normalise(k) not in known
               for v in values if keys is None or (key_normalise(k), v) in keys]
@@ -334,7 +339,7 @@ def facts_sentence(attributes: Mapping[str, object], *, keys: set[tuple[str, str
         described.append(f"its {label} {'are' if plural else 'is'} {_join(values)}")
     if described:
         sentences.append(_join(described)[:1].upper() + _join(described)[1:] + ".")
-    return " ".join(sentences)
+    return articles_fix(" ".join(sentences), [v for _, values in attributes_ordered(attributes) for v in values])
 
 
 # Attributes a sentence of their own says better than "its <key> is <value>".
@@ -352,10 +357,10 @@ KEY_SENTENCES = {
 def copy_fallback_description(attributes: Mapping[str, object]) -> str:
     """A plain description stating the attributes, for when every generated one failed."""
     brand, name = _value(attributes, "brand"), _value(attributes, "name")
-    subject = " ".join(p for p in (brand, name) if p)
     rest = {("name", v) for v in [name]} | {("brand", v) for v in [brand]}
     facts = {(key_normalise(k), v) for k, values in attributes_ordered(attributes) for v in values}
-    return facts_sentence(attributes, keys=facts - rest, lead=f"The {subject}" if subject else "It")
+    lead = copy_prefix(attributes) or (f"The {brand}" if brand else "It")  # "The Lumen E-Reader", not "Lumen Lumen"
+    return facts_sentence(attributes, keys=facts - rest, lead=lead)
 
 
 def copy_text(*, title: str, description: str, bullets: Sequence[str]) -> str:
@@ -430,7 +435,7 @@ def description_clean(
     known_brands: Sequence[str] = (),
 ) -> Description:
     """Loops cut, unfinished last sentence dropped, unsupported sentences removed."""
-    text = " ".join(raw.split())
+    text = articles_fix(" ".join(raw.split()), [f.value for f in attribute_facts(attributes)])
     text, was_cut = loop_cut(text)
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
@@ -618,17 +623,46 @@ def _group_fallback(attributes: Mapping[str, object], group: Sequence[Fact], *, 
     return facts_sentence(attributes, keys=keys)
 
 
-def _sentence_pick(drawn: Sequence[Description], group: Sequence[Fact], before: str) -> tuple[Description | None, float]:
-    """The drawn sentence that states most of its facts with least cut, and nothing said before."""
+_NAMING_KEYS = ("name", "brand", "category")
+
+
+def _phrase_count(phrase: str, text: str) -> int:
+    pattern = r"(?<![\w'’-])" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?![\w-])"
+    return len(re.findall(pattern, text, re.I))
+
+
+def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact]) -> list[str]:
+    """Why a drawn sentence cannot stand for its group of the plan, besides the checker's claims:
+    a fact of another group said here (it is said again in its own sentence: "Fernhill's Linen
+    Shirt ... made from linen ... It comes in sky blue, made of linen"), the name or the brand not
+    as given in the sentence that introduces them, or the brand twice in one sentence."""
+    faults = []
+    naming = {w for f in facts if f.key in _NAMING_KEYS for w in content_words(f.value)}
+    others = [f for f in facts if f not in group and f.key not in _NAMING_KEYS
+              and not set(content_words(f.value)) <= naming]  # "Linen" in "Linen Shirt" is its name
+    faults += [f"states {f.label()} (another sentence's)" for f in facts_stated(text, others)]
+    for f in group:
+        if f.key in ("name", "brand") and not _phrase_count(f.value, text):
+            faults.append(f"{f.key} not as given: {f.value}")
+    for f in facts:
+        if f.key == "brand" and _phrase_count(f.value, text) > 1:
+            faults.append(f"brand twice: {f.value}")
+    return faults
+
+
+def _sentence_pick(drawn: Sequence[Description], group: Sequence[Fact], before: str,
+                   facts: Sequence[Fact] = ()) -> tuple[Description | None, float]:
+    """The drawn sentence that states most of its facts with least cut, nothing said before and
+    no ``sentence_faults``."""
     best, best_key, best_share = None, None, 0.0
     for d in drawn:
         if not d.text:
             continue
         share = len(facts_stated(d.text, group)) / len(group)
-        repeats = repeated_ngram_text(f"{before} {d.text}") is not None
-        key = (not repeats, share >= 1.0 and not d.removed, round(share - 0.25 * len(d.removed), 4), -d.words)
+        faulty = repeated_ngram_text(f"{before} {d.text}") is not None or bool(sentence_faults(d.text, group, facts))
+        key = (not faulty, share >= 1.0 and not d.removed, round(share - 0.25 * len(d.removed), 4), -d.words)
         if best_key is None or key > best_key:
-            best, best_key, best_share = d, key, share if not repeats else 0.0
+            best, best_key, best_share = d, key, share if not faulty else 0.0
     return best, best_share
 
 
@@ -648,6 +682,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
     attributes = params["attributes"]
     tone, length = params.get("tone", "neutral"), params.get("length", "medium")
     plan = copy_plan(attributes, length)
+    all_facts = [f for group in plan for f in group]
     n, seed = params.get("n", 1), params.get("seed")
     temperature = params.get("temperature", 0.0)
     samples = max(1, settings.GENAI_COPY_SAMPLES)
@@ -694,11 +729,11 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
             base_seed = None if seed is None else seed + 7919 * i + 31 * g
             first_temp = temperature if i == 0 else max(temperature, SAMPLED_TEMPERATURE)
             drawn = draw(ids, n_draws=1, temp=first_temp, draw_seed=base_seed)
-            best, share = _sentence_pick(drawn, group, before)
+            best, share = _sentence_pick(drawn, group, before, all_facts)
             if not _perfect(best, share) and samples > 1:
                 drawn += draw(ids, n_draws=samples - 1, temp=max(temperature, SAMPLED_TEMPERATURE),
                               draw_seed=None if base_seed is None else base_seed + 1)
-                best, share = _sentence_pick(drawn, group, before)
+                best, share = _sentence_pick(drawn, group, before, all_facts)
             tokens += sum(d.completion_tokens for d in drawn)
             raws.append(" | ".join(d.raw for d in drawn))
             if _perfect(best, share):

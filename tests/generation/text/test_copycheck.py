@@ -273,3 +273,56 @@ def test_a_value_as_another_keys_noun_is_flagged_but_a_value_that_names_it_is_no
     assert unsupported_claims("Alder & Co Weekender Duffel – Duffel bag", duffel) == []
     shade = {"name": "Rattan Shade", "category": "Lamp shade", "sizes": "45 cm diameter"}
     assert unsupported_claims("It comes in size 45 cm diameter.", shade) == []
+
+
+CHELSEA = {"name": "Chelsea Boot", "brand": "Oakhurst", "category": "Boots", "colour": "Dark Brown", "material": "Suede",
+           "features": "elastic side panels; pull tab", "audience": "men", "sizes": "UK 6-12"}
+
+
+@pytest.mark.parametrize(("text", "claim"), [
+    ("Suede is the colour, and it comes in dark brown.", ("role", "suede as the colour")),
+    ("It comes in dark brown, and the colour is rendered from suede.", ("role", "colour is rendered from")),
+    ("Oakhurst is a pair of boots in dark brown.", ("role", "oakhurst as the product")),
+    ("It is a suede boot from the Chelsea Boot brand.", ("role", "chelsea boot as the brand")),
+    ("The Chelsea Boot is made for warm days.", ("use", "warm day")),
+    ("Dark brown suede boots for the summer.", ("use", "summer")),
+    ("It has an extra layer of suede.", ("construction", "layer of")),
+    ("The boots are made from dark brown with a finish of suede.", ("role", "made of dark brown (a colour)")),
+    ("Chelsea Boot from Oakhurst is a pair of boots for the outdoors.", ("use", "the outdoor")),
+    ("Suede is a material from the forest.", ("origin", "forest")),
+    ("Suede is a dark colour, and the boots are brown.", ("role", "suede as the colour")),
+    ("It is made for men aged 6-12.", ("role", "aged 6-12")),
+    ("It is a boot with a length of medium.", ("size", "length of medium")),
+])
+def test_one_attribute_said_as_another_and_a_season_or_make_nobody_gave_are_flagged(text, claim):
+    """What the sentence-at-a-time copy model wrote and the checker passed (docs/samples/copy_catalogue_v6.md)."""
+    assert claim in _claims(text, CHELSEA)
+
+
+@pytest.mark.parametrize("text", [
+    "The Chelsea Boot from Oakhurst is a pair of dark brown suede boots for men.",
+    "Oakhurst is a brand of boots, and the Chelsea Boot comes in dark brown suede.",
+    "Its colour is dark brown, and it is made from suede.",
+    "It is ready for the everyday, with elastic side panels and a pull tab.",
+])
+def test_the_same_facts_said_as_what_they_are_pass(text):
+    assert not {c for c in _claims(text, CHELSEA) if c[0] in ("role", "use", "construction")}
+
+
+KETTLE = {"name": "Glass Pour-Over Kettle", "brand": "Hearthstone", "category": "Kettle", "colour": "Clear",
+          "material": "Borosilicate glass", "price": "45 EUR", "features": "gooseneck spout; stovetop-safe",
+          "capacity": "1 litre", "battery_life": "70 days"}
+
+
+@pytest.mark.parametrize(("text", "flagged"), [
+    ("It takes 1 litre of gooseneck and costs 45 EUR.", True),
+    ("It is available at 1 litre.", True),
+    ("It comes in a battery life of 70 days.", True),
+    ("It is available for 70 days at 45 EUR.", True),
+    ("It is available at 45 EUR.", False),
+    ("It has a gooseneck spout and is made for the stovetop-safe.", True),
+    ("It has a gooseneck spout and is stovetop-safe.", False),
+    ("It holds 1 litre and has a battery life of 70 days.", False),
+])
+def test_a_measure_said_with_a_price_s_words_or_of_a_feature_is_flagged(text, flagged):
+    assert any(kind == "role" for kind, _ in _claims(text, KETTLE)) is flagged

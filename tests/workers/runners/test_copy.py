@@ -250,3 +250,22 @@ def test_care_and_warranty_are_plain_sentences_never_drawn():
     assert last == {"facts": ["care: wipe clean", "warranty: 2 years"], "by": "plain", "draws": 0,
                     "text": "To care for it, wipe clean. The warranty is 2 years."}
     assert description.text.endswith(last["text"])
+
+
+def test_a_drawn_sentence_with_another_groups_fact_or_a_name_not_as_given_is_faulted():
+    """Openings the sentence-at-a-time model wrote (docs/samples/copy_catalogue_v6.md)."""
+    from generation.text.copyplan import copy_plan
+    from workers.runners.copy import sentence_faults
+
+    shirt = {"name": "Linen Shirt", "brand": "Fernhill", "category": "Shirt", "colour": "Sky Blue",
+             "material": "Linen", "sizes": "S, M, L", "features": "chest pocket", "audience": "men"}
+    plan = copy_plan(shirt, "medium")
+    facts = [f for group in plan for f in group]
+    opening = plan[0]
+    assert {f.key for f in opening} >= {"name", "brand", "category"}
+    bad = "Fernhill's Linen Shirt from the Fernhill brand is a shirt for men with a chest pocket."
+    faults = sentence_faults(bad, opening, facts)
+    assert "brand twice: Fernhill" in faults and any("features: chest pocket" in f for f in faults), faults
+    assert any("name not as given" in f for f in sentence_faults("Fernhill's Linnen Shirt is a shirt.", opening, facts))
+    good = "The Linen Shirt from Fernhill is a shirt made of linen."  # "Linen" also names it
+    assert sentence_faults(good, opening, facts) == []
