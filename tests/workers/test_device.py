@@ -74,3 +74,18 @@ def test_training_autocasts_to_bf16_only_where_the_cpu_multiplies_bf16_natively(
     assert device_module.device_amp_dtype() == ("bfloat16" if native else "")
     monkeypatch.setattr(device_module, "device_get", lambda: device_choose("cpu", cpu_dtype="float32"))
     assert device_module.device_amp_dtype() == ""
+
+
+def test_batch_processes_take_dense_weights_where_the_cpu_has_no_native_bf16(settings, monkeypatch):
+    from workers.runtime import device as device_module
+
+    settings.GENAI_CPU_WEIGHTS = "int4"
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: False)
+    assert device_module.batch_cpu_weights("auto") == "dense" and settings.GENAI_CPU_WEIGHTS == "dense"
+    settings.GENAI_CPU_WEIGHTS = "int4"
+    monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda: True)
+    assert device_module.batch_cpu_weights("auto") == "int4"
+    assert device_module.batch_cpu_weights("dense") == "dense"
+    with pytest.raises(device_module.DeviceSettingError):
+        device_module.batch_cpu_weights("int8")
+    device_module.device_get.cache_clear()

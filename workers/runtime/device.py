@@ -83,6 +83,23 @@ def device_choose(setting: str, *, cpu_dtype: str = "auto", cpu_weights: str = "
     return Device(device=device, dtype=getattr(torch, cpu_dtype))
 
 
+def batch_cpu_weights(requested: str = "auto") -> str:
+    """The CPU weight format for a process that drafts many texts at once (``copy_batch``,
+    ``copy_evaluate``) and serves no single stream: ``auto`` is ``dense`` (float32) on a CPU without
+    native bf16, where the int4 kernel's bfloat16 activations and everything around them are
+    emulated (a 46-product copy run at 16 products at once: 5.3 s a product dense, 9.6 s int4 on
+    the 2-core AVX2 machine of docs/benchmarks.md, although int4 decodes one stream 2x faster),
+    and the worker's setting elsewhere. Call it before the first model is loaded."""
+    if requested not in ("auto", *CPU_WEIGHTS):
+        raise DeviceSettingError(f"weights {requested!r} is not one of auto, {', '.join(CPU_WEIGHTS)}")
+    if requested == "auto":
+        requested = "dense" if not cpu_has_native_bf16() else settings.GENAI_CPU_WEIGHTS
+    if requested != settings.GENAI_CPU_WEIGHTS:
+        settings.GENAI_CPU_WEIGHTS = requested
+        device_get.cache_clear()
+    return requested
+
+
 def device_amp_dtype() -> str:
     """``"bfloat16"`` where the worker computes in bf16 (CUDA, CPUs with native bf16): training and
     classifier forward passes then run under autocast, float32 weights kept; ``""`` elsewhere. On a
