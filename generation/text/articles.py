@@ -62,7 +62,7 @@ def articles_fix(text: str, items: Iterable[str] = ()) -> str:
             continue
         pattern = r"(?<![\w'’-])(?:a|an)\s+((?:[\w-]+\s+){0,2}?" + re.escape(item) + r")(?![\w'’-])"
         if item.split()[-1].lower() in PAIR_NOUNS:
-            text = re.sub(pattern, lambda m: m.group(0) if re.match(r"pairs?\b", m.group(1), re.I)
+            text = re.sub(pattern, lambda m: m.group(0) if re.match(r"pairs?\b|\S+\s+of\b", m.group(1), re.I)
                           else f"a pair of {m.group(1)}", text, flags=re.I)
         else:
             text = re.sub(r"(?<![\w'’-])(?:a|an)\s+(" + re.escape(item) + r")(?![\w'’-])", r"\1", text, flags=re.I)

@@ -670,7 +670,7 @@ STRICT_TERMS: dict[str, tuple[str, ...]] = {
         "warm days", "cold days", "hot days", "rainy days", "sunny days", "chilly days", "warm weather",
         "cold weather", "hot weather", "wet weather", "summer", "summery", "winter", "wintry", "autumn", "autumnal",
         "beach", "gym", "workout", "hiking", "camping", "party", "wedding", "date night", "night out", "evening wear",
-        "outdoors", "the outdoors", "adventure", "adventures",
+        "outdoors", "the outdoors", "adventure", "adventures", "evening", "evenings",
     ),
     # Where it comes from and who made it: "bamboo is a material from the forest".
     "origin": (
@@ -827,6 +827,16 @@ def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: boo
             continue
         if _numbers(match.group(0)) - allowed.numbers:
             found.append(("number", match.group(0)))
+    for match in re.finditer(r"\b(two|three|four|five|six|seven|eight|nine|ten|twelve)\b", sentence, re.I):
+        if _WORD_NUMBERS[match.group(1).lower()] not in allowed.numbers:
+            found.append(("number", match.group(0)))  # "Nine pieces of linen make up the shirt"
+    for match in re.finditer(r"\b([a-z]+)-free\b", sentence, re.I):
+        if match.group(1).lower() not in allowed.words:
+            found.append(("technology", match.group(0)))  # "it is battery-free"
+    first = re.match(r"\s*[\"'“‘(]?([A-Z][a-z]+)['’]s\b", sentence)
+    if first_word_is_start and first and first.group(1).lower() not in allowed.words \
+            and first.group(1).lower() not in STOPWORDS | _CONTRACTED and first.group(1) not in _NOT_NAMES:
+        found.append(("name", first.group(1)))  # "Cheleach's Chelsea Boot": an invented owner
     if re.search(r"\d+\s?%\s?off\b", sentence, re.I):
         found.append(("discount", re.search(r"\d+\s?%\s?off\b", sentence, re.I).group(0)))
     for match in COMPARISON.finditer(sentence):
@@ -973,6 +983,7 @@ _COLOUR_MADE_OF = re.compile(
     re.I,
 )
 _MAKER_WORDS = frozenset("brand company label maker house studio".split())
+_CONTRACTED = frozenset("it there here that what who where how let today everyone everything nothing sun".split())
 _AGED = re.compile(r"\bag(?:ed|es)\s+(\d+(?:\s*[-–]\s*\d+)?)", re.I)
 # An adjective of the attributes said as a thing: "an IP67 waterproof", "made for the stovetop-safe".
 _ADJECTIVE_AS_NOUN = re.compile(

@@ -30,3 +30,4 @@ def test_a_plural_sold_as_one_is_a_pair():
         "The Copperleaf Straight Jeans is a pair of jeans. It is a pair of indigo jeans."
     assert articles_fix("It is a pair of boots, yours for a pair of dark boots.", ["Boots"]) == \
         "It is a pair of boots, yours for a pair of dark boots."
+    assert articles_fix("It is a set of boots.", ["Boots"]) == "It is a set of boots."

@@ -293,6 +293,10 @@ CHELSEA = {"name": "Chelsea Boot", "brand": "Oakhurst", "category": "Boots", "co
     ("Suede is a dark colour, and the boots are brown.", ("role", "suede as the colour")),
     ("It is made for men aged 6-12.", ("role", "aged 6-12")),
     ("It is a boot with a length of medium.", ("size", "length of medium")),
+    ("Nine pieces of suede make up the Chelsea Boot.", ("number", "Nine")),
+    ("It is battery-free and comes in dark brown.", ("technology", "battery-free")),
+    ("Cheleach's Chelsea Boot from Oakhurst is a pair of boots.", ("name", "Cheleach")),
+    ("The Chelsea Boot is designed for quiet evenings.", ("use", "evening")),
 ])
 def test_one_attribute_said_as_another_and_a_season_or_make_nobody_gave_are_flagged(text, claim):
     """What the sentence-at-a-time copy model wrote and the checker passed (docs/samples/copy_catalogue_v6.md)."""
