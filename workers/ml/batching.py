@@ -2,16 +2,19 @@
 advances by one token per forward pass; requests join at step boundaries and leave the moment
 they finish.
 
-How sequences of different lengths share one batch: the KV cache is one ``DynamicCache`` whose
-rows are left-padded to the longest row; the 2-D attention mask marks the padding and explicit
-position ids keep each row's positions its own, so a row computes what it would alone (up to
-float summation order). Finished rows are dropped from the cache at once, and leading columns
-that are padding in every remaining row are cut, so the cache never grows past what the active
-rows need.
+How sequences of different lengths share one batch: the KV cache (``KVCache``) holds one row
+per candidate, left-padded to the longest row; the 2-D attention mask marks the padding and
+explicit position ids keep each row's positions its own, so a row computes what it would alone
+(up to float summation order). Finished rows leave the cache at once (the last row moves into
+the slot, so rows change places; ``rows`` and ``mask`` follow), and leading columns that are
+padding in every remaining row are cut, so the live cache never grows past what the active rows
+need. Joins and leaves copy only the rows that change: the cache keeps spare row slots and
+columns, and is copied whole only when it runs out of them (see ``KVCache``).
 
 A joining request is prefilled alone (batch of one, no padding), in chunks of ``prefill_chunk``
 tokens with one decoding step of the running batch between chunks, so a long prompt does not
-stall the others; its cache is then repeated for its ``n`` candidates and merged into the batch.
+stall the others; its cache is then written into the batch once for each of its ``n``
+candidates.
 Several short prompts that arrive together are prefilled in one forward pass instead
 (``prefill_many``: left-padded, at most ``prefill_chunk`` padded tokens in all), each row's cache
 then cut to its own prompt and joined as above, so a burst of requests waits for one pass rather
@@ -227,8 +230,6 @@ class BatchDecoder:
         params = request.params
         cache = request.cache
         request.cache = None
-        if params.n > 1:
-            cache.batch_repeat_interleave(params.n)
         for index in range(params.n):
             generator = None
             if params.seed is not None and params.temperature > 0:
@@ -247,12 +248,12 @@ class BatchDecoder:
         self._advance_rows(request.rows, logits.unsqueeze(0).expand(params.n, -1))
         length = len(request.prompt_ids)
         mask = torch.ones(params.n, length, dtype=torch.bool, device=self.device)
-        joined = KVCache.from_layers([(layer.keys, layer.values) for layer in cache.layers])
+        layers = [(layer.keys, layer.values) for layer in cache.layers]  # one row: the n candidates share it
         if self.cache is None:
-            self.cache, self.mask = joined, mask
+            self.cache, self.mask = KVCache.from_layers(layers, copies=params.n), mask
         else:
             total = max(self.mask.shape[1], length)
-            self.cache.concat_rows(joined)
+            self.cache.add_rows(layers, copies=params.n)
             self.mask = torch.cat([_pad_left(self.mask, total, 1), _pad_left(mask, total, 1)])
         self.rows.extend(request.rows)
         self._evict()
@@ -298,9 +299,10 @@ class BatchDecoder:
             cache=cache, use_cache=True,
         )
         self.cache.reserve(1)
+        keys, values = self.cache.live()
         for index in range(layers):
-            self.cache.keys[index, :, :, self.cache.length] = cache.layers[index].keys[:, :, -1]
-            self.cache.values[index, :, :, self.cache.length] = cache.layers[index].values[:, :, -1]
+            keys[index, :, :, self.cache.length] = cache.layers[index].keys[:, :, -1]
+            values[index, :, :, self.cache.length] = cache.layers[index].values[:, :, -1]
         self.cache.length += 1
         return out.logits[:, -1]
 
@@ -384,20 +386,21 @@ class BatchDecoder:
             row.finish_reason = "stop"  # the grammar's document is complete
 
     def _evict(self) -> None:
-        """Drop finished rows from the batch and cut columns that are padding for all the rest."""
-        finished = [r for r in self.rows if r.finish_reason is not None]
-        for row in finished:
+        """Drop finished rows from the batch (the cache moves its last rows into their slots, so
+        the rest change places) and cut columns that are padding for all the rest."""
+        finished = [i for i, r in enumerate(self.rows) if r.finish_reason is not None]
+        for i in finished:
+            row = self.rows[i]
             if tail := row.tracker.finish():
                 row.request.deltas[row.index] = row.request.deltas.get(row.index, "") + tail
         if not finished:
             return
-        keep = [i for i, r in enumerate(self.rows) if r.finish_reason is None]
-        self.rows = [self.rows[i] for i in keep]
-        if not keep:
-            self.cache, self.mask = None, None
+        if len(finished) == len(self.rows):
+            self.rows, self.cache, self.mask = [], None, None
             return
-        self.cache.select_rows(torch.tensor(keep, device=self.device))
-        self.mask = self.mask[keep]
+        order = self.cache.remove_rows(finished)
+        self.rows = [self.rows[i] for i in order]
+        self.mask = self.mask[order]
         first = int(self.mask.any(dim=0).nonzero()[0])
         if first:
             self.mask = self.mask[:, first:]

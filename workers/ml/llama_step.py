@@ -12,8 +12,9 @@ computes the same function:
 - q, k and v come from one matrix product (their weights concatenated), gate and up likewise;
 - the rotary embedding is applied to q and k together, with cos/sin from the model's own
   ``rotary_emb`` module;
-- the KV cache is a preallocated tensor per layer (``KVCache``): the step writes one column and
-  attends over a view, instead of concatenating the cache;
+- the KV cache is preallocated with room for more rows and columns (``KVCache``): the step
+  writes one column and attends over a view, instead of concatenating the cache, and rows join
+  and leave without copying the others;
 - grouped-query attention without repeating k and v: the query heads of one KV head are laid out
   as that head's queries (a decoding step has one query position, so they need no causal mask).
 
@@ -34,57 +35,111 @@ from workers.ml.quantized import Int4Linear
 
 
 class KVCache:
-    """Keys and values of every layer for the rows of a batch: ``keys``/``values`` are
-    (layers, rows, kv heads, capacity, head dim); columns ``0 .. length-1`` are in use (rows
-    left-padded, the padding marked by the decoder's mask). Grows by ``grow`` columns at a time."""
+    """Keys and values of every layer for the rows of a batch, in buffers with room to spare:
+    ``keys``/``values`` are (layers, row slots, kv heads, column capacity, head dim); the live
+    cache is rows ``0 .. rows-1`` by columns ``start .. start+length-1`` (rows left-padded, the
+    padding marked by the decoder's mask; what padding columns hold is never attended).
 
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, *, grow: int = 64):
+    Why the room: rows join and leave the batch at almost every step of short generations, and a
+    cache that is exactly the live size must be copied whole for each join, each leave and the
+    next step's column. Here a leaving row is replaced by the last live row (one row copied), a
+    joining row is written right-aligned into a free slot (its own columns copied), the next
+    column and cut leading columns are views; the whole cache is copied only when the buffers
+    lack room (more rows than slots, a prompt longer than the columns before the live ones, the
+    last column reached), and then into buffers with headroom (row slots a power of two, half the
+    length or ``grow`` columns more, whichever is larger), so that happens rarely.
+    ``reallocations`` counts those copies."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int, *, rows: int | None = None,
+                 start: int = 0, grow: int = 64):
         self.keys, self.values, self.length, self.grow = keys, values, length, grow
+        self.rows = keys.shape[1] if rows is None else rows
+        self.start = start
+        self.reallocations = 0
 
     @classmethod
-    def from_layers(cls, layers: list[tuple[torch.Tensor, torch.Tensor]], *, grow: int = 64) -> KVCache:
-        """From per-layer (rows, heads, length, dim) keys and values (a transformers cache's)."""
-        keys = torch.stack([k for k, _ in layers])
-        values = torch.stack([v for _, v in layers])
-        return cls(keys, values, keys.shape[3], grow=grow)
-
-    @property
-    def rows(self) -> int:
-        return self.keys.shape[1]
+    def from_layers(cls, layers: list[tuple[torch.Tensor, torch.Tensor]], *, copies: int = 1,
+                    grow: int = 64) -> KVCache:
+        """From per-layer (rows, heads, length, dim) keys and values (a transformers cache's),
+        each row ``copies`` times in a row."""
+        keys = layers[0][0]
+        empty = keys.new_zeros(len(layers), 0, keys.shape[1], 0, keys.shape[3])
+        cache = cls(empty, empty, 0, grow=grow)
+        cache.add_rows(layers, copies=copies)
+        cache.reallocations = 0
+        return cache
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``index``'s keys and values in use, (rows, heads, length, dim) views."""
-        return self.keys[index, :, :, : self.length], self.values[index, :, :, : self.length]
+        columns = slice(self.start, self.start + self.length)
+        return self.keys[index, : self.rows, :, columns], self.values[index, : self.rows, :, columns]
+
+    def live(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the live rows from the first live column to the capacity,
+        (layers, rows, heads, columns, dim) views: column ``length`` is the next one to write."""
+        return self.keys[:, : self.rows, :, self.start :], self.values[:, : self.rows, :, self.start :]
 
     def reserve(self, columns: int) -> None:
         """Room for ``columns`` more columns."""
-        capacity = self.keys.shape[3]
-        if self.length + columns <= capacity:
-            return
-        extra = max(self.grow, self.length + columns - capacity)
-        pad = (0, 0, 0, extra)
-        self.keys, self.values = F.pad(self.keys, pad), F.pad(self.values, pad)
+        self._room(rows=self.rows, before=0, after=columns)
 
-    def select_rows(self, keep: torch.Tensor) -> None:
-        self.keys, self.values = self.keys[:, keep], self.values[:, keep]
+    def _room(self, *, rows: int, before: int, after: int) -> None:
+        """Room for ``rows`` row slots, ``before`` columns before the live ones and ``after``
+        after them: the buffers as they are when they have it, else new ones with headroom."""
+        slots, capacity = self.keys.shape[1], self.keys.shape[3]
+        if rows <= slots and before <= self.start and self.start + self.length + after <= capacity:
+            return
+        slots = max(slots, 1 << max(rows - 1, 0).bit_length())
+        start = before + self.grow // 4  # a later, longer prompt can often join without a copy
+        capacity = start + self.length + after + max(self.grow, self.length // 2)
+        layers, _, heads, _, dim = self.keys.shape
+        # zeros, not empty: padding columns are masked, and a masked NaN would still poison a sum
+        keys = self.keys.new_zeros(layers, slots, heads, capacity, dim)
+        values = self.values.new_zeros(layers, slots, heads, capacity, dim)
+        old, new = slice(self.start, self.start + self.length), slice(start, start + self.length)
+        keys[:, : self.rows, :, new] = self.keys[:, : self.rows, :, old]
+        values[:, : self.rows, :, new] = self.values[:, : self.rows, :, old]
+        self.keys, self.values, self.start = keys, values, start
+        self.reallocations += 1
+
+    def add_rows(self, layers: list[tuple[torch.Tensor, torch.Tensor]], *, copies: int = 1) -> None:
+        """Append per-layer (rows, heads, length, dim) keys and values as new live rows, each row
+        ``copies`` times in a row, right-aligned with the others (left-padded to the longer
+        length: the live rows too when these are longer)."""
+        rows, length = layers[0][0].shape[0], layers[0][0].shape[2]
+        added = rows * copies
+        wider = max(length - self.length, 0)
+        self._room(rows=self.rows + added, before=wider, after=0)
+        self.start -= wider
+        self.length += wider
+        end = self.start + self.length
+        new = slice(self.rows, self.rows + added)
+        for index, (keys, values) in enumerate(layers):
+            self.keys[index, new, :, end - length : end].unflatten(0, (rows, copies)).copy_(keys.unsqueeze(1))
+            self.values[index, new, :, end - length : end].unflatten(0, (rows, copies)).copy_(values.unsqueeze(1))
+        self.rows += added
+
+    def remove_rows(self, indices: list[int]) -> list[int]:
+        """Drop the live rows at ``indices``: each is replaced by the last live row (that row's
+        columns copied), so the survivors change places. Returns their old indices in their new
+        order, for the caller to reorder what it keeps per row."""
+        order = list(range(self.rows))
+        columns = slice(self.start, self.start + self.length)
+        for index in sorted(set(indices), reverse=True):  # every row after ``index`` is live by then
+            last = len(order) - 1
+            if index != last:
+                self.keys[:, index, :, columns] = self.keys[:, last, :, columns]
+                self.values[:, index, :, columns] = self.values[:, last, :, columns]
+                order[index] = order[last]
+            order.pop()
+        self.rows = len(order)
+        return order
 
     def drop_leading(self, columns: int) -> None:
-        """Forget the first ``columns`` columns (padding in every row)."""
-        self.keys = self.keys[:, :, :, columns:]
-        self.values = self.values[:, :, :, columns:]
+        """Forget the first ``columns`` columns (padding in every row): a view, their room is
+        reclaimed at the next re-allocation."""
+        self.start += columns
         self.length -= columns
-
-    def concat_rows(self, other: KVCache) -> None:
-        """Append ``other``'s rows, both right-aligned (left-padded) to the longer length."""
-        length = max(self.length, other.length)
-
-        def aligned(cache: KVCache, tensor: torch.Tensor) -> torch.Tensor:
-            used = tensor[:, :, :, : cache.length]
-            return F.pad(used, (0, 0, length - cache.length, 0))
-
-        self.keys = torch.cat([aligned(self, self.keys), aligned(other, other.keys)], dim=1)
-        self.values = torch.cat([aligned(self, self.values), aligned(other, other.values)], dim=1)
-        self.length = length
 
 
 def _fused(linears: list[nn.Module]) -> nn.Module | None:
@@ -162,7 +217,8 @@ class LlamaStep:
         """``ids`` and ``positions`` (rows,); ``mask`` (rows, cache.length + 1) bool, True where a
         row attends (its real tokens and the new one)."""
         cache.reserve(1)
-        logits = self.forward(ids, positions, cache.keys, cache.values, cache.length, mask)
+        keys, values = cache.live()
+        logits = self.forward(ids, positions, keys, values, cache.length, mask)
         cache.length += 1
         return logits
 

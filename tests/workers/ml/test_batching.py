@@ -197,3 +197,48 @@ def test_the_first_token_is_published_before_the_next_decoding_step(tiny, monkey
         engine._wake.notify()
     assert handle.result()[0].text == _alone(tiny, PROMPTS[0], GREEDY)[0].text
     assert text_before_first_step == [1]  # the token picked from the prefill's logits
+
+
+CHURN = [  # (prompt, max_new_tokens, n, repetition_penalty): rows finish at different steps
+    ("The weather today", 3, 1, 1.0),
+    ("Once upon a time in a land far, far away there lived", 12, 1, 1.3),
+    ("Hi", 6, 2, 1.0),
+    ("Write one sentence for a red leather tote bag with two handles and a magnetic clasp", 9, 1, 1.0),
+    ("The weather today", 5, 1, 1.3),
+    ("Once upon a time in a land far, far away there lived", 4, 3, 1.0),
+]
+
+
+@pytest.mark.parametrize("step", [True, None], ids=["llama-step", "transformers-step"])
+def test_rows_leaving_mid_batch_and_joining_shorter_or_longer_decode_as_they_would_alone(tiny, step):
+    """The cache moves the last row into a leaving row's slot and writes a joining row into a free
+    one: rows that leave from the middle (finished or cancelled), joins with prompts shorter and
+    longer than the batch's columns and n > 1 must leave every row what it decodes alone."""
+    decoder = BatchDecoder(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), step=step)
+    cancelled = BatchRequest(prompt_ids=_ids(tiny, "Count:"), params=SamplingParams(max_new_tokens=10_000, temperature=0.0))
+    requests = [
+        BatchRequest(prompt_ids=_ids(tiny, text), params=SamplingParams(
+            max_new_tokens=tokens, temperature=0.0, repetition_penalty=penalty, n=n))
+        for text, tokens, n, penalty in CHURN
+    ]
+    pending, joins, steps, most_rows = [cancelled, *requests], set(), 0, 0
+    while pending or decoder.rows:
+        if pending:
+            if decoder.mask is not None:
+                joins.add("longer" if len(pending[0].prompt_ids) > decoder.mask.shape[1] else "not longer")
+            assert decoder.prefill_step(pending.pop(0))
+        most_rows = max(most_rows, len(decoder.rows))
+        steps += 1
+        if steps == 7:
+            cancelled.cancelled = True  # the first row: the last one takes its slot
+        decoder.decode_step()
+        if decoder.rows:
+            assert decoder.mask.shape == (decoder.cache.rows, decoder.cache.length)
+    assert joins == {"longer", "not longer"} and most_rows >= 5
+    assert decoder.cache is None and decoder.rows == []
+    (stopped,) = cancelled.completions()
+    assert stopped.finish_reason == "cancelled" and 0 < stopped.completion_tokens < 10
+    for (text, _, n, _), request in zip(CHURN, requests, strict=True):
+        (alone,) = _alone(tiny, text, SamplingParams(**{**request.params.__dict__, "n": 1}))
+        assert [(c.text, c.completion_tokens, c.finish_reason) for c in request.completions()] == [
+            (alone.text, alone.completion_tokens, alone.finish_reason)] * n

@@ -1,6 +1,8 @@
 """The decoder's own Llama step and its prefix cache: both must leave the output what
 transformers computes, on the tiny fp32 model (and the fused int4 projections on exact Q4 grids)."""
 
+import random
+
 import pytest
 import torch
 from torch import nn
@@ -8,7 +10,7 @@ from torch import nn
 from generation.lm import chat_input_ids
 from workers.ml.batching import BatchDecoder, BatchRequest
 from workers.ml.decoding import SamplingParams
-from workers.ml.llama_step import LlamaStep, _fused
+from workers.ml.llama_step import KVCache, LlamaStep, _fused
 from workers.ml.lm import eos_token_ids, generate
 from workers.ml.quantized import Int4Linear, int4_available
 from workers.runtime.models import lm_get
@@ -94,3 +96,54 @@ def test_fused_int4_projections_compute_what_the_separate_ones_do():
     dense = _fused([nn.Linear(64, 8), nn.Linear(64, 4)])
     assert dense.weight.shape == (12, 64)
     assert _fused([packed[0], nn.Linear(64, 4)]) is None  # mixed kinds stay apart
+
+
+def test_the_kv_cache_keeps_every_row_right_aligned_through_joins_leaves_and_cuts():
+    """Random joins (shorter and longer than the batch, repeated rows), leaves from anywhere, new
+    columns and cut leading padding, against each row's own keys and values kept apart; the
+    whole cache is copied (re-allocated) only now and then, not at every join or leave."""
+    rng, generator = random.Random(0), torch.Generator().manual_seed(0)
+    layers, heads, dim = 2, 3, 4
+    own: list[torch.Tensor] = []  # per live row: (2, layers, heads, its length, dim) keys and values
+    cache, events, copies = None, 0, 0
+
+    def join(length: int, copies: int) -> None:
+        nonlocal cache
+        kv = torch.randn(2, layers, 1, heads, length, dim, generator=generator)
+        pairs = [(kv[0, i], kv[1, i]) for i in range(layers)]
+        if cache is None:
+            cache = KVCache.from_layers(pairs, copies=copies, grow=8)
+        else:
+            cache.add_rows(pairs, copies=copies)
+        own.extend([kv[:, :, 0]] * copies)
+
+    for _ in range(400):
+        if cache is None or (len(own) < 8 and rng.random() < 0.4):
+            join(rng.randint(1, 40), rng.choice((1, 1, 2)))
+            events += 1
+        elif rng.random() < 0.35:
+            leaving = rng.sample(range(len(own)), rng.randint(1, min(3, len(own))))
+            if len(leaving) == len(own):
+                copies += cache.reallocations
+                cache, own = None, []
+                continue
+            order = cache.remove_rows(leaving)
+            own = [own[i] for i in order]
+            events += 1
+        cut = cache.length - max(row.shape[3] for row in own)
+        if cut:
+            cache.drop_leading(cut)
+        cache.reserve(1)  # a decoding step: one more column for every row
+        column = torch.randn(2, layers, len(own), heads, dim, generator=generator)
+        keys, values = cache.live()
+        keys[:, :, :, cache.length], values[:, :, :, cache.length] = column[0], column[1]
+        cache.length += 1
+        own = [torch.cat([row, column[:, :, r, :, None]], dim=3) for r, row in enumerate(own)]
+        assert cache.rows == len(own)
+        for index in range(layers):
+            cached = cache.layer(index)
+            for r, row in enumerate(own):
+                for kv in (0, 1):
+                    assert torch.equal(cached[kv][r, :, cache.length - row.shape[3]:], row[kv, index])
+    copies += cache.reallocations if cache else 0
+    assert events > 100 and copies < events / 4
