@@ -983,6 +983,15 @@ _COLOUR_MADE_OF = re.compile(
     re.I,
 )
 _MAKER_WORDS = frozenset("brand company label maker house studio".split())
+_MEASURE_FILLERS = frozenset(words("room space storage fun goodness whatever use life play playtime wear"))
+_MADE_OF_COLOUR = re.compile(r"\bmade (?:from|of) (?:a |an |the )?(?:\w+ )?colou?r\b", re.I)
+# Who it is for, when the attributes say someone else: "a pair of boots for runners".
+_FOR_PEOPLE = re.compile(
+    r"\b(?:for|designed for|made for)\s+(?:the\s+)?(?:little\s+|young\s+)?(ladies|gentlemen|women|men|girls|boys|kids|"
+    r"children|teens|teenagers|adults|babies|toddlers|runners|cyclists|hikers|climbers|swimmers|athletes|gamers|"
+    r"students|commuters|travellers|travelers|professionals|chefs|cooks|gardeners|parents|mums|dads|seniors)\b",
+    re.I,
+)
 _CONTRACTED = frozenset("it there here that what who where how let today everyone everything nothing sun".split())
 _AGED = re.compile(r"\bag(?:ed|es)\s+(\d+(?:\s*[-–]\s*\d+)?)", re.I)
 # An adjective of the attributes said as a thing: "an IP67 waterproof", "made for the stovetop-safe".
@@ -1023,6 +1032,18 @@ def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tupl
             if key in ("colour", "color") and i >= 2 and ws[i - 2 : i] in (["made", "from"], ["made", "of"]) \
                     and not set(item) <= material_words:
                 found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
+    key_words = {w for k, _ in allowed.items for w in words(k)}
+    for match in _MADE_OF_COLOUR.finditer(sentence):
+        found.append(("role", match.group(0)))  # "made from a natural colour"
+    for i, w in enumerate(ws[:-3]):  # "it holds 45 litres of juice": what the measure holds, invented
+        if w[:1].isdigit() and ws[i + 2] == "of" and _NUMBER_UNIT.search(f"{w} {ws[i + 1]}") \
+                and ws[i + 3] not in STOPWORDS | _MEASURE_FILLERS | allowed.words | key_words:
+            found.append(("number", " ".join(ws[i : i + 4])))
+    ages = any("age" in k for k, _ in allowed.items)
+    for match in _FOR_PEOPLE.finditer(sentence):  # "a pair of boots for runners" (audience: men)
+        if not set(words(match.group(1))) <= allowed.words and not ages \
+                and not re.match(r"\s+ag(?:ed|es)\b", sentence[match.end() :]):
+            found.append(("audience", match.group(0)))
     other_words = {w for k, item in allowed.items if k not in ("features", "feature") for w in item}
     attribute_words = {w for k, item in allowed.items if k in ("features", "feature")
                        for w in item if w not in STOPWORDS and not w[:1].isdigit()} - other_words

@@ -297,6 +297,8 @@ CHELSEA = {"name": "Chelsea Boot", "brand": "Oakhurst", "category": "Boots", "co
     ("It is battery-free and comes in dark brown.", ("technology", "battery-free")),
     ("Cheleach's Chelsea Boot from Oakhurst is a pair of boots.", ("name", "Cheleach")),
     ("The Chelsea Boot is designed for quiet evenings.", ("use", "evening")),
+    ("The Chelsea Boot from Oakhurst is a pair of boots for runners.", ("audience", "for runners")),
+    ("Made from a natural colour, it is made of suede.", ("role", "Made from a natural colour")),
 ])
 def test_one_attribute_said_as_another_and_a_season_or_make_nobody_gave_are_flagged(text, claim):
     """What the sentence-at-a-time copy model wrote and the checker passed (docs/samples/copy_catalogue_v6.md)."""
@@ -324,9 +326,10 @@ KETTLE = {"name": "Glass Pour-Over Kettle", "brand": "Hearthstone", "category": 
     ("It comes in a battery life of 70 days.", True),
     ("It is available for 70 days at 45 EUR.", True),
     ("It is available at 45 EUR.", False),
+    ("It holds 1 litre of juice and costs 45 EUR.", True),
     ("It has a gooseneck spout and is made for the stovetop-safe.", True),
     ("It has a gooseneck spout and is stovetop-safe.", False),
     ("It holds 1 litre and has a battery life of 70 days.", False),
 ])
 def test_a_measure_said_with_a_price_s_words_or_of_a_feature_is_flagged(text, flagged):
-    assert any(kind == "role" for kind, _ in _claims(text, KETTLE)) is flagged
+    assert any(kind in ("role", "number") for kind, _ in _claims(text, KETTLE)) is flagged
