@@ -443,6 +443,10 @@ class _Allowed:
     raw: str = ""  # the input's text, lower-cased, as written
     items: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (key, words) of each attribute item
     units: dict[str, set[str]] = field(default_factory=dict)  # number -> the units the input gives it with
+    material_words: set[str] = field(default_factory=set)  # the words of the material items
+    feature_words: set[str] = field(default_factory=set)  # words only the features have ("gooseneck")
+    key_words: set[str] = field(default_factory=set)  # the attributes' names ("runtime", "battery")
+    ages: bool = False  # an attribute about age ("age range": "for kids" is given)
 
 
 def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known_brands: Iterable[str]) -> _Allowed:
@@ -471,6 +475,7 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         if f" {fold} " in folded_text:  # the input itself names it ("Lumen Tee"): not another brand
             continue
         others.append((brand, re.compile(r"(?<![\w'])" + re.escape(brand) + r"(?![\w])")))
+    items = [(f.key, tuple(words(f.value))) for f in attribute_facts(attributes)]
     return _Allowed(
         words=ws,
         colours=colours,
@@ -486,8 +491,14 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         folded=folded_text,
         money=_given_money(attributes),
         raw=text.lower(),
-        items=[(f.key, tuple(words(f.value))) for f in attribute_facts(attributes)],
+        items=items,
         units=_given_units(text),
+        material_words={w for k, item in items if k == "material" for w in item},
+        feature_words={w for k, item in items if k in ("features", "feature")
+                       for w in item if w not in STOPWORDS and not w[:1].isdigit()}
+        - {w for k, item in items if k not in ("features", "feature") for w in item},
+        key_words={w for k, _ in items for w in words(k)},
+        ages=any("age" in k for k, _ in items),
     )
 
 
@@ -1005,13 +1016,16 @@ _AVAILABLE_AS = re.compile(r"\b(comes?|is available|are available|available)\s+(
 
 
 def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tuple[str, str]]:
-    """(``role``, claim) for one attribute said as another: a material as the colour ("Suede is the
-    colour", "the colour is rendered from soy wax"), the name as the brand ("from the Insulated
-    Bottle brand"), the brand as the product ("Kestrel is a water bottle")."""
+    """(type, claim) for one attribute said as another (``role``: a material as the colour, "Suede
+    is the colour"; a colour as the material, "made from dark brown"; the name as the brand, "from
+    the Insulated Bottle brand"; the brand as the product, "Kestrel is a water bottle"; a measure in
+    a price's words, "available at 7 litres"; sizes as ages; an adjective as a thing, "an IP67
+    waterproof"; a measure of a feature, "1 litre of gooseneck"), what a measure holds that nobody
+    gave (``number``: "45 litres of juice") and an audience nobody gave (``audience``: "boots for
+    runners")."""
     found: list[tuple[str, str]] = []
-    match = _COLOUR_MADE_OF.search(sentence)
-    if match:
-        found.append(("role", match.group(0)))
+    for pattern in (_COLOUR_MADE_OF, _MADE_OF_COLOUR, _ADJECTIVE_AS_NOUN):
+        found += [("role", match.group(0)) for match in pattern.finditer(sentence)]
     for match in _AVAILABLE_AS.finditer(sentence):  # "available at 7 litres", "comes in a battery life of 70 days"
         said = match.group(2)
         numbers = _numbers(said)
@@ -1023,39 +1037,26 @@ def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tupl
         holders = [(k, item) for k, item in allowed.items for n in _numbers(match.group(1)) if n in item]
         if holders and not any("age" in k or {"age", "aged", "year"} & set(item) for k, item in holders):
             found.append(("role", match.group(0)))
-    for match in _ADJECTIVE_AS_NOUN.finditer(sentence):  # "an IP67 waterproof", "made for the stovetop-safe"
-        found.append(("role", match.group(0)))
-    material_words = {w for k, item in allowed.items if k == "material" for w in item}
-    for key, item in allowed.items:
-        n = len(item)
-        for i in _phrase_starts(item, ws):
-            if key in ("colour", "color") and i >= 2 and ws[i - 2 : i] in (["made", "from"], ["made", "of"]) \
-                    and not set(item) <= material_words:
-                found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
-    key_words = {w for k, _ in allowed.items for w in words(k)}
-    for match in _MADE_OF_COLOUR.finditer(sentence):
-        found.append(("role", match.group(0)))  # "made from a natural colour"
-    for i, w in enumerate(ws[:-3]):  # "it holds 45 litres of juice": what the measure holds, invented
-        if w[:1].isdigit() and ws[i + 2] == "of" and _NUMBER_UNIT.search(f"{w} {ws[i + 1]}") \
-                and ws[i + 3] not in STOPWORDS | _MEASURE_FILLERS | allowed.words | key_words:
-            found.append(("number", " ".join(ws[i : i + 4])))
-    ages = any("age" in k for k, _ in allowed.items)
+    for i, w in enumerate(ws[:-3]):  # "<number> <unit> of <what>"
+        if not (w[:1].isdigit() and ws[i + 2] == "of" and _NUMBER_UNIT.search(f"{w} {ws[i + 1]}")):
+            continue
+        held = ws[i + 3]
+        if held in allowed.feature_words:
+            found.append(("role", " ".join(ws[i : i + 4])))  # "1 litre of gooseneck": a measure of a feature
+        elif held not in STOPWORDS | _MEASURE_FILLERS | allowed.words | allowed.key_words:
+            found.append(("number", " ".join(ws[i : i + 4])))  # "it holds 45 litres of juice"
     for match in _FOR_PEOPLE.finditer(sentence):  # "a pair of boots for runners" (audience: men)
-        if not set(words(match.group(1))) <= allowed.words and not ages \
+        if not set(words(match.group(1))) <= allowed.words and not allowed.ages \
                 and not re.match(r"\s+ag(?:ed|es)\b", sentence[match.end() :]):
             found.append(("audience", match.group(0)))
-    other_words = {w for k, item in allowed.items if k not in ("features", "feature") for w in item}
-    attribute_words = {w for k, item in allowed.items if k in ("features", "feature")
-                       for w in item if w not in STOPWORDS and not w[:1].isdigit()} - other_words
-    for i, w in enumerate(ws[:-1]):  # "1 litre of gooseneck": a measure of a feature
-        if w == "of" and ws[i + 1] in attribute_words and i >= 2 and ws[i - 2][:1].isdigit() \
-                and _NUMBER_UNIT.search(f"{ws[i - 2]} {ws[i - 1]}"):
-            found.append(("role", " ".join(ws[i - 2 : i + 2])))
     for key, item in allowed.items:
         n = len(item)
         for i in _phrase_starts(item, ws):
             after = ws[i + n : i + n + 3]
-            if key == "material" and (after[:1] == ["color"] or (after[:1] == ["is"] and "color" in ws[i + n + 1 : i + n + 4])):
+            if key in ("colour", "color") and i >= 2 and ws[i - 2 : i] in (["made", "from"], ["made", "of"]) \
+                    and not set(item) <= allowed.material_words:
+                found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
+            elif key == "material" and (after[:1] == ["color"] or (after[:1] == ["is"] and "color" in ws[i + n + 1 : i + n + 4])):
                 found.append(("role", f"{' '.join(item)} as the colour"))
             elif key == "name" and after[:1] == ["brand"]:
                 found.append(("role", f"{' '.join(item)} as the brand"))

@@ -35,12 +35,11 @@ class Command(BaseCommand):
                **options):
         from rest_framework.exceptions import ValidationError
 
-        from workers.runtime.device import batch_cpu_weights
-
-        batch_cpu_weights(cpu_weights)
-
         from generation.services.copy import catalogue_read
         from workers.runners.copy import copy_draft
+        from workers.runtime.device import batch_cpu_weights
+
+        batch_cpu_weights(cpu_weights)  # before the first model loads
 
         try:
             rows, errors = catalogue_read(input, limit=limit)

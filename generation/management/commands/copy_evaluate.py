@@ -73,14 +73,14 @@ class Command(BaseCommand):
     def handle(self, *args, csv, limit, tone, length, models, max_regenerations, concurrency, no_bare, no_fluency,
                sample_out, sample_size, seed, json_out, visibility, cpu_weights, **options):
         from generation.selectors import model_version_resolve
-        from workers.runtime.device import batch_cpu_weights
-
-        weights = batch_cpu_weights(cpu_weights)
         from generation.services.copy import catalogue_read
         from generation.text.copycheck import copy_check
         from workers.evaluation.genmodels import lm_perplexity
         from workers.runners.copy import copy_bare, copy_draft
+        from workers.runtime.device import batch_cpu_weights
         from workers.runtime.models import lm_get
+
+        weights = batch_cpu_weights(cpu_weights)  # before the first model loads
 
         try:
             rows, errors = catalogue_read(csv, limit=limit)
