@@ -64,6 +64,12 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     augment_per_class = serializers.IntegerField(
         min_value=0, max_value=5000, default=0, help_text="Synthetic training examples per class from the VAE/GAN."
     )
+    promote_if_better = serializers.BooleanField(
+        default=False,
+        help_text="Promote the new version (it then scores the news) when no sentiment model is promoted yet, or "
+                  "when it beats the promoted one's validation macro-F1 on the same split (same data, seed and "
+                  "fractions); the owner needs the reviewer or admin role.",
+    )
     evaluate_initial = serializers.BooleanField(default=True, help_text="Validate the untrained model first (the curve's step 0).")
     compare_plain = serializers.BooleanField(
         default=True, help_text="With adversarial or augment: also train without them, same budget, and report both."

@@ -93,6 +93,35 @@ def model_version_promote(*, version: ModelVersion, user: AbstractBaseUser) -> M
     return version
 
 
+def model_version_promote_if_better(
+    *, version: ModelVersion, user: AbstractBaseUser, metric: str, split_keys: tuple[str, ...]
+) -> tuple[bool, str]:
+    """Promote ``version`` when its family and purpose have no promoted version yet, or when the
+    promoted one was measured on the same split (equal ``config`` values of ``split_keys``: the
+    same data, seed and fractions) and scores lower on ``metrics["validation"][metric]``. What a
+    training job asked to "promote if better" does; returns (promoted, a sentence saying why)."""
+    if not roles.user_is_reviewer(user):
+        return False, "not promoted: the job's owner has neither the reviewer nor the admin role"
+    current = ModelVersion.objects.filter(
+        family=version.family, purpose=version.purpose, is_default=True, status=ModelVersionStatus.READY
+    ).exclude(pk=version.pk).first()
+    mine = (version.metrics or {}).get("validation", {}).get(metric)
+    if mine is None:
+        return False, f"not promoted: no validation {metric}"
+    if current is None:
+        model_version_promote(version=version, user=user)
+        return True, "promoted: no version was promoted before"
+    theirs = (current.metrics or {}).get("validation", {}).get(metric)
+    differs = [key for key in split_keys if (current.config or {}).get(key) != (version.config or {}).get(key)]
+    if theirs is None or differs:
+        why = f"{', '.join(differs)} {'differs' if len(differs) == 1 else 'differ'}" if differs else f"it has no validation {metric}"
+        return False, f"not promoted: {current.label} is not comparable ({why})"
+    if mine <= theirs:
+        return False, f"not promoted: validation {metric} {mine:.4f} does not beat {current.label}'s {theirs:.4f}"
+    model_version_promote(version=version, user=user)
+    return True, f"promoted: validation {metric} {mine:.4f} beats {current.label}'s {theirs:.4f}"
+
+
 def model_version_archive(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
     if not roles.user_is_reviewer(user):
         raise Forbidden("Archiving a model version needs the reviewer or admin role.")

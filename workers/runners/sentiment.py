@@ -110,10 +110,10 @@ def _states_prepare(*, config, base_dir: Path, device, ctx: RunnerContext, split
     (GENAI_SENTIMENT_STATE_CACHE_DIR) or encoded once and cached, and the frozen baseline fitted
     on the pooled vectors of the same split: a logistic regression, the figures it reaches without
     any fine-tuning, reported beside the model's."""
-    import numpy as np
 
     from workers.train.sentiment import (
         baseline_evaluate,
+        baseline_head,
         classifier_from_base,
         encoder_key,
         frozen_baseline,
@@ -139,14 +139,11 @@ def _states_prepare(*, config, base_dir: Path, device, ctx: RunnerContext, split
     del model
     (train_t, train_l), (val_t, val_l), (test_t, test_l) = splits
     pipeline, validation = frozen_baseline(results[0].pooled, train_l, results[1].pooled, val_l, seed=config.seed)
-    scaler, regression = pipeline[0], pipeline[-1]
-    weight = regression.coef_ / scaler.scale_  # the scaler folded into the linear map
-    bias = regression.intercept_ - weight @ scaler.mean_
     test = baseline_evaluate(pipeline, results[2].pooled, test_l) if test_t else None
     brief = lambda m: None if m is None else {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}  # noqa: E731
     return StatesForTraining(
         train=results[0], validation=results[1], test=results[2],
-        head_init=(weight.astype(np.float32), bias.astype(np.float32)),
+        head_init=baseline_head(pipeline, results[0].pooled.shape[1]),
         baseline={"kind": "logistic regression on the frozen encoder's mean-pooled vectors", "C": validation["C"],
                   "validation": brief(validation), "test": brief(test)},
         encoding={"key": key, "layer": start, "encoded": sum(r.computed for r in results), "texts": total,
@@ -301,6 +298,9 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
                 "test_fraction": params["test_fraction"], "validation_fraction": params["validation_fraction"]},
         metrics=metrics, base_model=base, training_job_id=ctx.job_id,
     )
+    promotion = ""
+    if params.get("promote_if_better"):
+        promotion = _promote_if_better(version=version, owner_id=ctx.owner_id)
     parts = [f"{version.label}: validation accuracy {validation['accuracy']:.3f}, macro-F1 {validation['macro_f1']:.3f}"]
     if test_metrics:
         parts.append(f"held-out test accuracy {test_metrics['accuracy']:.3f}, macro-F1 {test_metrics['macro_f1']:.3f} (n={test_metrics['n']})")
@@ -312,8 +312,29 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
                      + (f", held-out {metrics['test_plain']['macro_f1']:.3f}" if metrics["test_plain"] else ""))
     if outcome.validation_ensemble:
         parts.append(f"ensemble of {len(outcome.checkpoints)}: {outcome.validation_ensemble['macro_f1']:.3f} vs best checkpoint {outcome.validation_best['macro_f1']:.3f}")
+    if promotion:
+        parts.append(promotion)
     return JobResult(
-        candidates=[CandidateResult(text="; ".join(parts) + ".", finish_reason="stop", metadata={"model_version": version.label, **metrics})],
+        candidates=[CandidateResult(
+            text="; ".join(parts) + ".", finish_reason="stop",
+            metadata={"model_version": version.label, "promotion": promotion, **metrics},
+        )],
         model_version=version.label,
         usage={"steps": outcome.steps, "seconds": round(time.monotonic() - started, 1), "device": str(device)},
     )
+
+
+# What must be equal for two classifiers' validation figures to be compared: the same rows split the same way.
+SPLIT_KEYS = ("csv", "text_col", "label_col", "label_map", "max_rows", "seed", "test_fraction", "validation_fraction")
+
+
+def _promote_if_better(*, version, owner_id: int | None) -> str:
+    from django.contrib.auth import get_user_model
+
+    from generation.services.model_versions import model_version_promote_if_better
+
+    owner = get_user_model().objects.filter(pk=owner_id).first() if owner_id else None
+    if owner is None:
+        return "not promoted: the job has no owner"
+    _, sentence = model_version_promote_if_better(version=version, user=owner, metric="macro_f1", split_keys=SPLIT_KEYS)
+    return sentence

@@ -8,6 +8,7 @@ from generation.services.model_versions import (
     model_version_archive,
     model_version_artifact_dir,
     model_version_promote,
+    model_version_promote_if_better,
     model_version_register,
 )
 from tests.factories import JobFactory, ModelVersionFactory, UserFactory
@@ -61,6 +62,33 @@ def test_promote_needs_a_reviewer_and_a_ready_version():
     assert version.status == ModelVersionStatus.ARCHIVED
     with pytest.raises(Conflict):
         model_version_promote(version=version, user=admin)
+
+
+def test_a_training_promotes_its_version_only_over_a_worse_one_measured_on_the_same_split():
+    admin = UserFactory(role=roles.ADMIN)
+    split = {"csv": "tweets.csv", "seed": 0, "test_fraction": 0.15}
+    keys = ("csv", "seed", "test_fraction")
+
+    def classifier(name: str, macro_f1: float, **config) -> object:
+        return ModelVersionFactory(family="sentiment", purpose="sentiment", name=name,
+                                   config={**split, **config}, metrics={"validation": {"macro_f1": macro_f1}})
+
+    quick = classifier("finsent", 0.80)
+    assert model_version_promote_if_better(version=quick, user=admin, metric="macro_f1", split_keys=keys) == (
+        True, "promoted: no version was promoted before")
+    worse = classifier("worse", 0.79)
+    promoted, why = model_version_promote_if_better(version=worse, user=admin, metric="macro_f1", split_keys=keys)
+    assert not promoted and "0.7900 does not beat finsent@1's 0.8000" in why
+    other_split = classifier("other", 0.95, seed=1)
+    promoted, why = model_version_promote_if_better(version=other_split, user=admin, metric="macro_f1", split_keys=keys)
+    assert not promoted and "not comparable (seed differs" in why
+    agents_model = classifier("agents", 0.90)
+    promoted, why = model_version_promote_if_better(
+        version=agents_model, user=UserFactory(role=roles.AGENT), metric="macro_f1", split_keys=keys)
+    assert not promoted and "reviewer" in why
+    better = classifier("finsent-mpnet", 0.85)
+    assert model_version_promote_if_better(version=better, user=admin, metric="macro_f1", split_keys=keys)[0]
+    assert selectors.sentiment_model_resolve().label == "finsent-mpnet@1"
 
 
 def test_resolve_by_name_exact_version_default_and_newest():

@@ -89,3 +89,25 @@ def test_runs_with_different_seeds_merge_into_one_ensemble(tiny_lm):
     best_alone = predict_probabilities([merged.model], merged.tokenizer, val_t)
     assert merged.validation_ensemble["n"] == len(val_t) and best_alone.shape == (len(val_t), 3)
     assert outcomes_merge(runs[:1], val_texts=val_t, val_labels=val_l) is runs[0]
+
+
+def test_the_frozen_baseline_folds_into_a_bounded_head_when_a_dimension_is_constant():
+    """all-mpnet-base-v2's pooled vectors have dimensions that are constant up to rounding;
+    standardising them once gave a head with weights of 1e33 that fine-tuning could not move."""
+    import numpy as np
+
+    from workers.train.sentiment import LABELS, baseline_head, frozen_baseline
+
+    rng = np.random.default_rng(0)
+    labels = [LABELS[i % 3] for i in range(300)]
+    vectors = rng.normal(0.0, 0.1, (300, 8)).astype(np.float32)
+    vectors[:, 0] += np.array([LABELS.index(label) for label in labels]) * 0.2  # the signal
+    vectors[:, 5] = 0.0
+    vectors[:, 6] = rng.normal(0.0, 1e-8, 300)  # rounding noise
+    pipeline, figures = frozen_baseline(vectors[:200], labels[:200], vectors[200:], labels[200:])
+    weight, bias = baseline_head(pipeline, 8)
+
+    assert weight.shape == (3, 8) and np.abs(weight).max() < 1e3
+    assert not weight[:, 5].any() and not weight[:, 6].any()
+    assert ((vectors @ weight.T + bias).argmax(1) == pipeline.predict(vectors)).all()
+    assert figures["accuracy"] > 0.6
