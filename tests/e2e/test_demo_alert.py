@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from generation.models import Job, ModelVersion
+from generation.models import Job, ModelVersion, ModelVersionStatus
 from monitoring.models import Alert, AlertRule, Delivery, NewsItem, WatchedEntity
 from monitoring.services.demo import DEMO_EMAIL, DEMO_SOURCE, ENTITY_RULE, STORM_ENTITY, demo_news_plan
 from tests.e2e.conftest import wait_for
@@ -60,6 +60,8 @@ def test_the_seeded_demo_shows_series_and_an_alert_with_its_summary_and_delivery
     settings.GENAI_ALERT_GROUP_WAIT_SECONDS = 2  # the demo rules take the setting's group wait
     for family in ("intent", "vae"):  # trained already: demo_setup queues no training
         ModelVersionFactory(family=family, name=f"test-{family}")
+    # nor the all-mpnet-base-v2 classifier (archived: it scores nothing, demo_classifier does)
+    ModelVersionFactory(family="sentiment", name="finsent-mpnet", status=ModelVersionStatus.ARCHIVED)
     mail_dir = tmp_path / "mail"
     worker = start_worker(EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend", EMAIL_FILE_PATH=str(mail_dir))
 

@@ -60,6 +60,24 @@ def test_seeds_train_several_runs_and_pool_them(small_training_csv, no_broker, m
     assert {"validation_seed0", "validation_seed1"} <= splits
 
 
+def test_a_training_asked_to_promote_if_better_replaces_only_a_worse_classifier(small_training_csv, no_broker, make_user):
+    from generation.selectors import sentiment_model_resolve
+
+    admin = make_user("admin")
+    common = {"csv": str(small_training_csv), "batch_size": 16, "train_layers": 0, "evals_per_epoch": 1,
+              "test_fraction": 0.0, "validation_fraction": 0.2, "max_len": 48, "promote_if_better": True}
+    summaries = []
+    for name, params in (("test-good", {"max_steps": 6, "head_lr": 2e-2}),
+                         ("test-untrained", {"max_steps": 1, "head_lr": 1e-7, "evaluate_initial": False})):
+        job, _ = job_create(owner=admin, kind="sentiment_train", params={**common, **params, "name": name})
+        assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+        summaries.append(job.candidates.get().text)
+
+    assert "promoted: no version was promoted before" in summaries[0]
+    assert "not promoted: validation macro_f1" in summaries[1] and "does not beat test-good@1" in summaries[1]
+    assert sentiment_model_resolve().label == "test-good@1"  # the newer, worse one does not score
+
+
 def test_an_option_is_reported_against_plain_training_on_both_splits(small_training_csv, no_broker, make_user):
     job, _ = job_create(
         owner=make_user("analyst"), kind="sentiment_train",

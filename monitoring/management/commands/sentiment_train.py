@@ -26,6 +26,9 @@ class Command(BaseCommand):
             parser.add_argument(f"--{name}", type=kind, default=None)
         parser.add_argument("--adversarial", action="store_true")
         parser.add_argument("--no-compare-plain", action="store_true")
+        parser.add_argument("--promote-if-better", action="store_true",
+                            help="Promote the new version when none is promoted or it beats the promoted one's "
+                                 "validation macro-F1 on the same split (--user must be a reviewer or admin).")
         parser.add_argument("--user", help="Owner of the job; default: the monitoring system account.")
 
     def handle(self, *args, **options):
@@ -44,6 +47,7 @@ class Command(BaseCommand):
                 params[key] = options[key]
         params["adversarial"] = options["adversarial"]
         params["compare_plain"] = not options["no_compare_plain"]
+        params["promote_if_better"] = options["promote_if_better"]
         owner = monitor_system_user()
         if options["user"]:
             owner = get_user_model().objects.filter(username=options["user"]).first()

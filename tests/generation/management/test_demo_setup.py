@@ -22,10 +22,12 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     out = capsys.readouterr().out
     assert "demo-agent" in out and "demo-admin" in out
     assert Conversation.objects.count() == 2
-    assert sorted(Job.objects.filter(queue="train").values_list("kind", flat=True)) == [
-        "intent_train",
-        "sentiment_train",
-    ]
+    trainings = Job.objects.filter(queue="train").order_by("created_at")
+    # the quick MiniLM classifier first, the all-mpnet-base-v2 one after it, both promoted if better
+    assert list(trainings.values_list("kind", flat=True)) == ["intent_train", "sentiment_train", "sentiment_train"]
+    sentiment = [job.params for job in trainings.filter(kind="sentiment_train")]
+    assert [params["base"] for params in sentiment] == ["all-minilm-l6-v2", "all-mpnet-base-v2"]
+    assert all(params["promote_if_better"] for params in sentiment)
 
     # The monitoring demo: news waiting for the sentiment model, its watch list and rules.
     demo_items = NewsItem.objects.filter(source="demo-tweets").count()
@@ -34,10 +36,10 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
 
     call_command("demo_setup")  # idempotent: nothing imported or queued twice
     assert Conversation.objects.count() == 2
-    assert Job.objects.filter(queue="train").count() == 2
+    assert Job.objects.filter(queue="train").count() == 3
     assert NewsItem.objects.count() == demo_items and AlertRule.objects.count() == 2
     call_command("demo_setup", "--no-seed")
-    assert Job.objects.filter(queue="train").count() == 2
+    assert Job.objects.filter(queue="train").count() == 3
 
 
 def test_demo_setup_fills_an_empty_company_profile_and_keeps_one_that_is_set(settings, tmp_path, capsys):
