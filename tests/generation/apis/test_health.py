@@ -34,6 +34,22 @@ def test_readyz_names_a_broken_broker(client, monkeypatch):
     assert response.json()["checks"]["broker"].startswith("failing")
 
 
+def test_readyz_with_the_database_failing_does_not_wait_for_it_twice(client, monkeypatch):
+    from generation.apis import health
+
+    calls = []
+
+    def database_down() -> str:
+        calls.append("database")
+        raise RuntimeError("connection pool timeout")
+
+    monkeypatch.setattr(health, "_check_database", database_down)
+    monkeypatch.setattr(health, "workers_alive", lambda: calls.append("worker") or [])
+    response = client.get("/readyz")
+    assert response.status_code == 503 and calls == ["database"]
+    assert response.json()["checks"]["worker"] == "not checked: the database is failing"
+
+
 def test_metrics_expose_jobs_queues_and_latency_histograms(client):
     JobFactory.create_batch(2)
     text = client.get("/metrics").content.decode()
