@@ -125,8 +125,10 @@ class BatchDecoder:
 
     @property
     def cached_tokens(self) -> int:
-        """Padded size of the batch's KV cache, in tokens (rows x length)."""
-        return 0 if self.mask is None else int(self.mask.numel())
+        """Size of the batch's KV cache in memory, in tokens: its buffers' row slots x column
+        capacity, spare room included (the live part, rows x length, is at most that), so that
+        the engine's GENAI_ENGINE_MAX_CACHED_TOKENS bounds what the cache really takes."""
+        return 0 if self.cache is None else self.cache.allocated_tokens
 
     # --- prefill ----------------------------------------------------------------------------
 

@@ -69,6 +69,12 @@ class KVCache:
         cache.reallocations = 0
         return cache
 
+    @property
+    def allocated_tokens(self) -> int:
+        """What the buffers hold room for, in tokens (row slots x column capacity): the memory
+        the cache takes, spare rows and columns included."""
+        return int(self.keys.shape[1] * self.keys.shape[3])
+
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``index``'s keys and values in use, (rows, heads, length, dim) views."""
         columns = slice(self.start, self.start + self.length)
@@ -142,9 +148,16 @@ class KVCache:
         self.length -= columns
 
 
+# torch's CPU int4 kernel packs output rows in blocks (64 with AVX-512, fewer with AVX2): packed
+# weights concatenate as they are only at block boundaries. Measured on AVX-512: layers of 32 or 48
+# rows fused gave outputs off by more than the outputs themselves, multiples of 64 exactly equal.
+INT4_ROW_BLOCK = 64
+
+
 def _fused(linears: list[nn.Module]) -> nn.Module | None:
     """One layer computing ``linears``' outputs concatenated: their weights side by side
-    (int4-packed rows concatenate as they are), or None when they are of different kinds."""
+    (int4-packed rows concatenate as they are when each layer's rows fill whole packing blocks),
+    or None when they cannot be (different kinds, int4 layers off the block size)."""
     first = linears[0]
     if all(type(m) is nn.Linear for m in linears):
         fused = nn.Linear(first.in_features, sum(m.out_features for m in linears),
@@ -155,6 +168,8 @@ def _fused(linears: list[nn.Module]) -> nn.Module | None:
         return fused.requires_grad_(False)
     if all(isinstance(m, Int4Linear) and m.group_size == first.group_size for m in linears):
         if any((m.bias is None) != (first.bias is None) for m in linears):
+            return None
+        if any(m.out_features % INT4_ROW_BLOCK for m in linears):
             return None
         return Int4Linear(
             torch.cat([m.packed for m in linears]),

@@ -110,6 +110,21 @@ def test_n_seed_stop_and_max_tokens_inside_a_batch(tiny):
     assert cut[0].text == text[: text.index(stop)]
 
 
+def test_cached_tokens_count_the_cache_buffers_spare_room_not_only_the_live_rows(tiny):
+    """The engine's cache budget bounds memory: the buffers keep spare row slots and columns."""
+    decoder = _decoder(tiny)
+    requests = [BatchRequest(prompt_ids=_ids(tiny, p), params=GREEDY) for p in PROMPTS[:3]]
+    for request in requests:
+        while not decoder.prefill_step(request):
+            pass
+    decoder.decode_step()
+    live = int(decoder.mask.numel())
+    assert decoder.cached_tokens == decoder.cache.keys.shape[1] * decoder.cache.keys.shape[3] > live
+    while decoder.rows:
+        decoder.decode_step()
+    assert decoder.cached_tokens == 0
+
+
 def test_engine_serves_concurrent_requests_streams_and_cancels(tiny):
     engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=4,
                     max_cached_tokens=10_000, prefill_chunk=8)

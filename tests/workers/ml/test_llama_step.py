@@ -88,11 +88,14 @@ def test_the_prefix_cache_keeps_to_its_token_budget(tiny):
 def test_fused_int4_projections_compute_what_the_separate_ones_do():
     from tests.workers.ml.test_quantized import _q4_linear
 
-    linears = [_q4_linear(out_features=n, in_features=64, seed=i) for i, n in enumerate((64, 32, 32))]
+    linears = [_q4_linear(out_features=n, in_features=64, seed=i) for i, n in enumerate((128, 64, 64))]
     packed = [Int4Linear.from_linear(linear, dtype=torch.bfloat16) for linear in linears]
     fused = _fused(packed)
     x = torch.randn(3, 64).bfloat16()
     assert torch.equal(fused(x), torch.cat([layer(x) for layer in packed], dim=-1))
+    # rows off the kernel's packing block (64 with AVX-512) do not concatenate: not fused
+    assert _fused([Int4Linear.from_linear(_q4_linear(out_features=n, in_features=64), dtype=torch.bfloat16)
+                   for n in (64, 32, 32)]) is None
     dense = _fused([nn.Linear(64, 8), nn.Linear(64, 4)])
     assert dense.weight.shape == (12, 64)
     assert _fused([packed[0], nn.Linear(64, 4)]) is None  # mixed kinds stay apart
