@@ -1015,12 +1015,18 @@ _AVAILABLE_AS = re.compile(r"\b(comes?|is available|are available|available)\s+(
                            r"\d[\d.,]*\s*[a-z]+)", re.I)
 
 
+# What a thing is made of or comes from, just before an item: a feature there is a relation nobody
+# gave ("Its quick-drying waffle weave comes from a hanging loop").
+_FROM_LEAD = re.compile(r"\b(?:comes?|came|made|derived|crafted|woven|cut)\s+(?:from|of|out\s+of)(?:\s+(?:a|an|the|its))?$")
+
+
 def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tuple[str, str]]:
     """(type, claim) for one attribute said as another (``role``: a material as the colour, "Suede
     is the colour"; a colour as the material, "made from dark brown"; the name as the brand, "from
     the Insulated Bottle brand"; the brand as the product, "Kestrel is a water bottle"; a measure in
     a price's words, "available at 7 litres"; sizes as ages; an adjective as a thing, "an IP67
-    waterproof"; a measure of a feature, "1 litre of gooseneck"), what a measure holds that nobody
+    waterproof"; a measure of a feature, "1 litre of gooseneck"; a feature as what another comes
+    from, "comes from a hanging loop"), what a measure holds that nobody
     gave (``number``: "45 litres of juice") and an audience nobody gave (``audience``: "boots for
     runners")."""
     found: list[tuple[str, str]] = []
@@ -1058,6 +1064,9 @@ def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tupl
                 found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
             elif key == "material" and (after[:1] == ["color"] or (after[:1] == ["is"] and "color" in ws[i + n + 1 : i + n + 4])):
                 found.append(("role", f"{' '.join(item)} as the colour"))
+            elif key in ("features", "feature") and _FROM_LEAD.search(" ".join(ws[max(0, i - 4) : i])) \
+                    and not set(item) & allowed.material_words:
+                found.append(("role", f"from {' '.join(item)} (a feature)"))  # "waffle weave comes from a hanging loop"
             elif key == "name" and after[:1] == ["brand"]:
                 found.append(("role", f"{' '.join(item)} as the brand"))
             elif key == "brand" and (i == 0 or ws[i - 1] in ("and", "but")) and after[:1] == ["is"] \

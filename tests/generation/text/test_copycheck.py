@@ -333,3 +333,18 @@ KETTLE = {"name": "Glass Pour-Over Kettle", "brand": "Hearthstone", "category": 
 ])
 def test_a_measure_said_with_a_price_s_words_or_of_a_feature_is_flagged(text, flagged):
     assert any(kind in ("role", "number") for kind, _ in _claims(text, KETTLE)) is flagged
+
+
+TOWEL = {"name": "Waffle Bath Towel", "brand": "Linnea", "category": "Towel", "material": "Cotton",
+         "features": "quick-drying waffle weave; hanging loop", "colour": "Sage"}
+
+
+@pytest.mark.parametrize(("text", "flagged"), [
+    ("Its quick-drying waffle weave comes from a hanging loop.", True),  # docs/samples/copy_catalogue_v7.md
+    ("The waffle weave is made of the hanging loop.", True),
+    ("It has a quick-drying waffle weave and a hanging loop.", False),
+    ("Made from cotton, it comes with a hanging loop.", False),
+    ("It is made of cotton in a quick-drying waffle weave.", False),
+])
+def test_a_feature_said_as_what_another_comes_from_is_flagged(text, flagged):
+    assert any(c == ("role", "from hanging loop (a feature)") for c in _claims(text, TOWEL)) is flagged
