@@ -428,7 +428,8 @@ GENAI_SENTIMENT_TRAIN_CSV = env(
 )
 # Training CSVs must lie under one of these folders (a job's params name a file on the worker).
 GENAI_SENTIMENT_DATA_DIRS = env.list(
-    "GENAI_SENTIMENT_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+    "GENAI_SENTIMENT_DATA_DIRS",
+    default=[str(BASE_DIR.parent / "shared" / "data"), str(BASE_DIR / "data"), str(VAR_DIR)],
 )
 GENAI_SENTIMENT_BATCH = env.int("GENAI_SENTIMENT_BATCH", default=64)  # items per forward pass and commit
 GENAI_SENTIMENT_MAX_LEN = env.int("GENAI_SENTIMENT_MAX_LEN", default=64)  # tokens per item (training and scoring)

@@ -29,6 +29,12 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
                   "train and score) or smollm2 (the 135M decoder the service generates with, used as "
                   "an encoder); blank: GENAI_SENTIMENT_BASE_MODEL.",
     )
+    extra_train_csv = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text="More labelled rows (text,label with label names) added to the training split only, so "
+                  "validation and the held-out test stay csv's: e.g. data/finance_news/train.csv, the team's "
+                  "newswire sentences. Under GENAI_SENTIMENT_DATA_DIRS.",
+    )
     text_col = serializers.CharField(max_length=100, default="text")
     label_col = serializers.CharField(max_length=100, default="label")
     label_map = serializers.CharField(max_length=500, default="0=negative,1=positive,2=neutral")
@@ -74,6 +80,9 @@ class SentimentTrainParamsSerializer(serializers.Serializer):
     compare_plain = serializers.BooleanField(
         default=True, help_text="With adversarial or augment: also train without them, same budget, and report both."
     )
+
+    def validate_extra_train_csv(self, value: str) -> str:
+        return self.validate_csv(value)
 
     def validate_csv(self, value: str) -> str:
         value = value.strip()

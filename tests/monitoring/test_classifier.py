@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from genai_site.celery import app as celery_app
+from generation.exceptions import InvalidInput
 from generation.models import Job, JobMetric
 from generation.services.jobs import job_create
 from monitoring.models import Alert, NewsItem, SentimentScore
@@ -76,6 +77,27 @@ def test_a_training_asked_to_promote_if_better_replaces_only_a_worse_classifier(
     assert "promoted: no version was promoted before" in summaries[0]
     assert "not promoted: validation macro_f1" in summaries[1] and "does not beat test-good@1" in summaries[1]
     assert sentiment_model_resolve().label == "test-good@1"  # the newer, worse one does not score
+
+
+def test_extra_training_rows_join_the_training_split_only(small_training_csv, no_broker, make_user, settings, tmp_path):
+    settings.GENAI_SENTIMENT_DATA_DIRS = [str(small_training_csv.parent), str(tmp_path)]
+    extra = tmp_path / "news.csv"
+    extra.write_text("text,label\n" + "".join(
+        f"Operating profit rose to EUR {n + 5} mn from EUR {n} mn.,positive\n"
+        f"Operating profit fell to EUR {n} mn from EUR {n + 5} mn.,negative\n" for n in range(10)))
+    params = {"csv": str(small_training_csv), "batch_size": 16, "train_layers": 0, "max_steps": 2, "evals_per_epoch": 1,
+              "test_fraction": 0.1, "validation_fraction": 0.2, "max_len": 48, "name": "test-extra"}
+    plain, _ = job_create(owner=make_user("analyst"), kind="sentiment_train", params=params)
+    more, _ = job_create(owner=make_user("analyst"), kind="sentiment_train",
+                         params={**params, "extra_train_csv": str(extra)})
+    for job in (plain, more):
+        assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
+    plain_rows, more_rows = (job.candidates.get().metadata["rows"] for job in (plain, more))
+    assert more_rows == {**plain_rows, "train": plain_rows["train"] + 20, "extra_train": 20}
+
+    with pytest.raises(InvalidInput) as refused:  # a file outside GENAI_SENTIMENT_DATA_DIRS, named by its field
+        job_create(owner=make_user("analyst"), kind="sentiment_train", params={**params, "extra_train_csv": "/etc/hosts"})
+    assert "extra_train_csv" in str(refused.value.errors)
 
 
 def test_an_option_is_reported_against_plain_training_on_both_splits(small_training_csv, no_broker, make_user):

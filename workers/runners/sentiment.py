@@ -159,6 +159,7 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         model_version_next_number,
         model_version_register,
     )
+    from workers.ml.sentiment import text_normalise
     from workers.runtime.device import device_amp_dtype, device_get
     from workers.train.sentiment import (
         DatasetError,
@@ -193,6 +194,15 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     train_t, train_l = pick(train_idx)
     val_t, val_l = pick(val_idx)
     test_t, test_l = pick(test_idx)
+
+    if params.get("extra_train_csv"):
+        try:
+            more_t, more_l = dataset_read(params["extra_train_csv"], text_col="text", label_col="label", label_map={})
+        except (DatasetError, OSError) as exc:
+            raise PermanentJobError(f"extra_train_csv {params['extra_train_csv']}: {exc}", code="invalid_input") from None
+        held = {text_normalise(t) for t in val_t + test_t}
+        kept = [(t, label) for t, label in zip(more_t, more_l) if text_normalise(t) not in held]
+        train_t, train_l = train_t + [t for t, _ in kept], train_l + [label for _, label in kept]
 
     extra: list[tuple[str, str]] = []
     if params.get("augment_per_class"):
@@ -281,7 +291,8 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         "options": {"adversarial": config.adversarial, "ensemble": config.ensemble, "seeds": len(outcomes),
                     "augment_per_class": params.get("augment_per_class", 0),
                     "augmented_examples": len(extra)},
-        "rows": {"train": len(train_t), "validation": len(val_t), "test": len(test_t)},
+        "rows": {"train": len(train_t), "validation": len(val_t), "test": len(test_t),
+                 "extra_train": len(train_t) - len(train_idx)},
         "history": outcome.history,
         "steps": outcome.steps,
         "stopped_early": outcome.stopped_early,
@@ -295,6 +306,7 @@ def sentiment_train_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         family="sentiment", name=name, version=number, purpose="sentiment", artifact_path=directory,
         config={"train": asdict(config), "base": base, "csv": str(csv_path), "text_col": params["text_col"], "label_col": params["label_col"],
                 "label_map": params["label_map"], "max_rows": params.get("max_rows", 0), "seed": params["seed"],
+                "extra_train_csv": params.get("extra_train_csv", ""),
                 "test_fraction": params["test_fraction"], "validation_fraction": params["validation_fraction"]},
         metrics=metrics, base_model=base, training_job_id=ctx.job_id,
     )

@@ -15,6 +15,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", default="finsent")
         parser.add_argument("--csv", default="")
+        parser.add_argument("--extra-train-csv", default="",
+                            help="More labelled rows (text,label) for the training split only, e.g. data/finance_news/train.csv.")
         parser.add_argument("--base", default="", help="all-minilm-l6-v2, all-mpnet-base-v2 or smollm2 (blank: GENAI_SENTIMENT_BASE_MODEL).")
         parser.add_argument("--text-col", default="text")
         parser.add_argument("--label-col", default="label")
@@ -40,7 +42,7 @@ class Command(BaseCommand):
         from monitoring.services.scoring import monitor_system_user
         from workers.runners import job_run
 
-        params = {k: options[k] for k in ("name", "csv", "base", "text_col", "label_col", "label_map")}
+        params = {k: options[k] for k in ("name", "csv", "extra_train_csv", "base", "text_col", "label_col", "label_map")}
         for key in ("epochs", "batch_size", "max_steps", "max_rows", "patience", "evals_per_epoch", "ensemble", "seeds",
                     "augment_per_class", "seed", "max_len", "train_layers", "lr", "head_lr", "fgm_epsilon", "test_fraction", "validation_fraction"):
             if options[key] is not None:
