@@ -31,7 +31,9 @@ _MASK_TOKEN = re.compile(r"\[(" + "|".join(_MASK_NAMES) + r")\]")
 # numbers, amounts, dates are all caught by this; the ones the sources or the message hold stay).
 _VALUE = re.compile(
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://\S+|www\.[\w.-]+\S*"
-    r"|(?<![\w{])(?:\+?\d[\d\s().-]{5,}\d|[A-Za-z#$€£-]*\d[\w#-]*\d[\w#-]*\d[\w#-]*)(?![\w}])"
+    # a phone-like run: digits with spaces, brackets, dashes and dots inside one line; never across
+    # a line end or a sentence's full stop ("order 00004587345.\n\n1. Log in" keeps its step 1)
+    r"|(?<![\w{])(?:\+?\d(?:[\d ()-]|\.(?!\s)){5,}\d|[A-Za-z#$€£-]*\d[\w#-]*\d[\w#-]*\d[\w#-]*)(?![\w}])"
 )
 
 

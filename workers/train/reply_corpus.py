@@ -52,3 +52,15 @@ def rag_neighbours(
                 break
         result.append(kept)
     return result
+
+
+def rag_target(answer: str, *, message: str, sources: Sequence[str]) -> str:
+    """A reference answer as the reply model's training target: placeholders spelled as the service
+    spells them, and every value (order number, amount, phone, e-mail, link) that neither the
+    customer's message nor a source holds replaced by its placeholder, as serving replaces what a
+    draft invents. Bitext's answers fill in values their masked messages never gave ("your order
+    with the number 00004587345" for "[ORDER_ID]"); a model trained on them wrote digits for every
+    such message and, greedily, ran on into "0000..." until its token budget."""
+    from generation.text.placeholders import invented_values_replace, placeholders_normalise
+
+    return invented_values_replace(placeholders_normalise(answer.strip()), [message, *sources])[0]

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         from generation.text.sentences import line_ends_normalise
         from workers.runners.reply import PROMPT_FORMAT_RAG, reply_rag_messages
         from workers.runtime.embeddings import embedder_get
-        from workers.train.reply_corpus import rag_neighbours
+        from workers.train.reply_corpus import rag_neighbours, rag_target
 
         path = options["csv"] or Path(settings.GENAI_FINETUNE_BITEXT_CSV)
         k = k or settings.GENAI_REPLY_PROMPT_SOURCES
@@ -69,9 +69,11 @@ class Command(BaseCommand):
         rng.shuffle(order)
         with open(out / "train.jsonl", "w", encoding="utf-8") as handle:
             for i in order:
-                chat = reply_rag_messages(message=messages[i], history=[], channel="chat", tone="neutral",
-                                          answers=[(messages[j], answers[j]) for j, _ in neighbours[i]])
-                chat.append({"role": "assistant", "content": line_ends_normalise(kb[i]["response"]).strip()})
+                sources = [(messages[j], answers[j]) for j, _ in neighbours[i]]
+                chat = reply_rag_messages(message=messages[i], history=[], channel="chat", tone="neutral", answers=sources)
+                target = rag_target(line_ends_normalise(kb[i]["response"]), message=messages[i],
+                                    sources=[a for _, a in sources])
+                chat.append({"role": "assistant", "content": target})
                 record = {"kb_row": i, "intent": kb[i].get("intent", ""),
                           "sources": [{"kb_row": j, "score": round(s, 4)} for j, s in neighbours[i]], "messages": chat}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")

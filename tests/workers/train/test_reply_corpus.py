@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from generation.text.sentences import line_ends_normalise
 from tests.knowledge_fixtures import bitext_rows
-from workers.train.reply_corpus import rag_neighbours
+from workers.train.reply_corpus import rag_neighbours, rag_target
 
 
 def test_neighbours_are_never_the_row_itself_nor_a_copy_of_its_message_or_answer():
@@ -35,6 +36,16 @@ def test_near_duplicate_sources_are_offered_once():
 
 
 @pytest.mark.django_db
+def test_a_target_writes_a_value_the_message_masked_as_its_placeholder():
+    message = "I want to change several products of order [ORDER_ID]"
+    answer = ("I see you want to change order 00004587345.\r\n\r\n1. Log in on {{WEBSITE URL}}.\r\n"
+              "2. Call us at +1 800 555 0199 if order 00004587345 cannot be edited.")
+    target = rag_target(answer, message=message, sources=["Call us at +1 800 555 0199."])
+    assert "00004587345" not in target and target.count("{{Order Number}}") == 2
+    assert "+1 800 555 0199" in target  # a source gives it: kept
+    assert "\r\n\r\n1. Log in" in target  # the value ends at the full stop: the steps stay
+
+
 def test_reply_corpus_writes_rag_examples_without_their_own_answer_and_keeps_held_back_rows_out(tmp_path, settings):
     from workers.runners.reply import reply_rag_messages
 
@@ -56,7 +67,9 @@ def test_reply_corpus_writes_rag_examples_without_their_own_answer_and_keeps_hel
     for example in examples:
         prompt = "\n".join(m["content"] for m in example["messages"][:-1])
         target = example["messages"][-1]["content"]
-        assert example["messages"][-1]["role"] == "assistant" and target in {r["response"].strip() for r in kb}
+        assert example["messages"][-1]["role"] == "assistant"
+        # the row's own answer, with values neither its message nor a source gives as placeholders
+        assert target == rag_target(line_ends_normalise(kb[example["kb_row"]]["response"]), message=prompt, sources=[])
         assert target not in prompt  # never its own answer
         assert not any(text in prompt for text in held_texts)  # nor a held-back row
         assert example["kb_row"] not in [s["kb_row"] for s in example["sources"]]
