@@ -426,6 +426,9 @@ GENAI_SENTIMENT_BASE_MODEL = env("GENAI_SENTIMENT_BASE_MODEL", default="all-mini
 GENAI_SENTIMENT_TRAIN_CSV = env(
     "GENAI_SENTIMENT_TRAIN_CSV", default=str(BASE_DIR.parent / "shared/data/financial_sentiment/tfns_sent_train.csv")
 )
+# The team's newswire sentences (data/finance_news/README.md): extra training rows for the classifier
+# that make run trains second (sentiment_train's extra_train_csv).
+GENAI_SENTIMENT_NEWS_TRAIN_CSV = env("GENAI_SENTIMENT_NEWS_TRAIN_CSV", default=str(BASE_DIR / "data/finance_news/train.csv"))
 # Training CSVs must lie under one of these folders (a job's params name a file on the worker).
 GENAI_SENTIMENT_DATA_DIRS = env.list(
     "GENAI_SENTIMENT_DATA_DIRS",

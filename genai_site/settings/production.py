@@ -27,6 +27,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # Production trains the stronger sentiment classifier: all-mpnet-base-v2 fine-tuned beats MiniLM by
-# 6 points of held-out accuracy on finance tweets and 14 on news sentences (docs/benchmarks.md);
+# 6 points of held-out accuracy on finance tweets and 14 on news sentences (docs/benchmarks.md; add
+# extra_train_csv=GENAI_SENTIMENT_NEWS_TRAIN_CSV for newswire);
 # local and test settings keep MiniLM (5x cheaper to train and score) unless the environment says.
 GENAI_SENTIMENT_BASE_MODEL = env("GENAI_SENTIMENT_BASE_MODEL", default="all-mpnet-base-v2")

@@ -28,6 +28,7 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     sentiment = [job.params for job in trainings.filter(kind="sentiment_train")]
     assert [params["base"] for params in sentiment] == ["all-minilm-l6-v2", "all-mpnet-base-v2"]
     assert all(params["promote_if_better"] for params in sentiment)
+    assert sentiment[1]["extra_train_csv"].endswith("data/finance_news/train.csv")  # and the team's news sentences
 
     # The monitoring demo: news waiting for the sentiment model, its watch list and rules.
     demo_items = NewsItem.objects.filter(source="demo-tweets").count()
