@@ -26,6 +26,7 @@ from django.conf import settings
 from generation.exceptions import PermanentJobError
 from generation.runner import CandidateResult, JobResult, RunnerContext
 from workers.evaluation.replies import replies_figures
+from workers.ml.building import MODEL_BUILD_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def finetune_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     device = device_get().device
     base_dir = lm_prepare()
     # A fresh float32 copy: the serving model (lm_get) is never touched.
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, attn_implementation="sdpa").to(device)
+    with MODEL_BUILD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, attn_implementation="sdpa").to(device)
     train_share = 0.85 if data["held_back"] else 0.97
 
     def on_step(step: int, loss: float, stats: dict) -> None:

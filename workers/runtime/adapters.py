@@ -27,6 +27,7 @@ from pathlib import Path
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
+from workers.ml.building import model_building
 from workers.runtime.cache import ModelCache
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def adapter_lm_get(*, key: str, directory: Path, base):
     return _cache.get(key, lambda: adapter_lm_build(directory=directory, base=base, label=key))
 
 
+@model_building
 def adapter_merged_model(directory: Path | str, *, base_name: str | None = None, dtype=None, device=None,
                          weights: str = "dense"):
     """A fresh copy of the base model with the adapter in ``directory`` merged in: loaded and

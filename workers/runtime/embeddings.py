@@ -22,6 +22,7 @@ import numpy as np
 from django.conf import settings
 
 from generation.services.knowledge import DEFAULT_EMBED_MODEL, embedding_model_name
+from workers.ml.building import MODEL_BUILD_LOCK
 from workers.runtime.mpnet import MPNET_NAME, mpnet_prepare
 
 logger = logging.getLogger(__name__)
@@ -129,8 +130,9 @@ def embedder_get() -> Embedder:
         started = time.monotonic()
         path = embed_model_path()
         device = str(device_get().device)
-        model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        model.to(torch.float32).eval()
+        with MODEL_BUILD_LOCK:  # only the load: a loaded embedder is returned above without it
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
+            model.to(torch.float32).eval()
         dim = model.get_embedding_dimension()
         seconds = time.monotonic() - started
         metrics.model_loaded(model=embedding_model_name(), seconds=seconds)

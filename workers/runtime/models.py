@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 
 from generation.lm import READY_MARKER, lm_prepare, lm_source, tokenizer_get
+from workers.ml.building import model_building
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
         return _loaded[name]
 
 
+@model_building
 def lm_load(directory: Path, device):
     """The model in ``directory`` on ``device``: dense in its dtype, or with int4 weights
     (``workers.ml.quantized``; the packed model is cached beside the dense one)."""
@@ -124,6 +126,7 @@ def _int4_cache_dir(directory: Path) -> Path:
     return directory.with_name(f"{directory.name}-int4-{tag}")
 
 
+@model_building
 def _int4_pack_and_cache(directory: Path, cache: Path, dtype):
     """Load in float32 (so the Q4 grids are found exactly), pack, cast the rest to ``dtype``, and
     write the packed model to ``cache`` for the next load (the same file lock as ``lm_prepare``)."""
@@ -156,6 +159,7 @@ def _int4_pack_and_cache(directory: Path, cache: Path, dtype):
     return model.eval()
 
 
+@model_building
 def _int4_cached_load(directory: Path, cache: Path, dtype):
     """The packed model from ``cache``: built on the meta device, the packed layers put in place,
     every tensor assigned from the file (no float32 copy, no packing)."""

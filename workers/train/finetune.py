@@ -25,6 +25,7 @@ import torch
 
 from generation.text.tables import CsvError, csv_read
 from workers.ml.amp import autocast
+from workers.ml.building import model_building
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ROLES = ("system", "user", "assistant")
@@ -191,6 +192,7 @@ def validation_loss(model, examples: Sequence[Encoded], *, pad_id: int, batch_si
     return total / tokens if tokens else float("nan")
 
 
+@model_building
 def lora_wrap(model, config: LoraTrainConfig):
     from peft import LoraConfig, get_peft_model
 

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from workers.ml.amp import autocast
+from workers.ml.building import model_building
 from workers.ml.optimus import OptimusConfig, OptimusVAE
 from workers.ml.text_metrics import corpus_bleu, text_hash
 from workers.ml.vae import elbo_figures, kl_weight, vae_loss
@@ -103,6 +104,7 @@ class OptimusParts:
     model: OptimusVAE
 
 
+@model_building
 def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decoder_dir: str | Path,
                   device: torch.device | str = "cpu", train: bool = True) -> OptimusParts:
     """The model from the pretrained encoder and decoder directories: float32, LoRA-wrapped
@@ -465,6 +467,7 @@ def checkpoint_architecture(path: Path) -> str:
     return payload.get("architecture", "gru")
 
 
+@model_building
 def optimus_checkpoint_load(path: Path, *, encoder_dir: str | Path, decoder_dir: str | Path,
                             device: torch.device | str = "cpu", payload: dict | None = None,
                             merge: bool = True) -> OptimusCheckpoint:

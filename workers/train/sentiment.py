@@ -32,6 +32,7 @@ import torch
 from generation.sentiment_labels import DEFAULT_LABEL_MAP, LABELS, DatasetError, label_map_parse  # noqa: F401
 from generation.text.tables import CsvError, csv_read
 from workers.ml.amp import autocast
+from workers.ml.building import model_building
 from workers.ml.intent import states_pad
 from workers.ml.metrics import classification_metrics
 from workers.ml.sentiment import (
@@ -150,6 +151,7 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+@model_building
 def classifier_from_base(base_dir: Path | str, *, max_len: int, dropout: float) -> tuple[SentimentClassifier, object]:
     """A classifier whose encoder starts from a local transformers/sentence-transformers
     directory (all-MiniLM-L6-v2's weights, or a decoder such as SmolLM2's) and whose head is new."""
@@ -607,6 +609,7 @@ def artifact_save(directory: Path, *, outcome: TrainOutcome, ensemble: bool, ext
     return files
 
 
+@model_building
 def artifact_load(directory: Path | str, *, device=None) -> tuple[list[SentimentClassifier], object, dict]:
     """The ensemble (one or more members), tokenizer and manifest saved by ``artifact_save``."""
     import json
