@@ -8,6 +8,15 @@ from generation import roles
 from tests.factories import TokenFactory, UserFactory
 
 
+def pytest_sessionstart(session):
+    """The suite trains and retrieves on the licensed data sets: say where they were looked for,
+    instead of dozens of tests failing on a missing CSV."""
+    data = Path(settings.SHARED_DATA_DIR)
+    if not (data / "customer_support").is_dir():
+        raise pytest.UsageError(f"The licensed data sets are not in {data} (GENAI_SHARED_DATA_DIR): "
+                                "check out beside shared/, or set GENAI_SHARED_DATA_DIR to its data/ folder.")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tiny_lm() -> Path:
     """The tiny random model the test settings point GENAI_LM_MODEL at (built once, cached)."""

@@ -4,7 +4,9 @@
 import csv
 from pathlib import Path
 
-BITEXT_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "customer_support" / "bitext_support_train.csv"
+from django.conf import settings
+
+BITEXT_CSV = Path(settings.SHARED_DATA_DIR) / "customer_support" / "bitext_support_train.csv"
 
 # Intents whose meanings do not overlap (the data also has near-synonyms, e.g. track_order and
 # delivery_period, that no retriever can tell apart from a short question).

@@ -388,24 +388,28 @@ GENAI_RECOMMEND_MAX_PRODUCTS = env.int("GENAI_RECOMMEND_MAX_PRODUCTS", default=5
 GENAI_RECOMMEND_MAX_BLURBS = env.int("GENAI_RECOMMEND_MAX_BLURBS", default=10)  # top products given a blurb
 GENAI_RECOMMEND_MAX_TEXT_CHARS = env.int("GENAI_RECOMMEND_MAX_TEXT_CHARS", default=2000)  # an interaction's text
 
+# The licensed data sets (../shared/data beside the checkout; its README.md lists them): the
+# default training sets of the intent, sentiment, reply and VAE jobs. A checkout elsewhere sets it.
+SHARED_DATA_DIR = Path(env("GENAI_SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
+
 # --- intent detection and LoRA fine-tuning (intent_train, finetune kinds; adapters at serving) ---
 # Training sets of the intent classifier: "path:text column:label column", comma-separated.
 GENAI_INTENT_DATASETS = env.list(
     "GENAI_INTENT_DATASETS",
     default=[
-        str(BASE_DIR.parent / "shared/data/customer_support/banking77_train.csv") + ":text:category",
-        str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv") + ":instruction:intent",
+        str(SHARED_DATA_DIR / "customer_support/banking77_train.csv") + ":text:category",
+        str(SHARED_DATA_DIR / "customer_support/bitext_support_train.csv") + ":instruction:intent",
     ],
 )
 GENAI_INTENT_MODEL = env("GENAI_INTENT_MODEL", default="")  # "name" or "name@3"; blank: promoted, else newest
 GENAI_INTENT_CACHE_SIZE = env.int("GENAI_INTENT_CACHE_SIZE", default=4)  # intent heads loaded per worker process
 GENAI_INTENT_MAX_EPOCHS = env.int("GENAI_INTENT_MAX_EPOCHS", default=200)
 GENAI_FINETUNE_BITEXT_CSV = env(
-    "GENAI_FINETUNE_BITEXT_CSV", default=str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv")
+    "GENAI_FINETUNE_BITEXT_CSV", default=str(SHARED_DATA_DIR / "customer_support/bitext_support_train.csv")
 )
 # A finetune job's dataset_jsonl must lie under one of these folders (it names a file on the worker).
 GENAI_FINETUNE_DATA_DIRS = env.list(
-    "GENAI_FINETUNE_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+    "GENAI_FINETUNE_DATA_DIRS", default=[str(SHARED_DATA_DIR), str(VAR_DIR)]
 )
 GENAI_FINETUNE_MAX_STEPS = env.int("GENAI_FINETUNE_MAX_STEPS", default=5000)  # optimizer steps per job
 GENAI_FINETUNE_MAX_EXAMPLES = env.int("GENAI_FINETUNE_MAX_EXAMPLES", default=50_000)  # training examples per job
@@ -424,7 +428,7 @@ GENAI_NEWS_MAX_ALIASES = env.int("GENAI_NEWS_MAX_ALIASES", default=20)  # per wa
 GENAI_SENTIMENT_MODEL = env("GENAI_SENTIMENT_MODEL", default="")  # "name" or "name@3"; blank: promoted, else newest
 GENAI_SENTIMENT_BASE_MODEL = env("GENAI_SENTIMENT_BASE_MODEL", default="all-minilm-l6-v2")  # what training starts from
 GENAI_SENTIMENT_TRAIN_CSV = env(
-    "GENAI_SENTIMENT_TRAIN_CSV", default=str(BASE_DIR.parent / "shared/data/financial_sentiment/tfns_sent_train.csv")
+    "GENAI_SENTIMENT_TRAIN_CSV", default=str(SHARED_DATA_DIR / "financial_sentiment/tfns_sent_train.csv")
 )
 # The team's newswire sentences (data/finance_news/README.md): extra training rows for the classifier
 # that make run trains second (sentiment_train's extra_train_csv).
@@ -432,7 +436,7 @@ GENAI_SENTIMENT_NEWS_TRAIN_CSV = env("GENAI_SENTIMENT_NEWS_TRAIN_CSV", default=s
 # Training CSVs must lie under one of these folders (a job's params name a file on the worker).
 GENAI_SENTIMENT_DATA_DIRS = env.list(
     "GENAI_SENTIMENT_DATA_DIRS",
-    default=[str(BASE_DIR.parent / "shared" / "data"), str(BASE_DIR / "data"), str(VAR_DIR)],
+    default=[str(SHARED_DATA_DIR), str(BASE_DIR / "data"), str(VAR_DIR)],
 )
 GENAI_SENTIMENT_BATCH = env.int("GENAI_SENTIMENT_BATCH", default=64)  # items per forward pass and commit
 GENAI_SENTIMENT_MAX_LEN = env.int("GENAI_SENTIMENT_MAX_LEN", default=64)  # tokens per item (training and scoring)
@@ -489,12 +493,12 @@ GENAI_MONITOR_SYSTEM_USER = env("GENAI_MONITOR_SYSTEM_USER", default="genai-moni
 # --- sentence VAE and latent GAN (docs/genmodels.md) ----------------------------------------
 GENAI_GENMODEL_PURPOSE = env("GENAI_GENMODEL_PURPOSE", default="copy")  # purpose of trained VAE/GAN versions
 GENAI_GENMODEL_DEFAULT_CSV = env(
-    "GENAI_GENMODEL_DEFAULT_CSV", default=str(BASE_DIR.parent / "shared/data/customer_support/bitext_support_train.csv")
+    "GENAI_GENMODEL_DEFAULT_CSV", default=str(SHARED_DATA_DIR / "customer_support/bitext_support_train.csv")
 )
 GENAI_GENMODEL_DEFAULT_TEXT_COLS = env.list("GENAI_GENMODEL_DEFAULT_TEXT_COLS", default=["instruction", "response"])
 # A genmodel_train / augment job's `csv` must lie under one of these folders (a file on the worker).
 GENAI_GENMODEL_DATA_DIRS = env.list(
-    "GENAI_GENMODEL_DATA_DIRS", default=[str(BASE_DIR.parent / "shared" / "data"), str(VAR_DIR)]
+    "GENAI_GENMODEL_DATA_DIRS", default=[str(SHARED_DATA_DIR), str(VAR_DIR)]
 )
 GENAI_GENMODEL_MAX_CSV_CHARS = env.int("GENAI_GENMODEL_MAX_CSV_CHARS", default=200_000)  # inline `csv_content`
 GENAI_GENMODEL_MAX_TEXTS = env.int("GENAI_GENMODEL_MAX_TEXTS", default=2000)  # inline `texts` / labelled `rows`

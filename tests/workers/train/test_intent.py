@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from workers.train.intent import (
     DatasetError,
@@ -16,7 +17,7 @@ from workers.train.intent import (
     stratified_split,
 )
 
-BANKING = Path(__file__).resolve().parents[3].parent / "shared/data/customer_support/banking77_train.csv"
+BANKING = Path(settings.SHARED_DATA_DIR) / "customer_support/banking77_train.csv"
 INTENTS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed", "pin_blocked", "cash_withdrawal_charge")
 
 
