@@ -37,6 +37,18 @@ def repeated_ngram_text(text: str, n: int = 4) -> str | None:
     return " ".join(found[1]) if found else None
 
 
+# A whole reply loops when it says a span of this many words twice. Written answers repeat short
+# phrases ("the order with the number {{Order Number}}" in two steps): 28 % of the Bitext answers
+# repeat a word 4-gram, 3.5 % a 6-gram, 0.6 % an 8-gram; a greedy 135M model that loops repeats
+# whole sentences. Cutting at the first repeated 4-gram cut good drafts after two steps.
+LOOP_NGRAM = 8
+
+
+def reply_loops(text: str) -> bool:
+    """Whether a whole written reply loops: a word ``LOOP_NGRAM``-gram said twice."""
+    return repeated_ngram(text, LOOP_NGRAM) is not None
+
+
 def loop_cut(text: str, n: int = 4) -> tuple[str, bool]:
     """``text`` cut before the sentence that holds the first repeated ``n``-gram (or, when that
     sentence is the first, before the repeat itself). Returns (text, whether it was cut)."""

@@ -4,7 +4,8 @@ service, retrieval only and the bare model in one run) and of fine-tuning's held
 
 Per system: mean MiniLM cosine to the references; intent match (the share of replies whose
 intent, as the registered intent classifier predicts it, is the one it predicts for the
-reference); looping (the share with a repeated word 4-gram); visible ``{{Placeholders}}`` per
+reference); looping (the share that says a word 8-gram twice, ``reply_loops``; the share with
+a repeated 4-gram is also given, but 28 % of the team's answers have one); visible ``{{Placeholders}}`` per
 reply without a company profile and with one (and how many of those the profile has a value
 for: none should stay visible); mean length in words.
 """
@@ -98,13 +99,14 @@ def texts_figures(texts: Sequence[str], reference_vectors, *, intents: Intents |
                   profile: dict[str, str] | None = None, with_profile: Sequence[str] | None = None) -> dict:
     """The figures of one system's ``texts`` (see the module docstring); ``with_profile``: the
     same replies drafted with the placeholder values ``profile``."""
-    from generation.text.repetition import repeated_ngram, word_count
+    from generation.text.repetition import repeated_ngram, reply_loops, word_count
     from workers.runtime.embeddings import embedder_get
 
     vectors = embedder_get().encode([t or " " for t in texts])
     figures = {
         "similarity": round(float((vectors * reference_vectors).sum(axis=1).mean()), 4),
         "intent_match": intents.match(texts) if intents is not None else None,
+        "looping_rate": round(sum(reply_loops(t) for t in texts) / len(texts), 4),
         "repeated_4gram_rate": round(sum(repeated_ngram(t) is not None for t in texts) / len(texts), 4),
         "mean_words": round(statistics.mean(word_count(t) for t in texts), 1),
         "placeholders": placeholder_counts(texts)[0],

@@ -66,7 +66,7 @@ from generation.text.placeholders import (
     placeholders_normalise,
     placeholders_unfilled,
 )
-from generation.text.repetition import loop_cut, repeats_drop, word_count
+from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
 from generation.text.sentences import SENTENCE_END, line_ends_normalise, unfinished_cut
 
 TONE_WORDS = {
@@ -115,7 +115,9 @@ def reply_postprocess(
     fallback_text = line_ends_normalise(fallback_text) if fallback_text else fallback_text
     text = placeholders_normalise(raw.strip())
     text, invented = invented_values_replace(text, [*sources, message, *context.values()])
-    text, was_cut = loop_cut(text)
+    # An opening (``body`` follows it) is two sentences: any repeated 4-gram there is a loop. A
+    # whole reply repeats short phrases as the team's answers do; only a long span said twice is.
+    text, was_cut = loop_cut(text, 4 if body else LOOP_NGRAM)
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
     if body:
@@ -130,7 +132,7 @@ def reply_postprocess(
     fallback = False
     if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
         text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
-    text = loop_cut(text)[0]  # a no-op but for text that came from nowhere else
+    text = loop_cut(text, 4 if body else LOOP_NGRAM)[0]  # a no-op but for text that came from nowhere else
     text = placeholders_fill(reply_format(text, channel=channel, tone=tone, name=name), context)
     return Processed(text, was_cut, invented, fallback, placeholders_unfilled(text))
 

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "in one run: retrieval only (the best retrieved answer as is) and the bare model without "
         "retrieval. Per system: mean MiniLM cosine to the references, intent match (the share of "
         "replies whose predicted intent equals the reference's; null without an intent model), the "
-        "share with a repeated word 4-gram (looping), visible {{Placeholders}} per reply without a "
+        "share that says a word 8-gram twice (looping) and the share with a repeated 4-gram, visible {{Placeholders}} per reply without a "
         "company profile and with the demo profile (and how many of those the profile fills: the aim "
         "is none), mean length in words; first-token and whole-draft seconds of single drafts. "
         "Knowledge-base rows whose customer message is exactly the evaluated message are left out of "
@@ -74,9 +74,9 @@ class Command(BaseCommand):
         if "intent_match_unavailable" in report:
             write(f"intent match: null, {report['intent_match_unavailable']}")
         write("columns: similarity to the reference (without / with the demo profile), intent match, looping "
-              "(repeated 4-gram), visible placeholders per reply (without / with the profile / of those, ones the "
+              "(a word 8-gram said twice), repeated word 4-gram (the team's answers have them too), visible placeholders per reply (without / with the profile / of those, ones the "
               "profile has a value for), mean words")
-        header = ("system", "similarity", "+profile", "intent", "looping", "{{}}/reply", "+profile", "fillable", "words")
+        header = ("system", "similarity", "+profile", "intent", "looping", "4-gram", "{{}}/reply", "+profile", "fillable", "words")
         width = max(16, *(len(name) + 1 for name in report["systems"]))
         write(f"{header[0]:<{width}}" + "".join(f"{h:>11}" for h in header[1:]))
 
@@ -85,7 +85,7 @@ class Command(BaseCommand):
 
         for name, f in report["systems"].items():
             write(f"{name:<{width}}" + cell(f["similarity"], ".4f") + cell(f["similarity_with_profile"], ".4f")
-                  + cell(f["intent_match"], ".2%") + cell(f["repeated_4gram_rate"], ".2%")
+                  + cell(f["intent_match"], ".2%") + cell(f["looping_rate"], ".2%") + cell(f["repeated_4gram_rate"], ".2%")
                   + cell(f["placeholders"], ".2f") + cell(f["placeholders_with_profile"], ".2f")
                   + cell(f["profile_placeholders_visible"], ".2f") + cell(f["mean_words"], ".1f"))
         write("seconds: " + ", ".join(f"{name} {s}" for name, s in report["seconds"].items()))

@@ -41,7 +41,7 @@ def test_one_run_reports_every_system_with_a_sample(load_kb, heldout_csv, tmp_pa
     assert report["rows"] == 4 and set(report["systems"]) == set(SYSTEMS)
     for name in SYSTEMS:
         figures = report["systems"][name]
-        assert {"similarity", "similarity_with_profile", "intent_match", "repeated_4gram_rate", "placeholders",
+        assert {"similarity", "similarity_with_profile", "intent_match", "looping_rate", "repeated_4gram_rate", "placeholders",
                 "placeholders_with_profile", "profile_placeholders_visible", "mean_words"} <= set(figures)
         assert name in out
         # the profile fills what it knows: nothing it has a value for stays visible

@@ -55,6 +55,20 @@ def test_degenerate_generation_falls_back_to_the_best_answer_with_placeholders_f
     assert processed.fallback and processed.text == "To track order A-9, open the Orders page and click Track on the order."
 
 
+def test_a_whole_written_reply_keeps_phrases_said_twice_and_loses_a_sentence_said_again():
+    steps = ("I understand you would like to add products to order {{Order Number}}. Here is how:\n\n"
+             "1. Sign in to your account on our {{Website Name}}.\n"
+             "2. Look for the order with the code {{Order Number}}.\n"
+             "3. Click on the order with the code {{Order Number}} and choose Add.")
+    kept = reply_postprocess(steps, finish_reason="stop", sources=[], message="add to my order", context={})
+    assert not kept.loop_cut and kept.text == steps  # the team's answers repeat short phrases too
+
+    looping = steps + ("\n4. Follow the on-screen instructions to add the products you want.\n"
+                       "5. Follow the on-screen instructions to add the products you want.")
+    cut = reply_postprocess(looping, finish_reason="length", sources=[], message="add to my order", context={})
+    assert cut.loop_cut and cut.text.endswith("add the products you want.") and cut.text.count("on-screen") == 1
+
+
 def test_opening_plus_answer_body_without_repeats():
     processed = reply_postprocess(
         "I understand you want to cancel order {{Order Number}}. Here is how to cancel order {{Order Number}}.",
