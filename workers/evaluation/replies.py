@@ -195,8 +195,9 @@ def replies_evaluate(
         with_profile[name] = [reply_candidates(r, c, t, profile=profile)[0].text for r, c, t in generated]
         seconds[name] = time.monotonic() - started
         if retrieval is None:
-            # The hits the service retrieved (its relevance floor and intent boost): the best one as is.
-            retrieval = [placeholders_normalise(r.hits[0].text) if r.hits else "" for r, _, _ in generated]
+            # The hits the service retrieved (its relevance floor and intent boost): the best ranked one
+            # as is (the service's lead source may be another one: reply.lead_first).
+            retrieval = [placeholders_normalise(r.top_hit.text) if r.top_hit else "" for r, _, _ in generated]
     services = list(texts)
 
     started = time.monotonic()

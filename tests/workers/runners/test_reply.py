@@ -8,6 +8,7 @@ from generation.kinds.reply import ReplyParamsSerializer
 from generation.runner import NullContext
 from generation.text.repetition import repeated_ngram
 from workers.runners.reply import (
+    lead_first,
     replies_draft,
     reply_postprocess,
     reply_run,
@@ -404,3 +405,27 @@ def test_a_few_rag_fine_tuning_steps_change_replies_which_keep_after_reload(load
     again = reply_run(params=_params(**message), ctx=NullContext()).candidates[0]
     assert (again.text, again.metadata.get("generated")) == (candidate.text, candidate.metadata.get("generated"))
     adapters_clear()
+
+
+def _hit(number: int, score: float, text: str):
+    from workers.runtime.retrieval import KnowledgeHit
+
+    return KnowledgeHit(kind="conversation", id=number, score=score, title=f"message {number}", text=text,
+                        source="test", external_id=str(number), language="en")
+
+
+def test_the_draft_follows_the_answer_its_neighbours_agree_with_not_an_odd_best_match(settings):
+    refund = "To request a refund, open {{Order History}}, choose the order and click Request refund. It takes 5 days."
+    hits = [
+        _hit(1, 0.71, "Our opening hours are Monday to Friday, 9:00 to 17:00. You can call us then."),
+        _hit(2, 0.70, refund),
+        _hit(3, 0.69, refund.replace("click", "press")),
+        _hit(4, 0.68, "Open {{Order History}}, pick the order and press Request refund; the money is back in 5 days."),
+    ]
+    settings.GENAI_REPLY_CONSENSUS_POOL = 8
+    lead = lead_first(hits, 3)
+    assert "refund" in lead[0].text and len(lead) == 3
+    assert [h.id for h in lead][1:] == [h.id for h in hits if h.id != lead[0].id][:2]  # the odd best match stays offered
+
+    settings.GENAI_REPLY_CONSENSUS_POOL = 0
+    assert [h.id for h in lead_first(hits, 3)] == [1, 2, 3]
