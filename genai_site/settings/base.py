@@ -368,7 +368,7 @@ GENAI_REPLY_INTENT_BOOST = env.float("GENAI_REPLY_INTENT_BOOST", default=0.05)
 # answers, the one most like the others (mean MiniLM cosine) plus GENAI_REPLY_CONSENSUS_RELEVANCE
 # times its relevance; 0 pools: the most relevant. On 300 Bitext rows (not the reported ones) the
 # answer chosen so was 0.834 similar to the reference against 0.816 for the most relevant one
-# (pool 8, weight 0.5; docs/benchmarks.md, "The lead source").
+# (pool 8, weight 0.5; docs/benchmarks.md, "The retrained reply model, loops, and the lead source").
 GENAI_REPLY_CONSENSUS_POOL = env.int("GENAI_REPLY_CONSENSUS_POOL", default=8)
 GENAI_REPLY_CONSENSUS_RELEVANCE = env.float("GENAI_REPLY_CONSENSUS_RELEVANCE", default=0.5)
 # The company profile (placeholder values every draft is filled with): its free-form names.
