@@ -66,7 +66,7 @@ class GenModelTrainParamsSerializer(serializers.Serializer):
     encoder_train_layers = serializers.IntegerField(min_value=0, max_value=2, required=False,
                                                     help_text="optimus: encoder layers trained (0: frozen).")
     lora_rank = serializers.IntegerField(min_value=1, max_value=64, required=False, help_text="optimus.")
-    hidden_dim = serializers.IntegerField(min_value=16, max_value=1024, required=False, help_text="gru.")
+    hidden_dim = serializers.IntegerField(min_value=16, max_value=1024, required=False, help_text="Share of the decoder's input words hidden while training (both architectures).")
     embed_dim = serializers.IntegerField(min_value=16, max_value=512, required=False, help_text="gru.")
     vocab_size = serializers.IntegerField(min_value=300, max_value=16000, required=False, help_text="gru.")
     batch_size = serializers.IntegerField(min_value=2, max_value=512, required=False)

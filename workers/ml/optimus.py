@@ -96,8 +96,12 @@ class OptimusVAE(nn.Module):
         eps = torch.randn(mu.shape, generator=generator).to(mu.device, mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def _embed(self, z: Tensor, token_ids: Tensor) -> Tensor:
+    def _embed(self, z: Tensor, token_ids: Tensor, word_dropout: float = 0.0) -> Tensor:
         embedded = self.decoder.get_input_embeddings()(token_ids)
+        if word_dropout > 0:  # hide words (never the first, <bos>): the decoder must read them from z
+            keep = torch.rand(token_ids.shape, device=token_ids.device) >= word_dropout
+            keep[:, 0] = True
+            embedded = embedded * keep.unsqueeze(-1).to(embedded.dtype)
         if self.to_embedding is not None:
             embedded = embedded + self.to_embedding(z).unsqueeze(1).to(embedded.dtype)
         return embedded
@@ -105,15 +109,16 @@ class OptimusVAE(nn.Module):
     def _prefix(self, z: Tensor) -> Tensor:
         return self.to_prefix(z).view(z.size(0), self.config.prefix_len, self.config.decoder_dim)
 
-    def decode(self, z: Tensor, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """Teacher-forced: z (B, latent), decoder inputs (B, T) starting with <bos> -> logits (B, T, V)."""
-        embedded = self._embed(z, input_ids)
+    def decode(self, z: Tensor, input_ids: Tensor, attention_mask: Tensor, word_dropout: float = 0.0) -> Tensor:
+        """Teacher-forced: z (B, latent), decoder inputs (B, T) starting with <bos> -> logits (B, T, V);
+        ``word_dropout``: the share of input words hidden (training only)."""
+        embedded = self._embed(z, input_ids, word_dropout)
         inputs = torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1)
         ones = torch.ones(z.size(0), self.config.prefix_len, dtype=attention_mask.dtype, device=attention_mask.device)
         logits = self.decoder(inputs_embeds=inputs, attention_mask=torch.cat([ones, attention_mask], dim=1)).logits
         return logits[:, self.config.prefix_len :]
 
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, batch: dict[str, Tensor], word_dropout: float = 0.0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``batch`` from ``batch_make`` (``pooled`` instead of the encoder tokens when the encoder
         is frozen and its outputs were computed once) -> logits, mu, logvar, z."""
         if "pooled" in batch:
@@ -121,7 +126,7 @@ class OptimusVAE(nn.Module):
         else:
             mu, logvar = self.encode(batch["encoder_ids"], batch["encoder_mask"])
         z = self.reparameterize(mu, logvar)
-        return self.decode(z, batch["decoder_ids"], batch["decoder_mask"]), mu, logvar, z
+        return self.decode(z, batch["decoder_ids"], batch["decoder_mask"], word_dropout), mu, logvar, z
 
     # --- batches -----------------------------------------------------------------------------
 

@@ -79,6 +79,10 @@ class OptimusTrainConfig:
     kl_warmup_steps: int = 200  # linear schedule only
     beta: float = 1.0
     free_bits: float = 0.5  # nats per latent dimension
+    # Share of the decoder's input words hidden while training (their token embedding zeroed; the
+    # latent's added vector stays): a pretrained LM predicts the next word from the words before
+    # it and learns to ignore z (Bowman et al. 2016's word dropout, against posterior collapse).
+    word_dropout: float = 0.0
     eval_every: int = 50
     patience: int = 0  # 0: no early stopping (a cyclical schedule's ELBO dips every cycle)
     validation_max: int = 96  # sentences validated at every evaluation
@@ -359,7 +363,7 @@ def optimus_train(
                            pooled[indices] if pooled is not None else None, device)
             beta = beta_at(step)
             with autocast(device, config.amp_dtype):
-                logits, mu, logvar, _ = model(batch)
+                logits, mu, logvar, _ = model(batch, word_dropout=config.word_dropout)
             loss = vae_loss(logits, batch["targets"], mu, logvar, beta=beta, free_bits=config.free_bits, pad_id=-100)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()

@@ -86,6 +86,22 @@ def test_the_latent_reaches_the_decoder():
     assert len({tuple(t) for t in texts}) > 1
 
 
+def test_word_dropout_hides_the_input_words_but_never_bos_nor_the_latent():
+    model = tiny_optimus().eval()
+    batch = model.decoder_batch(SENTENCES[:2])
+    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
+    plain = model.decode(z, batch["decoder_ids"], batch["decoder_mask"])
+    hidden = model.decode(z, batch["decoder_ids"], batch["decoder_mask"], word_dropout=1.0)
+    other_words = torch.randint(3, VOCAB, batch["decoder_ids"].shape, generator=torch.Generator().manual_seed(2))
+    other_words[:, 0] = END
+    hidden_other = model.decode(z, other_words, batch["decoder_mask"], word_dropout=1.0)
+    assert torch.allclose(plain[:, 0], hidden[:, 0], atol=1e-5)  # <bos> is always seen
+    assert not torch.allclose(plain[:, 1:], hidden[:, 1:], atol=1e-4)
+    assert torch.allclose(hidden, hidden_other, atol=1e-5)  # every word hidden: only z and <bos> remain
+    assert not torch.allclose(hidden, model.decode(z * 0, batch["decoder_ids"], batch["decoder_mask"], word_dropout=1.0),
+                              atol=1e-4)
+
+
 def test_gradients_reach_the_heads_through_the_reparameterisation():
     model = tiny_optimus()
     logits, mu, logvar, _ = model(_batch(model))
