@@ -117,7 +117,8 @@ def reply_postprocess(
     text, invented = invented_values_replace(text, [*sources, message, *context.values()])
     # An opening (``body`` follows it) is two sentences: any repeated 4-gram there is a loop. A
     # whole reply repeats short phrases as the team's answers do; only a long span said twice is.
-    text, was_cut = loop_cut(text, 4 if body else LOOP_NGRAM)
+    loop_n = 4 if body else LOOP_NGRAM
+    text, was_cut = loop_cut(text, loop_n)
     if finish_reason == "length" or was_cut:
         text = unfinished_cut(text)
     if body:
@@ -132,7 +133,7 @@ def reply_postprocess(
     fallback = False
     if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
         text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
-    text = loop_cut(text, 4 if body else LOOP_NGRAM)[0]  # a no-op but for text that came from nowhere else
+    text = loop_cut(text, loop_n)[0]  # a no-op but for text that came from nowhere else
     text = placeholders_fill(reply_format(text, channel=channel, tone=tone, name=name), context)
     return Processed(text, was_cut, invented, fallback, placeholders_unfilled(text))
 
@@ -307,19 +308,42 @@ def reply_prepare(
         boost_intents=confident or None,
         intent_boost=settings.GENAI_REPLY_INTENT_BOOST,
     )
-    for i, (request, hits) in enumerate(zip(requests, results)):
+    kept = []
+    for i, hits in enumerate(results):
         excluded = (exclude_messages or [None] * len(requests))[i]
         if excluded is not None:
             masked = pii_mask(excluded).text.strip()
             hits = [h for h in hits if h.title.strip() not in (excluded.strip(), masked)]
+        kept.append(hits)
+    pool_vectors = _pools_encode(kept)  # every request's candidate leads in one encoder batch
+    for request, hits, vectors in zip(requests, kept, pool_vectors):
         request.top_hit = hits[0] if hits else None
-        request.hits = lead_first(hits, request.params.get("k", 3))
+        request.hits = lead_first(hits, request.params.get("k", 3), vectors=vectors)
         request.intent = reply_intent(request.hits, model=model, prediction=predictions[i] if predictions else None)
         request.messages = reply_prompt(request)
     return requests
 
 
-def lead_first(hits: Sequence, k: int) -> list:
+def _pools_encode(hit_lists: Sequence[Sequence]) -> list:
+    """MiniLM vectors of each list's ``GENAI_REPLY_CONSENSUS_POOL`` first answers (None for a list
+    too short to choose from), encoded in one batch."""
+    from workers.runtime.embeddings import embedder_get
+
+    pools = [list(hits[: settings.GENAI_REPLY_CONSENSUS_POOL]) for hits in hit_lists]
+    texts = [placeholders_normalise(h.text) for pool in pools if len(pool) >= 3 for h in pool]
+    if not texts:
+        return [None] * len(pools)
+    vectors, start, out = embedder_get().encode(texts), 0, []
+    for pool in pools:
+        if len(pool) < 3:
+            out.append(None)
+            continue
+        out.append(vectors[start : start + len(pool)])
+        start += len(pool)
+    return out
+
+
+def lead_first(hits: Sequence, k: int, *, vectors=None) -> list:
     """The ``k`` sources to offer, the lead first: of the ``GENAI_REPLY_CONSENSUS_POOL`` most
     relevant answers, the one most like the others (mean MiniLM cosine to them) plus
     ``GENAI_REPLY_CONSENSUS_RELEVANCE`` times its relevance, then the most relevant others. The
@@ -328,12 +352,11 @@ def lead_first(hits: Sequence, k: int) -> list:
     (minimum-Bayes-risk selection over the retrieved answers)."""
     import numpy as np
 
-    from workers.runtime.embeddings import embedder_get
-
     pool = hits[: settings.GENAI_REPLY_CONSENSUS_POOL]
     if len(pool) < 3 or k < 1:
         return list(hits[:k])
-    vectors = embedder_get().encode([placeholders_normalise(h.text) for h in pool])
+    if vectors is None:  # ``vectors``: the pool's, when reply_prepare encoded them with others
+        vectors = _pools_encode([pool])[0]
     agreement = vectors @ vectors.T
     np.fill_diagonal(agreement, 0.0)
     scores = agreement.sum(axis=1) / (len(pool) - 1) + settings.GENAI_REPLY_CONSENSUS_RELEVANCE * np.array(
