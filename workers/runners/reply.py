@@ -8,7 +8,9 @@ One reply job, in order:
 2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message: none
    whose cosine is below ``GENAI_REPLY_MIN_SOURCE_SCORE``, and, when the intent classifier gives
    the message's intent with at least ``GENAI_REPLY_INTENT_CONFIDENCE``, those of that intent
-   ranked as if ``GENAI_REPLY_INTENT_BOOST`` more similar (``metadata.sources[].boosted``);
+   ranked as if ``GENAI_REPLY_INTENT_BOOST`` more similar (``metadata.sources[].boosted``); the
+   *lead* source goes first (``lead_first``: of the ``GENAI_REPLY_CONSENSUS_POOL`` most relevant
+   answers, the one most like the others), and "the best answer" below is that one;
 3. a chat prompt shows the model the best ``GENAI_REPLY_PROMPT_SOURCES`` hits as earlier turns
    (their customer message, then the first paragraph of their answer), then the history and the
    message, and starts the assistant's turn with the first words of the best answer: the model
