@@ -138,6 +138,7 @@ def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decode
     if end is None or (end == decoder_tokenizer.unk_token_id and decoder_tokenizer.unk_token != "<|endoftext|>"):
         end = decoder_tokenizer.eos_token_id
     special = set(decoder_tokenizer.all_special_ids) | set(getattr(decoder_tokenizer, "added_tokens_decoder", {}) or {})
+    special |= _line_break_ids(decoder_tokenizer)
     model_config = OptimusConfig(
         encoder_dim=encoder.config.hidden_size,
         decoder_dim=decoder.get_input_embeddings().weight.size(1),
@@ -149,11 +150,30 @@ def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decode
         eos_id=int(end),
         banned_ids=sorted(int(i) for i in special if i != end and i < decoder.get_input_embeddings().weight.size(0)),
         encoder_pad_id=int(encoder_tokenizer.pad_token_id or 0),
+        prefix_init_ids=_prompt_ids(decoder_tokenizer, config.prefix_len),
     )
     seed_everything(config.seed)
     model = OptimusVAE(model_config, encoder=encoder, decoder=decoder).to(device)
     model.train(train)
     return OptimusParts(encoder_tokenizer=encoder_tokenizer, decoder_tokenizer=decoder_tokenizer, model=model)
+
+
+PREFIX_PROMPT = "Write one sentence:"
+
+
+def _prompt_ids(tokenizer, length: int) -> list[int]:
+    """``length`` token ids of ``PREFIX_PROMPT`` (cut, or padded on the left with its first token)."""
+    ids = tokenizer(PREFIX_PROMPT, add_special_tokens=False)["input_ids"][-length:]
+    return [ids[0]] * (length - len(ids)) + ids if ids else []
+
+
+def _line_break_ids(tokenizer) -> set[int]:
+    """Tokens holding a line break or tab: a sentence has none (the corpus's whitespace is
+    normalised), but after its end-of-text token SmolLM2's most likely next token is a newline,
+    and greedy decoding then wrote blank lines (read back as empty sentences)."""
+    vocab = tokenizer.get_vocab()
+    texts = tokenizer.convert_tokens_to_string
+    return {i for token, i in vocab.items() if any(ch in texts([token]) for ch in "\n\r\t")}
 
 
 def trainable_state(model: OptimusVAE) -> dict[str, torch.Tensor]:
@@ -299,7 +319,10 @@ def optimus_train(
     parts = optimus_build(config, encoder_dir=encoder_dir, decoder_dir=decoder_dir, device=device)
     model = parts.model
     train_ids = decoder_ids(parts, train_texts)
-    pooled = pooled_vectors(parts, train_texts) if not config.encoder_train_layers else None
+    pooled = pooled_vectors(parts, train_texts)
+    model.moments_init(pooled)
+    if config.encoder_train_layers:  # the encoder's outputs change while training: encode every batch
+        pooled = None
     lora = [p for n, p in model.decoder.named_parameters() if p.requires_grad]
     heads = [p for m in model.heads() for p in m.parameters()]
     enc = [p for p in model.encoder.parameters() if p.requires_grad]

@@ -140,3 +140,29 @@ def test_beam_search_scores_at_least_as_well_as_greedy():
         for row in range(2):
             if len(greedy[row]) < 6 and len(beam[row]) < 6:  # both ended: complete hypotheses compare
                 assert log_prob(beam[row], row) >= log_prob(greedy[row], row) - 1e-3
+
+
+def test_the_untrained_prefix_is_the_prompt_and_the_latent_starts_small():
+    model = tiny_optimus(prefix_init_ids=[7, 9])
+    embeddings = model.decoder.get_input_embeddings().weight.detach()
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    prefix = model._prefix(z).detach()
+    prompt = embeddings[[7, 9]].unsqueeze(0)
+    # each prefix vector is the prompt's token plus a small share of z
+    assert torch.allclose(model._prefix(torch.zeros(1, 4)).detach(), prompt, atol=1e-6)
+    assert float((prefix - prompt).norm(dim=-1).max()) < 0.5 * float(embeddings.norm(dim=-1).mean())
+
+
+def test_moments_init_spreads_mu_over_the_corpus_at_unit_variance():
+    model = tiny_optimus()
+    generator = torch.Generator().manual_seed(3)
+    # sentence vectors that share most of their value and differ a little, as MiniLM's do
+    pooled = torch.randn(1, 16, generator=generator) + 0.05 * torch.randn(200, 16, generator=generator)
+    before = model.encode_pooled(pooled)[0].std(dim=0)
+    model.moments_init(pooled)
+    mu, logvar = model.encode_pooled(pooled)
+    assert float(before.mean()) < 0.2
+    assert torch.allclose(mu.std(dim=0), torch.ones(4), atol=1e-3) and torch.allclose(mu.mean(dim=0), torch.zeros(4), atol=1e-4)
+    assert float(torch.exp(0.5 * logvar).mean()) < 0.3  # signal well above the noise
+    model.moments_init(pooled[:3])  # fewer sentences than dimensions: left as it was
+    assert torch.allclose(model.encode_pooled(pooled)[0], mu)

@@ -58,3 +58,14 @@ def test_a_loaded_checkpoint_decodes_the_same_merged_or_not(tiny_optimus):  # no
     assert mu_a.shape == logvar_a.shape == (4, 8) and torch.allclose(mu_a, mu_b, atol=1e-5)
     assert latents_texts(merged.parts, mu_a) == latents_texts(adapter.parts, mu_b)
     assert all(isinstance(t, str) for t in latents_texts(merged.parts, mu_a, decoding="beam"))
+
+
+def test_no_line_break_is_ever_generated(tiny_optimus):  # noqa: F811
+    """After its end-of-text token SmolLM2 writes newlines first: they are banned, so a decoded
+    sentence is never blank."""
+    encoder, decoder = optimus_dirs()
+    parts = optimus_build(OptimusTrainConfig(**TINY_OPTIMUS), encoder_dir=encoder, decoder_dir=decoder, train=False)
+    vocab = parts.decoder_tokenizer.get_vocab()
+    breaks = {i for t, i in vocab.items() if "\n" in parts.decoder_tokenizer.convert_tokens_to_string([t])}
+    assert breaks and breaks <= set(parts.model.config.banned_ids)
+    assert len(parts.model.config.prefix_init_ids) == parts.model.config.prefix_len
