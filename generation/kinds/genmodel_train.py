@@ -66,12 +66,15 @@ class GenModelTrainParamsSerializer(serializers.Serializer):
     encoder_train_layers = serializers.IntegerField(min_value=0, max_value=2, required=False,
                                                     help_text="optimus: encoder layers trained (0: frozen).")
     lora_rank = serializers.IntegerField(min_value=1, max_value=64, required=False, help_text="optimus.")
-    hidden_dim = serializers.IntegerField(min_value=16, max_value=1024, required=False, help_text="Share of the decoder's input words hidden while training (both architectures).")
+    memory = serializers.BooleanField(required=False, help_text="optimus: z as key/value slots in every decoder layer "
+                                      "(Optimus's memory) instead of input vectors.")
+    hidden_dim = serializers.IntegerField(min_value=16, max_value=1024, required=False, help_text="gru.")
     embed_dim = serializers.IntegerField(min_value=16, max_value=512, required=False, help_text="gru.")
     vocab_size = serializers.IntegerField(min_value=300, max_value=16000, required=False, help_text="gru.")
     batch_size = serializers.IntegerField(min_value=2, max_value=512, required=False)
     lr = serializers.FloatField(min_value=1e-6, max_value=1e-1, required=False)
-    word_dropout = serializers.FloatField(min_value=0.0, max_value=0.9, required=False, help_text="gru.")
+    word_dropout = serializers.FloatField(min_value=0.0, max_value=0.9, required=False,
+                                          help_text="Share of the decoder's input words hidden while training (both architectures).")
     kl_schedule = serializers.ChoiceField(choices=("linear", "cyclical", "constant"), required=False)
     kl_warmup_steps = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     kl_cycles = serializers.IntegerField(min_value=1, max_value=100, required=False)

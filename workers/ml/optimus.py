@@ -3,13 +3,14 @@ Pre-trained Modeling of a Latent Space").
 
     encoder tokens -> sentence encoder (all-MiniLM-L6-v2; frozen, or its last layer trained)
                    -> mean pooling -> linear head -> (mu, logvar) -> z = mu + sigma * eps
-    z -> linear -> k prefix vectors (soft prompt, the "memory" the decoder attends to)
+    z -> linear -> k key/value slots in every decoder layer (Optimus's "memory"; or, without
+                   ``memory``, k prefix vectors in front of the input: a soft prompt)
     z -> linear -> one vector added to every input embedding of the decoder
     [prefix_1..k, <|endoftext|>, t_1 .. t_n] -> causal LM (SmolLM2, LoRA adapters) -> t_1 .. t_n, <|endoftext|>
 
 A pretrained decoder writes fluent text from the first step; what it has to learn is to listen to
-z. Against posterior collapse (the decoder ignoring z): the latent enters twice (prefix and every
-embedding), free bits per dimension and a cyclical beta (``workers.ml.vae.vae_loss`` and
+z. Against posterior collapse (the decoder ignoring z): the latent enters twice (memory and every
+embedding), a start where z already carries the sentence (``moments_init``), free bits per dimension and a cyclical beta (``workers.ml.vae.vae_loss`` and
 ``kl_weight``, shared with the GRU VAE).
 
 The encoder and decoder are transformers modules passed in (loading them is I/O:
@@ -33,7 +34,10 @@ class OptimusConfig:
     encoder_dim: int = 384  # the sentence encoder's hidden size
     decoder_dim: int = 576  # the decoder's embedding size
     latent_dim: int = 32
-    prefix_len: int = 4  # soft-prompt vectors made from z
+    prefix_len: int = 4  # soft-prompt vectors made from z (with ``memory``: key/value slots in every layer)
+    # Optimus's "memory": z becomes ``prefix_len`` key/value pairs in every decoder layer
+    # (prefix-tuning's per-layer prefix), not input vectors that the first layer must pass on.
+    memory: bool = False
     add_to_embeddings: bool = True  # z also added to every decoder input embedding
     max_len: int = 40  # decoder tokens of a sentence, the end token included
     bos_id: int = 0  # the decoder's start and end of text (SmolLM2's <|endoftext|>)
@@ -53,7 +57,13 @@ class OptimusVAE(nn.Module):
         self.encoder = encoder  # transformers encoder: (input_ids, attention_mask) -> last_hidden_state
         self.decoder = decoder  # transformers causal LM (peft-wrapped while training)
         self.to_moments = nn.Linear(c.encoder_dim, 2 * c.latent_dim)
-        self.to_prefix = nn.Linear(c.latent_dim, c.prefix_len * c.decoder_dim)
+        if c.memory:
+            d = decoder.config
+            self._kv_shape = (d.num_hidden_layers, 2, d.num_key_value_heads, c.prefix_len,
+                              getattr(d, "head_dim", None) or d.hidden_size // d.num_attention_heads)
+            self.to_prefix = nn.Linear(c.latent_dim, math.prod(self._kv_shape))
+        else:
+            self.to_prefix = nn.Linear(c.latent_dim, c.prefix_len * c.decoder_dim)
         self.to_embedding = nn.Linear(c.latent_dim, c.decoder_dim) if c.add_to_embeddings else None
         self.reset_parameters()
 
@@ -74,15 +84,30 @@ class OptimusVAE(nn.Module):
             nn.init.normal_(self.to_moments.weight[d:], std=0.01 / math.sqrt(c.encoder_dim))
             nn.init.zeros_(self.to_moments.bias[:d])
             nn.init.constant_(self.to_moments.bias[d:], -3.0)
-            nn.init.normal_(self.to_prefix.weight, std=0.1 * scale / math.sqrt(d))
             ids = list(c.prefix_init_ids)[: c.prefix_len]
-            if len(ids) == c.prefix_len:
-                self.to_prefix.bias.copy_(embeddings[torch.tensor(ids)].reshape(-1).to(self.to_prefix.bias.dtype))
+            prompt = len(ids) == c.prefix_len
+            if c.memory:  # the prompt's own keys and values in every layer
+                start = self._prompt_memory(ids) if prompt else torch.zeros(self._kv_shape)
+                spread = float(start.std()) if prompt else scale
+                self.to_prefix.bias.copy_(start.reshape(-1).to(self.to_prefix.bias.dtype))
+                nn.init.normal_(self.to_prefix.weight, std=0.1 * spread / math.sqrt(d))
             else:
-                nn.init.zeros_(self.to_prefix.bias)
+                nn.init.normal_(self.to_prefix.weight, std=0.1 * scale / math.sqrt(d))
+                if prompt:
+                    self.to_prefix.bias.copy_(embeddings[torch.tensor(ids)].reshape(-1).to(self.to_prefix.bias.dtype))
+                else:
+                    nn.init.zeros_(self.to_prefix.bias)
             if self.to_embedding is not None:
                 nn.init.normal_(self.to_embedding.weight, std=0.1 * scale / math.sqrt(d))
                 nn.init.zeros_(self.to_embedding.bias)
+
+    @torch.no_grad()
+    def _prompt_memory(self, ids: list[int]) -> Tensor:
+        """The decoder's keys and values of the prompt tokens, shaped as ``to_prefix``'s output."""
+        device = self.decoder.get_input_embeddings().weight.device
+        cache = self.decoder(input_ids=torch.tensor([ids], device=device), use_cache=True).past_key_values
+        layers = [torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers]
+        return torch.stack(layers).float().cpu()  # (layers, 2, kv heads, prompt, head dim)
 
     @torch.no_grad()
     def moments_init(self, pooled: Tensor) -> None:
@@ -139,14 +164,33 @@ class OptimusVAE(nn.Module):
     def _prefix(self, z: Tensor) -> Tensor:
         return self.to_prefix(z).view(z.size(0), self.config.prefix_len, self.config.decoder_dim)
 
+    def _memory(self, z: Tensor, dtype: torch.dtype):
+        """z -> a key/value cache holding ``prefix_len`` slots in every layer."""
+        from transformers import DynamicCache
+
+        kv = self.to_prefix(z).view(z.size(0), *self._kv_shape).to(dtype)  # (B, layers, 2, heads, slots, dim)
+        return DynamicCache(ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(self._kv_shape[0])])
+
+    def _run(self, z: Tensor, embedded: Tensor, attention_mask: Tensor | None, *, use_cache: bool = False):
+        """The decoder on ``embedded`` after z's prefix (input vectors) or memory (per-layer slots);
+        the output's logits cover ``embedded``'s positions only."""
+        slots = self.config.prefix_len
+        if attention_mask is None:
+            attention_mask = torch.ones(embedded.shape[:2], dtype=torch.long, device=embedded.device)
+        ones = torch.ones(z.size(0), slots, dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([ones, attention_mask], dim=1)
+        if self.config.memory:
+            return self.decoder(inputs_embeds=embedded, attention_mask=mask, past_key_values=self._memory(z, embedded.dtype),
+                                use_cache=True)
+        out = self.decoder(inputs_embeds=torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1),
+                           attention_mask=mask, use_cache=use_cache)
+        out.logits = out.logits[:, slots:]
+        return out
+
     def decode(self, z: Tensor, input_ids: Tensor, attention_mask: Tensor, word_dropout: float = 0.0) -> Tensor:
         """Teacher-forced: z (B, latent), decoder inputs (B, T) starting with <bos> -> logits (B, T, V);
         ``word_dropout``: the share of input words hidden (training only)."""
-        embedded = self._embed(z, input_ids, word_dropout)
-        inputs = torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1)
-        ones = torch.ones(z.size(0), self.config.prefix_len, dtype=attention_mask.dtype, device=attention_mask.device)
-        logits = self.decoder(inputs_embeds=inputs, attention_mask=torch.cat([ones, attention_mask], dim=1)).logits
-        return logits[:, self.config.prefix_len :]
+        return self._run(z, self._embed(z, input_ids, word_dropout), attention_mask).logits
 
     def forward(self, batch: dict[str, Tensor], word_dropout: float = 0.0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``batch`` from ``batch_make`` (``pooled`` instead of the encoder tokens when the encoder
@@ -180,8 +224,7 @@ class OptimusVAE(nn.Module):
 
     def _start(self, z: Tensor):
         bos = torch.full((z.size(0), 1), self.config.bos_id, dtype=torch.long, device=z.device)
-        embedded = self._embed(z, bos)
-        out = self.decoder(inputs_embeds=torch.cat([self._prefix(z).to(embedded.dtype), embedded], dim=1), use_cache=True)
+        out = self._run(z, self._embed(z, bos), None, use_cache=True)
         return out.logits[:, -1].float(), out.past_key_values
 
     def _next(self, z: Tensor, token: Tensor, past):

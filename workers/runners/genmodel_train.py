@@ -308,7 +308,7 @@ GRU_JOB_DEFAULTS = {"embed_dim": 128, "vocab_size": 4000, "batch_size": 64, "kl_
                     "kl_warmup_steps": 1500, "max_epochs": 10}
 GRU_KEYS = ("latent_dim", "hidden_dim", "embed_dim", "vocab_size", "batch_size", "lr", "word_dropout", "kl_schedule",
             "kl_warmup_steps", "free_bits", "patience", "eval_every", "max_steps")
-OPTIMUS_KEYS = ("latent_dim", "prefix_len", "encoder_train_layers", "lora_rank", "batch_size", "lr", "word_dropout", "kl_schedule",
+OPTIMUS_KEYS = ("latent_dim", "prefix_len", "memory", "encoder_train_layers", "lora_rank", "batch_size", "lr", "word_dropout", "kl_schedule",
                 "kl_warmup_steps", "kl_cycles", "free_bits", "patience", "eval_every", "max_steps")
 
 

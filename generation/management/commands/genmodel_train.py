@@ -1,3 +1,4 @@
+import argparse
 import json
 import sys
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
                            ("--kl-warmup-steps", int), ("--kl-cycles", int), ("--free-bits", float),
                            ("--word-dropout", float), ("--eval-every", int), ("--patience", int)):
             parser.add_argument(flag, type=kind, default=None)
+        parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
+                            help="optimus: z as key/value slots in every decoder layer (default: the config's).")
         parser.add_argument("--kl-schedule", choices=("linear", "cyclical", "constant"), default=None)
         parser.add_argument("--gan-steps", type=int, default=1500)
         parser.add_argument("--seed", type=int, default=0)

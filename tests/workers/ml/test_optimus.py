@@ -166,3 +166,28 @@ def test_moments_init_spreads_mu_over_the_corpus_at_unit_variance():
     assert float(torch.exp(0.5 * logvar).mean()) < 0.3  # signal well above the noise
     model.moments_init(pooled[:3])  # fewer sentences than dimensions: left as it was
     assert torch.allclose(model.encode_pooled(pooled)[0], mu)
+
+
+def test_memory_puts_the_latent_in_every_layer_and_decodes_as_teacher_forcing():
+    model = tiny_optimus(memory=True, prefix_init_ids=[7, 9]).eval()
+    batch = model.decoder_batch(SENTENCES[:1])
+    z = torch.zeros(2, 4)
+    z[1] = 3.0
+    ids, mask = batch["decoder_ids"].expand(2, -1), batch["decoder_mask"].expand(2, -1)
+    logits = model.decode(z, ids, mask)
+    assert logits.shape == (2, ids.size(1), VOCAB)
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    model.to_embedding = None  # through the memory alone
+    logits = model.decode(z, ids, mask)
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    # untrained, z = 0: the memory is the prompt's own keys and values, so the decoder reads
+    # [prompt, <bos>, words] exactly as it would with the prompt's tokens in front
+    plain = model.decoder(input_ids=torch.cat([torch.tensor([[7, 9]]), batch["decoder_ids"]], dim=1)).logits[:, 2:]
+    assert torch.allclose(logits[0:1], plain, atol=1e-4)
+    # greedy decoding with the cache gives what teacher forcing on its own output predicts
+    [greedy] = model.generate(z[1:], strategy="greedy", no_repeat_ngram=0, max_len=5)
+    forced = model.decoder_batch([greedy])
+    steps = model.decode(z[1:], forced["decoder_ids"], forced["decoder_mask"])[0, : len(greedy)]
+    steps[:, model.config.banned_ids] = -float("inf")
+    steps[0, END] = -float("inf")
+    assert steps.argmax(dim=-1).tolist() == greedy
