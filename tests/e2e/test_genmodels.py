@@ -53,7 +53,8 @@ def test_variants_interpolate_sample_and_augment_through_a_real_worker(start_wor
         assert job.status == JobStatus.SUCCEEDED, (kind, job.error_code, job.error_message, worker.log_tail())
         assert job.model_version == "tiny-optimus@1+tiny-optimus-gan@1"
         candidates = client.get(f"/api/jobs/{job_id}").json()["candidates"]
-        assert candidates and all(c["text"] for c in candidates)
+        # the tiny decoder writes random words: one the safety filter flags is withheld (empty), as for any job
+        assert candidates and all(c["text"] or c["withheld"] for c in candidates), (kind, candidates)
         if kind == "variants":
             assert all("jacket" in c["text"].lower() and "perplexity" in c["metadata"] for c in candidates)
         if kind == "interpolate":

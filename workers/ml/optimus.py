@@ -22,6 +22,7 @@ written are not repeated (``no_repeat_ngram``). Pure PyTorch: no Django, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -43,6 +44,7 @@ class OptimusConfig:
     bos_id: int = 0  # the decoder's start and end of text (SmolLM2's <|endoftext|>)
     eos_id: int = 0
     banned_ids: list[int] = field(default_factory=list)  # never generated (chat-template tokens)
+    blank_ids: list[int] = field(default_factory=list)  # never first (spaces only: a sentence would read as blank)
     encoder_pad_id: int = 0
     # Decoder token ids whose embeddings the prefix starts from (a short natural prompt), so that
     # the untrained model is the pretrained LM after a prompt, not after noise; empty: zeros.
@@ -237,6 +239,8 @@ class OptimusVAE(nn.Module):
             logits[:, c.banned_ids] = -math.inf
         if step == 0:
             logits[:, c.eos_id] = -math.inf  # no empty sentence
+            if c.blank_ids:
+                logits[:, c.blank_ids] = -math.inf
         n = no_repeat_ngram
         if n > 0:
             for row, tokens in enumerate(history):
@@ -246,6 +250,27 @@ class OptimusVAE(nn.Module):
                 for i in range(len(tokens) - n + 1):
                     if tuple(tokens[i : i + n - 1]) == tail:
                         logits[row, tokens[i + n - 1]] = -math.inf
+        return logits
+
+    @staticmethod
+    def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float) -> Tensor:
+        """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
+        sequences, e.g. with and without a leading space): a word not yet written gets ``bonus``
+        on its first token; a word begun is completed (its next token all but forced)."""
+        for row, tokens in enumerate(history):
+            for alternatives in keep:
+                if any(_contains(tokens, seq) for seq in alternatives):
+                    continue
+                begun = False
+                for seq in alternatives:
+                    for j in range(min(len(seq) - 1, len(tokens)), 0, -1):
+                        if tokens[len(tokens) - j :] == list(seq[:j]):
+                            logits[row, seq[j]] += 100.0
+                            begun = True
+                            break
+                if not begun:
+                    for seq in alternatives:
+                        logits[row, seq[0]] += bonus
         return logits
 
     @torch.no_grad()
@@ -262,12 +287,15 @@ class OptimusVAE(nn.Module):
         length_penalty: float = 1.0,
         no_repeat_ngram: int = 3,
         generator: torch.Generator | None = None,
+        keep: Sequence[Sequence[Sequence[int]]] = (),
+        keep_bonus: float = 8.0,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
 
         ``greedy``: argmax; ``sample``: from softmax(logits / temperature), cut to the ``top_k``
         most likely and the smallest set of probability ``top_p``; ``beam``: beam search,
-        hypotheses ranked by log-probability / length ** ``length_penalty``."""
+        hypotheses ranked by log-probability / length ** ``length_penalty``. ``keep``: words
+        every row should write (greedy and sampled decoding; see ``_guide``)."""
         max_len = max_len or self.config.max_len
         if strategy == "beam":
             return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
@@ -281,6 +309,8 @@ class OptimusVAE(nn.Module):
         logits, past = self._start(z)
         for step in range(max_len):
             logits = self._ban(logits, history, no_repeat_ngram, step)
+            if keep:
+                logits = self._guide(logits, history, keep, keep_bonus)
             if strategy == "greedy":
                 token = logits.argmax(dim=-1)
             else:
@@ -331,6 +361,11 @@ class OptimusVAE(nn.Module):
                                dtype=torch.float, device=z.device)
         best = (scores / lengths ** length_penalty).argmax(dim=-1).tolist()
         return [history[b * width + k] for b, k in enumerate(best)]
+
+
+def _contains(tokens: list[int], seq: Sequence[int]) -> bool:
+    n = len(seq)
+    return any(tokens[i : i + n] == list(seq) for i in range(len(tokens) - n + 1))
 
 
 def _sample(logits: Tensor, *, temperature: float, top_k: int, top_p: float, generator: torch.Generator | None) -> Tensor:

@@ -71,8 +71,8 @@ def variants_make(
     max_perplexity: float | None = None,
     model: GenModel,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """k rewrites of ``text`` decoded from latents around its posterior, ranked by realism and
-    novelty; candidates missing a ``must_keep`` word, empty ones, copies of the text and
+    """k rewrites of ``text`` decoded from latents around its posterior (the decoder guided to
+    write the ``must_keep`` words), ranked by realism and novelty; candidates missing a ``must_keep`` word, empty ones, copies of the text and
     duplicates are removed, and so are those ``variant_rejection`` rejects (the copy checker
     with ``attributes``; perplexity under the base LM above ``max_perplexity``, when given: each
     kept variant carries its ``perplexity``). Returns (variants, counts of what was removed)."""
@@ -92,7 +92,8 @@ def variants_make(
         eps = torch.randn(n, mu.size(1), generator=generator).to(mu.device)
         scale = spread * (1.0 + 0.5 * round_index)
         z = mu + scale * std * eps
-        decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
+        decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator,
+                                 keep_words=must_keep)
         removed["decoded"] += len(decoded)
         fresh = []
         for candidate in decoded:
@@ -165,16 +166,24 @@ def interpolation_make(
 def samples_make(
     *, n: int, source: str, decoding: str = "greedy", temperature: float = 1.0, seed: int | None = None, model: GenModel
 ) -> list[dict[str, Any]]:
-    """n texts from the GAN's generator (``source="gan"``) or the VAE's N(0, I) prior."""
+    """n texts from the GAN's generator (``source="gan"``) or the VAE's N(0, I) prior. A latent
+    that decodes to nothing printable (spaces only) is replaced by another (three more rounds at
+    most, so fewer than n may come back)."""
+    if source == "gan" and model.gan is None:
+        raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
     generator = _generator(seed)
-    with torch.inference_mode():
-        if source == "gan":
-            if model.gan is None:
-                raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
-            z = model.gan.sample(n, generator=generator)
-        else:
-            z = torch.randn(n, model.latent_dim, generator=generator).to(model.device)
-    texts = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
+    texts: list[str] = []
+    for _ in range(4):
+        missing = n - len(texts)
+        if missing <= 0:
+            break
+        with torch.inference_mode():
+            if source == "gan":
+                z = model.gan.sample(missing, generator=generator)
+            else:
+                z = torch.randn(missing, model.latent_dim, generator=generator).to(model.device)
+        texts += [t for t in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
+                  if t.strip()]
     realism = realism_scores(model, texts)
     return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
 

@@ -203,10 +203,13 @@ def latents_decode(
     top_k: int = 0,
     generator: torch.Generator | None = None,
     batch_size: int = 256,
+    keep_words: Sequence[str] = (),
 ) -> list[str]:
+    """``keep_words``: words the pretrained VAE's decoder is guided to write (the GRU VAE's is not)."""
     if model.parts is not None:
         return latents_texts(model.parts, z, decoding=decoding, temperature=temperature, top_k=top_k,
-                             generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype)
+                             generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype,
+                             keep_words=keep_words)
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         ids = model.vae.generate(

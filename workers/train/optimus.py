@@ -155,6 +155,7 @@ def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decode
         banned_ids=sorted(int(i) for i in special if i != end and i < decoder.get_input_embeddings().weight.size(0)),
         encoder_pad_id=int(encoder_tokenizer.pad_token_id or 0),
         prefix_init_ids=_prompt_ids(decoder_tokenizer, config.prefix_len),
+        blank_ids=sorted(_blank_ids(decoder_tokenizer)),
     )
     seed_everything(config.seed)
     model = OptimusVAE(model_config, encoder=encoder, decoder=decoder).to(device)
@@ -169,6 +170,12 @@ def _prompt_ids(tokenizer, length: int) -> list[int]:
     """``length`` token ids of ``PREFIX_PROMPT`` (cut, or padded on the left with its first token)."""
     ids = tokenizer(PREFIX_PROMPT, add_special_tokens=False)["input_ids"][-length:]
     return [ids[0]] * (length - len(ids)) + ids if ids else []
+
+
+def _blank_ids(tokenizer) -> set[int]:
+    """Tokens that print as spaces only (a sentence never starts with one)."""
+    texts = tokenizer.convert_tokens_to_string
+    return {i for token, i in tokenizer.get_vocab().items() if not texts([token]).strip()}
 
 
 def _line_break_ids(tokenizer) -> set[int]:
@@ -202,6 +209,17 @@ def ids_decode(parts: OptimusParts, sequences: list[list[int]]) -> list[str]:
     return [" ".join(parts.decoder_tokenizer.decode(s, skip_special_tokens=True).split()) for s in sequences]
 
 
+def keep_word_ids(parts: OptimusParts, word: str) -> list[list[int]]:
+    """A word's token sequences as the decoder may write it: after a space or first, as given
+    and capitalised."""
+    word = " ".join(word.split())
+    forms = {word, word[:1].upper() + word[1:]}
+    tokenize = parts.decoder_tokenizer
+    seqs = {tuple(tokenize(prefix + form, add_special_tokens=False)["input_ids"]) for form in forms for prefix in (" ", "")}
+    # a sequence that starts with a bare space token (" 4K" -> " ", "4", "K") would push spaces
+    return [list(seq) for seq in sorted(seqs) if seq and tokenize.decode([seq[0]]).strip()]
+
+
 @torch.no_grad()
 def pooled_vectors(parts: OptimusParts, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
     """The encoder's pooled vector of each text (B, encoder_dim), in order."""
@@ -233,14 +251,17 @@ def texts_posterior(parts: OptimusParts, texts: Sequence[str], *, batch_size: in
 @torch.no_grad()
 def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "greedy", temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 64,
-                  amp_dtype: str = "") -> list[str]:
+                  amp_dtype: str = "", keep_words: Sequence[str] = ()) -> list[str]:
+    """Latents -> sentences; ``keep_words``: words each sentence is guided to write
+    (``OptimusVAE.generate``'s ``keep``)."""
     model = parts.model
     device = next(model.parameters()).device
+    keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
-                                 top_k=top_k, top_p=top_p, generator=generator)
+                                 top_k=top_k, top_p=top_p, generator=generator, keep=keep)
         out += ids_decode(parts, ids)
     return out
 

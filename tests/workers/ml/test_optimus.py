@@ -191,3 +191,20 @@ def test_memory_puts_the_latent_in_every_layer_and_decodes_as_teacher_forcing():
     steps[:, model.config.banned_ids] = -float("inf")
     steps[0, END] = -float("inf")
     assert steps.argmax(dim=-1).tolist() == greedy
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sample"])
+def test_decoding_guided_to_keep_a_word_writes_it_whole_once(strategy):
+    model = tiny_optimus().eval()
+    z = torch.randn(4, 4, generator=torch.Generator().manual_seed(5))
+    keep = [[[13, 14, 15]], [[21]]]  # two words: one of three tokens, one of one
+    rows = model.generate(z, strategy=strategy, keep=keep, keep_bonus=50.0, generator=torch.Generator().manual_seed(1))
+    for ids in rows:
+        assert any(ids[i : i + 3] == [13, 14, 15] for i in range(len(ids))) and 21 in ids
+    logits = torch.zeros(3, VOCAB)
+    guided = OptimusVAE._guide(logits.clone(), [[5, 13, 14, 15, 21], [5, 13], [5]], keep, 2.0)
+    assert not guided[0].any()  # both words written: no bonus
+    assert guided[1, 14] > 50 and guided[1, 21] == 2.0  # begun: completed; the other: its bonus
+    assert guided[2, 13] == 2.0 and guided[2, 21] == 2.0
+    plain = model.generate(z, strategy=strategy, generator=torch.Generator().manual_seed(1))
+    assert plain != rows

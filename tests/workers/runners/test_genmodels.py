@@ -71,6 +71,21 @@ def test_samples_are_seeded_from_gan_or_prior(genmodel):  # noqa: F811
     )
 
 
+def test_a_sample_that_decodes_to_nothing_is_replaced(genmodel, monkeypatch):  # noqa: F811
+    model = genmodels.genmodel_get(name="tiny")
+    real_decode = genmodel_runners.latents_decode
+    calls = []
+
+    def blank_first(model, z, **kwargs):
+        texts = real_decode(model, z, **kwargs)
+        calls.append(z.size(0))
+        return ["", *texts[1:-1], "   "] if len(calls) == 1 else texts
+
+    monkeypatch.setattr(genmodel_runners, "latents_decode", blank_first)
+    items = genmodel_runners.samples_make(n=5, source="prior", seed=3, model=model)
+    assert calls == [5, 2] and len(items) == 5 and all(item["text"].strip() for item in items)
+
+
 def test_augment_examples_per_class_with_labels_and_no_copies(genmodel, tiny_genmodel):  # noqa: F811
     texts = [t for t in tiny_genmodel.corpus if "jacket" in t][:12] + [t for t in tiny_genmodel.corpus if "lamp" in t][:12]
     labels = ["jacket" if "jacket" in t else "lamp" for t in texts]
