@@ -256,10 +256,13 @@ class OptimusVAE(nn.Module):
     def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float) -> Tensor:
         """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
         sequences, e.g. with and without a leading space): a word not yet written gets ``bonus``
-        on its first token; a word begun is completed (its next token all but forced)."""
+        on its first token; a word begun is completed (its next token all but forced); a word
+        written loses ``bonus`` on its first token (the guidance wrote "the message message")."""
         for row, tokens in enumerate(history):
             for alternatives in keep:
                 if any(_contains(tokens, seq) for seq in alternatives):
+                    for seq in alternatives:
+                        logits[row, seq[0]] -= bonus
                     continue
                 begun = False
                 for seq in alternatives:

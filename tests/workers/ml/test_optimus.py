@@ -203,7 +203,7 @@ def test_decoding_guided_to_keep_a_word_writes_it_whole_once(strategy):
         assert any(ids[i : i + 3] == [13, 14, 15] for i in range(len(ids))) and 21 in ids
     logits = torch.zeros(3, VOCAB)
     guided = OptimusVAE._guide(logits.clone(), [[5, 13, 14, 15, 21], [5, 13], [5]], keep, 2.0)
-    assert not guided[0].any()  # both words written: no bonus
+    assert guided[0, 13] == -2.0 and guided[0, 21] == -2.0 and guided[0].sum() == -4.0  # written: not again
     assert guided[1, 14] > 50 and guided[1, 21] == 2.0  # begun: completed; the other: its bonus
     assert guided[2, 13] == 2.0 and guided[2, 21] == 2.0
     plain = model.generate(z, strategy=strategy, generator=torch.Generator().manual_seed(1))
