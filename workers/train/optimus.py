@@ -529,6 +529,7 @@ def optimus_checkpoint_load(path: Path, *, encoder_dir: str | Path, decoder_dir:
     payload = payload or torch.load(path, map_location="cpu", weights_only=True)
     train_config = dict(payload["train_config"])
     train_config["lora_targets"] = tuple(train_config["lora_targets"])
+    train_config.setdefault("memory", False)  # saved before the per-layer memory: an input prefix
     config = OptimusTrainConfig(**{k: v for k, v in train_config.items() if k in OptimusTrainConfig.__dataclass_fields__})
     parts = optimus_build(config, encoder_dir=encoder_dir, decoder_dir=decoder_dir, device="cpu", train=False)
     missing = parts.model.load_state_dict(payload["state_dict"], strict=False)

@@ -140,6 +140,8 @@ def test_genmodel_train_through_the_pipeline_registers_vae_and_gan(api_for, sett
         ("genmodel_train", {"name": "Not A Slug!"}, "name"),
         ("genmodel_train", {"latent_dim": 1}, "latent_dim"),
         ("genmodel_train", {"kl_schedule": "sigmoid"}, "kl_schedule"),
+        ("genmodel_train", {"memory": "sometimes"}, "memory"),
+        ("genmodel_train", {"free_bits": 6}, "free_bits"),
         ("genmodel_train", {"gan_only_for": "no-such-vae"}, "gan_only_for"),
         ("genmodel_train", {"gan_diversity_weight": -1}, "gan_diversity_weight"),
     ],

@@ -14,6 +14,7 @@ from workers.train.optimus import (
     optimus_checkpoint_load,
     optimus_evaluate,
     texts_posterior,
+    trainable_state,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,3 +70,15 @@ def test_no_line_break_is_ever_generated(tiny_optimus):  # noqa: F811
     breaks = {i for t, i in vocab.items() if "\n" in parts.decoder_tokenizer.convert_tokens_to_string([t])}
     assert breaks and breaks <= set(parts.model.config.banned_ids)
     assert len(parts.model.config.prefix_init_ids) == parts.model.config.prefix_len
+
+
+def test_a_checkpoint_saved_before_the_memory_option_loads_with_its_input_prefix(tiny_optimus, tmp_path):  # noqa: F811
+    encoder, decoder = optimus_dirs()
+    payload = torch.load(_checkpoint(tiny_optimus), map_location="cpu", weights_only=True)
+    old = optimus_build(OptimusTrainConfig(**TINY_OPTIMUS, memory=False), encoder_dir=encoder, decoder_dir=decoder)
+    train_config = {k: v for k, v in payload["train_config"].items() if k != "memory"}  # as saved then
+    path = tmp_path / "vae.pt"
+    torch.save({**payload, "train_config": train_config, "state_dict": trainable_state(old.model)}, path)
+    loaded = optimus_checkpoint_load(path, encoder_dir=encoder, decoder_dir=decoder, merge=False)
+    assert loaded.parts.model.config.memory is False
+    assert torch.equal(loaded.parts.model.to_prefix.weight, old.model.to_prefix.weight)
