@@ -10,8 +10,8 @@ Pre-trained Modeling of a Latent Space").
 
 A pretrained decoder writes fluent text from the first step; what it has to learn is to listen to
 z. Against posterior collapse (the decoder ignoring z): the latent enters twice (memory and every
-embedding), a start where z already carries the sentence (``moments_init``), free bits per dimension and a cyclical beta (``workers.ml.vae.vae_loss`` and
-``kl_weight``, shared with the GRU VAE).
+embedding), a start where z already carries the sentence (``moments_init``), free bits per
+dimension and a cyclical beta (``workers.ml.vae.vae_loss`` and ``kl_weight``, shared with the GRU VAE).
 
 The encoder and decoder are transformers modules passed in (loading them is I/O:
 ``workers.train.optimus``), so a test can build the model from tiny random ones. Decoding:
@@ -75,7 +75,8 @@ class OptimusVAE(nn.Module):
         and z's share of it and of every input embedding starts small (random vectors at the
         embeddings' own scale, the first design, made the LM write newlines and number lists, and
         150 autoencoder steps did not bring it back). mu starts as a random projection of the
-        sentence vector and sigma small (logvar -3): z carries the sentence from the first step,
+        sentence vector (training replaces it with ``moments_init``'s) and sigma small (logvar
+        -3): z carries the sentence from the first step,
         so the decoder learns to read it before the KL term pulls the posterior to the prior."""
         embeddings = self.decoder.get_input_embeddings().weight.detach().float()
         scale = float(embeddings.std())

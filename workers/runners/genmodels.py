@@ -72,10 +72,11 @@ def variants_make(
     model: GenModel,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """k rewrites of ``text`` decoded from latents around its posterior (the decoder guided to
-    write the ``must_keep`` words), ranked by realism and novelty; candidates missing a ``must_keep`` word, empty ones, copies of the text and
-    duplicates are removed, and so are those ``variant_rejection`` rejects (the copy checker
-    with ``attributes``; perplexity under the base LM above ``max_perplexity``, when given: each
-    kept variant carries its ``perplexity``). Returns (variants, counts of what was removed)."""
+    write the ``must_keep`` words), ranked by realism and novelty; candidates missing a
+    ``must_keep`` word, empty ones, copies of the text and duplicates are removed, and so are
+    those ``variant_rejection`` rejects (the copy checker with ``attributes``; perplexity under
+    the base LM above ``max_perplexity``, when given: each kept variant carries its
+    ``perplexity``). Returns (variants, counts of what was removed)."""
     from workers.evaluation.genmodels import texts_perplexity
 
     generator = _generator(seed)

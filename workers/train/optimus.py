@@ -141,7 +141,8 @@ def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decode
     if end is None or (end == decoder_tokenizer.unk_token_id and decoder_tokenizer.unk_token != "<|endoftext|>"):
         end = decoder_tokenizer.eos_token_id
     special = set(decoder_tokenizer.all_special_ids) | set(getattr(decoder_tokenizer, "added_tokens_decoder", {}) or {})
-    special |= _line_break_ids(decoder_tokenizer)
+    line_breaks, blanks = _whitespace_ids(decoder_tokenizer)
+    special |= line_breaks
     model_config = OptimusConfig(
         encoder_dim=encoder.config.hidden_size,
         decoder_dim=decoder.get_input_embeddings().weight.size(1),
@@ -155,7 +156,7 @@ def optimus_build(config: OptimusTrainConfig, *, encoder_dir: str | Path, decode
         banned_ids=sorted(int(i) for i in special if i != end and i < decoder.get_input_embeddings().weight.size(0)),
         encoder_pad_id=int(encoder_tokenizer.pad_token_id or 0),
         prefix_init_ids=_prompt_ids(decoder_tokenizer, config.prefix_len),
-        blank_ids=sorted(_blank_ids(decoder_tokenizer)),
+        blank_ids=sorted(blanks),
     )
     seed_everything(config.seed)
     model = OptimusVAE(model_config, encoder=encoder, decoder=decoder).to(device)
@@ -172,19 +173,19 @@ def _prompt_ids(tokenizer, length: int) -> list[int]:
     return [ids[0]] * (length - len(ids)) + ids if ids else []
 
 
-def _blank_ids(tokenizer) -> set[int]:
-    """Tokens that print as spaces only (a sentence never starts with one)."""
-    texts = tokenizer.convert_tokens_to_string
-    return {i for token, i in tokenizer.get_vocab().items() if not texts([token]).strip()}
-
-
-def _line_break_ids(tokenizer) -> set[int]:
-    """Tokens holding a line break or tab: a sentence has none (the corpus's whitespace is
-    normalised), but after its end-of-text token SmolLM2's most likely next token is a newline,
-    and greedy decoding then wrote blank lines (read back as empty sentences)."""
-    vocab = tokenizer.get_vocab()
-    texts = tokenizer.convert_tokens_to_string
-    return {i for token, i in vocab.items() if any(ch in texts([token]) for ch in "\n\r\t")}
+def _whitespace_ids(tokenizer) -> tuple[set[int], set[int]]:
+    """(tokens holding a line break or tab, tokens that print as spaces only), in one pass over
+    the vocabulary. A sentence has no line break (the corpus's whitespace is normalised), but after
+    its end-of-text token SmolLM2's most likely next token is a newline, and greedy decoding then
+    wrote blank lines (read back as empty sentences); and a sentence never starts with a blank."""
+    line_breaks, blanks = set(), set()
+    for token, i in tokenizer.get_vocab().items():
+        text = tokenizer.convert_tokens_to_string([token])
+        if any(ch in text for ch in "\n\r\t"):
+            line_breaks.add(i)
+        if not text.strip():
+            blanks.add(i)
+    return line_breaks, blanks
 
 
 def trainable_state(model: OptimusVAE) -> dict[str, torch.Tensor]:
