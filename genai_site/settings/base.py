@@ -385,6 +385,12 @@ GENAI_COPY_MAX_REGENERATIONS = env.int("GENAI_COPY_MAX_REGENERATIONS", default=2
 # Descriptions drawn per candidate asked for; the one that needed the least cutting is kept (the
 # engine batches them: 4 cost about 1.3x one on 2 cores, measured by copy_evaluate).
 GENAI_COPY_SAMPLES = env.int("GENAI_COPY_SAMPLES", default=4)
+# A tone other than neutral: every sentence drawn GENAI_COPY_SAMPLES times, the clean draw that reads
+# most in the tone kept (workers.runners.copy_tone); the greedy draw wins ties within the margin, and a
+# draw whose mean token log-probability is more than the drop below the greedy one's is not preferred.
+GENAI_COPY_TONE_RANK = env.bool("GENAI_COPY_TONE_RANK", default=True)
+GENAI_COPY_TONE_MARGIN = env.float("GENAI_COPY_TONE_MARGIN", default=0.1)
+GENAI_COPY_TONE_MAX_LOGPROB_DROP = env.float("GENAI_COPY_TONE_MAX_LOGPROB_DROP", default=0.5)
 GENAI_COPY_MIN_WORDS = env.int("GENAI_COPY_MIN_WORDS", default=12)  # a shorter filtered description is a failure
 GENAI_COPY_REGENERATE_BELOW = env.float("GENAI_COPY_REGENERATE_BELOW", default=0.3)  # generated coverage that retries
 GENAI_COPY_PROMPT_EXAMPLES = env.int("GENAI_COPY_PROMPT_EXAMPLES", default=2)  # brand examples in the prompt

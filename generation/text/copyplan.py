@@ -36,7 +36,9 @@ def _chunks(items: list[Fact], size: int) -> list[list[Fact]]:
 
 
 def copy_plan(attributes: Mapping[str, object], length: str = "medium") -> list[list[Fact]]:
-    """The product's facts grouped into sentences, in order; every fact in exactly one group."""
+    """The product's facts grouped into sentences, in order; every fact in exactly one group, except
+    in a short text, which leaves the other specifications, care and warranty to the bullet points
+    (``description_facts``)."""
     facts = attribute_facts(attributes)
 
     def of(keys: Sequence[str]) -> list[Fact]:
@@ -55,9 +57,8 @@ def copy_plan(attributes: Mapping[str, object], length: str = "medium") -> list[
     other_groups = list(others.values())
     feature_groups = _chunks(features, FEATURES_PER_SENTENCE.get(length, 3))
 
-    if length == "short":
-        plan = [opening + look, [f for g in feature_groups for f in g] + who,
-                [f for g in other_groups for f in g] + price, closing]
+    if length == "short":  # what it is, how it looks, what it has, the price: the rest is the bullets'
+        plan = [opening + look, [f for g in feature_groups for f in g] + who, price]
     elif length == "long":
         plan = [opening, look, *feature_groups, who, *other_groups, price, *[[f] for f in closing]]
     else:
@@ -73,6 +74,11 @@ def copy_plan(attributes: Mapping[str, object], length: str = "medium") -> list[
         else:
             merged.append(group)
     return merged
+
+
+def description_facts(attributes: Mapping[str, object], length: str = "medium") -> list[Fact]:
+    """The facts a description of ``length`` states (``copy_plan``'s), in order."""
+    return [f for group in copy_plan(attributes, length) for f in group]
 
 
 def facts_lines(facts: Sequence[Fact]) -> str:

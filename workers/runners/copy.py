@@ -68,7 +68,7 @@ from generation.text.copycheck import (
     facts_stated,
     ungrounded_cut,
 )
-from generation.text.copyplan import copy_plan, facts_lines
+from generation.text.copyplan import copy_plan, description_facts, facts_lines
 from generation.text.placeholders import key_normalise
 from generation.text.repetition import loop_cut, repeated_ngram_text, word_count
 from generation.text.sentences import sentences_split, unfinished_cut
@@ -416,6 +416,8 @@ class Description:
     completion_tokens: int = 0
     attempt: int = 0
     parts: list[dict] = field(default_factory=list)  # sentence at a time: each sentence, its facts, who wrote it
+    mean_logprob: float | None = None  # a drawn sentence's mean token log-probability under the model
+    tone_score: float | None = None  # a drawn sentence's probability of reading in the asked tone
 
     def usable(self) -> bool:
         return self.words >= settings.GENAI_COPY_MIN_WORDS and self.generated_coverage >= settings.GENAI_COPY_REGENERATE_BELOW
@@ -456,12 +458,16 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def copy_completion(attributes: Mapping[str, object], description: str) -> str:
-    """A sentence of prose stating the facts ``description`` misses (empty when it misses none)."""
+def copy_completion(attributes: Mapping[str, object], description: str, *, length: str = "medium") -> str:
+    """A sentence of prose stating the facts ``description`` misses of those a text of ``length``
+    states (``copyplan.description_facts``; empty when it misses none)."""
     check = copy_check(description, attributes)
     if not check.missing:
         return ""
-    missing = {(f.key, f.value) for f in attribute_facts(attributes) if f.label() in set(check.missing)}
+    wanted = {(f.key, f.value) for f in description_facts(attributes, length)}
+    missing = {(f.key, f.value) for f in attribute_facts(attributes) if f.label() in set(check.missing)} & wanted
+    if not missing:
+        return ""
     name_missing = [(k, v) for k, v in missing if k in ("name", "brand")]
     lead = "It"
     if name_missing:
@@ -631,7 +637,8 @@ def _phrase_count(phrase: str, text: str) -> int:
     return len(re.findall(pattern, text, re.I))
 
 
-def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact]) -> list[str]:
+def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact], *,
+                    attributes: Mapping[str, object] | None = None, tone: str = "neutral") -> list[str]:
     """Why a drawn sentence cannot stand for its group of the plan, besides the checker's claims:
     a fact of another group said here (it is said again in its own sentence: "Fernhill's Linen
     Shirt ... made from linen ... It comes in sky blue, made of linen"), the name or the brand not
@@ -647,23 +654,83 @@ def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact]) -> 
     for f in facts:
         if f.key == "brand" and _phrase_count(f.value, text) > 1:
             faults.append(f"brand twice: {f.value}")
+    if attributes is not None and (extra := words_of_its_own(text, attributes, tone)):
+        faults.append(f"words of its own: {', '.join(sorted(extra))}")
     return faults
 
 
 def _sentence_pick(drawn: Sequence[Description], group: Sequence[Fact], before: str,
-                   facts: Sequence[Fact] = ()) -> tuple[Description | None, float]:
+                   facts: Sequence[Fact] = (), *, attributes: Mapping[str, object] | None = None,
+                   tone: str = "neutral") -> tuple[Description | None, float]:
     """The drawn sentence that states most of its facts with least cut, nothing said before and
-    no ``sentence_faults``."""
+    no ``sentence_faults``; among clean ones, the one that reads most in the asked tone when the
+    draws were scored for it (``_tone_rank``)."""
     best, best_key, best_share = None, None, 0.0
     for d in drawn:
         if not d.text:
             continue
         share = len(facts_stated(d.text, group)) / len(group)
-        faulty = repeated_ngram_text(f"{before} {d.text}") is not None or bool(sentence_faults(d.text, group, facts))
-        key = (not faulty, share >= 1.0 and not d.removed, round(share - 0.25 * len(d.removed), 4), -d.words)
+        faulty = (repeated_ngram_text(f"{before} {d.text}") is not None
+                  or bool(sentence_faults(d.text, group, facts, attributes=attributes, tone=tone)))
+        clean = not faulty and share >= 1.0 and not d.removed
+        tonal = d.tone_score if clean and d.tone_score is not None else 0.0
+        key = (not faulty, share >= 1.0 and not d.removed, tonal, round(share - 0.25 * len(d.removed), 4), -d.words)
         if best_key is None or key > best_key:
             best, best_key, best_share = d, key, share if not faulty else 0.0
     return best, best_share
+
+
+# The words a drawn sentence may add to its facts: how it is said, never what the product is, has or
+# does. The sentence model joined facts with words of its own that the claim checker has no list
+# for ("the hanging loop gives it a hangover", "a stovetop-safe for non-drinkers", "a shirt with a
+# quiet charm", "a suitcase for the big guys", "made for everyday life"), and sampled sentences that
+# read "premium" to the tone scorer did so with more ("in shades of serenity and grace", "a sense of
+# drama to the proceedings"). A draw with such a word is faulted (``sentence_faults``): another draw
+# or the plain sentence stands for its facts.
+PLAIN_WORDS = frozenset(
+    "made come comes came price priced cost costs available has have hold holds pair size sizes fit colour "
+    "color material feature features include includes included offer offers finish finished each they them "
+    "shade measure measures carry carries all there while part wear worn use care piece also both plus well "
+    "fitted range set option choice".split())
+TONE_PHRASING_WORDS = {
+    "playful": frozenset("meet say hello grab ready yours go treat fun hey here new need sorted done".split()),
+    "premium": frozenset("present presents rendered composed offered introduce introducing detail detailed "
+                         "accented considered".split()),
+    "technical": frozenset("capacity composition specification specified rated dimension weight retail reference "
+                           "sizing listed key main".split()),
+}
+
+
+def words_of_its_own(text: str, attributes: Mapping[str, object], tone: str = "neutral") -> set[str]:
+    """The content words of ``text`` that are neither the product's (its keys and values) nor
+    ``PLAIN_WORDS`` nor the tone's ``TONE_PHRASING_WORDS``."""
+    own = {w for key, items in attributes_ordered(attributes) for item in [key, *items] for w in content_words(item)}
+    allowed = own | PLAIN_WORDS | TONE_PHRASING_WORDS.get(tone, frozenset())
+    return {w for w in content_words(text) if w not in allowed and not w.isdigit()}
+
+
+def _tone_rank(drawn: Sequence[Description], tone: str) -> None:
+    """Score the draws for ``tone`` (``workers.runners.copy_tone``), the first draw (greedy) keeping
+    its place unless another reads in the tone by ``GENAI_COPY_TONE_MARGIN`` more; a draw the model
+    found much less likely than the first (``GENAI_COPY_TONE_MAX_LOGPROB_DROP`` nats a token) is
+    not preferred for its tone."""
+    from workers.runners.copy_tone import tone_scorer_get
+
+    texts = [d.text for d in drawn if d.text]
+    if len(texts) < 2:
+        return
+    scores = iter(tone_scorer_get().score(texts, tone))
+    first = drawn[0].mean_logprob
+    for index, d in enumerate(drawn):
+        if not d.text:
+            continue
+        score = next(scores)
+        if index == 0:
+            d.tone_score = score + settings.GENAI_COPY_TONE_MARGIN
+            continue
+        too_unlikely = (first is not None and d.mean_logprob is not None
+                        and d.mean_logprob < first - settings.GENAI_COPY_TONE_MAX_LOGPROB_DROP)
+        d.tone_score = 0.0 if too_unlikely else score
 
 
 def _perfect(d: Description | None, share: float) -> bool:
@@ -686,6 +753,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
     n, seed = params.get("n", 1), params.get("seed")
     temperature = params.get("temperature", 0.0)
     samples = max(1, settings.GENAI_COPY_SAMPLES)
+    tonal = tone != "neutral" and settings.GENAI_COPY_TONE_RANK  # draw every sentence more than once, keep the most tonal
     max_new_tokens = SENTENCE_TOKENS.get(length, 64)
     silent = SilentContext(ctx)
 
@@ -700,6 +768,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
             d = description_clean(c.text.strip(), attributes=attributes, finish_reason=c.finish_reason,
                                   extra_texts=request.extra_texts, known_brands=request.known_brands)
             d.completion_tokens = c.completion_tokens
+            d.mean_logprob = c.mean_logprob
             out.append(d)
         return out
 
@@ -729,11 +798,13 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
             base_seed = None if seed is None else seed + 7919 * i + 31 * g
             first_temp = temperature if i == 0 else max(temperature, SAMPLED_TEMPERATURE)
             drawn = draw(ids, n_draws=1, temp=first_temp, draw_seed=base_seed)
-            best, share = _sentence_pick(drawn, group, before, all_facts)
-            if not _perfect(best, share) and samples > 1:
+            best, share = _sentence_pick(drawn, group, before, all_facts, attributes=attributes, tone=tone)
+            if (tonal or not _perfect(best, share)) and samples > 1:
                 drawn += draw(ids, n_draws=samples - 1, temp=max(temperature, SAMPLED_TEMPERATURE),
                               draw_seed=None if base_seed is None else base_seed + 1)
-                best, share = _sentence_pick(drawn, group, before, all_facts)
+                if tonal:
+                    _tone_rank(drawn, tone)
+                best, share = _sentence_pick(drawn, group, before, all_facts, attributes=attributes, tone=tone)
             tokens += sum(d.completion_tokens for d in drawn)
             raws.append(" | ".join(d.raw for d in drawn))
             if _perfect(best, share):
@@ -766,7 +837,7 @@ def copy_candidate(request: CopyRequest, description: Description, attempts: int
     attributes = request.params["attributes"]
     fallback = not description.usable()  # every try too short or off the product: say it plainly
     body = copy_fallback_description(attributes) if fallback else description.text
-    completion = copy_completion(attributes, body)
+    completion = copy_completion(attributes, body, length=request.params.get("length", "medium"))
     full_description = f"{body} {completion}".strip()
     title, bullets = copy_title(attributes), copy_bullets(attributes)
     text = copy_text(title=title, description=full_description, bullets=bullets)

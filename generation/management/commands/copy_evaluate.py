@@ -168,11 +168,14 @@ class Command(BaseCommand):
             report["visibility"] = self._visibility(attributes[:visibility], model=names[0], brands=brands,
                                                     concurrency=concurrency)
         if sample_out:
-            self._sample_write(sample_out, rows, systems, size=sample_size, seed=seed)
+            self._sample_write(sample_out, rows, systems, size=sample_size, seed=seed,
+                               visibility=report.get("visibility"))
         if json_out:
             detail = {name: [{"text": t, "checks": c} for t, c in zip(s["texts"], s["checks"])] for name, s in systems.items()}
             with open(json_out, "w", encoding="utf-8") as f:
                 json.dump({**report, "detail": detail}, f, indent=1, ensure_ascii=False)
+        if "visibility" in report:
+            report["visibility"] = {k: v for k, v in report["visibility"].items() if k != "texts"}
         self.stdout.write(json.dumps(report, indent=1, ensure_ascii=False))
 
     def _visibility(self, attributes: list[dict], *, model: str, brands: list[str], concurrency: int) -> dict:
@@ -192,19 +195,31 @@ class Command(BaseCommand):
         descriptions = [c[0].metadata["description"] for c in drafted]
         by_tone = descriptions[: len(attributes) * len(tones)]
         vectors = embedder_get().encode(by_tone).reshape(len(attributes), len(tones), -1)
+        # A second, larger encoder that the service does not use: the copy runner picks tonal
+        # sentences with a classifier on the first one's vectors (workers.runners.copy_tone).
+        from sentence_transformers import SentenceTransformer
+
+        from workers.runtime.mpnet import mpnet_prepare
+
+        mpnet = SentenceTransformer(str(mpnet_prepare()), device="cpu")
+        other = mpnet.encode(by_tone, normalize_embeddings=True).reshape(len(attributes), len(tones), -1)
         words = {n: [] for n in lengths}
         for (_, t, n), text in zip(plan, descriptions):
             if t == "neutral":
                 words[n].append(len(text.split()))
         examples = [{"tone": t, "description": d} for t, d in zip(tones, by_tone[: len(tones)])]
+        texts = [{"product": a.get("name", ""), "tone": t, "length": n, "description": d}
+                 for (a, t, n), d in zip(plan, descriptions)]
         return {
             "products": len(attributes),
             "tone": tone_identification(np.asarray(vectors), tones),
+            "tone_mpnet": tone_identification(np.asarray(other), tones),
             "mean_words_by_length": {n: _mean(w) for n, w in words.items()},
             "example": examples,
+            "texts": texts,
         }
 
-    def _sample_write(self, path, rows, systems, *, size: int, seed: int) -> None:
+    def _sample_write(self, path, rows, systems, *, size: int, seed: int, visibility: dict | None = None) -> None:
         picked = sorted(random.Random(seed).sample(range(len(rows)), min(size, len(rows))))
         lines = [f"# Copy sample: {len(picked)} random products of {len(rows)}", ""]
         for i in picked:
@@ -223,5 +238,9 @@ class Command(BaseCommand):
                           + (f"; {'; '.join(flags)}" if flags else "") + ")", ""]
                 lines += ["> " + text_line if text_line else ">" for text_line in system["texts"][i].splitlines()]
                 lines.append("")
+        if visibility:
+            lines += [f"# Tones and lengths: the first {visibility['products']} products", ""]
+            for t in visibility["texts"]:
+                lines += [f"**{t['product']}**, {t['tone']}, {t['length']}:", "", f"> {t['description']}", ""]
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")

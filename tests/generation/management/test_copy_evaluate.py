@@ -105,6 +105,7 @@ def test_evaluate_prints_the_figures_of_each_system_and_writes_a_sample(tmp_path
     report = json.loads(stdout.getvalue())
     visibility = report["visibility"]
     assert visibility["products"] == 2 and visibility["tone"]["chance"] == 0.25
+    assert visibility["tone_mpnet"]["chance"] == 0.25 and "texts" not in visibility  # the texts are the sample's
     assert 0.0 <= visibility["tone"]["accuracy"] <= 1.0 and set(visibility["mean_words_by_length"]) == {
         "short", "medium", "long"}
     assert set(report["systems"]) == {"service (base)", "bare model"}
@@ -113,3 +114,4 @@ def test_evaluate_prints_the_figures_of_each_system_and_writes_a_sample(tmp_path
                 "repetition_rate", "mean_words", "perplexity"} <= set(figures)
     text = sample.read_text()
     assert "Metro Sling" in text and "Court Classic" in text and "**bare model**" in text and "**service (base)**" in text
+    assert "# Tones and lengths: the first 2 products" in text and "**Court Classic**, premium, medium:" in text

@@ -7,7 +7,7 @@ import pytest
 from generation.kinds.copy import CopyParamsSerializer
 from generation.runner import NullContext
 from generation.text.copycheck import copy_check
-from workers.runners.copy import copy_completion, copy_messages, copy_run, description_clean
+from workers.runners.copy import copy_bullets, copy_completion, copy_messages, copy_run, description_clean
 
 SLING = {
     "name": "Metro Sling",
@@ -269,3 +269,71 @@ def test_a_drawn_sentence_with_another_groups_fact_or_a_name_not_as_given_is_fau
     assert any("name not as given" in f for f in sentence_faults("Fernhill's Linnen Shirt is a shirt.", opening, facts))
     good = "The Linen Shirt from Fernhill is a shirt made of linen."  # "Linen" also names it
     assert sentence_faults(good, opening, facts) == []
+    # words the attributes do not give, which no claim list names (docs/samples/copy_catalogue_v8.md)
+    towel = {"name": "Waffle Bath Towel", "material": "Turkish cotton", "features": "quick-drying waffle weave; hanging loop"}
+    towel_facts = [f for group in copy_plan(towel, "medium") for f in group]
+    feature_group = [f for f in towel_facts if f.key == "features"]
+    faults = sentence_faults("Its quick-drying waffle weave keeps it going, and the hanging loop gives it a hangover.",
+                             feature_group, towel_facts, attributes=towel)
+    assert "words of its own: give, going, hangover, keep" in faults, faults
+    plain = "It has a quick-drying waffle weave and a hanging loop."
+    assert sentence_faults(plain, feature_group, towel_facts, attributes=towel) == []
+    assert any("words of its own: charm, quiet" in f for f in sentence_faults(
+        "The Linen Shirt from Fernhill is a shirt with a quiet charm.", opening, facts, attributes=shirt))
+
+
+def test_a_short_description_leaves_specifications_care_and_warranty_to_the_bullets():
+    lamp = {"name": "Arc Lamp", "brand": "Lumo", "category": "Floor lamp", "colour": "Brass", "price": "120 EUR",
+            "height": "160 cm", "care": "wipe with a dry cloth", "warranty": "2 years"}
+    text = "The Arc Lamp from Lumo is a floor lamp in brass. It costs 120 EUR."
+    assert copy_completion(lamp, text, length="short") == ""
+    medium = copy_completion(lamp, text, length="medium")
+    assert "160 cm" in medium and "wipe with a dry cloth" in medium and "2 years" in medium
+    bullets = "\n".join(copy_bullets(lamp))  # the candidate still states every fact
+    assert "160 cm" in bullets and "wipe with a dry cloth" in bullets and "2 years" in bullets
+
+
+def _drawn(text: str, logprob: float):
+    from workers.runners.copy import Description
+
+    return Description(raw=text, text=text, removed=[], loop_cut=False, generated_coverage=1.0,
+                       words=len(text.split()), finish_reason="stop", mean_logprob=logprob)
+
+
+def test_a_tone_keeps_the_clean_draw_that_reads_in_it(monkeypatch, settings):
+    """The greedy draw stays unless a clean draw reads in the tone by the margin more; a draw the
+    model found much less likely, or one with a fault, is never preferred for its tone."""
+    from generation.text.copyplan import copy_plan
+    from workers.runners import copy as copy_runner
+    from workers.runners import copy_tone as tone_module
+
+    settings.GENAI_COPY_TONE_MARGIN, settings.GENAI_COPY_TONE_MAX_LOGPROB_DROP = 0.1, 0.5
+    scores = {}
+
+    class Scorer:
+        def score(self, texts, tone):
+            assert tone == "playful"
+            return [scores[t] for t in texts]
+
+    monkeypatch.setattr(tone_module, "tone_scorer_get", lambda: Scorer())
+    plan = copy_plan(SLING, "medium")
+    group, facts = plan[1], [f for g in plan for f in g]  # colour and material
+    greedy = _drawn("It comes in black, made of recycled nylon.", -0.5)
+    tonal = _drawn("Meet it in black, made of recycled nylon!", -0.8)
+    unlikely = _drawn("Grab it in black, made of recycled nylon.", -1.2)
+    own_words = _drawn("Recycled nylon dances in black for your bedside.", -0.6)  # words of its own
+    faulty = _drawn("It comes in black, made of recycled nylon, for 45 EUR.", -0.4)  # the price is another sentence's
+
+    def pick(drawn):
+        for d in drawn:
+            d.tone_score = None
+        copy_runner._tone_rank(drawn, "playful")
+        return copy_runner._sentence_pick(drawn, group, "The Metro Sling from Urbano is a sling bag.", facts,
+                                          attributes=SLING, tone="playful")[0]
+
+    scores.update({greedy.text: 0.3, tonal.text: 0.35, unlikely.text: 0.9, faulty.text: 0.95, own_words.text: 0.9})
+    drawn = [greedy, tonal, unlikely, faulty, own_words]
+    assert pick(drawn) is greedy  # within the margin; too unlikely; faulted; words of its own
+    scores[tonal.text] = 0.6
+    assert pick(drawn) is tonal
+    assert copy_runner.words_of_its_own(own_words.text, SLING, "playful") == {"dance", "bedside"}
