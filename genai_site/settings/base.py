@@ -389,6 +389,7 @@ GENAI_COPY_SAMPLES = env.int("GENAI_COPY_SAMPLES", default=4)
 # most in the tone kept (workers.runners.copy_tone); the greedy draw wins ties within the margin, and a
 # draw whose mean token log-probability is more than the drop below the greedy one's is not preferred.
 GENAI_COPY_TONE_RANK = env.bool("GENAI_COPY_TONE_RANK", default=True)
+GENAI_COPY_TONE_OPENERS = env.bool("GENAI_COPY_TONE_OPENERS", default=True)  # "Meet the ...", "<Brand> presents the ..."
 GENAI_COPY_TONE_MARGIN = env.float("GENAI_COPY_TONE_MARGIN", default=0.1)
 GENAI_COPY_TONE_MAX_LOGPROB_DROP = env.float("GENAI_COPY_TONE_MAX_LOGPROB_DROP", default=0.5)
 GENAI_COPY_MIN_WORDS = env.int("GENAI_COPY_MIN_WORDS", default=12)  # a shorter filtered description is a failure

@@ -32,7 +32,13 @@ FEATURES_PER_SENTENCE = {"short": 4, "medium": 3, "long": 2}
 
 
 def _chunks(items: list[Fact], size: int) -> list[list[Fact]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    """``items`` ``size`` at a time, a lone last one joining the chunk before it ("It comes with
+    cupsole." read as an afterthought)."""
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    if len(chunks) > 1 and len(chunks[-1]) == 1 and size > 1:
+        last = chunks.pop()
+        chunks[-1] = chunks[-1] + last
+    return chunks
 
 
 def copy_plan(attributes: Mapping[str, object], length: str = "medium") -> list[list[Fact]]:

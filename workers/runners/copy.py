@@ -40,6 +40,7 @@ The prompt is also the format of the copy adapter's fine-tuning rows (``copy_tra
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -619,10 +620,19 @@ def copy_generate(request: CopyRequest, ctx) -> None:
     request.descriptions = best
 
 
-def _group_fallback(attributes: Mapping[str, object], group: Sequence[Fact], *, first: bool) -> str:
-    """The group's facts in a plain sentence, for when no drawn sentence states them cleanly."""
+def _group_fallback(attributes: Mapping[str, object], group: Sequence[Fact], *, first: bool, opener: str = "") -> str:
+    """The group's facts in a plain sentence, for when no drawn sentence states them cleanly; an
+    opening sentence keeps the tone's ``opener``: "Meet the Court Classic from Brightside, a pair
+    of sneakers." """
     keys = {(f.key, f.value) for f in group}
     named = {k for k in keys if k[0] in ("name", "brand")}
+    if opener and ("name", _value(attributes, "name")) in named:
+        lead = "\x00"
+        rest = facts_sentence(attributes, keys=keys - named, lead=lead)
+        brand = _value(attributes, "brand")
+        if rest.startswith(f"{lead} is ") and rest.count(".") == 1:
+            from_brand = f" from {brand}" if brand and brand.lower() not in opener.lower() else ""
+            return f"{opener}{from_brand}, {rest[len(lead) + 4:]}"
     if named or first:
         subject = copy_prefix(attributes) or copy_title(attributes)
         return facts_sentence(attributes, keys=keys - named, lead=subject or "It") or (f"This is {_lower_first(subject)}." if subject else "")
@@ -635,6 +645,9 @@ _NAMING_KEYS = ("name", "brand", "category")
 def _phrase_count(phrase: str, text: str) -> int:
     pattern = r"(?<![\w'’-])" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?![\w-])"
     return len(re.findall(pattern, text, re.I))
+
+
+_DANGLING = re.compile(r"\b(?:at|for|with|of|in|to|from|by|and|or|a|an|the|is|are)\s*[.!?]?\s*$", re.I)
 
 
 def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact], *,
@@ -654,6 +667,8 @@ def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact], *,
     for f in facts:
         if f.key == "brand" and _phrase_count(f.value, text) > 1:
             faults.append(f"brand twice: {f.value}")
+    if _DANGLING.search(text):  # "It comes in sizes 55 x 40 x 20 cm and is available at."
+        faults.append("ends on a word that needs more")
     if attributes is not None and (extra := words_of_its_own(text, attributes, tone)):
         faults.append(f"words of its own: {', '.join(sorted(extra))}")
     return faults
@@ -709,6 +724,28 @@ def words_of_its_own(text: str, attributes: Mapping[str, object], tone: str = "n
     return {w for w in content_words(text) if w not in allowed and not w.isdigit()}
 
 
+# How a playful or premium text starts (the model writes the rest of the opening sentence): the
+# tone a reader notices first. The corpus opens so ("Meet the Retro Ringer Tee from Fizzwick",
+# "Grisaille presents the Atelier Oversized Tee"); a product's candidates take turns.
+TONE_OPENERS = {
+    "playful": ("Meet {the_name}", "Say hello to {the_name}", "Here comes {the_name}"),
+    "premium": ("{brand} presents {the_name}", "Introducing {the_name}"),
+}
+
+
+def tone_opener(attributes: Mapping[str, object], tone: str, index: int = 0) -> str:
+    """The first words of the description in ``tone`` ("Meet the Metro Sling"; empty for neutral
+    and technical, without a name, or with ``GENAI_COPY_TONE_OPENERS`` off), the same for a
+    product and candidate index."""
+    name, brand = _value(attributes, "name"), _value(attributes, "brand")
+    options = [o for o in TONE_OPENERS.get(tone, ()) if name and (brand or "{brand}" not in o)]
+    if not options or not settings.GENAI_COPY_TONE_OPENERS:
+        return ""
+    the_name = name if name.lower().startswith("the ") else f"the {name}"
+    turn = int(hashlib.sha256(f"{name}|{brand}".encode()).hexdigest(), 16) + index
+    return options[turn % len(options)].format(the_name=the_name, brand=brand)
+
+
 def _tone_rank(drawn: Sequence[Description], tone: str) -> None:
     """Score the draws for ``tone`` (``workers.runners.copy_tone``), the first draw (greedy) keeping
     its place unless another reads in the tone by ``GENAI_COPY_TONE_MARGIN`` more; a draw the model
@@ -757,7 +794,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
     max_new_tokens = SENTENCE_TOKENS.get(length, 64)
     silent = SilentContext(ctx)
 
-    def draw(ids: list[int], *, n_draws: int, temp: float, draw_seed: int | None) -> list[Description]:
+    def draw(ids: list[int], *, n_draws: int, temp: float, draw_seed: int | None, prefix: str = "") -> list[Description]:
         from workers.ml.decoding import SamplingParams
         from workers.runtime.completions import completions_run
 
@@ -765,7 +802,8 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
                                   top_k=50, repetition_penalty=REPETITION_PENALTY, penalise_prompt=False)
         out = []
         for c in completions_run(lm, ids, sampling, silent):
-            d = description_clean(c.text.strip(), attributes=attributes, finish_reason=c.finish_reason,
+            text = (prefix + c.text).strip() if c.text.startswith((" ", ",", "'", ":")) else f"{prefix} {c.text.strip()}".strip()
+            d = description_clean(text, attributes=attributes, finish_reason=c.finish_reason,
                                   extra_texts=request.extra_texts, known_brands=request.known_brands)
             d.completion_tokens = c.completion_tokens
             d.mean_logprob = c.mean_logprob
@@ -793,15 +831,16 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
             messages = copy_sentence_messages(attributes=attributes, tone=tone, length=length, before=before,
                                               facts=group, segment=request.segment, voice=request.voice)
             rendered = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            ids = lm.tokenizer(rendered, add_special_tokens=False)["input_ids"]
+            opener = tone_opener(attributes, tone, i) if not kept and any(f.key == "name" for f in group) else ""
+            ids = lm.tokenizer(rendered + opener, add_special_tokens=False)["input_ids"]
             request.prompt_tokens += len(ids)
             base_seed = None if seed is None else seed + 7919 * i + 31 * g
             first_temp = temperature if i == 0 else max(temperature, SAMPLED_TEMPERATURE)
-            drawn = draw(ids, n_draws=1, temp=first_temp, draw_seed=base_seed)
+            drawn = draw(ids, n_draws=1, temp=first_temp, draw_seed=base_seed, prefix=opener)
             best, share = _sentence_pick(drawn, group, before, all_facts, attributes=attributes, tone=tone)
             if (tonal or not _perfect(best, share)) and samples > 1:
                 drawn += draw(ids, n_draws=samples - 1, temp=max(temperature, SAMPLED_TEMPERATURE),
-                              draw_seed=None if base_seed is None else base_seed + 1)
+                              draw_seed=None if base_seed is None else base_seed + 1, prefix=opener)
                 if tonal:
                     _tone_rank(drawn, tone)
                 best, share = _sentence_pick(drawn, group, before, all_facts, attributes=attributes, tone=tone)
@@ -811,7 +850,7 @@ def copy_generate_sentences(request: CopyRequest, ctx, lm) -> None:
                 kept.append(best.text)
                 parts.append({"facts": facts, "text": best.text, "by": "model", "draws": len(drawn)})
             else:
-                text = _group_fallback(attributes, group, first=not kept)
+                text = _group_fallback(attributes, group, first=not kept, opener=opener)
                 kept.append(text)
                 parts.append({"facts": facts, "text": text, "by": "plain", "draws": len(drawn)})
                 removed += (best.removed if best is not None else [])

@@ -43,7 +43,11 @@ def test_the_product_comes_first_and_care_and_warranty_last():
 def test_a_longer_text_has_more_sentences_with_fewer_facts_each():
     short, medium, long = (copy_plan(DUFFEL, length) for length in ("short", "medium", "long"))
     assert len(short) < len(medium) < len(long)
-    assert max(len([f for f in g if f.key == "features"]) for g in long) <= 2
+    assert max(len([f for f in g if f.key == "features"]) for g in long) <= 3
+    assert [len([f for f in g if f.key == "features"]) for g in long if any(f.key == "features" for f in g)] == [3]
+    five = {**DUFFEL, "features": ["a", "b", "c", "d", "e"]}
+    features = [[f.value for f in g if f.key == "features"] for g in copy_plan(five, "long")]
+    assert [f for f in features if f] == [["a", "b"], ["c", "d", "e"]]  # no lone last feature
 
 
 def test_without_sizes_the_audience_joins_the_opening():

@@ -337,3 +337,21 @@ def test_a_tone_keeps_the_clean_draw_that_reads_in_it(monkeypatch, settings):
     scores[tonal.text] = 0.6
     assert pick(drawn) is tonal
     assert copy_runner.words_of_its_own(own_words.text, SLING, "playful") == {"dance", "bedside"}
+
+
+def test_playful_and_premium_texts_open_in_their_tone_even_when_said_plainly():
+    from generation.text.copyplan import copy_plan
+    from workers.runners.copy import _group_fallback, sentence_faults, tone_opener
+
+    openers = {tone_opener(SLING, "playful", i) for i in range(3)}
+    assert openers == {"Meet the Metro Sling", "Say hello to the Metro Sling", "Here comes the Metro Sling"}
+    assert tone_opener(SLING, "premium", 0) in {"Introducing the Metro Sling", "Urbano presents the Metro Sling"}
+    assert tone_opener(SLING, "neutral") == tone_opener(SLING, "technical") == ""
+    assert tone_opener({"category": "Mug"}, "playful") == ""  # nothing to name
+    opening = copy_plan(SLING, "medium")[0]
+    assert _group_fallback(SLING, opening, first=True, opener="Meet the Metro Sling") == (
+        "Meet the Metro Sling from Urbano, a sling bag, for commuters.")
+    assert _group_fallback(SLING, opening, first=True, opener="Urbano presents the Metro Sling") == (
+        "Urbano presents the Metro Sling, a sling bag, for commuters.")
+    facts = [f for group in copy_plan(SLING, "medium") for f in group]
+    assert "ends on a word that needs more" in sentence_faults("It holds 3 litres and is available at.", [], facts)
