@@ -1064,9 +1064,10 @@ def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tupl
                 found.append(("role", f"made of {' '.join(item)} (a colour)"))  # "made from dark brown"
             elif key == "material" and (after[:1] == ["color"] or (after[:1] == ["is"] and "color" in ws[i + n + 1 : i + n + 4])):
                 found.append(("role", f"{' '.join(item)} as the colour"))
-            elif key in ("features", "feature") and _FROM_LEAD.search(" ".join(ws[max(0, i - 4) : i])) \
+            elif key in ("features", "feature", "fit") and _FROM_LEAD.search(" ".join(ws[max(0, i - 4) : i])) \
                     and not set(item) & allowed.material_words:
-                found.append(("role", f"from {' '.join(item)} (a feature)"))  # "waffle weave comes from a hanging loop"
+                # "waffle weave comes from a hanging loop"; "Made from a true to size"
+                found.append(("role", f"from {' '.join(item)} (a {'fit' if key == 'fit' else 'feature'})"))
             elif key == "name" and after[:1] == ["brand"]:
                 found.append(("role", f"{' '.join(item)} as the brand"))
             elif key == "brand" and (i == 0 or ws[i - 1] in ("and", "but")) and after[:1] == ["is"] \

@@ -647,6 +647,13 @@ def _phrase_count(phrase: str, text: str) -> int:
     return len(re.findall(pattern, text, re.I))
 
 
+# A sentence of a description says something: it has a verb of plain product prose (or opens in a
+# tone: "Meet the ...", "Introducing the ..."); a list of facts without one is a fragment.
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|comes?|costs?|holds?|measures?|includes?|offers?|fits?|weighs?|runs?|"
+    r"lasts?|sits?|keeps?|gives?|brings?|pairs?|presents?|completes?|features|carries|adds?|sells?|charges?|"
+    r"meet|say|introducing|here|can|will|does|do|let|lets|makes?|takes?|goes|suits?|works?|stays?|stands?|"
+    r"opens?|closes?|folds?|rests?|uses?|needs?|arrives?|ships?|wears?|covers?|protects?)\b", re.I)
 _DANGLING = re.compile(r"\b(?:at|for|with|of|in|to|from|by|and|or|a|an|the|is|are)\s*[.!?]?\s*$", re.I)
 
 
@@ -669,6 +676,8 @@ def sentence_faults(text: str, group: Sequence[Fact], facts: Sequence[Fact], *,
             faults.append(f"brand twice: {f.value}")
     if _DANGLING.search(text):  # "It comes in sizes 55 x 40 x 20 cm and is available at."
         faults.append("ends on a word that needs more")
+    if not _VERB.search(text):  # "At 89 EUR."; "Six card slots, a central note pocket and an RFID blocking."
+        faults.append("no verb")
     if attributes is not None and (extra := words_of_its_own(text, attributes, tone)):
         faults.append(f"words of its own: {', '.join(sorted(extra))}")
     return faults

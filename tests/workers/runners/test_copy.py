@@ -355,3 +355,21 @@ def test_playful_and_premium_texts_open_in_their_tone_even_when_said_plainly():
         "Urbano presents the Metro Sling, a sling bag, for commuters.")
     facts = [f for group in copy_plan(SLING, "medium") for f in group]
     assert "ends on a word that needs more" in sentence_faults("It holds 3 litres and is available at.", [], facts)
+
+
+def test_a_fragment_or_a_fit_said_as_a_material_is_not_a_sentence_of_the_description():
+    """What the tone texts of docs/samples/copy_catalogue_v9.md still held."""
+    from generation.text.copycheck import unsupported_claims
+    from generation.text.copyplan import copy_plan
+    from workers.runners.copy import sentence_faults
+
+    facts = [f for group in copy_plan(SLING, "medium") for f in group]
+    price = [f for f in facts if f.key == "price"]
+    assert "no verb" in sentence_faults("At 45 EUR.", price, facts)
+    assert "no verb" in sentence_faults("With a capacity of 3 litres and a price of 45 EUR.", price, facts)
+    assert "no verb" not in sentence_faults("It is priced at 45 EUR.", price, facts)
+    assert "no verb" not in sentence_faults("Meet the Metro Sling from Urbano, a sling bag.", facts[:3], facts)
+    sneaker = {"name": "Court Classic", "material": "Leather", "colour": "White", "fit": "true to size"}
+    claims = unsupported_claims("Made from a true to size, they come in white leather.", sneaker)
+    assert any(c.type == "role" and "true to size" in c.claim for c in claims), claims
+    assert not unsupported_claims("Made from leather, they come in white and fit true to size.", sneaker)
