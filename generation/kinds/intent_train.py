@@ -56,7 +56,7 @@ class IntentTrainParamsSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
     encoder_layers = serializers.IntegerField(
         min_value=0, max_value=12, required=False,
-        help_text="The encoder's top layers fine-tuned with the head (0: the head reads frozen embeddings).",
+        help_text="The encoder's top layers fine-tuned with the head (default: all; 0: the head reads frozen embeddings).",
     )
     encoder_lr = serializers.FloatField(min_value=1e-7, max_value=1e-2, required=False, help_text="The fine-tuned layers' learning rate.")
     baseline = serializers.BooleanField(

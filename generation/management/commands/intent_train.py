@@ -16,7 +16,7 @@ class Command(BaseCommand):
             help="A labelled CSV (repeatable); default GENAI_INTENT_DATASETS.",
         )
         parser.add_argument("--encoder-layers", type=int,
-                            help="MiniLM's top layers fine-tuned with the head (0: a head on frozen embeddings).")
+                            help="The encoder's top layers fine-tuned with the head (default: all; 0: a head on frozen embeddings).")
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--lr", type=float, help="The head's learning rate.")
         parser.add_argument("--encoder-lr", type=float)
