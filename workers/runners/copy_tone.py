@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-TEST_EVERY = 8  # copy_corpus's default: one product in 8 held back
-
-
 def corpus_split(record_id: str) -> str:
     """``copy_corpus``'s split of a corpus record: "test" (held back) or "train"."""
-    from generation.management.commands.copy_corpus import split_of
+    from generation.management.commands.copy_corpus import TEST_EVERY, split_of
 
     return split_of(record_id, test_every=TEST_EVERY)
 
@@ -86,45 +84,42 @@ def tone_fit(texts: list[str], tones: list[str], vectors: np.ndarray, *, c: floa
                       intercept=model.intercept_.astype(np.float32))
 
 
-def _corpus_digest(directory: Path) -> str:
-    digest = hashlib.sha256()
+def _cache_key(directory: Path, encoder: str) -> str:
+    """What the cached weights depend on: the corpus files and the encoder."""
+    digest = hashlib.sha256(encoder.encode())
     for path in sorted(directory.glob("*.jsonl")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()[:16]
 
 
-_scorer: ToneScorer | None = None
+_scorer: tuple[str, ToneScorer] | None = None  # (the encoder's name, its scorer)
 _lock = threading.Lock()
 
 
 def tone_scorer_get() -> ToneScorer:
-    """The process's tone scorer: loaded from the cache, or fitted on the corpus and cached."""
+    """The process's tone scorer for the embedding model: loaded from the cache, or fitted on the
+    corpus and cached."""
     global _scorer
-    with _lock:
-        if _scorer is not None:
-            return _scorer
-        from generation.management.commands.copy_corpus import CORPUS_DIR
-        from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import embedder_get
 
-        embedder = embedder_get()
-        encoder = re_safe(embedder.name)
-        path = Path(settings.GENAI_MODEL_CACHE_DIR) / f"copy-tone-{_corpus_digest(CORPUS_DIR)}-{encoder}.npz"
+    embedder = embedder_get()
+    with _lock:
+        if _scorer is not None and _scorer[0] == embedder.name:
+            return _scorer[1]
+        from generation.management.commands.copy_corpus import CORPUS_DIR
+
+        path = Path(settings.GENAI_MODEL_CACHE_DIR) / f"copy-tone-{_cache_key(CORPUS_DIR, embedder.name)}.npz"
         if path.is_file():
             with np.load(path) as saved:
-                _scorer = ToneScorer(tones=[str(t) for t in saved["tones"]], coef=saved["coef"],
-                                     intercept=saved["intercept"])
-            return _scorer
-        texts, tones = tone_sentences()
-        _scorer = tone_fit(texts, tones, embedder.encode(texts))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp.npz")
-        np.savez(partial, tones=np.asarray(_scorer.tones), coef=_scorer.coef, intercept=_scorer.intercept)
-        partial.replace(path)
-        logger.info("copy tone scorer fitted on %d corpus sentences, cached in %s", len(texts), path)
-        return _scorer
-
-
-def re_safe(name: str) -> str:
-    """A model name as a file-name part."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[-60:]
+                scorer = ToneScorer(tones=[str(t) for t in saved["tones"]], coef=saved["coef"], intercept=saved["intercept"])
+        else:
+            texts, tones = tone_sentences()
+            scorer = tone_fit(texts, tones, embedder.encode(texts))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # workers may fit at once
+            np.savez(partial, tones=np.asarray(scorer.tones), coef=scorer.coef, intercept=scorer.intercept)
+            partial.replace(path)
+            logger.info("copy tone scorer fitted on %d corpus sentences, cached in %s", len(texts), path)
+        _scorer = (embedder.name, scorer)
+        return scorer

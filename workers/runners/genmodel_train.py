@@ -73,13 +73,13 @@ def domain_corpus(domain: str) -> tuple[list[str], str]:
     if domain == "product":
         from django.core.management.base import CommandError
 
-        from generation.management.commands.copy_corpus import CORPUS_DIR, corpus_read, split_of
+        from generation.management.commands.copy_corpus import CORPUS_DIR, TEST_EVERY, corpus_read, split_of
 
         try:
             rows = corpus_read(CORPUS_DIR)
         except CommandError as exc:
             raise PermanentJobError(f"Cannot read the copy corpus: {exc}", code="invalid_input") from None
-        train = [r for r in rows if split_of(r["id"], test_every=COPY_TEST_EVERY) == "train"]
+        train = [r for r in rows if split_of(r["id"], test_every=TEST_EVERY) == "train"]
         return [r["description"] for r in train], f"copy corpus, training split ({len(train)} of {len(rows)} products)"
     if domain == "support":
         path = settings.GENAI_GENMODEL_DEFAULT_CSV
@@ -89,7 +89,6 @@ def domain_corpus(domain: str) -> tuple[list[str], str]:
     raise PermanentJobError(f"Unknown domain {domain!r}: product or support.", code="invalid_input")
 
 
-COPY_TEST_EVERY = 8  # copy_corpus's default: the split the copy adapter was trained and evaluated on
 
 
 def corpus_load(params: dict) -> tuple[list[str], str]:

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from generation.kinds.copy import LENGTHS, TONES
 
 CORPUS_DIR = Path(__file__).resolve().parents[3] / "data" / "copy" / "corpus"
+TEST_EVERY = 8  # one product in 8 held back: the split the copy adapter, VAE and tone scorer were trained on
 
 
 def corpus_read(directory: Path) -> list[dict]:
@@ -77,7 +78,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
         parser.add_argument("--out", type=Path, required=True, help="Directory for train.jsonl, test.csv, test.jsonl.")
-        parser.add_argument("--test-every", type=int, default=8, help="One product in this many is held back.")
+        parser.add_argument("--test-every", type=int, default=TEST_EVERY, help="One product in this many is held back.")
         parser.add_argument("--few-shot-share", type=float, default=0.4)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--all", action="store_true",

@@ -201,7 +201,7 @@ class Command(BaseCommand):
 
         from workers.runtime.mpnet import mpnet_prepare
 
-        mpnet = SentenceTransformer(str(mpnet_prepare()), device="cpu")
+        mpnet = SentenceTransformer(str(mpnet_prepare()), device="cpu", local_files_only=True)
         other = mpnet.encode(by_tone, normalize_embeddings=True).reshape(len(attributes), len(tones), -1)
         words = {n: [] for n in lengths}
         for (_, t, n), text in zip(plan, descriptions):
