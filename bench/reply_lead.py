@@ -5,6 +5,9 @@ GENAI_REPLY_CONSENSUS_POOL and GENAI_REPLY_CONSENSUS_RELEVANCE.
     DJANGO_SETTINGS_MODULE=genai_site.settings.local .venv/bin/python bench/reply_lead.py \
         [--csv FILE] [--offsets 5,15,25,45,55,65]
 
+With an intent model registered, the evidence may also be restricted to the answers of the
+message's predicted intent (predicted among the knowledge base's intents, as replies do).
+
 Rows: every 73rd row of the Bitext CSV at each offset (36, the rows `replies_evaluate` reports on,
 is not among the defaults). Each row's own message is left out of its retrieval, over the
 knowledge base already imported in this database (`kb_import`). Printed per rule: the mean MiniLM
@@ -23,6 +26,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
 
 POOLS = (3, 5, 8)
 WEIGHTS = (0.0, 0.5, 1.0)
+# Candidates: the 8 most relevant; evidence: a larger pool of relevant answers (MBR with the
+# hypotheses and the evidence apart), optionally only those of the message's predicted intent.
+CANDIDATES = 8
+EVIDENCE = (16, 32, 48)
 
 
 def main() -> None:
@@ -47,8 +54,13 @@ def main() -> None:
     messages, references = [r["instruction"] for r in rows], [r["response"] for r in rows]
     embedder = embedder_get()
     reference_vectors = embedder.encode(references)
+    from workers.runners.reply import reply_intent_labels
+    from workers.runtime.intent import intent_predict
+
+    model, predictions = intent_predict(messages, labels=reply_intent_labels())
+    print(f"intent model: {model or 'none'}")
     chosen: dict[str, list[float]] = {}
-    for i, hits in enumerate(knowledge_search_batch(messages, max(POOLS) + 2)):
+    for i, hits in enumerate(knowledge_search_batch(messages, max(EVIDENCE) + 2)):
         hits = [h for h in hits if h.title.strip() != messages[i].strip()]
         vectors = embedder.encode([placeholders_normalise(h.text) for h in hits])
         similarity = vectors @ reference_vectors[i]
@@ -61,9 +73,24 @@ def main() -> None:
             for weight in WEIGHTS:
                 lead = int((consensus + weight * relevance[:pool]).argmax())
                 chosen.setdefault(f"pool {pool}, relevance weight {weight}", []).append(similarity[lead])
+        intent = predictions[i][0] if predictions else None
+        for size in EVIDENCE:
+            for of_intent in (False, True) if intent else (False,):
+                evidence = [j for j, h in enumerate(hits[:size]) if not of_intent or h.intent == intent]
+                if len(evidence) < 3:
+                    evidence = list(range(min(size, len(hits))))
+                agreement = vectors[:CANDIDATES] @ vectors[evidence].T
+                own = np.array([1.0 if j in evidence else 0.0 for j in range(min(CANDIDATES, len(hits)))])
+                consensus = (agreement.sum(axis=1) - own) / np.maximum(1, len(evidence) - own)
+                for weight in WEIGHTS:
+                    lead = int((consensus + weight * relevance[:CANDIDATES]).argmax())
+                    label = f"top {CANDIDATES} by evidence {size}{' of its intent' if of_intent else ''}, weight {weight}"
+                    chosen.setdefault(label, []).append(similarity[lead])
+        chosen.setdefault("oracle, best of top 3", []).append(similarity[:3].max())
+        chosen.setdefault("oracle, best of top 8", []).append(similarity[:8].max())
     print(f"{len(rows)} rows of {path} (offsets {sorted(offsets)}); cosine of the chosen answer to the reference")
     for rule, values in chosen.items():
-        print(f"{rule:<34} {np.mean(values):.4f}")
+        print(f"{rule:<58} {np.mean(values):.4f}")
 
 
 if __name__ == "__main__":

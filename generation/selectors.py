@@ -147,6 +147,19 @@ def knowledge_rows_by_id(*, kind: str, ids: list[int]) -> dict[int, KnowledgeIte
     return found
 
 
+def knowledge_intents() -> set[str]:
+    """The intents the knowledge base answers: those of its active conversations and the tags
+    of its active docs (lower-case). Replies predict a message's intent among these."""
+    from generation.models import Conversation, KnowledgeDoc
+
+    intents = set(
+        Conversation.objects.filter(active=True).exclude(intent="").values_list("intent", flat=True).distinct()
+    )
+    for tags in KnowledgeDoc.objects.filter(active=True).exclude(tags=[]).values_list("tags", flat=True).iterator():
+        intents.update(tags or ())
+    return {i.strip().lower() for i in intents if isinstance(i, str) and i.strip()}
+
+
 def _knowledge_searchable(model: type[KnowledgeItem], model_name: str) -> QuerySet:
     return model.objects.filter(active=True, embedding_model=model_name, embedding__isnull=False)
 

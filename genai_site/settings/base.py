@@ -363,6 +363,9 @@ GENAI_REPLY_MIN_SOURCE_SCORE = env.float("GENAI_REPLY_MIN_SOURCE_SCORE", default
 # that intent rank as if their cosine were GENAI_REPLY_INTENT_BOOST higher (near ties in the
 # Bitext data are a neighbouring intent 0.016 to 0.048 above the right one).
 GENAI_REPLY_INTENT_CONFIDENCE = env.float("GENAI_REPLY_INTENT_CONFIDENCE", default=0.5)
+# The intent classifier chooses among the intents the knowledge base answers (its conversations'
+# intents, its docs' tags) when any of them is one of its labels; off: among all its labels.
+GENAI_REPLY_INTENTS_FROM_KB = env.bool("GENAI_REPLY_INTENTS_FROM_KB", default=True)
 GENAI_REPLY_INTENT_BOOST = env.float("GENAI_REPLY_INTENT_BOOST", default=0.05)
 # The lead source (the one the draft follows): of the GENAI_REPLY_CONSENSUS_POOL most relevant
 # answers, the one most like the others (mean MiniLM cosine) plus GENAI_REPLY_CONSENSUS_RELEVANCE

@@ -3,8 +3,8 @@ service, retrieval only and the bare model in one run) and of fine-tuning's held
 (``replies_figures``), computed one way for both.
 
 Per system: mean MiniLM cosine to the references; intent match (the share of replies whose
-intent, as the registered intent classifier predicts it, is the one it predicts for the
-reference); looping (the share that says a word 8-gram twice, ``reply_loops``; the share with
+intent, as the registered intent classifier predicts it among the knowledge base's intents as
+replies do, is the one it predicts for the reference); looping (the share that says a word 8-gram twice, ``reply_loops``; the share with
 a repeated 4-gram is also given, but 28 % of the team's answers have one); visible ``{{Placeholders}}`` per
 reply without a company profile and with one (and how many of those the profile has a value
 for: none should stay visible); mean length in words.
@@ -75,15 +75,23 @@ class Intents:
     model: str | None
     reason: str | None = None
     references: list[str] = field(default_factory=list)
+    labels: set[str] | None = None  # chosen among these (the knowledge base's, as replies are)
+    labelled: bool = False  # ``references``: the CSV's intent labels, not predictions
 
     @classmethod
-    def of_references(cls, references: Sequence[str]) -> Intents:
+    def of_references(cls, references: Sequence[str], *, labelled: Sequence[str] | None = None) -> Intents:
+        """The reference replies' intents: ``labelled`` (a CSV's intent column) when given, else
+        as the classifier predicts them from the reference text."""
+        from workers.runners.reply import reply_intent_labels
         from workers.runtime.intent import intent_predict
 
-        model, predictions = intent_predict(list(references))
+        labels = reply_intent_labels()
+        model, predictions = intent_predict(list(references), labels=labels)
         if model is None:
             return cls(model=None, reason=NO_INTENT_MODEL)
-        return cls(model=model, references=[label for label, _ in predictions])
+        if labelled is not None:
+            return cls(model=model, references=[i.strip().lower() for i in labelled], labels=labels, labelled=True)
+        return cls(model=model, references=[label for label, _ in predictions], labels=labels)
 
     def match(self, texts: Sequence[str]) -> float | None:
         """The share of ``texts`` whose predicted intent is their reference's (None without a model)."""
@@ -91,8 +99,8 @@ class Intents:
 
         if self.model is None:
             return None
-        _, predictions = intent_predict([t or " " for t in texts], name=self.model)
-        return round(sum(p == r for (p, _), r in zip(predictions, self.references)) / max(1, len(texts)), 4)
+        _, predictions = intent_predict([t or " " for t in texts], name=self.model, labels=self.labels)
+        return round(sum(p.lower() == r for (p, _), r in zip(predictions, self.references)) / max(1, len(texts)), 4)
 
 
 def texts_figures(texts: Sequence[str], reference_vectors, *, intents: Intents | None = None,
@@ -167,6 +175,7 @@ def replies_evaluate(
     profile: dict[str, str],
     latency_drafts: int = 0,
     models: Sequence[str] | None = None,
+    reference_intents: Sequence[str] | None = None,
 ) -> RepliesEvaluation:
     """The service, retrieval only (the best retrieved answer as is) and the bare model on
     ``messages`` against ``references``, in one run. Knowledge rows whose customer message is
@@ -175,7 +184,9 @@ def replies_evaluate(
     ``profile`` (the model never sees the profile, so the drafts differ only there).
     ``models``: the service once per model a reply job may name ("reply-rag@1", "base"), as the
     systems "service (name)"; the first is the one the sample shows and the latency measures.
-    Without it, one "service" with the model jobs use by default (the promoted reply adapter)."""
+    Without it, one "service" with the model jobs use by default (the promoted reply adapter).
+    ``reference_intents``: the references' labelled intents (intent match is then against these;
+    the "references" system's own match shows how often the classifier misreads a reply)."""
     from generation.privacy import pii_mask
     from generation.text.placeholders import placeholders_fill, placeholders_normalise
     from workers.runners.reply import replies_generate, reply_candidates
@@ -210,7 +221,7 @@ def replies_evaluate(
         {name: [placeholders_fill(t, profile) for t in texts[name]] for name in ("retrieval only", "bare model", "references")}
     )
     reference_vectors = embedder_get().encode(references)
-    intents = Intents.of_references(references)
+    intents = Intents.of_references(references, labelled=reference_intents)
     systems = {
         name: texts_figures(texts[name], reference_vectors, intents=intents, profile=profile,
                             with_profile=with_profile[name])
@@ -224,6 +235,7 @@ def replies_evaluate(
         "model": lm.version,
         "device": lm.device,
         "intent_model": intents.model,
+        "intent_references": "labelled" if intents.labelled else "predicted",
         "services": services,
         **({"intent_match_unavailable": intents.reason} if intents.reason else {}),
         "profile_placeholders": len(profile),

@@ -13,14 +13,15 @@ Two inputs, set by ``encoder_layers``:
 
 Each label may name its source (the dataset it comes from: Banking77 and Bitext intents are
 separate label spaces); ``predict(..., source=...)`` then chooses among that source's labels
-only. A checkpoint stores the config (the encoder's config included), the label names, their
+only, and ``predict(..., labels=...)`` among the named ones (replies: the intents their knowledge
+base answers). A checkpoint stores the config (the encoder's config included), the label names, their
 sources and the weights, so it loads without anything else.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -110,22 +111,34 @@ class IntentClassifier(nn.Module):
             return self.net(features) + self.skip(features)
         return self.net(features)
 
-    def source_mask(self, source: str | None) -> torch.Tensor | None:
-        """0 for the labels of ``source``, -inf for the others (None: every label)."""
-        if not source:
+    def label_mask(self, source: str | None = None, labels: Collection[str] | None = None) -> torch.Tensor | None:
+        """0 for the labels that may be chosen, -inf for the others (None: every label).
+        ``source``: the labels of that dataset only; ``labels``: those of the model's labels that
+        are named (case-insensitive; when none of them is a label of the model, every label)."""
+        allowed = None
+        if source:
+            if source not in self.sources:
+                known = ", ".join(sorted(set(self.sources) - {""})) or "none"
+                raise ValueError(f"no label of source {source!r}; the model's sources: {known}")
+            allowed = [s == source for s in self.sources]
+        if labels is not None:
+            wanted = {label.strip().lower() for label in labels}
+            named = [label.lower() in wanted and (allowed is None or allowed[i]) for i, label in enumerate(self.labels)]
+            if any(named):
+                allowed = named
+        if allowed is None:
             return None
-        if source not in self.sources:
-            known = ", ".join(sorted(set(self.sources) - {""})) or "none"
-            raise ValueError(f"no label of source {source!r}; the model's sources: {known}")
-        return torch.tensor([0.0 if s == source else -math.inf for s in self.sources])
+        return torch.tensor([0.0 if a else -math.inf for a in allowed])
 
     @torch.inference_mode()
-    def probabilities(self, features, *, source: str | None = None, batch_size: int = 128) -> np.ndarray:
+    def probabilities(self, features, *, source: str | None = None, labels: Collection[str] | None = None,
+                      batch_size: int = 128) -> np.ndarray:
         """``(n, n_labels)`` probabilities for sentence embeddings ``(n, input_dim)`` or, with
-        ``encoder_layers``, a list of per-text token states; ``source``: among its labels only."""
+        ``encoder_layers``, a list of per-text token states; ``source``, ``labels``: among those
+        labels only (``label_mask``)."""
         self.eval()
         device = next(self.parameters()).device
-        mask = self.source_mask(source)
+        mask = self.label_mask(source, labels)
         out = []
         for start in range(0, len(features), batch_size):
             chunk = features[start : start + batch_size]
@@ -140,13 +153,14 @@ class IntentClassifier(nn.Module):
             out.append(torch.softmax(logits, dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
 
-    def predict(self, features, *, source: str | None = None) -> list[tuple[str, float]]:
+    def predict(self, features, *, source: str | None = None,
+                labels: Collection[str] | None = None) -> list[tuple[str, float]]:
         """(label, probability) of the most likely intent for each input (see ``probabilities``)."""
         if isinstance(features, np.ndarray | torch.Tensor) and features.ndim == 1:
             features = features[None]
         if len(features) == 0:
             return []
-        probs = self.probabilities(features, source=source)
+        probs = self.probabilities(features, source=source, labels=labels)
         index = probs.argmax(axis=-1)
         return [(self.labels[int(i)], float(probs[row, i])) for row, i in enumerate(index)]
 

@@ -301,7 +301,7 @@ def reply_prepare(
         return []
     k_max = max(max(r.params.get("k", 3) for r in requests), settings.GENAI_REPLY_CONSENSUS_POOL)
     extra = 2 if exclude_messages else 0
-    model, predictions = intent_predict([r.message for r in requests])
+    model, predictions = intent_predict([r.message for r in requests], labels=reply_intent_labels())
     confident = [label if confidence >= settings.GENAI_REPLY_INTENT_CONFIDENCE else None for label, confidence in predictions]
     results = knowledge_search_batch(
         [r.message for r in requests],
@@ -318,12 +318,21 @@ def reply_prepare(
             hits = [h for h in hits if h.title.strip() not in (excluded.strip(), masked)]
         kept.append(hits)
     pool_vectors = _pools_encode(kept)  # every request's candidate leads in one encoder batch
-    for request, hits, vectors in zip(requests, kept, pool_vectors):
+    for i, (request, hits, vectors) in enumerate(zip(requests, kept, pool_vectors)):
         request.top_hit = hits[0] if hits else None
         request.hits = lead_first(hits, request.params.get("k", 3), vectors=vectors)
         request.intent = reply_intent(request.hits, model=model, prediction=predictions[i] if predictions else None)
         request.messages = reply_prompt(request)
     return requests
+
+
+def reply_intent_labels() -> set[str] | None:
+    """The intents a reply's message is classified among: the knowledge base's
+    (``GENAI_REPLY_INTENTS_FROM_KB``; a classifier trained on several datasets would otherwise
+    take "cancel my order" for Banking77's ``request_refund``), None for all of the model's."""
+    from generation.selectors import knowledge_intents
+
+    return knowledge_intents() if settings.GENAI_REPLY_INTENTS_FROM_KB else None
 
 
 def _pools_encode(hit_lists: Sequence[Sequence]) -> list:

@@ -68,11 +68,12 @@ def intent_baseline_get(version):
 
 
 def intent_predict(
-    texts: list[str], *, name: str | None = None, source: str | None = None
+    texts: list[str], *, name: str | None = None, source: str | None = None, labels=None
 ) -> tuple[str | None, list[tuple[str, float]]]:
     """(the version's label, [(intent, confidence)] per text); (None, []) without a trained model
     (or when its files are missing: replies then fall back to the retrieved intent). ``source``:
-    choose among the intents of that dataset only (a model trained on several)."""
+    choose among the intents of that dataset only (a model trained on several); ``labels``:
+    among those of the model's intents (replies: the knowledge base's, ``knowledge_intents``)."""
     import logging
 
     try:
@@ -82,4 +83,4 @@ def intent_predict(
         return None, []
     if model is None:
         return None, []
-    return version.label, model.predict(intent_features(model, texts), source=source)
+    return version.label, model.predict(intent_features(model, texts), source=source, labels=labels)

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--csv", required=True)
         parser.add_argument("--message-col", default="instruction")
         parser.add_argument("--reference-col", default="response")
+        parser.add_argument("--intent-col", help="The references' intent labels (Bitext: intent): intent match "
+                                                 "is then against these, not the classifier's reading of the reference.")
         parser.add_argument("--limit", type=int)
         parser.add_argument("-k", type=int, default=3)
         parser.add_argument("--max-new-tokens", type=int, default=256)
@@ -37,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--models", help='Comma-separated reply models to run the service with, each a system '
                                              '("reply-rag@1,base"); default: the one reply jobs use (the promoted adapter).')
 
-    def handle(self, *args, csv, message_col, reference_col, limit, k, max_new_tokens, concurrency, latency_drafts,
+    def handle(self, *args, csv, message_col, reference_col, intent_col, limit, k, max_new_tokens, concurrency, latency_drafts,
                sample_out, sample_size, seed, json_out, models, **options):
         from generation.services.company import DEMO_COMPANY_PROFILE, company_profile_placeholder_values
         from workers.evaluation.replies import replies_evaluate, replies_sample_write
@@ -46,11 +48,14 @@ class Command(BaseCommand):
         rows = [r for r in rows if (r.get(reference_col) or "").strip()]
         if not rows:
             raise CommandError(f"{csv} has no row with both {message_col!r} and {reference_col!r}.")
+        if intent_col and any(intent_col not in r for r in rows):
+            raise CommandError(f"{csv} has no column {intent_col!r}.")
         try:
             evaluation = replies_evaluate(
                 [r[message_col] for r in rows], [r[reference_col] for r in rows], k=k, max_new_tokens=max_new_tokens,
                 concurrency=concurrency, profile=company_profile_placeholder_values(DEMO_COMPANY_PROFILE),
                 latency_drafts=latency_drafts, models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                reference_intents=[r[intent_col] or "" for r in rows] if intent_col else None,
             )
         except ValidationError as exc:  # the reply kind's own limits (k, max_new_tokens, message length, model)
             raise CommandError(f"Invalid reply parameters: {exc.detail}") from None
@@ -73,6 +78,9 @@ class Command(BaseCommand):
               f"model {report['model']} on {report['device']}; intent model {report['intent_model'] or 'none'}")
         if "intent_match_unavailable" in report:
             write(f"intent match: null, {report['intent_match_unavailable']}")
+        elif report.get("intent_references") == "labelled":
+            write("intent match: the reply's predicted intent against the reference's labelled intent "
+                  "(the references' own row: how often the classifier misreads a written reply)")
         write("columns: similarity to the reference (without / with the demo profile), intent match, looping "
               "(a word 8-gram said twice), repeated word 4-gram (the team's answers have them too), visible placeholders per reply (without / with the profile / of those, ones the "
               "profile has a value for), mean words")

@@ -82,7 +82,15 @@ def test_intent_match_uses_the_registered_classifier(load_kb, heldout_csv, tmp_p
     for name in SYSTEMS:
         assert 0 <= report["systems"][name]["intent_match"] <= 1
     assert report["systems"]["references"]["intent_match"] == 1.0
-    assert "latency" not in report
+    assert "latency" not in report and report["intent_references"] == "predicted"
+
+    # against the CSV's labels: the references' own row is the classifier reading written replies
+    out, labelled = _evaluate(heldout_csv, tmp_path, "--latency-drafts", "0", "--intent-col", "intent")
+    assert labelled["intent_references"] == "labelled" and "labelled intent" in out
+    reads = labelled["systems"]["references"]["intent_match"]
+    assert 0.5 <= reads <= 1  # the fixture's answers read as their intents
+    with pytest.raises(CommandError, match="no column 'label'"):
+        _evaluate(heldout_csv, tmp_path, "--intent-col", "label")
 
 
 def test_placeholder_counts_separate_what_a_profile_would_fill():

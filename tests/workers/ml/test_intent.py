@@ -53,6 +53,21 @@ def test_a_source_chooses_among_its_own_labels_only():
         model.predict(x, source="news")
 
 
+def test_named_labels_restrict_the_choice_unless_the_model_has_none_of_them():
+    model = IntentClassifier(IntentConfig(input_dim=2, hidden=0, dropout=0.0, n_labels=3), ["cancel_order", "request_refund", "track_order"],
+                             ["shop", "banking", "shop"])
+    with torch.no_grad():
+        model.net[1].weight.copy_(torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0]]))
+        model.net[1].bias.zero_()
+    x = np.array([[1.0, 0.0]], dtype=np.float32)
+    assert model.predict(x)[0][0] == "request_refund"  # across every label
+    (label, confidence), = model.predict(x, labels={"Cancel_Order", "track_order", "delivery_period"})
+    assert label == "cancel_order" and confidence == pytest.approx(np.e / (np.e + 1), abs=1e-5)
+    assert model.predict(x, labels={"delivery_period"})[0][0] == "request_refund"  # none known: every label
+    assert model.predict(x, labels=set())[0][0] == "request_refund"
+    assert model.predict(x, source="shop", labels={"track_order"})[0] == ("track_order", pytest.approx(1.0))
+
+
 def test_fine_tuned_top_layers_read_token_states_and_round_trip(tmp_path):
     from workers.ml.intent import states_pad
 

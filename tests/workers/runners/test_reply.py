@@ -328,7 +328,7 @@ def test_a_confident_intent_ranks_sources_of_that_intent_first(load_kb, monkeypa
     load_kb("conversations")
     confidence = {"value": 0.9}
     monkeypatch.setattr("workers.runtime.intent.intent_predict",
-                        lambda texts, name=None: ("intent-test@1", [("create_account", confidence["value"])] * len(texts)))
+                        lambda texts, **kw: ("intent-test@1", [("create_account", confidence["value"])] * len(texts)))
     params = _params(message="how do I sign up for a new profile?", max_new_tokens=16)
     meta = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
     assert (meta["intent"], meta["intent_source"], meta["intent_boost"]) == ("create_account", "classifier", True)
@@ -338,6 +338,31 @@ def test_a_confident_intent_ranks_sources_of_that_intent_first(load_kb, monkeypa
     meta = reply_run(params=params, ctx=NullContext()).candidates[0].metadata
     assert (meta["intent"], meta["intent_boost"]) == ("create_account", False)
     assert _intent_of(meta["sources"][0]) == "recover_password" and not any(s["boosted"] for s in meta["sources"])
+
+
+@pytest.mark.django_db
+def test_messages_drafted_together_keep_their_own_intent_chosen_among_the_knowledge_bases(load_kb, monkeypatch, settings):
+    """A batch of messages (replies_batch, replies_evaluate) gets one intent per message, each
+    predicted among the intents the knowledge base answers, not among every label the
+    classifier knows (a Banking77 label would boost nothing here)."""
+    from generation.models import Conversation
+
+    load_kb("conversations")
+    seen = {}
+
+    def predict(texts, **kw):
+        seen["labels"] = kw.get("labels")
+        return "intent-test@1", [("track_order", 0.9), ("recover_password", 0.8)][: len(texts)]
+
+    monkeypatch.setattr("workers.runtime.intent.intent_predict", predict)
+    first, second = replies_draft([{"message": "where is my parcel?", "max_new_tokens": 16},
+                                   {"message": "I forgot my password", "max_new_tokens": 16}])
+    assert first[0].metadata["intent"] == "track_order" and second[0].metadata["intent"] == "recover_password"
+    known = set(Conversation.objects.values_list("intent", flat=True))
+    assert seen["labels"] == known and {"track_order", "recover_password"} <= known
+    settings.GENAI_REPLY_INTENTS_FROM_KB = False
+    replies_draft([{"message": "where is my parcel?", "max_new_tokens": 16}])
+    assert seen["labels"] is None
 
 
 @pytest.mark.django_db
