@@ -38,12 +38,17 @@ def test_label_count_must_match():
         IntentClassifier(IntentConfig(input_dim=4, n_labels=3), ["a", "b"])
 
 
-def test_a_source_chooses_among_its_own_labels_only():
-    model = IntentClassifier(IntentConfig(input_dim=2, hidden=0, dropout=0.0, n_labels=3), ["card_lost", "refund", "track_order"],
-                             ["banking", "banking", "shop"])
+def _linear(labels: list[str], sources: list[str], logits: list[float]) -> IntentClassifier:
+    """A linear head whose logits for the input [1, 0] are ``logits``."""
+    model = IntentClassifier(IntentConfig(input_dim=2, hidden=0, dropout=0.0, n_labels=len(labels)), labels, sources)
     with torch.no_grad():
-        model.net[1].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0], [3.0, 0.0]]))
+        model.net[1].weight.copy_(torch.tensor([[value, 0.0] for value in logits]))
         model.net[1].bias.zero_()
+    return model
+
+
+def test_a_source_chooses_among_its_own_labels_only():
+    model = _linear(["card_lost", "refund", "track_order"], ["banking", "banking", "shop"], [1.0, 0.0, 3.0])
     x = np.array([[1.0, 0.0]], dtype=np.float32)
     assert model.predict(x)[0][0] == "track_order"
     (label, confidence), = model.predict(x, source="banking")
@@ -54,11 +59,7 @@ def test_a_source_chooses_among_its_own_labels_only():
 
 
 def test_named_labels_restrict_the_choice_unless_the_model_has_none_of_them():
-    model = IntentClassifier(IntentConfig(input_dim=2, hidden=0, dropout=0.0, n_labels=3), ["cancel_order", "request_refund", "track_order"],
-                             ["shop", "banking", "shop"])
-    with torch.no_grad():
-        model.net[1].weight.copy_(torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0]]))
-        model.net[1].bias.zero_()
+    model = _linear(["cancel_order", "request_refund", "track_order"], ["shop", "banking", "shop"], [1.0, 2.0, 0.0])
     x = np.array([[1.0, 0.0]], dtype=np.float32)
     assert model.predict(x)[0][0] == "request_refund"  # across every label
     (label, confidence), = model.predict(x, labels={"Cancel_Order", "track_order", "delivery_period"})
