@@ -570,6 +570,14 @@ GENAI_WEB_POLL_MS = env.int("GENAI_WEB_POLL_MS", default=300)  # how often pages
 GENAI_WEB_VARIANT_MAX_PERPLEXITY = env.float("GENAI_WEB_VARIANT_MAX_PERPLEXITY", default=500.0)
 # Variants whose perplexity under the base LM is above this are dropped by the worker, not ranked.
 GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY", default=GENAI_WEB_VARIANT_MAX_PERPLEXITY)
+# A variant is a rewrite: one whose MiniLM cosine to the source is below this says something else
+# (a poncho turned into a scarf) and is dropped; one whose BLEU to the source is above the second
+# is the source with a word or two changed and is dropped too (issue 18's aims: >= 0.6 / <= 0.6).
+# Samples and variants with a broken word (one the model never saw nor its tokenizers know, as an
+# invented brand name; unbalanced brackets; a letter thrice in a row) are dropped and decoded again.
+GENAI_GENMODEL_DROP_BROKEN = env.bool("GENAI_GENMODEL_DROP_BROKEN", default=True)
+GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = env.float("GENAI_GENMODEL_VARIANT_MIN_SIMILARITY", default=0.5)
+GENAI_GENMODEL_VARIANT_MAX_BLEU = env.float("GENAI_GENMODEL_VARIANT_MAX_BLEU", default=0.6)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
 GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
 GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)

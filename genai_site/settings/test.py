@@ -24,6 +24,10 @@ GENAI_CPU_WEIGHTS = "dense"
 # The tiny random LM finds every text equally unlikely (perplexity ~ its vocabulary): no variant
 # would pass the fluency filter; the tests of the filter set their own threshold.
 GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY", default=1e12)
+# Likewise the tiny models' variants share no meaning with their source: no drift filter here
+# (tests that check it set it).
+GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = env.float("GENAI_GENMODEL_VARIANT_MIN_SIMILARITY", default=-1.0)
+GENAI_GENMODEL_DROP_BROKEN = env.bool("GENAI_GENMODEL_DROP_BROKEN", default=False)  # and every word is one it invented
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

@@ -188,8 +188,7 @@ def known_words(texts: Sequence[str], *, lm_name: str | None = None) -> set[str]
     sentence encoder's whole words (BERT's uncased vocabulary), the LM tokenizer's whole-word
     tokens and the words of ``texts`` (the held-out sentences), lower-cased. A rare real word the
     three miss counts as a non-word: the share is an upper bound."""
-    import re
-
+    from workers.ml.text_metrics import text_words, tokenizer_words
     from workers.runtime.embeddings import embed_model_path
     from workers.runtime.models import lm_get
 
@@ -199,13 +198,8 @@ def known_words(texts: Sequence[str], *, lm_name: str | None = None) -> set[str]
         vocabulary |= {w for w in path.read_text(encoding="utf-8").split() if w.isalpha()}
     except (OSError, RuntimeError):
         pass
-    for token in lm_get(lm_name).tokenizer.get_vocab():
-        word = token.removeprefix("\u0120")
-        if word.isalpha():
-            vocabulary.add(word.lower())
-    for text in texts:
-        vocabulary |= {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
-    return vocabulary
+    vocabulary |= tokenizer_words(lm_get(lm_name).tokenizer)
+    return vocabulary | text_words(texts)
 
 
 def must_keep_pick(text: str) -> list[str]:
@@ -346,13 +340,14 @@ def _model_report(
         vae_figures = vae_evaluate(model.vae, model.tokenizer.encode_batch(sentences), seed=seed)
         vae_figures["recon_bleu"] = vae_reconstruction_bleu(model.vae, model.tokenizer, sentences[: max(samples, 500)])
     vae_figures = {k_: (round(v, 4) if isinstance(v, float) else v) for k_, v in vae_figures.items()}
+    dropped: dict[str, dict[str, int]] = {"vae_prior": {}, "gan": {}}
     sets = {
         "vae_prior": samples_make(n=samples, source="prior", decoding=decoding, temperature=temperature, seed=seed,
-                                  model=model),
+                                  model=model, removed=dropped["vae_prior"]),
     }
     if model.gan is not None:
         sets["gan"] = samples_make(n=samples, source="gan", decoding=decoding, temperature=temperature, seed=seed,
-                                   model=model)
+                                   model=model, removed=dropped["gan"])
     generated = {key: [item["text"] for item in items] for key, items in sets.items()}
     data = rng.sample(sentences, min(samples, len(sentences)))
     extra = {}
@@ -366,6 +361,9 @@ def _model_report(
         for key, values in {**generated, **extra, "data": data}.items()
     }
     for key, items in sets.items():
+        # what the job dropped and decoded again: the decoder's own broken share, before that filter
+        counts = dropped[key]
+        figures[key]["broken_before_filter"] = round(counts["broken"] / counts["decoded"], 4) if counts["decoded"] else None
         scores = [item["realism"] for item in items if item["realism"] is not None]
         if scores:
             figures[key]["mean_realism"] = round(sum(scores) / len(scores), 4)

@@ -175,6 +175,22 @@ def broken_reason(text: str, known_words: set[str] | None = None) -> str | None:
     return None
 
 
+def text_words(texts: Sequence[str]) -> set[str]:
+    """The lower-cased words of letters of ``texts`` (the words ``broken_reason`` checks)."""
+    return {word.lower() for text in texts for word in _ALPHA_WORD.findall(text)}
+
+
+def tokenizer_words(tokenizer) -> set[str]:
+    """The whole words of a tokenizer's vocabulary, lower-cased: byte-level BPE tokens with their
+    leading-space mark removed, WordPiece tokens that are not word pieces (letters only)."""
+    words = set()
+    for token in tokenizer.get_vocab():
+        word = token.removeprefix("\u0120")
+        if word.isalpha() and word.isascii():
+            words.add(word.lower())
+    return words
+
+
 def broken_share(texts: Sequence[str], known_words: set[str] | None = None) -> float:
     """Share of the (non-empty) texts with a ``broken_reason``."""
     non_empty = [t for t in texts if t.strip()]

@@ -30,6 +30,7 @@ from workers.runtime.genmodels import (
     genmodel_get,
     latents_decode,
     realism_scores,
+    text_broken,
     texts_encode,
 )
 
@@ -43,11 +44,17 @@ def _keeps_words(text: str, words: Sequence[str]) -> bool:
 
 
 def variant_rejection(
-    candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None
+    candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None,
+    similarity: float | None = None, bleu: float | None = None, model: GenModel | None = None,
 ) -> str | None:
-    """Why a decoded variant is dropped (``copy_check``: an unsupported claim, a repeated 4-gram
+    """Why a decoded variant is dropped (``broken``: a word the ``model`` never saw nor its
+    tokenizers know, unbalanced brackets, ``text_broken``; ``copy_check``: an unsupported claim, a repeated 4-gram
     or a template tail, against the product's attributes; ``not_fluent``: perplexity under the
-    base LM above ``max_perplexity``), or None."""
+    base LM above ``max_perplexity``; ``drifted``: MiniLM cosine to the source below
+    ``GENAI_GENMODEL_VARIANT_MIN_SIMILARITY``, another product or topic; ``too_close``: BLEU to
+    the source above ``GENAI_GENMODEL_VARIANT_MAX_BLEU``, the source reworded by a word or two), or None."""
+    if model is not None and text_broken(model, candidate):
+        return "broken"
     if attributes:
         from generation.text.copycheck import copy_check
 
@@ -55,6 +62,10 @@ def variant_rejection(
             return "copy_check"
     if max_perplexity is not None and perplexity is not None and not perplexity <= max_perplexity:
         return "not_fluent"
+    if similarity is not None and similarity < settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY:
+        return "drifted"
+    if bleu is not None and bleu > settings.GENAI_GENMODEL_VARIANT_MAX_BLEU:
+        return "too_close"
     return None
 
 
@@ -72,21 +83,28 @@ def variants_make(
     model: GenModel,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """k rewrites of ``text`` decoded from latents around its posterior (the decoder guided to
-    write the ``must_keep`` words), ranked by realism and novelty; candidates missing a
-    ``must_keep`` word, empty ones, copies of the text and duplicates are removed, and so are
-    those ``variant_rejection`` rejects (the copy checker with ``attributes``; perplexity under
-    the base LM above ``max_perplexity``, when given: each kept variant carries its
-    ``perplexity``). Returns (variants, counts of what was removed)."""
+    write the ``must_keep`` words); candidates missing a ``must_keep`` word, empty ones, copies
+    of the text and duplicates are removed, and so are those ``variant_rejection`` rejects (the
+    copy checker with ``attributes``; perplexity under the base LM above ``max_perplexity``, when
+    given: each kept variant carries its ``perplexity``; drifted from the source's meaning or
+    too close to its words). The rest are ranked as a rewrite should be: mostly by how much of
+    the source's meaning they keep (``similarity``, MiniLM cosine), then by realism and by how
+    differently they say it (``novelty``, 1 - BLEU). Returns (variants, counts of what was removed)."""
     from workers.evaluation.genmodels import texts_perplexity
+    from workers.runtime.embeddings import embedder_get
 
     generator = _generator(seed)
+    embedder = embedder_get()
+    source_vector = embedder.encode([text])[0]
+    similarities: dict[str, float] = {}
     mu, logvar = texts_encode(model, [text])
     std = torch.exp(0.5 * logvar)
     source_key = text_key(text)
     seen = {source_key}
     kept: list[str] = []
     perplexities: dict[str, float] = {}
-    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "copy_check": 0, "not_fluent": 0, "decoded": 0}
+    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "broken": 0, "copy_check": 0, "not_fluent": 0,
+               "drifted": 0, "too_close": 0, "decoded": 0}
     # Widen the search while too few survive (must-keep words make most latents fail).
     for round_index in range(4):
         n = max(4 * k, 16) * (2**round_index)
@@ -109,9 +127,12 @@ def variants_make(
             fresh.append(candidate)
         if max_perplexity is not None and fresh:
             perplexities.update(zip(fresh, texts_perplexity(fresh), strict=True))
+        if fresh:
+            similarities.update(zip(fresh, (float(v) for v in embedder.encode(fresh) @ source_vector), strict=True))
         for candidate in fresh:
             reason = variant_rejection(candidate, attributes=attributes, max_perplexity=max_perplexity,
-                                       perplexity=perplexities.get(candidate))
+                                       perplexity=perplexities.get(candidate), similarity=similarities[candidate],
+                                       bleu=sentence_bleu(candidate, [text]), model=model)
             if reason:
                 removed[reason] += 1
             else:
@@ -122,10 +143,12 @@ def variants_make(
     ranked = []
     for candidate, real in zip(kept, realism, strict=True):
         novelty = 1.0 - sentence_bleu(candidate, [text])
+        similarity = similarities[candidate]
         ranked.append(
             {
                 "text": candidate,
-                "score": 0.5 * _squash(real) + 0.5 * novelty,
+                "score": 0.5 * similarity + 0.25 * _squash(real) + 0.25 * novelty,
+                "similarity": round(similarity, 4),
                 "realism": real,
                 "novelty": novelty,
                 **({"perplexity": round(perplexities[candidate], 2)} if candidate in perplexities else {}),
@@ -165,14 +188,19 @@ def interpolation_make(
 
 
 def samples_make(
-    *, n: int, source: str, decoding: str = "greedy", temperature: float = 1.0, seed: int | None = None, model: GenModel
+    *, n: int, source: str, decoding: str = "greedy", temperature: float = 1.0, seed: int | None = None, model: GenModel,
+    removed: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """n texts from the GAN's generator (``source="gan"``) or the VAE's N(0, I) prior. A latent
-    that decodes to nothing printable (spaces only) is replaced by another (three more rounds at
-    most, so fewer than n may come back)."""
+    that decodes to nothing printable (spaces only) or to a broken text (``text_broken``: an
+    invented word, unbalanced brackets) is replaced by another (three more rounds at most, so
+    fewer than n may come back). ``removed``: counts ``decoded`` and ``broken`` into it."""
     if source == "gan" and model.gan is None:
         raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
     generator = _generator(seed)
+    counts = removed if removed is not None else {}
+    counts.setdefault("decoded", 0)
+    counts.setdefault("broken", 0)
     texts: list[str] = []
     for _ in range(4):
         missing = n - len(texts)
@@ -183,8 +211,14 @@ def samples_make(
                 z = model.gan.sample(missing, generator=generator)
             else:
                 z = torch.randn(missing, model.latent_dim, generator=generator).to(model.device)
-        texts += [t for t in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator)
-                  if t.strip()]
+        for text in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator):
+            if not text.strip():
+                continue
+            counts["decoded"] += 1
+            if text_broken(model, text):
+                counts["broken"] += 1
+                continue
+            texts.append(text)
     realism = realism_scores(model, texts)
     return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
 
@@ -271,9 +305,11 @@ def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     if not items:
         raise PermanentJobError(
             f"No variant passed among {removed['decoded']} decoded: {removed['missing_must_keep']} dropped a must-keep "
-            f"word ({', '.join(params.get('must_keep') or []) or 'none given'}), {removed['copy_check']} failed the copy "
+            f"word ({', '.join(params.get('must_keep') or []) or 'none given'}), {removed['broken']} had a broken or "
+            f"invented word, {removed['copy_check']} failed the copy "
             f"checker, {removed['not_fluent']} were not fluent (perplexity above GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = "
-            f"{settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY:g}); try fewer must-keep words or a larger spread.",
+            f"{settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY:g}), {removed['drifted']} drifted from the text's meaning, "
+            f"{removed['too_close']} repeated its words; try fewer must-keep words or another spread.",
             code="no_variants",
         )
     return JobResult(candidates=_candidates(items, score_key="score"), model_version=model.label,
@@ -290,6 +326,7 @@ def interpolate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
 
 def sample_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     model = genmodel_get(name=params.get("model") or None, domain=params.get("domain") or "product")
+    removed: dict[str, int] = {}
     items = samples_make(
         n=params["n"],
         source=params.get("source", "gan"),
@@ -297,8 +334,10 @@ def sample_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         temperature=params.get("temperature", 1.0),
         seed=params.get("seed"),
         model=model,
+        removed=removed,
     )
-    return JobResult(candidates=_candidates(items, score_key="realism"), model_version=model.label)
+    return JobResult(candidates=_candidates(items, score_key="realism"), model_version=model.label,
+                     usage={"decoded": removed["decoded"], "removed": {"broken": removed["broken"]}})
 
 
 def augment_rows(params: dict) -> tuple[list[str], list[str]]:

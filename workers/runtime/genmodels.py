@@ -31,6 +31,7 @@ from django.conf import settings
 
 from generation.exceptions import PermanentJobError
 from workers.ml.gan import LatentGAN
+from workers.ml.text_metrics import broken_reason, tokenizer_words
 from workers.ml.text_tokenizer import TextTokenizer
 from workers.ml.vae import SentenceVAE
 from workers.runtime.cache import ModelCache
@@ -67,6 +68,11 @@ class GenModel:
     parts: OptimusParts | None = None
     amp_dtype: str = ""
     purpose: str = ""
+    # The words a decoded text may use (its training sentences' and its tokenizers' whole words):
+    # a sentence with another word invented a name or broke one ("Vergo", "Sourdella") and is
+    # dropped (``text_broken``). None: a checkpoint saved without its words (only brackets and
+    # letters repeated thrice are checked then).
+    known_words: frozenset[str] | None = None
 
     @property
     def architecture(self) -> str:
@@ -132,9 +138,12 @@ def _load(vae_row, gan_row) -> GenModel:
             ckpt = optimus_checkpoint_load(path, payload=payload, encoder_dir=encoder_dir(payload["encoder"]),
                                            decoder_dir=decoder_dir(payload["decoder"]), device=device)
             vae, tokenizer, parts, hashes = None, None, ckpt.parts, ckpt.train_text_hashes
+            known = (frozenset(ckpt.train_words | tokenizer_words(parts.decoder_tokenizer)
+                               | tokenizer_words(parts.encoder_tokenizer)) if ckpt.train_words else None)
         else:
             vae_ckpt = vae_checkpoint_load(path, device=device)
             vae, tokenizer, parts, hashes = vae_ckpt.model, vae_ckpt.tokenizer, None, vae_ckpt.train_text_hashes
+            known = None
         gan_ckpt = gan_checkpoint_load(store / gan_row.artifact_path / GAN_FILE, device=device) if gan_row else None
     except FileNotFoundError as exc:
         raise PermanentJobError(f"The files of {vae_row.label} are missing on this worker: {exc}", code="model_missing") from exc
@@ -146,6 +155,7 @@ def _load(vae_row, gan_row) -> GenModel:
         purpose=vae_row.purpose,
         vae_label=vae_row.label,
         train_text_hashes=hashes,
+        known_words=known,
         gan=gan_ckpt.gan if gan_ckpt else None,
         gan_label=gan_row.label if gan_row else "",
         critic_real_mean=gan_ckpt.critic_real_mean if gan_ckpt else 0.0,
@@ -221,6 +231,15 @@ def latents_decode(
         )
         out += model.tokenizer.decode_batch(ids)
     return out
+
+
+def text_broken(model: GenModel, text: str) -> str | None:
+    """Why a decoded ``text`` is not fit to show (``broken_reason`` against the model's
+    ``known_words``: unbalanced brackets, a letter thrice in a row, an invented word), or None;
+    always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
+    if not settings.GENAI_GENMODEL_DROP_BROKEN:
+        return None
+    return broken_reason(text, model.known_words)
 
 
 @torch.inference_mode()

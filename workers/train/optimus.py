@@ -37,7 +37,7 @@ import torch
 from workers.ml.amp import autocast
 from workers.ml.building import model_building
 from workers.ml.optimus import OptimusConfig, OptimusVAE
-from workers.ml.text_metrics import corpus_bleu, text_hash
+from workers.ml.text_metrics import corpus_bleu, text_hash, text_words
 from workers.ml.vae import elbo_figures, kl_weight, vae_loss
 from workers.train.genmodels import corpus_split, seed_everything
 
@@ -496,6 +496,9 @@ def optimus_checkpoint_save(path: Path, trained: OptimusTrained, *, encoder: str
         "decoder": decoder,
         "metrics": trained.metrics,
         "train_text_hashes": sorted({text_hash(t) for t in trained.train_texts}),
+        # the words it was trained on: with its tokenizers' whole words, what a decoded word may be
+        # (an invented "Vergo" is not: workers.runtime.genmodels drops such outputs)
+        "train_words": sorted(text_words(trained.train_texts)),
         **({"optimizer": trained.optimizer_state} if with_optimizer else {}),
         **(extra or {}),
     }
@@ -513,6 +516,7 @@ class OptimusCheckpoint:
     train_text_hashes: set[str]
     encoder: str
     decoder: str
+    train_words: set[str] = field(default_factory=set)  # empty for checkpoints saved before them
 
 
 def checkpoint_architecture(path: Path) -> str:
@@ -543,4 +547,4 @@ def optimus_checkpoint_load(path: Path, *, encoder_dir: str | Path, decoder_dir:
         p.requires_grad_(False)
     return OptimusCheckpoint(parts=parts, train_config=train_config, metrics=payload["metrics"],
                              train_text_hashes=set(payload["train_text_hashes"]), encoder=payload["encoder"],
-                             decoder=payload["decoder"])
+                             decoder=payload["decoder"], train_words=set(payload.get("train_words", ())))

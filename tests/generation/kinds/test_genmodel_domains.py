@@ -56,6 +56,13 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
     assert variant_rejection("A waterproof red sling with a 10-year warranty.", attributes=attributes,
                              max_perplexity=None, perplexity=None) == "copy_check"
     assert variant_rejection("A black sling.", attributes=None, max_perplexity=60.0, perplexity=900.0) == "not_fluent"
+    settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = 0.5
+    assert variant_rejection("A beige knit scarf.", attributes=None, max_perplexity=None, perplexity=None,
+                             similarity=0.31, bleu=0.0) == "drifted"
+    assert variant_rejection("A black sling bag.", attributes=None, max_perplexity=None, perplexity=None,
+                             similarity=0.97, bleu=0.8) == "too_close"
+    assert variant_rejection("A sling in black.", attributes=None, max_perplexity=None, perplexity=None,
+                             similarity=0.9, bleu=0.2) is None
     model = genmodel_get(domain="product")
     # the tests' random LM scores every text far above 60: nothing passes, everything is counted
     items, removed = variants_make(text="This red jacket is warm and soft.", k=2, seed=0, max_perplexity=60.0,
@@ -71,3 +78,30 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
 def test_variants_job_with_attributes_validates_them(api_for, optimus_genmodel):  # noqa: F811
     response = create(api_for("marketer"), "variants", {"text": "A black sling.", "attributes": {"colour": {"x": 1}}})
     assert response.status_code == 400 and "attributes" in str(response.json())
+
+
+def test_decoded_texts_with_words_the_model_never_saw_are_dropped_and_counted(optimus_genmodel, settings):  # noqa: F811
+    """An invented name ("Vergo") is a broken word: samples and variants drop such texts and
+    decode others; the model knows its training sentences' words and its tokenizers' whole words."""
+    from tests.genmodel_fixtures import product_corpus
+    from workers.ml.text_metrics import text_words
+    from workers.runners.genmodels import samples_make, variant_rejection
+    from workers.runtime.genmodels import genmodel_get, text_broken
+
+    settings.GENAI_GENMODEL_DROP_BROKEN = True
+    model = genmodel_get(domain="product")
+    trained_on = text_words(product_corpus(120, seed=4))
+    assert model.known_words is not None and "jacket" in model.known_words
+    assert len(trained_on - model.known_words) < len(trained_on) // 2  # the validation split's words need not be known
+    assert text_broken(model, "A warm jacket in red.") is None
+    assert text_broken(model, "The Vergoxq jacket.") == "non_word"
+    assert text_broken(model, "A warm {{jacket.") == "brackets"
+    assert variant_rejection("The Vergoxq jacket.", attributes=None, max_perplexity=None, perplexity=None,
+                             model=model) == "broken"
+    removed: dict[str, int] = {}
+    items = samples_make(n=6, source="prior", decoding="sample", seed=1, model=model, removed=removed)
+    assert removed["decoded"] == len(items) + removed["broken"]
+    assert removed["broken"] > 0  # the tiny decoder writes pieces of words
+    assert all(text_broken(model, item["text"]) is None for item in items)
+    settings.GENAI_GENMODEL_DROP_BROKEN = False
+    assert text_broken(model, "The Vergoxq jacket.") is None

@@ -44,6 +44,8 @@ def test_variants_keep_must_keep_words_and_drop_copies(genmodel):  # noqa: F811
     scores = [item["score"] for item in items]
     assert scores == sorted(scores, reverse=True)
     assert all(0 <= item["novelty"] <= 1 and item["realism"] is not None for item in items)
+    # ranked mostly by the meaning kept (MiniLM cosine to the text), as a rewrite should be
+    assert all(-1 <= item["similarity"] <= 1 for item in items)
     again, _ = genmodel_runners.variants_make(text=text, k=4, must_keep=["jacket"], spread=1.5, seed=3, model=model)
     assert again == items  # seeded
     none, removed = genmodel_runners.variants_make(text=text, k=3, must_keep=["zebra"], seed=1, model=model)
