@@ -77,12 +77,13 @@ def text_set_figures(
 ) -> dict[str, Any]:
     """Quality and diversity of a set of texts: distinct-1/2, self-BLEU, novelty (share not a
     training sentence), fluency (LM perplexity), share with broken tokens (``broken_reason``),
-    mean words, share empty."""
-    from workers.ml.text_metrics import broken_share, distinct_n, novelty, self_bleu
+    share cut off mid-sentence (``unfinished``), mean words, share empty."""
+    from workers.ml.text_metrics import broken_share, distinct_n, novelty, self_bleu, unfinished
 
     non_empty = [t for t in texts if t.strip()]
     return {
         "broken_share": round(broken_share(non_empty, known_words), 4),
+        "unfinished_share": round(sum(map(unfinished, non_empty)) / max(1, len(non_empty)), 4),
         "n": len(texts),
         "empty_share": round(1 - len(non_empty) / max(1, len(texts)), 4),
         "mean_words": round(sum(len(words(t)) for t in non_empty) / max(1, len(non_empty)), 2),

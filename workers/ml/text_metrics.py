@@ -175,6 +175,15 @@ def broken_reason(text: str, known_words: set[str] | None = None) -> str | None:
     return None
 
 
+_FINISHED = re.compile(r"[.!?:\u2026][\"'\u2019\u201d)\]]*\s*$")
+
+
+def unfinished(text: str) -> bool:
+    """A sentence that stops without its end mark ("... made from 100% ster", "... and a"): the
+    decoder ran out of tokens mid-sentence."""
+    return bool(text.strip()) and not _FINISHED.search(text)
+
+
 def text_words(texts: Sequence[str]) -> set[str]:
     """The lower-cased words of letters of ``texts`` (the words ``broken_reason`` checks)."""
     return {word.lower() for text in texts for word in _ALPHA_WORD.findall(text)}

@@ -45,15 +45,15 @@ def _keeps_words(text: str, words: Sequence[str]) -> bool:
 
 def variant_rejection(
     candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None,
-    similarity: float | None = None, bleu: float | None = None, model: GenModel | None = None,
+    similarity: float | None = None, bleu: float | None = None, model: GenModel | None = None, source: str = "",
 ) -> str | None:
-    """Why a decoded variant is dropped (``broken``: a word the ``model`` never saw nor its
-    tokenizers know, unbalanced brackets, ``text_broken``; ``copy_check``: an unsupported claim, a repeated 4-gram
+    """Why a decoded variant is dropped (``broken``: a word neither the ``model`` nor its
+    tokenizers nor the ``source`` text know, unbalanced brackets, cut off mid-sentence, ``text_broken``; ``copy_check``: an unsupported claim, a repeated 4-gram
     or a template tail, against the product's attributes; ``not_fluent``: perplexity under the
     base LM above ``max_perplexity``; ``drifted``: MiniLM cosine to the source below
     ``GENAI_GENMODEL_VARIANT_MIN_SIMILARITY``, another product or topic; ``too_close``: BLEU to
     the source above ``GENAI_GENMODEL_VARIANT_MAX_BLEU``, the source reworded by a word or two), or None."""
-    if model is not None and text_broken(model, candidate):
+    if model is not None and text_broken(model, candidate, words=[source]):
         return "broken"
     if attributes:
         from generation.text.copycheck import copy_check
@@ -132,7 +132,7 @@ def variants_make(
         for candidate in fresh:
             reason = variant_rejection(candidate, attributes=attributes, max_perplexity=max_perplexity,
                                        perplexity=perplexities.get(candidate), similarity=similarities[candidate],
-                                       bleu=sentence_bleu(candidate, [text]), model=model)
+                                       bleu=sentence_bleu(candidate, [text]), model=model, source=text)
             if reason:
                 removed[reason] += 1
             else:

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from generation.exceptions import PermanentJobError
 from workers.ml.gan import LatentGAN
-from workers.ml.text_metrics import broken_reason, tokenizer_words
+from workers.ml.text_metrics import broken_reason, text_words, tokenizer_words, unfinished
 from workers.ml.text_tokenizer import TextTokenizer
 from workers.ml.vae import SentenceVAE
 from workers.runtime.cache import ModelCache
@@ -233,13 +233,15 @@ def latents_decode(
     return out
 
 
-def text_broken(model: GenModel, text: str) -> str | None:
-    """Why a decoded ``text`` is not fit to show (``broken_reason`` against the model's
-    ``known_words``: unbalanced brackets, a letter thrice in a row, an invented word), or None;
-    always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
+def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str | None:
+    """Why a decoded ``text`` is not fit to show, or None: ``broken_reason`` against the model's
+    ``known_words`` and ``words`` (a variant's source may name what the model never saw), so
+    unbalanced brackets, a letter thrice in a row or an invented word; or ``unfinished`` (no end
+    mark: cut off mid-sentence). Always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
     if not settings.GENAI_GENMODEL_DROP_BROKEN:
         return None
-    return broken_reason(text, model.known_words)
+    known = model.known_words | text_words(words) if model.known_words is not None and words else model.known_words
+    return broken_reason(text, known) or ("unfinished" if unfinished(text) else None)
 
 
 @torch.inference_mode()

@@ -40,3 +40,22 @@ def test_distinct_and_novelty():
     assert distinct_n(["a b", "c d"], 2) == 1.0
     training = {text_hash("The red mug.")}
     assert novelty(["the red mug .", "a new lamp"], training) == 0.5
+
+
+def test_a_sentence_cut_off_mid_word_is_unfinished_and_an_ended_one_is_not():
+    from workers.ml.text_metrics import unfinished
+
+    assert unfinished("The set is made from 100% ster") and unfinished("with a colourful finish and a")
+    for ended in ("Ready, set, glow!", 'It is "ready."', "Please follow these steps:", "Wow\u2026", ""):
+        assert not unfinished(ended)
+
+
+def test_tokenizer_words_are_whole_words_of_letters_lower_cased():
+    from workers.ml.text_metrics import text_words, tokenizer_words
+
+    class Vocabulary:
+        def get_vocab(self):
+            return {"\u0120Jacket": 0, "ing": 1, "##ly": 2, "\u01201999": 3, "Rain": 4, "\u0120caf\u00e9": 5}
+
+    assert tokenizer_words(Vocabulary()) == {"jacket", "ing", "rain"}
+    assert text_words(["A Rain-proof jacket, 2 pockets."]) == {"a", "rain", "proof", "jacket", "pockets"}
