@@ -193,8 +193,8 @@ def samples_make(
 ) -> list[dict[str, Any]]:
     """n texts from the GAN's generator (``source="gan"``) or the VAE's N(0, I) prior. A latent
     that decodes to nothing printable (spaces only) or to a broken text (``text_broken``: an
-    invented word, unbalanced brackets) is replaced by another (three more rounds at most, so
-    fewer than n may come back). ``removed``: counts ``decoded`` and ``broken`` into it."""
+    invented word, unbalanced brackets, cut off mid-sentence) is replaced by another (three more
+    rounds at most, each drawing twice as many, so fewer than n may come back). ``removed``: counts ``decoded`` and ``broken`` into it."""
     if source == "gan" and model.gan is None:
         raise PermanentJobError(f"{model.vae_label} has no GAN; sample from the prior.", code="no_gan")
     generator = _generator(seed)
@@ -202,15 +202,16 @@ def samples_make(
     counts.setdefault("decoded", 0)
     counts.setdefault("broken", 0)
     texts: list[str] = []
-    for _ in range(4):
+    for round_index in range(4):
         missing = n - len(texts)
         if missing <= 0:
             break
+        draws = missing * 2**round_index  # more each round when many are dropped
         with torch.inference_mode():
             if source == "gan":
-                z = model.gan.sample(missing, generator=generator)
+                z = model.gan.sample(draws, generator=generator)
             else:
-                z = torch.randn(missing, model.latent_dim, generator=generator).to(model.device)
+                z = torch.randn(draws, model.latent_dim, generator=generator).to(model.device)
         for text in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator):
             if not text.strip():
                 continue
@@ -219,6 +220,7 @@ def samples_make(
                 counts["broken"] += 1
                 continue
             texts.append(text)
+    texts = texts[:n]
     realism = realism_scores(model, texts)
     return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
 

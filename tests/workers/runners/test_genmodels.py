@@ -85,7 +85,8 @@ def test_a_sample_that_decodes_to_nothing_is_replaced(genmodel, monkeypatch):  #
 
     monkeypatch.setattr(genmodel_runners, "latents_decode", blank_first)
     items = genmodel_runners.samples_make(n=5, source="prior", seed=3, model=model)
-    assert calls == [5, 2] and len(items) == 5 and all(item["text"].strip() for item in items)
+    # 2 missing after the first round: the second draws twice as many (broken ones may be dropped too)
+    assert calls == [5, 4] and len(items) == 5 and all(item["text"].strip() for item in items)
 
 
 def test_augment_examples_per_class_with_labels_and_no_copies(genmodel, tiny_genmodel):  # noqa: F811
