@@ -43,6 +43,16 @@ def line_ends_normalise(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_LIST_ITEM = r"(?:\d+[.)]|[-*\u2022])\s"
+_LIST_THEN_TEXT = re.compile(rf"^({_LIST_ITEM}[^\n]*)\n(?!\n|\s*{_LIST_ITEM})(?=\S)", re.MULTILINE)
+
+
+def list_end_paragraph(text: str) -> str:
+    """A line of text right after a list's last item starts a paragraph of its own (a blank line
+    before it): "5. Follow the prompts.\nIf you need help ..." read as part of step 5."""
+    return _LIST_THEN_TEXT.sub(r"\1\n\n", text)
+
+
 def unfinished_cut(text: str) -> str:
     """Drop an unfinished last sentence (a candidate stopped by max_new_tokens or cut in a loop)."""
     stripped = text.rstrip()

@@ -69,7 +69,7 @@ from generation.text.placeholders import (
     placeholders_unfilled,
 )
 from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
-from generation.text.sentences import SENTENCE_END, line_ends_normalise, unfinished_cut
+from generation.text.sentences import SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
 
 TONE_WORDS = {
     "neutral": "clear and helpful",
@@ -135,7 +135,7 @@ def reply_postprocess(
     fallback = False
     if fallback_text and (word_count(text) < settings.GENAI_REPLY_MIN_WORDS or (body and opening_words < 3)):
         text, fallback = repeats_drop("", placeholders_normalise(fallback_text.strip()))[0], True
-    text = loop_cut(text, loop_n)[0]  # a no-op but for text that came from nowhere else
+    text = list_end_paragraph(loop_cut(text, loop_n)[0])  # loop_cut: a no-op but for text that came from nowhere else
     text = placeholders_fill(reply_format(text, channel=channel, tone=tone, name=name), context)
     return Processed(text, was_cut, invented, fallback, placeholders_unfilled(text))
 

@@ -31,3 +31,14 @@ def test_sentence_ends_are_offsets_within_a_window():
 def test_an_unfinished_last_sentence_is_dropped():
     assert unfinished_cut("Your order ships today. It will arrive in") == "Your order ships today."
     assert unfinished_cut("Your order ships today.") == "Your order ships today."
+
+
+def test_text_after_a_list_starts_its_own_paragraph():
+    from generation.text.sentences import list_end_paragraph
+
+    text = "Please follow these steps:\n\n1. Log in.\n2. Click Cancel.\nIf you need help, call us.\n\nThanks."
+    assert list_end_paragraph(text) == ("Please follow these steps:\n\n1. Log in.\n2. Click Cancel.\n\n"
+                                        "If you need help, call us.\n\nThanks.")
+    assert list_end_paragraph("- a\n- b\nAnd more.") == "- a\n- b\n\nAnd more."
+    unchanged = "1. Open Orders.\n   Then pick one.\n2. Click it.\n- or tap it\n\nDone."  # continuation, sub-items
+    assert list_end_paragraph(unchanged) == unchanged

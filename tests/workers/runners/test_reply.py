@@ -41,6 +41,13 @@ def test_postprocess_never_fills_a_placeholder_with_a_made_up_value():
     assert filled.text.startswith("Your order A-1 ships today.")
 
 
+def test_a_closing_line_right_after_the_steps_becomes_its_own_paragraph():
+    body = "1. Log in to your account.\n2. Click Cancel next to the order.\nIf you need help, contact {{Live Chat}}."
+    processed = reply_postprocess("I see you want to cancel your order. Here is how:", finish_reason="stop",
+                                  sources=[body], message="cancel my order", context={}, body=body)
+    assert "2. Click Cancel next to the order.\n\nIf you need help" in processed.text
+
+
 # --- loops and fallback -----------------------------------------------------------------------
 
 
