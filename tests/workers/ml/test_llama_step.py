@@ -10,7 +10,7 @@ from torch import nn
 from generation.lm import chat_input_ids
 from workers.ml.batching import BatchDecoder, BatchRequest
 from workers.ml.decoding import SamplingParams
-from workers.ml.llama_step import KVCache, LlamaStep, _fused
+from workers.ml.llama_step import Int8Head, KVCache, LlamaStep, _fused
 from workers.ml.lm import eos_token_ids, generate
 from workers.ml.quantized import Int4Linear, int4_available
 from workers.runtime.models import lm_get
@@ -150,3 +150,17 @@ def test_the_kv_cache_keeps_every_row_right_aligned_through_joins_leaves_and_cut
                     assert torch.equal(cached[kv][r, :, cache.length - row.shape[3]:], row[kv, index])
     copies += cache.reallocations if cache else 0
     assert events > 100 and copies < events / 4
+
+
+@pytest.mark.skipif(not hasattr(torch.ops.aten, "_weight_int8pack_mm"), reason="this torch has no int8 CPU kernel")
+def test_the_int8_output_layer_gives_the_dense_logits_where_decoding_picks():
+    torch.manual_seed(0)
+    head = nn.Linear(64, 1000, bias=False).to(torch.bfloat16).requires_grad_(False)
+    assert Int8Head.build(nn.Linear(64, 1000, bias=False)) is None  # float32: the dense layer serves
+    int8 = Int8Head.build(head)
+    x = torch.randn(3, 64, dtype=torch.bfloat16)
+    dense, fast = head(x).float(), int8(x).float()
+    assert torch.equal(fast.argmax(-1), dense.argmax(-1))
+    top = dense.topk(10, dim=-1).indices  # what top-k / top-p sampling draws from
+    torch.testing.assert_close(fast.gather(-1, top), dense.gather(-1, top), rtol=1e-2, atol=1e-2)
+    assert (fast - dense).abs().max() < 0.1 * dense.std()  # the rest: close, not exact
