@@ -367,6 +367,13 @@ GENAI_REPLY_INTENT_CONFIDENCE = env.float("GENAI_REPLY_INTENT_CONFIDENCE", defau
 # intents, its docs' tags) when any of them is one of its labels; off: among all its labels.
 GENAI_REPLY_INTENTS_FROM_KB = env.bool("GENAI_REPLY_INTENTS_FROM_KB", default=True)
 GENAI_REPLY_INTENT_BOOST = env.float("GENAI_REPLY_INTENT_BOOST", default=0.05)
+# Help-centre docs rank as if their cosine were this much higher than past conversations': a doc
+# is the business's own answer, a conversation one agent's. A doc that ranks first leads the draft
+# as it is (no choice by agreement among the answers: the conversations around it would outvote it).
+# Demo FAQ (data/demo/acme_faq.csv) over the shipped Bitext conversations, 16 hand-written messages
+# that an FAQ answers and 16 that a conversation does: the right doc leads 9/11/12/13 of the 16 at
+# 0/0.05/0.10/0.15, a doc leads 0/0/0/1 of the other 16 (bench/doc_lead.py).
+GENAI_REPLY_DOC_BOOST = env.float("GENAI_REPLY_DOC_BOOST", default=0.10)
 # The lead source (the one the draft follows): of the GENAI_REPLY_CONSENSUS_POOL most relevant
 # answers, the one most like the others (mean MiniLM cosine) plus GENAI_REPLY_CONSENSUS_RELEVANCE
 # times its relevance; 0 pools: the most relevant. On 300 Bitext rows (not the reported ones) the

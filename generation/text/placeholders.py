@@ -78,6 +78,17 @@ def placeholders_normalise(text: str) -> str:
     return _MASK_TOKEN.sub(name, text)
 
 
+_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
+
+
+def figures_unbacked(text: str, known: Sequence[str]) -> list[str]:
+    """The figures of ``text`` (1- and 2-digit numbers too: "a 10-year warranty", "within 5
+    days", "20%") that none of the ``known`` texts holds as a number, in text order. A list's
+    step numbers ("1.") count only where nothing known has them either."""
+    have = {m.group(0) for t in known for m in _FIGURE.finditer(t or "")}
+    return [m.group(0) for m in _FIGURE.finditer(text) if m.group(0) not in have]
+
+
 def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:
     """Replace the values in ``text`` (numbers, ids, e-mails, URLs, phones) that none of the
     ``known`` texts contains with a placeholder; returns the text and the values replaced."""

@@ -23,8 +23,9 @@ def bitext_fixture(minilm) -> tuple[dict[str, list[dict]], dict[str, np.ndarray]
 
     rows = {"conversations": bitext_rows(per_intent=8), "docs": bitext_rows(per_intent=4)}
     texts = {pii_mask(r["instruction"]).text for r in rows["conversations"]}  # the masked message
-    # title and body, as stored: one line-ending style
+    # docs are searched by their title and by title and body, as stored: one line-ending style
     texts |= {line_ends_normalise(f"{r['instruction']}\n\n{r['response']}") for r in rows["docs"]}
+    texts |= {line_ends_normalise(r["instruction"]) for r in rows["docs"]}
     ordered = sorted(texts)
     return rows, dict(zip(ordered, minilm.encode(ordered)))
 
@@ -70,7 +71,7 @@ def load_kb(db, bitext_fixture, no_broker, fresh_index):
         knowledge_embeddings_store(
             kind=kind,
             model_name=embedding_model_name(),
-            vectors=[(r.pk, r.content_hash, vectors[r.embedding_text()].tobytes()) for r in pending],
+            vectors=[(r.pk, r.content_hash, b"".join(vectors[t].tobytes() for t in r.embedding_texts())) for r in pending],
         )
 
     return load

@@ -36,11 +36,13 @@ def knowledge_embed_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             )
             if not rows:
                 break
-            vectors = embedder.encode([row.embedding_text() for row in rows], batch_size=batch)
             knowledge_embeddings_store(
                 kind=kind,
                 model_name=embedder.name,
-                vectors=[(row.pk, row.content_hash, vector.tobytes()) for row, vector in zip(rows, vectors)],
+                vectors=[
+                    (row.pk, row.content_hash, vector)
+                    for row, vector in zip(rows, knowledge_vectors_encode(embedder, rows, batch_size=batch))
+                ],
             )
             after_id = rows[-1].pk
             done[kind] += len(rows)
@@ -61,6 +63,18 @@ def knowledge_embed_run(*, params: dict, ctx: RunnerContext) -> JobResult:
         model_version=embedder.name,
         usage={"rows": embedded, "seconds": round(seconds, 3), "rows_per_second": round(rate, 1)},
     )
+
+
+def knowledge_vectors_encode(embedder, rows, *, batch_size: int) -> list[bytes]:
+    """Each row's ``embedding``: the vectors of its ``embedding_texts()``, one after another
+    (float32 bytes), all rows' texts encoded in one batched pass."""
+    texts = [row.embedding_texts() for row in rows]
+    vectors = embedder.encode([t for row_texts in texts for t in row_texts], batch_size=batch_size)
+    out, start = [], 0
+    for row_texts in texts:
+        out.append(vectors[start : start + len(row_texts)].tobytes())
+        start += len(row_texts)
+    return out
 
 
 def brand_example_embed_run(*, params: dict, ctx: RunnerContext) -> JobResult:

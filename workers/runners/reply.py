@@ -8,9 +8,10 @@ One reply job, in order:
 2. ``knowledge_search`` finds the top-k past conversations and docs for the masked message: none
    whose cosine is below ``GENAI_REPLY_MIN_SOURCE_SCORE``, and, when the intent classifier gives
    the message's intent with at least ``GENAI_REPLY_INTENT_CONFIDENCE``, those of that intent
-   ranked as if ``GENAI_REPLY_INTENT_BOOST`` more similar (``metadata.sources[].boosted``); the
-   *lead* source goes first (``lead_first``: of the ``GENAI_REPLY_CONSENSUS_POOL`` most relevant
-   answers, the one most like the others), and "the best answer" below is that one;
+   ranked as if ``GENAI_REPLY_INTENT_BOOST`` more similar (``metadata.sources[].boosted``), and
+   help-centre docs as if ``GENAI_REPLY_DOC_BOOST`` more; the *lead* source goes first
+   (``lead_first``: a doc that ranks first, else of the ``GENAI_REPLY_CONSENSUS_POOL`` most
+   relevant answers the one most like the others), and "the best answer" below is that one;
 3. a chat prompt shows the model the best ``GENAI_REPLY_PROMPT_SOURCES`` hits as earlier turns
    (their customer message, then the first paragraph of their answer), then the history and the
    message, and starts the assistant's turn with the first words of the best answer: the model
@@ -31,7 +32,8 @@ One reply job, in order:
    dropped, then placeholders filled from the company profile and the context variables (the
    context wins; case-insensitive names; unknown ones stay visible as ``{{Name}}`` and are listed
    in ``metadata.unfilled_placeholders``); with the opening prompt, an opening that drifted from
-   the message (less similar to it than the best answer's own opening) is replaced by the latter,
+   the message (less similar to it than the best answer's own opening) or states a figure no
+   source, message or value states (``figures_unbacked``) is replaced by the latter,
    and the body loses every sentence that would repeat a word 4-gram;
 6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
    retrieved answer, placeholders filled (``metadata.fallback = true``);
@@ -62,6 +64,7 @@ from generation.runner import (
     RunnerContext,
 )
 from generation.text.placeholders import (
+    figures_unbacked,
     invented_values_replace,
     key_normalise,
     placeholders_fill,
@@ -309,6 +312,7 @@ def reply_prepare(
         min_score=settings.GENAI_REPLY_MIN_SOURCE_SCORE,
         boost_intents=confident or None,
         intent_boost=settings.GENAI_REPLY_INTENT_BOOST,
+        kind_boosts={"docs": settings.GENAI_REPLY_DOC_BOOST} if settings.GENAI_REPLY_DOC_BOOST else None,
     )
     kept = []
     for i, hits in enumerate(results):
@@ -360,11 +364,12 @@ def lead_first(hits: Sequence, k: int, *, vectors=None) -> list:
     ``GENAI_REPLY_CONSENSUS_RELEVANCE`` times its relevance, then the most relevant others. The
     single most relevant answer is sometimes an odd one (another intent's, or one writer's
     unusual take); the one its neighbours agree with is what most answers to such a message say
-    (minimum-Bayes-risk selection over the retrieved answers)."""
+    (minimum-Bayes-risk selection over the retrieved answers). A help-centre doc that ranks first
+    (``GENAI_REPLY_DOC_BOOST``) leads as it is: it is the business's answer, not one take of many."""
     import numpy as np
 
     pool = hits[: settings.GENAI_REPLY_CONSENSUS_POOL]
-    if len(pool) < 3 or k < 1:
+    if len(pool) < 3 or k < 1 or hits[0].kind == "docs":  # a doc that ranks first is the answer
         return list(hits[:k])
     if vectors is None:  # ``vectors``: the pool's, when reply_prepare encoded them with others
         vectors = _pools_encode([pool])[0]
@@ -455,14 +460,16 @@ def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
 
 def reply_intent(hits: Sequence, *, model: str | None, prediction: tuple[str, float] | None) -> dict:
     """The message's intent: the trained intent classifier's ``prediction`` (``workers.runtime.intent``)
-    when one is registered, else the intent of the top retrieved source (no confidence then).
+    when one is registered, else the intent of the top retrieved source (a doc's first tag; no
+    confidence then).
     ``intent_boost``: whether sources of that intent were ranked up (a confident prediction)."""
     if prediction is not None:
         label, confidence = prediction
         return {"intent": label, "intent_confidence": round(confidence, 4), "intent_source": "classifier",
                 "intent_model": model, "intent_boost": confidence >= settings.GENAI_REPLY_INTENT_CONFIDENCE}
-    return {"intent": hits[0].intent if hits else "", "intent_confidence": None, "intent_source": "retrieval",
-            "intent_boost": False}
+    top = hits[0] if hits else None  # a doc's first tag: Bitext docs and the demo FAQ put their intent first
+    intent = (top.intent or (top.tags[0] if top.tags else "")) if top else ""
+    return {"intent": intent, "intent_confidence": None, "intent_source": "retrieval", "intent_boost": False}
 
 
 def reply_values(context: dict[str, str], *, profile: dict[str, str] | None = None) -> dict[str, str]:
@@ -499,8 +506,11 @@ def reply_candidates(
         top_opening = answer_split(best)[0]
         vectors = embedder_get().encode([request.message, top_opening, *raws])
         message_vector, top_score = vectors[0], float(vectors[1] @ vectors[0])
+        known = [*sources_text, *(h.title for h in hits), request.message, *context.values()]
         for i, vector in enumerate(vectors[2:]):
-            if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN:
+            # An opening that states a figure no source, message or value states ("a 10-year
+            # warranty" where the doc says 2) promises what the business did not: the answer's own.
+            if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known):
                 raws[i], drifted[i] = top_opening, True
     processed = [
         reply_postprocess(

@@ -73,8 +73,8 @@ class _Index:
     kind: str
     model_name: str
     fingerprint: tuple
-    ids: np.ndarray  # (n,) int64
-    matrix: np.ndarray  # (n, dim) float32, rows of unit length
+    ids: np.ndarray  # (n,) int64: the row each vector is of (a doc's title and whole text: two)
+    matrix: np.ndarray  # (n, dim) float32, vectors of unit length
     checked_at: float
 
 
@@ -113,14 +113,16 @@ def _index_get(kind: str, model_name: str, dim: int) -> _Index:
         else:
             started = time.monotonic()
             rows = knowledge_index_vectors(kind=kind, model_name=model_name)
-            width = dim * 4
-            good = [(pk, vector) for pk, vector in rows if len(vector) == width]
+            width = dim * 4  # a row holds one vector per text it is searched by (embedding_texts)
+            good = [(pk, vector) for pk, vector in rows if vector and len(vector) % width == 0]
             if len(good) != len(rows):
                 logger.warning("%d %s rows have embeddings of another size; left out", len(rows) - len(good), kind)
-            ids = np.fromiter((pk for pk, _ in good), dtype=np.int64, count=len(good))
-            matrix = np.frombuffer(b"".join(v for _, v in good), dtype=np.float32).reshape(len(good), dim)
+            counts = np.fromiter((len(v) // width for _, v in good), dtype=np.int64, count=len(good))
+            ids = np.repeat(np.fromiter((pk for pk, _ in good), dtype=np.int64, count=len(good)), counts)
+            matrix = np.frombuffer(b"".join(v for _, v in good), dtype=np.float32).reshape(len(ids), dim)
             index = _Index(kind, model_name, fingerprint, ids, matrix, now)
-            logger.info("knowledge index %s: %d rows in %.3f s", kind, len(good), time.monotonic() - started)
+            logger.info("knowledge index %s: %d rows (%d vectors) in %.3f s", kind, len(good), len(ids),
+                        time.monotonic() - started)
         _indexes[kind] = index
         return index
 
@@ -134,18 +136,21 @@ def knowledge_search(
     dedupe_cosine: float | None = None,
     boost_intent: str | None = None,
     intent_boost: float = 0.0,
+    kind_boosts: dict[str, float] | None = None,
 ) -> list[KnowledgeHit]:
     """The ``k`` rows of ``kinds`` most similar to ``query``, best first, near duplicates removed.
 
     ``min_score`` drops hits below that cosine; ``dedupe_cosine`` overrides
     ``GENAI_KB_DEDUPE_COSINE`` (1.0 keeps duplicates). ``boost_intent``: rows of that intent (a
     conversation's intent, a doc's tag) rank as if their cosine were ``intent_boost`` higher; the
-    hit's ``score`` stays its cosine. Returns fewer than ``k`` hits when the knowledge base has
+    hit's ``score`` stays its cosine. ``kind_boosts``: rows of a kind rank as if their cosine were
+    that much higher (``{"docs": 0.08}``: a help-centre answer before past conversations that are
+    about as close). Returns fewer than ``k`` hits when the knowledge base has
     fewer distinct rows (or fewer above ``min_score``).
     """
     return knowledge_search_batch(
         [query], k, kinds, min_score=min_score, dedupe_cosine=dedupe_cosine,
-        boost_intents=[boost_intent], intent_boost=intent_boost,
+        boost_intents=[boost_intent], intent_boost=intent_boost, kind_boosts=kind_boosts,
     )[0]
 
 
@@ -158,6 +163,7 @@ def knowledge_search_batch(
     dedupe_cosine: float | None = None,
     boost_intents: Sequence[str | None] | None = None,
     intent_boost: float = 0.0,
+    kind_boosts: dict[str, float] | None = None,
 ) -> list[list[KnowledgeHit]]:
     """``knowledge_search`` for many queries, embedded in batches (batch drafting, evaluation);
     ``boost_intents[i]`` is query i's ``boost_intent``."""
@@ -195,15 +201,20 @@ def knowledge_search_batch(
     for position, mine in enumerate(candidates):
         boosted = (boost_intents[position] if boost_intents else None) or None
         ranked = []  # (rank score, cosine, index number, row, row item, boosted)
+        taken = set()  # (index number, row id): a row searched by several texts counts its best
         for score, number, row in mine:
             if min_score is not None and score < min_score:
                 break  # the relevance floor is on the cosine, before any boost
-            item = rows[number].get(int(indexes[number].ids[row]))
-            if item is None:  # deactivated or deleted since the matrix was built
+            pk = int(indexes[number].ids[row])
+            item = rows[number].get(pk)
+            if item is None or (number, pk) in taken:  # deactivated or deleted since the matrix was built
                 continue
-            lift = bool(boosted) and intent_boost > 0 and _of_intent(indexes[number].kind, item, boosted)
-            ranked.append((score + intent_boost if lift else score, score, number, row, item, lift))
-        if boosted:
+            taken.add((number, pk))
+            kind = indexes[number].kind
+            lift = bool(boosted) and intent_boost > 0 and _of_intent(kind, item, boosted)
+            rank = score + (intent_boost if lift else 0.0) + (kind_boosts or {}).get(kind, 0.0)
+            ranked.append((rank, score, number, row, item, lift))
+        if boosted or kind_boosts:
             ranked.sort(key=lambda r: -r[0])  # stable: equal ranks keep the cosine order
         hits: list[KnowledgeHit] = []
         kept_vectors: list[np.ndarray] = []

@@ -1,6 +1,6 @@
 """Demo users, and seed data so that a fresh `make run` can do every kind of job: the model
 versions the repository ships (``models/``: the copy adapter), the Bitext
-dialogues as the knowledge base, a demo company profile (``DEMO_COMPANY_PROFILE``: it fills the
+dialogues and the demo shop's FAQ answers (``data/demo/acme_faq.csv``) as the knowledge base, a demo company profile (``DEMO_COMPANY_PROFILE``: it fills the
 drafts' placeholders), one training job per trained model family that has no
 version yet (intent classifier, sentiment classifier, VAE + GAN), and the monitoring demo: a
 watch list, a few hundred dated finance tweets about it and two alert rules
@@ -17,10 +17,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from generation import roles
-from generation.models import Conversation, Job, JobStatus, ModelVersion
+from generation.models import Conversation, Job, JobStatus, KnowledgeDoc, ModelVersion
 from generation.services.jobs import job_create
 from generation.services.knowledge import knowledge_import_file, knowledge_system_user
 from generation.services.users import token_issue, user_create
+
+DEMO_FAQ = Path(settings.BASE_DIR) / "data" / "demo" / "acme_faq.csv"
 
 
 def seed_trainings() -> tuple[tuple[str, str | None, str, dict], ...]:
@@ -83,13 +85,18 @@ class Command(BaseCommand):
 
     def _seed_knowledge(self) -> None:
         bitext = Path(settings.GENAI_FINETUNE_BITEXT_CSV)
-        if Conversation.objects.exists() or not bitext.is_file():
-            return
-        with bitext.open("rb") as file:
-            report = knowledge_import_file(
-                user=knowledge_system_user(), file=file, name=bitext.name, kind="conversations", skip_bad=True
-            )
-        self.stdout.write(f"Knowledge base: {report.created} Bitext conversations imported; embedding queued.")
+        if not Conversation.objects.exists() and bitext.is_file():
+            with bitext.open("rb") as file:
+                report = knowledge_import_file(
+                    user=knowledge_system_user(), file=file, name=bitext.name, kind="conversations", skip_bad=True
+                )
+            self.stdout.write(f"Knowledge base: {report.created} Bitext conversations imported; embedding queued.")
+        # The demo shop's help-centre answers (late delivery, damage, exchanges, warranty, ...):
+        # what the Bitext conversations do not answer, in the shop's own policy.
+        if not KnowledgeDoc.objects.exists() and DEMO_FAQ.is_file():
+            with DEMO_FAQ.open("rb") as file:
+                report = knowledge_import_file(user=knowledge_system_user(), file=file, name=DEMO_FAQ.name, kind="docs")
+            self.stdout.write(f"Knowledge base: {report.created} FAQ answers of the demo shop imported ({DEMO_FAQ.name}).")
 
     def _seed_company_profile(self, *, user) -> None:
         """A made-up shop's details, so drafts show filled placeholders; a profile somebody has

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from generation.models import Conversation, Job
+from generation.models import Conversation, Job, KnowledgeDoc
 from monitoring.models import AlertRule, NewsItem
 from tests.factories import ModelVersionFactory
 
@@ -22,6 +22,9 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     out = capsys.readouterr().out
     assert "demo-agent" in out and "demo-admin" in out
     assert Conversation.objects.count() == 2
+    # the demo shop's FAQ beside them: what the conversations do not answer (a late parcel, ...)
+    assert KnowledgeDoc.objects.filter(source="acme_faq").count() == 8
+    assert KnowledgeDoc.objects.filter(external_id="faq-late-delivery", tags__0="track_order").exists()
     trainings = Job.objects.filter(queue="train").order_by("created_at")
     # the quick MiniLM classifier first, the all-mpnet-base-v2 one after it, both promoted if better
     assert list(trainings.values_list("kind", flat=True)) == ["intent_train", "sentiment_train", "sentiment_train"]
@@ -36,7 +39,7 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     assert AlertRule.objects.count() == 2 and not Job.objects.filter(kind="sentiment_score").exists()
 
     call_command("demo_setup")  # idempotent: nothing imported or queued twice
-    assert Conversation.objects.count() == 2
+    assert Conversation.objects.count() == 2 and KnowledgeDoc.objects.count() == 8
     assert Job.objects.filter(queue="train").count() == 3
     assert NewsItem.objects.count() == demo_items and AlertRule.objects.count() == 2
     call_command("demo_setup", "--no-seed")

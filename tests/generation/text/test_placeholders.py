@@ -1,6 +1,11 @@
 """Placeholders: filling, loose spellings and masks turned into them, made-up values replaced."""
 
-from generation.text.placeholders import invented_values_replace, placeholders_fill, placeholders_normalise
+from generation.text.placeholders import (
+    figures_unbacked,
+    invented_values_replace,
+    placeholders_fill,
+    placeholders_normalise,
+)
 
 
 def test_placeholders_fill_case_insensitive_and_unknown_stay_visible():
@@ -27,3 +32,10 @@ def test_a_long_order_number_masked_as_a_phone_or_card_becomes_the_order_placeho
     assert placeholders_normalise("your order number [PHONE] ships today") == "your order number {{Order Number}} ships today"
     assert placeholders_normalise("the invoice is [CARD]") == "the invoice is {{Order Number}}"
     assert placeholders_normalise("call us on [PHONE]") == "call us on {{Phone Number}}"
+
+
+def test_figures_no_source_states_are_found_small_ones_too():
+    known = ["Every product has a 2-year warranty; repairs take 2 to 3 weeks.", "1. Log in. 2. Open the order."]
+    assert figures_unbacked("A 10-year warranty, 20% off, 3.5 kg, order 00012.", known) == ["10", "20", "3.5", "00012"]
+    assert figures_unbacked("Our 2-year warranty covers it: 1. Log in, 2. repairs take 3 weeks.", known) == []
+    assert figures_unbacked("{{Order Number}} and [ORDER_ID] and v2", []) == []

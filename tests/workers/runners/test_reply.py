@@ -8,8 +8,10 @@ from generation.kinds.reply import ReplyParamsSerializer
 from generation.runner import NullContext
 from generation.text.repetition import repeated_ngram
 from workers.runners.reply import (
+    ReplyRequest,
     lead_first,
     replies_draft,
+    reply_candidates,
     reply_postprocess,
     reply_run,
 )
@@ -461,3 +463,56 @@ def test_the_draft_follows_the_answer_its_neighbours_agree_with_not_an_odd_best_
 
     settings.GENAI_REPLY_CONSENSUS_POOL = 0
     assert [h.id for h in lead_first(hits, 3)] == [1, 2, 3]
+
+
+def test_a_doc_that_ranks_first_leads_as_it_is(settings):
+    from dataclasses import replace
+
+    refund = "To request a refund, open {{Order History}}, choose the order and click Request refund."
+    hits = [replace(_hit(9, 0.60, "Refunds reach your card within 5 working days of the return arriving."), kind="docs"),
+            _hit(2, 0.70, refund), _hit(3, 0.69, refund.replace("click", "press")), _hit(4, 0.68, refund + " Done.")]
+    settings.GENAI_REPLY_CONSENSUS_POOL = 8
+    assert [h.id for h in lead_first(hits, 3)] == [9, 2, 3]  # the conversations agreeing do not outvote it
+    assert lead_first(hits[1:], 3)[0].kind == "conversation"
+
+
+@pytest.mark.django_db
+def test_an_opening_that_states_a_figure_no_source_does_is_replaced_by_the_answers_own(minilm):
+    from workers.ml.decoding import Completion
+
+    answer = ("Every product has a 2-year warranty against defects, and our tents have a lifetime repair guarantee.\n\n"
+              "Reply with your order number and a photo of the fault; we answer within 2 working days.")
+    request = ReplyRequest(params=_params(message="My new tent arrived with a torn seam, what now?"),
+                           message="My new tent arrived with a torn seam, what now?", history=[],
+                           hits=[_hit(1, 0.6, answer)])
+    invented = "Every product has a 10-year warranty against defects, and our tents have a lifetime repair guarantee."
+    faithful = "I'm sorry your tent arrived with a torn seam; every product has a 2-year warranty against defects."
+    candidates = reply_candidates(request, [Completion(invented, "stop", 20, None), Completion(faithful, "stop", 20, None)], 50)
+    assert "10-year" not in candidates[0].text and "2-year warranty" in candidates[0].text
+    assert candidates[0].metadata["opening"] == "retrieved" and "10-year" in candidates[0].metadata["generated"]
+    assert candidates[1].metadata["opening"] == "generated" and candidates[1].text.startswith("I'm sorry your tent")
+
+
+@pytest.mark.django_db
+def test_a_late_delivery_is_answered_by_the_shops_faq_not_the_order_tracking_steps(load_kb, minilm):
+    """The issue's example: with only past conversations the draft gave the order-tracking steps;
+    with the demo shop's FAQ in the knowledge base, its late-delivery answer leads."""
+    from django.conf import settings as django_settings
+
+    from generation.models import KnowledgeDoc
+    from generation.services.knowledge import embedding_model_name, knowledge_embeddings_store, knowledge_import_file
+    from tests.factories import UserFactory
+    from workers.runners.embed import knowledge_vectors_encode
+
+    load_kb("conversations")
+    with open(django_settings.BASE_DIR / "data/demo/acme_faq.csv", "rb") as file:
+        knowledge_import_file(user=UserFactory(role="agent"), file=file, name="acme_faq.csv", kind="docs")
+    docs = list(KnowledgeDoc.objects.all())
+    knowledge_embeddings_store(kind="docs", model_name=embedding_model_name(), vectors=[
+        (d.pk, d.content_hash, v) for d, v in zip(docs, knowledge_vectors_encode(minilm, docs, batch_size=16))])
+    message = "I ordered a jacket two weeks ago (order ORD-77812) and it still has not arrived"
+    (candidate,) = reply_run(params=_params(message=message, max_new_tokens=24), ctx=NullContext()).candidates
+    lead = KnowledgeDoc.objects.get(pk=int(candidate.metadata["sources"][0]["ref"].split(":")[1]))
+    assert candidate.metadata["sources"][0]["ref"].startswith("docs:") and lead.external_id == "faq-late-delivery"
+    assert candidate.metadata["intent"] == "track_order"  # the doc's first tag, without a classifier
+    assert "within 3 to 5 working days" in candidate.text and "{{Order Tracking}}" not in candidate.text

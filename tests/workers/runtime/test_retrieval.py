@@ -145,3 +145,32 @@ def test_empty_knowledge_base_and_bad_arguments(db, fresh_index, minilm):
         knowledge_search("anything", k=0)
     with pytest.raises(ValueError, match="kinds"):
         knowledge_search("anything", k=1, kinds=["tickets"])
+
+
+@pytest.mark.django_db
+def test_a_doc_is_searched_by_its_title_too_counts_once_and_docs_can_rank_first(load_kb, minilm):
+    from workers.runners.embed import knowledge_vectors_encode
+
+    load_kb("conversations")
+    body = ("Most orders arrive within 3 to 5 working days of dispatch. If the tracking has not changed for 3 working "
+            "days, reply with your order number and we open an investigation with the carrier. A parcel the carrier "
+            "cannot find is replaced free of charge or refunded in full. " * 3)
+    knowledge_import_rows(user=UserFactory(role="agent"), kind="docs", source="faq",
+                          rows=[{"id": "late", "title": "My order has not arrived yet", "body": body, "tags": "track_order"}])
+    doc = KnowledgeDoc.objects.get(source="faq")
+    (stored,) = knowledge_vectors_encode(minilm, [doc], batch_size=8)
+    assert len(stored) == 2 * minilm.dim * 4  # the title's vector, then the whole text's
+    knowledge_embeddings_store(kind="docs", model_name=embedding_model_name(), vectors=[(doc.pk, doc.content_hash, stored)])
+
+    query = "my parcel still has not arrived"
+    title, whole = minilm.encode([doc.title, doc.embedding_text()])
+    message = minilm.encode([query])[0]
+    hits = knowledge_search(query, k=5, kinds=["docs"], min_score=0.0)
+    assert [h.id for h in hits] == [doc.pk]  # one hit for its two vectors, scored by the better
+    assert hits[0].score == pytest.approx(max(float(title @ message), float(whole @ message)), abs=1e-4)
+    assert float(title @ message) > float(whole @ message)  # the long body dilutes the question
+
+    mixed = knowledge_search(query, k=3, min_score=0.0)
+    boosted = knowledge_search(query, k=3, min_score=0.0, kind_boosts={"docs": 1.0})
+    assert boosted[0].id == doc.pk and boosted[0].kind == "docs" and boosted[0].score == hits[0].score
+    assert [h.ref for h in boosted[1:]] == [h.ref for h in mixed if h.kind != "docs"][:2]
