@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -374,6 +375,13 @@ GENAI_REPLY_INTENT_BOOST = env.float("GENAI_REPLY_INTENT_BOOST", default=0.05)
 # that an FAQ answers and 16 that a conversation does: the right doc leads 9/11/12/13 of the 16 at
 # 0/0.05/0.10/0.15, a doc leads 0/0/0/1 of the other 16 (bench/doc_lead.py).
 GENAI_REPLY_DOC_BOOST = env.float("GENAI_REPLY_DOC_BOOST", default=0.10)
+# A message no knowledge-base row answers (no source above GENAI_REPLY_MIN_SOURCE_SCORE): "holding"
+# drafts a short holding reply and tells the agent no answer matched (the 135M model alone writes
+# things like "I'm sorry for your loss" to "can I swap these trousers for a bigger size?");
+# "model": the model writes the whole reply unaided.
+GENAI_REPLY_WITHOUT_SOURCES = env("GENAI_REPLY_WITHOUT_SOURCES", default="holding")
+if GENAI_REPLY_WITHOUT_SOURCES not in ("holding", "model"):
+    raise ImproperlyConfigured(f"GENAI_REPLY_WITHOUT_SOURCES must be holding or model, not {GENAI_REPLY_WITHOUT_SOURCES!r}")
 # The lead source (the one the draft follows): of the GENAI_REPLY_CONSENSUS_POOL most relevant
 # answers, the one most like the others (mean MiniLM cosine) plus GENAI_REPLY_CONSENSUS_RELEVANCE
 # times its relevance; 0 pools: the most relevant. On 300 Bitext rows (not the reported ones) the

@@ -107,6 +107,7 @@ def _card(candidate, feedback, reviewer: bool) -> dict:
         "flag_reasons": candidate_flag_reasons(candidate.metadata) if reviewer else [],
         "sources": (candidate.metadata or {}).get("sources") or [],
         "unfilled": (candidate.metadata or {}).get("unfilled_placeholders") or [],
+        "no_source": bool((candidate.metadata or {}).get("no_source")),
         "can_edit_profile": reviewer,  # reviewers and admins edit the company profile
         "text": (feedback.edited_text if feedback and feedback.edited_text else candidate.text),
         "done": bool(feedback and feedback.outcome) or review_item is not None,

@@ -35,6 +35,8 @@ One reply job, in order:
    the message (less similar to it than the best answer's own opening) or states a figure no
    source, message or value states (``figures_unbacked``) is replaced by the latter,
    and the body loses every sentence that would repeat a word 4-gram;
+   A message no source answers gets a holding reply instead of the model's unaided text
+   (``GENAI_REPLY_WITHOUT_SOURCES``; ``metadata.no_source``), which the agent page points out;
 6. a candidate left with fewer than ``GENAI_REPLY_MIN_WORDS`` words is replaced by the best
    retrieved answer, placeholders filled (``metadata.fallback = true``);
 7. grounding score: the maximum MiniLM cosine between the candidate and the retrieved answers
@@ -397,6 +399,12 @@ def _samplings(params: dict, *, grounded: bool) -> list:
 
 PREFIX_WORDS = 5  # tuned on a split other than the reported one: 3 -> 0.8106, 5 -> 0.8127, 8 -> 0.8123
 OPENING_MAX_SENTENCES = 2
+# The draft when no knowledge-base row answers the message (GENAI_REPLY_WITHOUT_SOURCES=holding):
+# it promises nothing but an answer, and the agent is told no source matched.
+HOLDING_REPLY = (
+    "Thank you for your message. I'm looking into your question and will get back to you with an answer "
+    "as soon as possible."
+)
 # A generated opening less similar to the message than the best answer's own opening by more
 # than this (MiniLM cosine) has drifted: the best answer's opening is used instead.
 OPENING_DRIFT_MARGIN = 0.05
@@ -423,6 +431,11 @@ def reply_prompt(request: ReplyRequest) -> list[dict]:
     )
 
 
+def holding_reply_due(request: ReplyRequest) -> bool:
+    """No source answers the message and GENAI_REPLY_WITHOUT_SOURCES asks for a holding reply."""
+    return not request.hits and settings.GENAI_REPLY_WITHOUT_SOURCES == "holding"
+
+
 def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     """The candidates' completions on ``lm`` (default: the params' ``model``, else the LoRA adapter
     promoted for replies, else the base LM; their text starts with the prefix), and the prompt's
@@ -432,6 +445,8 @@ def reply_generate(request: ReplyRequest, ctx, lm=None) -> tuple[list, int]:
     from workers.runtime.adapters import lm_for
     from workers.runtime.completions import completions_run
 
+    if holding_reply_due(request):  # nothing to ground a reply in: no model text (reply_candidates)
+        return [Completion("", "stop", 0, None) for _ in range(request.params.get("n", 1))], 0
     lm = lm or lm_for(request.params.get("model"), purpose="reply")
     if getattr(lm, "prompt_format", PROMPT_FORMAT_OPENING) != request.prompt_format:
         request.prompt_format = lm.prompt_format
@@ -512,7 +527,14 @@ def reply_candidates(
             # warranty" where the doc says 2) promises what the business did not: the answer's own.
             if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known):
                 raws[i], drifted[i] = top_opening, True
+    holding = holding_reply_due(request)
     processed = [
+        Processed(text, False, [], True, placeholders_unfilled(text))
+        for text in [placeholders_fill(reply_format(HOLDING_REPLY, channel=params.get("channel", "chat"),
+                                                    tone=params.get("tone", "neutral"),
+                                                    name=reply_customer_name(params.get("context") or {})), context)]
+        for _ in raws
+    ] if holding else [
         reply_postprocess(
             raw,
             finish_reason=c.finish_reason,
@@ -542,6 +564,8 @@ def reply_candidates(
         metadata = {"sources": sources, **intent, "grounding": g, "fallback": p.fallback, "loop_cut": p.loop_cut,
                     "opening": "retrieved" if d else "generated", "prompt_format": request.prompt_format}
         metadata["unfilled_placeholders"] = p.unfilled
+        if holding:  # the agent page says no knowledge-base answer matched
+            metadata.update(no_source=True, opening="holding")
         if p.invented:
             metadata["invented_values_removed"] = p.invented
         if p.fallback or d:

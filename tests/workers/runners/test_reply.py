@@ -8,6 +8,7 @@ from generation.kinds.reply import ReplyParamsSerializer
 from generation.runner import NullContext
 from generation.text.repetition import repeated_ngram
 from workers.runners.reply import (
+    HOLDING_REPLY,
     ReplyRequest,
     lead_first,
     replies_draft,
@@ -307,6 +308,14 @@ def test_an_agent_drafts_an_email_on_the_page_greeting_the_customer_and_signed_b
     assert "\r" not in candidate.text
     page = client.get(f"/agent/jobs/{job.id}/drafts").content.decode()
     assert "Dear Ann," in page and "Acme Customer Support" in page
+    assert "No answer in the knowledge base matched" not in page
+
+    # a message nothing in the knowledge base answers: a holding reply, and the page says why
+    client.post("/agent/", {"message": "What is the capital of Peru?", "channel": "chat", "n": "1", "length": "short"})
+    job = Job.objects.filter(owner=agent).order_by("-created_at").first()
+    assert job_run(job_id=str(job.id), worker_id="w1") == "succeeded"
+    page = client.get(f"/agent/jobs/{job.id}/drafts").content.decode()
+    assert "No answer in the knowledge base matched this message" in page and "looking into your question" in page
 
 
 @pytest.mark.django_db
@@ -314,8 +323,14 @@ def test_a_source_below_the_relevance_setting_is_not_offered(load_kb, settings):
     load_kb("conversations")
     off_topic = reply_run(params=_params(message="What is the capital of Peru?", max_new_tokens=16), ctx=NullContext())
     (candidate,) = off_topic.candidates
-    assert candidate.metadata["sources"] == [] and off_topic.usage["sources"] == 0  # the model writes the whole reply
+    assert candidate.metadata["sources"] == [] and off_topic.usage["sources"] == 0
     assert candidate.metadata["intent"] == ""
+    # nothing to ground it in: a holding reply, no model text, and the agent is told
+    assert candidate.text == HOLDING_REPLY and candidate.metadata["no_source"] and candidate.completion_tokens == 0
+    settings.GENAI_REPLY_WITHOUT_SOURCES = "model"  # the model writes the whole reply unaided
+    (unaided,) = reply_run(params=_params(message="What is the capital of Peru?", max_new_tokens=16),
+                           ctx=NullContext()).candidates
+    assert unaided.text != HOLDING_REPLY and unaided.completion_tokens > 0 and "no_source" not in unaided.metadata
     on_topic = reply_run(params=_params(message="I forgot my password", max_new_tokens=16), ctx=NullContext())
     scores = [s["score"] for s in on_topic.candidates[0].metadata["sources"]]
     assert len(scores) == 3 and min(scores) >= settings.GENAI_REPLY_MIN_SOURCE_SCORE
