@@ -28,7 +28,27 @@ def _worker_init(sender=None, **kwargs) -> None:
         sys.stderr.write(f"cannot start worker: {exc}\n")
         sys.stderr.flush()
         os._exit(2)
+    torch_threads_plan(consumed=set(getattr(sender.app.amqp.queues, "consume_from", None) or ()))
     lazy_imports_resolve()
+
+
+def torch_threads_plan(*, consumed: set[str]) -> bool:
+    """A worker that serves the LM (the ``gpu`` queue) on CPU with the batched engine keeps the
+    engine thread the process's only multi-threaded torch user (``workers.runtime.device``);
+    True if it does."""
+    import torch
+    from django.conf import settings
+
+    from workers.runtime.device import device_get, torch_threads_isolate
+
+    if not settings.GENAI_ENGINE_THREAD_ISOLATION or settings.GENAI_ENGINE != "batched" or "gpu" not in consumed:
+        return False
+    if getattr(device_get().device, "type", "cpu") != "cpu":
+        return False
+    threads = settings.GENAI_TORCH_THREADS or torch.get_num_threads()
+    torch_threads_isolate(threads)
+    logger.info("torch threads: %d for the engine thread, 1 for every other thread", threads)
+    return True
 
 
 # transformers, sentence-transformers and peft import their parts lazily, and that is not
@@ -84,6 +104,10 @@ def _worker_ready(sender, **kwargs) -> None:
 
 @signals.task_prerun.connect
 def _task_prerun(sender=None, **kwargs) -> None:
+    from workers.runtime.device import torch_threads_isolated, torch_threads_single
+
+    if torch_threads_isolated():  # the engine thread is the process's only OpenMP team
+        torch_threads_single()
     if not getattr(getattr(sender, "request", None), "is_eager", False):
         db_connections_drop_unusable()
 

@@ -308,6 +308,10 @@ GENAI_DEVICE = env("GENAI_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 GENAI_CPU_WEIGHTS = env("GENAI_CPU_WEIGHTS", default="int4")  # int4 | dense
 GENAI_CPU_DTYPE = env("GENAI_CPU_DTYPE", default="auto")  # auto | float32 | bfloat16
 GENAI_TORCH_THREADS = env.int("GENAI_TORCH_THREADS", default=0)  # CPU threads per worker process; 0: torch's default
+# A worker serving the LM on CPU (queue gpu, GENAI_ENGINE=batched): only the engine thread computes
+# with GENAI_TORCH_THREADS threads, every task thread with one. A second OpenMP team in the
+# process made each decoding step 1.6x slower (workers/runtime/device.py).
+GENAI_ENGINE_THREAD_ISOLATION = env.bool("GENAI_ENGINE_THREAD_ISOLATION", default=True)
 # batched: one engine thread per worker process decodes all its jobs together (continuous
 # batching); sequential: one transformers generate() at a time (the baseline).
 GENAI_ENGINE = env("GENAI_ENGINE", default="batched")

@@ -8,7 +8,16 @@
   ``auto`` picks bfloat16 where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX) and float32
   elsewhere (on AVX2 alone, bf16 matmuls are emulated: a prompt's prefill took 3.6x longer).
 
-``GENAI_DEVICE`` forces a device (cpu, cuda, cuda:1). A bad setting stops the worker at start."""
+``GENAI_DEVICE`` forces a device (cpu, cuda, cuda:1). A bad setting stops the worker at start.
+
+Threads (``torch_threads_isolate``): torch's CPU kernels run on OpenMP, and every thread that runs
+a multi-threaded kernel gets an OpenMP team of its own that stays. With a second team in the
+process, even one that sits idle in a task thread that embedded a query once, the engine thread's
+decoding step took 1.6x as long on 2 cores (SmolLM2 int4, batch 1: 21-26 ms against 13-14 ms with
+the engine thread the only team; docs/benchmarks.md, "One OpenMP team"). So in a worker that
+serves the LM on CPU with the batched engine, the engine thread computes with
+``GENAI_TORCH_THREADS`` threads and every other thread (the tasks: model loading, retrieval,
+classifiers, embeddings) with one."""
 
 from __future__ import annotations
 
@@ -42,6 +51,43 @@ def cpu_has_native_bf16() -> bool:
     import torch
 
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+# Set at worker start (``torch_threads_isolate``): the engine thread's torch threads, or 0 when
+# every thread keeps the process's setting (tests, commands, workers without an engine).
+_engine_threads = 0
+
+
+def torch_threads_isolate(threads: int) -> None:
+    """From now on, in this process, only the engine thread computes with ``threads`` torch
+    threads (``torch_threads_engine``); every other thread computes with one
+    (``torch_threads_single`` in each task, and as the default of threads not started yet)."""
+    global _engine_threads
+    _engine_threads = max(1, threads)
+    torch_threads_single()
+
+
+def torch_threads_isolated() -> bool:
+    return _engine_threads > 0
+
+
+def torch_threads_single() -> None:
+    """This thread computes with one torch thread (no OpenMP team of its own)."""
+    import torch
+
+    torch.get_num_threads()  # torch sets a thread's count at its first use: do that first
+    torch.set_num_threads(1)
+
+
+def torch_threads_engine() -> None:
+    """The engine thread: ``GENAI_TORCH_THREADS`` (or torch's default) threads when the process
+    isolates it (``torch_threads_isolate``); else it keeps the process's setting."""
+    if not _engine_threads:
+        return
+    import torch
+
+    torch.get_num_threads()
+    torch.set_num_threads(_engine_threads)
 
 
 def device_choose(setting: str, *, cpu_dtype: str = "auto", cpu_weights: str = "dense", threads: int = 0) -> Device:

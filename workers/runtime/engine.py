@@ -124,6 +124,9 @@ class Engine:
     # --- engine thread ----------------------------------------------------------------------
 
     def _loop(self) -> None:
+        from workers.runtime.device import torch_threads_engine
+
+        torch_threads_engine()  # the process's one multi-threaded torch user, where it isolates it
         while True:
             with self._wake:
                 while not (self._waiting or self._prefilling or self._running):
