@@ -72,6 +72,25 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _knowledge_seed() -> None:
+    """One past conversation about a late parcel, embedded as the embed job would store it."""
+    from generation.models import Conversation
+    from generation.services.knowledge import embedding_model_name, knowledge_embeddings_store, knowledge_import_rows
+    from workers.runners.embed import knowledge_vectors_encode
+    from workers.runtime.embeddings import embedder_get
+
+    knowledge_import_rows(user=UserFactory(role=roles.AGENT), kind="conversations", source="crm", embed=False, rows=[{
+        "customer_message": "My parcel has not arrived yet, where is it?",
+        "agent_reply": "I'm sorry that your parcel has not arrived yet.\n\nThe tracking link in your dispatch e-mail "
+                       "shows where it is. If it has not moved for 3 working days, reply with your order number "
+                       "and we will ask the carrier.",
+    }])
+    rows = list(Conversation.objects.all())
+    vectors = knowledge_vectors_encode(embedder_get(), rows, batch_size=8)
+    knowledge_embeddings_store(kind="conversations", model_name=embedding_model_name(),
+                               vectors=[(r.pk, r.content_hash, v) for r, v in zip(rows, vectors)])
+
+
 def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for, live_server, settings):
     settings.GENAI_WEB_POLL_MS = 100  # the page polls the drafts partial this often (live server: same process)
     start_worker(GENAI_STREAM_FLUSH_SECONDS="0.02")
@@ -86,6 +105,7 @@ def test_agent_flow_draft_streams_in_then_edit_send_rate(start_worker, page_for,
     assert "Paste the customer" in page.get_by_role("alert").inner_text()
     assert not Job.objects.exists()
 
+    _knowledge_seed()  # one past conversation to ground the draft (a message nothing answers gets a holding reply)
     seen_streaming = []
     page.on("response", lambda r: "/drafts" in r.url and seen_streaming.append(r.text()))
     page.get_by_label("Customer's message").fill("Hello, my parcel has not arrived yet. Where is it?")
