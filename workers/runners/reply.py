@@ -528,13 +528,11 @@ def reply_candidates(
             if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known):
                 raws[i], drifted[i] = top_opening, True
     holding = holding_reply_due(request)
-    processed = [
-        Processed(text, False, [], True, placeholders_unfilled(text))
-        for text in [placeholders_fill(reply_format(HOLDING_REPLY, channel=params.get("channel", "chat"),
-                                                    tone=params.get("tone", "neutral"),
-                                                    name=reply_customer_name(params.get("context") or {})), context)]
-        for _ in raws
-    ] if holding else [
+    if holding:
+        text = placeholders_fill(reply_format(HOLDING_REPLY, channel=params.get("channel", "chat"),
+                                              tone=params.get("tone", "neutral"),
+                                              name=reply_customer_name(params.get("context") or {})), context)
+    processed = [Processed(text, False, [], True, placeholders_unfilled(text))] * len(raws) if holding else [
         reply_postprocess(
             raw,
             finish_reason=c.finish_reason,
