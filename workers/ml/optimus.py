@@ -254,11 +254,13 @@ class OptimusVAE(nn.Module):
         return logits
 
     @staticmethod
-    def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float) -> Tensor:
+    def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float,
+               complete: float = 100.0) -> Tensor:
         """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
         sequences, e.g. with and without a leading space): a word not yet written gets ``bonus``
-        on its first token; a word begun is completed (its next token all but forced); a word
-        written loses ``bonus`` on its first token (the guidance wrote "the message message")."""
+        on its first token; a word begun gets ``complete`` on its next token (the default all but
+        forces it); a word written loses ``bonus`` on its first token (the guidance wrote "the
+        message message")."""
         for row, tokens in enumerate(history):
             for alternatives in keep:
                 if any(_contains(tokens, seq) for seq in alternatives):
@@ -269,7 +271,7 @@ class OptimusVAE(nn.Module):
                 for seq in alternatives:
                     for j in range(min(len(seq) - 1, len(tokens)), 0, -1):
                         if tokens[len(tokens) - j :] == list(seq[:j]):
-                            logits[row, seq[j]] += 100.0
+                            logits[row, seq[j]] += complete
                             begun = True
                             break
                 if not begun:
@@ -293,13 +295,17 @@ class OptimusVAE(nn.Module):
         generator: torch.Generator | None = None,
         keep: Sequence[Sequence[Sequence[int]]] = (),
         keep_bonus: float = 8.0,
+        anchor: Sequence[Sequence[Sequence[int]]] = (),
+        anchor_bonus: float = 3.0,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
 
         ``greedy``: argmax; ``sample``: from softmax(logits / temperature), cut to the ``top_k``
         most likely and the smallest set of probability ``top_p``; ``beam``: beam search,
         hypotheses ranked by log-probability / length ** ``length_penalty``. ``keep``: words
-        every row should write (greedy and sampled decoding; see ``_guide``)."""
+        every row should write (greedy and sampled decoding; see ``_guide``); ``anchor``: words
+        it may write, nudged by ``anchor_bonus`` and completed only when likely (a variant's
+        source's product type and material, so the rewrite stays on the same product)."""
         max_len = max_len or self.config.max_len
         if strategy == "beam":
             return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
@@ -315,6 +321,8 @@ class OptimusVAE(nn.Module):
             logits = self._ban(logits, history, no_repeat_ngram, step)
             if keep:
                 logits = self._guide(logits, history, keep, keep_bonus)
+            if anchor:
+                logits = self._guide(logits, history, anchor, anchor_bonus, complete=anchor_bonus)
             if strategy == "greedy":
                 token = logits.argmax(dim=-1)
             else:

@@ -2,8 +2,9 @@
 must-keep words), ``interpolate`` (sentences between two texts), ``sample`` (GAN or prior
 samples) and ``augment`` (synthetic labelled rows for scarce classes). The loaded models come from
 ``workers.runtime.genmodels`` (the job's domain's, or the one it names); candidates are ranked by
-the GAN critic's realism score. Variants that fail the copy checker (when the job gives product
-attributes) or are not fluent (perplexity under the base LM above
+the GAN critic's realism score. Variants that fail the copy checker (against the product's
+attributes when the job gives them; a product model's variants always against their source text,
+so a poncho's variant is not "a knit scarf in beige") or are not fluent (perplexity under the base LM above
 GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY) are dropped before ranking."""
 
 from __future__ import annotations
@@ -43,23 +44,49 @@ def _keeps_words(text: str, words: Sequence[str]) -> bool:
     return all(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
 
 
+# The source's claims a product variant is nudged to repeat: what the product is, is made of and
+# looks like (its names, numbers and sizes are left to the must-keep words).
+ANCHOR_CLAIMS = ("category", "material", "colour")
+
+
+def variant_anchors(text: str, must_keep: Sequence[str] = ()) -> list[str]:
+    """The words of ``text`` that name its product type, material or colour (the copy checker's
+    vocabularies), as written there, less the ``must_keep`` words: the decoder is nudged to write
+    them so that a product's variant stays that product."""
+    from generation.text.copycheck import unsupported_claims
+
+    taken = {word.lower() for word in must_keep}
+    out: list[str] = []
+    for claim in unsupported_claims(text, {}):
+        word = claim.claim
+        if claim.type in ANCHOR_CLAIMS and word.lower() not in taken and _keeps_words(text, [word]):
+            taken.add(word.lower())
+            out.append(word)
+    return out
+
+
 def variant_rejection(
     candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None,
     similarity: float | None = None, bleu: float | None = None, model: GenModel | None = None, source: str = "",
+    grounded: bool = False,
 ) -> str | None:
     """Why a decoded variant is dropped (``broken``: a word neither the ``model`` nor its
     tokenizers nor the ``source`` text know, unbalanced brackets, cut off mid-sentence, ``text_broken``; ``copy_check``: an unsupported claim, a repeated 4-gram
-    or a template tail, against the product's attributes; ``not_fluent``: perplexity under the
+    or a template tail, against the product's attributes (and the words of its ``source``);
+    ``ungrounded``, with ``grounded`` and no attributes: the same check against the ``source``
+    alone, so a product type, material, colour, size, number or name the source does not state
+    (a poncho rewritten as "a knit scarf in beige"); ``not_fluent``: perplexity under the
     base LM above ``max_perplexity``; ``drifted``: MiniLM cosine to the source below
     ``GENAI_GENMODEL_VARIANT_MIN_SIMILARITY``, another product or topic; ``too_close``: BLEU to
     the source above ``GENAI_GENMODEL_VARIANT_MAX_BLEU``, the source reworded by a word or two), or None."""
     if model is not None and text_broken(model, candidate, words=[source]):
         return "broken"
-    if attributes:
+    if attributes or (grounded and source):
         from generation.text.copycheck import copy_check
 
-        if not copy_check(candidate, attributes, min_coverage=0.0).passed:
-            return "copy_check"
+        extra = [source] if source else []
+        if not copy_check(candidate, attributes or {}, extra_texts=extra, min_coverage=0.0).passed:
+            return "copy_check" if attributes else "ungrounded"
     if max_perplexity is not None and perplexity is not None and not perplexity <= max_perplexity:
         return "not_fluent"
     if similarity is not None and similarity < settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY:
@@ -83,9 +110,10 @@ def variants_make(
     model: GenModel,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """k rewrites of ``text`` decoded from latents around its posterior (the decoder guided to
-    write the ``must_keep`` words); candidates missing a ``must_keep`` word, empty ones, copies
+    write the ``must_keep`` words and, with a product model, nudged towards the ``variant_anchors``
+    of the text); candidates missing a ``must_keep`` word, empty ones, copies
     of the text and duplicates are removed, and so are those ``variant_rejection`` rejects (the
-    copy checker with ``attributes``; perplexity under the base LM above ``max_perplexity``, when
+    copy checker with ``attributes``, and a product model's against the text itself; perplexity under the base LM above ``max_perplexity``, when
     given: each kept variant carries its ``perplexity``; drifted from the source's meaning or
     too close to its words). The rest are ranked as a rewrite should be: mostly by how much of
     the source's meaning they keep (``similarity``, MiniLM cosine), then by realism and by how
@@ -103,8 +131,11 @@ def variants_make(
     seen = {source_key}
     kept: list[str] = []
     perplexities: dict[str, float] = {}
-    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "broken": 0, "copy_check": 0, "not_fluent": 0,
-               "drifted": 0, "too_close": 0, "decoded": 0}
+    removed = {"empty_or_duplicate": 0, "missing_must_keep": 0, "broken": 0, "copy_check": 0, "ungrounded": 0,
+               "not_fluent": 0, "drifted": 0, "too_close": 0, "decoded": 0}
+    # A product model's variant states nothing its source does not (the copy checker's claims).
+    grounded = model.purpose == settings.GENAI_GENMODEL_PURPOSE
+    anchors = variant_anchors(text, must_keep) if grounded else []
     # Widen the search while too few survive (must-keep words make most latents fail).
     for round_index in range(4):
         n = max(4 * k, 16) * (2**round_index)
@@ -112,7 +143,7 @@ def variants_make(
         scale = spread * (1.0 + 0.5 * round_index)
         z = mu + scale * std * eps
         decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator,
-                                 keep_words=must_keep)
+                                 keep_words=must_keep, anchor_words=anchors)
         removed["decoded"] += len(decoded)
         fresh = []
         for candidate in decoded:
@@ -132,7 +163,8 @@ def variants_make(
         for candidate in fresh:
             reason = variant_rejection(candidate, attributes=attributes, max_perplexity=max_perplexity,
                                        perplexity=perplexities.get(candidate), similarity=similarities[candidate],
-                                       bleu=sentence_bleu(candidate, [text]), model=model, source=text)
+                                       bleu=sentence_bleu(candidate, [text]), model=model, source=text,
+                                       grounded=grounded)
             if reason:
                 removed[reason] += 1
             else:
@@ -309,7 +341,7 @@ def variants_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             f"No variant passed among {removed['decoded']} decoded: {removed['missing_must_keep']} dropped a must-keep "
             f"word ({', '.join(params.get('must_keep') or []) or 'none given'}), {removed['broken']} had a broken or "
             f"invented word, {removed['copy_check']} failed the copy "
-            f"checker, {removed['not_fluent']} were not fluent (perplexity above GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = "
+            f"checker, {removed['ungrounded']} stated what the text does not, {removed['not_fluent']} were not fluent (perplexity above GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = "
             f"{settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY:g}), {removed['drifted']} drifted from the text's meaning, "
             f"{removed['too_close']} repeated its words; try fewer must-keep words or another spread.",
             code="no_variants",

@@ -214,12 +214,14 @@ def latents_decode(
     generator: torch.Generator | None = None,
     batch_size: int = 256,
     keep_words: Sequence[str] = (),
+    anchor_words: Sequence[str] = (),
 ) -> list[str]:
-    """``keep_words``: words the pretrained VAE's decoder is guided to write (the GRU VAE's is not)."""
+    """``keep_words``: words the pretrained VAE's decoder is guided to write, ``anchor_words``:
+    words it is nudged towards (the GRU VAE's decoder is not guided)."""
     if model.parts is not None:
         return latents_texts(model.parts, z, decoding=decoding, temperature=temperature, top_k=top_k,
                              generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype,
-                             keep_words=keep_words)
+                             keep_words=keep_words, anchor_words=anchor_words)
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         ids = model.vae.generate(

@@ -252,17 +252,18 @@ def texts_posterior(parts: OptimusParts, texts: Sequence[str], *, batch_size: in
 @torch.no_grad()
 def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "greedy", temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 64,
-                  amp_dtype: str = "", keep_words: Sequence[str] = ()) -> list[str]:
+                  amp_dtype: str = "", keep_words: Sequence[str] = (), anchor_words: Sequence[str] = ()) -> list[str]:
     """Latents -> sentences; ``keep_words``: words each sentence is guided to write
-    (``OptimusVAE.generate``'s ``keep``)."""
+    (``OptimusVAE.generate``'s ``keep``); ``anchor_words``: words it is nudged towards (its ``anchor``)."""
     model = parts.model
     device = next(model.parameters()).device
     keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
+    anchor = [keep_word_ids(parts, word) for word in anchor_words if word.strip()]
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
-                                 top_k=top_k, top_p=top_p, generator=generator, keep=keep)
+                                 top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor)
         out += ids_decode(parts, ids)
     return out
 

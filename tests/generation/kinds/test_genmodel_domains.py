@@ -63,6 +63,16 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
                              similarity=0.97, bleu=0.8) == "too_close"
     assert variant_rejection("A sling in black.", attributes=None, max_perplexity=None, perplexity=None,
                              similarity=0.9, bleu=0.2) is None
+    # a product variant with no attributes states nothing its source does not
+    source = "A black sling in recycled nylon."
+    assert variant_rejection("A beige knit scarf.", attributes=None, max_perplexity=None, perplexity=None,
+                             source=source, grounded=True) == "ungrounded"
+    assert variant_rejection("This sling is 59 EUR.", attributes=None, max_perplexity=None, perplexity=None,
+                             source=source, grounded=True) == "ungrounded"
+    assert variant_rejection("In black, this sling is made of recycled nylon.", attributes=None, max_perplexity=None,
+                             perplexity=None, source=source, grounded=True) is None
+    assert variant_rejection("A beige knit scarf.", attributes=None, max_perplexity=None, perplexity=None,
+                             source=source) is None  # the support domain's variants are not product claims
     model = genmodel_get(domain="product")
     # the tests' random LM scores every text far above 60: nothing passes, everything is counted
     items, removed = variants_make(text="This red jacket is warm and soft.", k=2, seed=0, max_perplexity=60.0,
@@ -73,6 +83,16 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
     assert removed["copy_check"] + len(items) > 0
     assert all(variant_rejection(i["text"], attributes={"name": "Aster Jacket"}, max_perplexity=None,
                                  perplexity=None) is None for i in items)
+
+
+def test_a_product_variant_is_nudged_towards_what_its_source_says_the_product_is():
+    from workers.runners.genmodels import variant_anchors
+
+    source = "The Sunday Linen Shirt by Larkspun is made from linen in sage green, and it's yours for 45 GBP."
+    anchors = variant_anchors(source, must_keep=["Larkspun", "linen"])
+    assert {"shirt", "sage", "green"} <= {a.lower() for a in anchors}
+    assert "linen" not in {a.lower() for a in anchors}  # a must-keep word is guided already
+    assert variant_anchors("Sunday plans, sorted.") == []
 
 
 def test_variants_job_with_attributes_validates_them(api_for, optimus_genmodel):  # noqa: F811

@@ -208,3 +208,17 @@ def test_decoding_guided_to_keep_a_word_writes_it_whole_once(strategy):
     assert guided[2, 13] == 2.0 and guided[2, 21] == 2.0
     plain = model.generate(z, strategy=strategy, generator=torch.Generator().manual_seed(1))
     assert plain != rows
+
+
+def test_anchor_words_are_nudged_not_forced():
+    """An anchor (a variant's source's product type) gets a small bonus and a begun anchor only
+    that bonus on its next token, so the decoder may still write something else."""
+    keep = [[[13, 14, 15]]]
+    logits = torch.zeros(2, VOCAB)
+    nudged = OptimusVAE._guide(logits.clone(), [[5, 13], [5]], keep, 3.0, complete=3.0)
+    assert nudged[0, 14] == 3.0 and nudged[1, 13] == 3.0 and nudged.sum() == 6.0
+    model = tiny_optimus().eval()
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(5))
+    plain = model.generate(z, strategy="greedy")
+    anchored = model.generate(z, strategy="greedy", anchor=[[[21]]], anchor_bonus=50.0)
+    assert sum(21 in ids for ids in anchored) > sum(21 in ids for ids in plain)
