@@ -23,7 +23,7 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     assert "demo-agent" in out and "demo-admin" in out
     assert Conversation.objects.count() == 2
     # the demo shop's FAQ beside them: what the conversations do not answer (a late parcel, ...)
-    assert KnowledgeDoc.objects.filter(source="acme_faq").count() == 8
+    assert KnowledgeDoc.objects.filter(source="acme_faq").count() == 13
     assert KnowledgeDoc.objects.filter(external_id="faq-late-delivery", tags__0="track_order").exists()
     trainings = Job.objects.filter(queue="train").order_by("created_at")
     # the quick MiniLM classifier first, the all-mpnet-base-v2 one after it, both promoted if better
@@ -39,7 +39,7 @@ def test_demo_setup_seeds_users_knowledge_and_one_training_per_missing_model(set
     assert AlertRule.objects.count() == 2 and not Job.objects.filter(kind="sentiment_score").exists()
 
     call_command("demo_setup")  # idempotent: nothing imported or queued twice
-    assert Conversation.objects.count() == 2 and KnowledgeDoc.objects.count() == 8
+    assert Conversation.objects.count() == 2 and KnowledgeDoc.objects.count() == 13
     assert Job.objects.filter(queue="train").count() == 3
     assert NewsItem.objects.count() == demo_items and AlertRule.objects.count() == 2
     call_command("demo_setup", "--no-seed")
