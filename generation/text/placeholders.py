@@ -13,6 +13,8 @@ PLACEHOLDER = re.compile(r"\{\{\s*([^{}\n]{1,64}?)\s*\}\}")
 
 # What a model writes for a placeholder: {{Name}}, {Name}}, {{ Name }, {{Name}}} ...
 _LOOSE_PLACEHOLDER = re.compile(r"\{+\s*([A-Za-z][A-Za-z0-9 _\-/']{0,62}?)\s*\}+")
+# Some answers write a placeholder in square brackets: "[Customer Support Phone Number]", "[Live Chat]".
+_BRACKET_PLACEHOLDER = re.compile(r"\[((?:[A-Z][a-z]+ ){1,5}[A-Z][a-z]+)\]")
 
 
 _MASK_NAMES = {
@@ -66,8 +68,10 @@ def placeholders_unfilled(text: str) -> list[str]:
 
 
 def placeholders_normalise(text: str) -> str:
-    """Loose brace spellings to ``{{Name}}``; masked personal data (``[ORDER_ID]``) to a placeholder."""
+    """Loose brace spellings and bracketed Title Case names ("[Live Chat]") to ``{{Name}}``;
+    masked personal data (``[ORDER_ID]``) to a placeholder."""
     text = _LOOSE_PLACEHOLDER.sub(lambda m: "{{" + m.group(1).strip() + "}}", text)
+    text = _BRACKET_PLACEHOLDER.sub(lambda m: "{{" + m.group(1) + "}}", text)
 
     def name(match: re.Match) -> str:
         kind = match.group(1)
@@ -78,15 +82,32 @@ def placeholders_normalise(text: str) -> str:
     return _MASK_TOKEN.sub(name, text)
 
 
-_FIGURE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
+_FIGURE = re.compile(r"(?<![\w.,+])\d+(?:[.,]\d+)*(?![\w])")
+
+
+# A list's step number: "1." or "2)" first in the text, on a line or after a clause.
+_STEP = re.compile(r"(?:^|(?<=\n)|(?<=[:;,.!?] ))\s*(\d{1,2})[.)](?=\s)")
+
+
+def _figures(text: str) -> tuple[list[tuple[str, bool]], bool]:
+    """(each figure of ``text`` with whether it numbers a list step, whether any does)."""
+    steps = {m.start(1) for m in _STEP.finditer(text)}
+    return [(m.group(0), m.start() in steps) for m in _FIGURE.finditer(text)], bool(steps)
 
 
 def figures_unbacked(text: str, known: Sequence[str]) -> list[str]:
     """The figures of ``text`` (1- and 2-digit numbers too: "a 10-year warranty", "within 5
     days", "20%") that none of the ``known`` texts holds as a number, in text order. A list's
-    step numbers ("1.") count only where nothing known has them either."""
-    have = {m.group(0) for t in known for m in _FIGURE.finditer(t or "")}
-    return [m.group(0) for m in _FIGURE.finditer(text) if m.group(0) not in have]
+    step numbers ("1.") back no figure ("within 1 week" where a source says 30 days in its
+    step "1.") and count only where nothing known numbers its steps either."""
+    have: set[str] = set()
+    known_steps = False
+    for source in known:
+        figures, has_steps = _figures(source or "")
+        have |= {figure for figure, step in figures if not step}
+        known_steps |= has_steps
+    figures, _ = _figures(text)
+    return [figure for figure, step in figures if figure not in have and not (step and known_steps)]
 
 
 def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:

@@ -194,13 +194,21 @@ def reply_format(text: str, *, channel: str, tone: str, name: str | None) -> str
 # --- prompt -----------------------------------------------------------------------------------
 
 
+# A list's first item on its own line ("1. Log in", "- Open", "• Choose").
+_LIST_START = re.compile(r"\n[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]")
+
+
 def answer_split(text: str) -> tuple[str, str]:
-    """(opening, body) of an answer: its first paragraph and the rest; a one-paragraph answer
-    splits after its first sentence."""
+    """(opening, body) of an answer: its first paragraph and the rest, the first paragraph ending
+    where a list begins ("Here is what usually causes it:\n1. ..." keeps its list in the body);
+    a one-paragraph answer splits after its first sentence."""
     text = text.strip()
     head, sep, rest = text.partition("\n\n")
     if not sep:
         head, sep, rest = text.partition("\n")
+    listed = _LIST_START.search(head)
+    if listed and head[: listed.start()].strip():
+        head, sep, rest = head[: listed.start()], "\n", head[listed.start() :] + sep + rest
     if sep and rest.strip():
         return head.strip(), rest.strip()
     first = SENTENCE_END.search(text)

@@ -34,8 +34,19 @@ def test_a_long_order_number_masked_as_a_phone_or_card_becomes_the_order_placeho
     assert placeholders_normalise("call us on [PHONE]") == "call us on {{Phone Number}}"
 
 
+def test_a_placeholder_in_square_brackets_is_a_placeholder():
+    assert placeholders_normalise("call [Customer Support Phone Number] or use [Live Chat].") == (
+        "call {{Customer Support Phone Number}} or use {{Live Chat}}.")
+    assert placeholders_normalise("between [X to Y] hours, see [Note] and [ORDER_ID]") == (
+        "between [X to Y] hours, see [Note] and {{Order Number}}")
+
+
 def test_figures_no_source_states_are_found_small_ones_too():
     known = ["Every product has a 2-year warranty; repairs take 2 to 3 weeks.", "1. Log in. 2. Open the order."]
     assert figures_unbacked("A 10-year warranty, 20% off, 3.5 kg, order 00012.", known) == ["10", "20", "3.5", "00012"]
     assert figures_unbacked("Our 2-year warranty covers it: 1. Log in, 2. repairs take 3 weeks.", known) == []
     assert figures_unbacked("{{Order Number}} and [ORDER_ID] and v2", []) == []
+    # a source's step numbers back no figure: "within 1 week" where the doc says 30 days
+    doc = ["You can exchange within 30 days.\n\nTo exchange an item:\n1. Log in.\n2. Choose Exchange."]
+    assert figures_unbacked("Of course, you can exchange the jacket within 1 week.", doc) == ["1"]
+    assert figures_unbacked("Sure, within 30 days:\n1. Log in.\n2. Choose Exchange.", doc) == []

@@ -10,6 +10,7 @@ from generation.text.repetition import repeated_ngram
 from workers.runners.reply import (
     HOLDING_REPLY,
     ReplyRequest,
+    answer_split,
     lead_first,
     replies_draft,
     reply_candidates,
@@ -93,6 +94,19 @@ def test_opening_plus_answer_body_without_repeats():
     assert not processed.fallback
     assert processed.text.startswith("I understand you want to cancel order {{Order Number}}.\n\n1. Sign in")
     assert repeated_ngram(processed.text) is None
+
+
+def test_an_answer_whose_first_paragraph_holds_a_list_keeps_the_list_in_its_body():
+    """The opening is at most two sentences: a list inside the first paragraph went with it."""
+    answer = ("I'm sorry that your code is not working. Here is what usually causes it:\n1. It has expired.\n"
+              "2. The basket is under the minimum.\n\nIf none applies, reply with the code.")
+    opening, body = answer_split(answer)
+    assert opening == "I'm sorry that your code is not working. Here is what usually causes it:"
+    assert body.startswith("1. It has expired.\n2. The basket") and body.endswith("reply with the code.")
+    assert answer_split("Sure.\n\n1. Log in.\n2. Open it.") == ("Sure.", "1. Log in.\n2. Open it.")
+    processed = reply_postprocess(opening, finish_reason="stop", sources=[answer], message="my code fails", context={},
+                                  body=body)
+    assert "1. It has expired.\n2. The basket is under the minimum." in processed.text
 
 
 def test_one_line_ending_style_in_a_draft_joined_from_a_model_opening_and_a_windows_answer():
