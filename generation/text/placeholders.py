@@ -110,6 +110,22 @@ def figures_unbacked(text: str, known: Sequence[str]) -> list[str]:
     return [figure for figure, step in figures if figure not in have and not (step and known_steps)]
 
 
+# Words that refuse or deny ("there is no refund available for Klarna", "unfortunately, the
+# website doesn't allow you"): an opening the model wrote must not turn down what no source does.
+_REFUSAL = re.compile(
+    r"\b(?:unfortunately|unable to|not able to|cannot|can't|can not|won't be able|no longer|must inform you|"
+    r"(?:is|are) not (?:available|possible|eligible|allowed|supported)|there (?:is|are) no|doesn't allow|does not allow)\b",
+    re.IGNORECASE,
+)
+
+
+def refusals_unbacked(text: str, known: Sequence[str]) -> list[str]:
+    """The refusing or denying phrases of ``text`` ("unfortunately", "there is no", "cannot",
+    ...) that none of the ``known`` texts uses, lower-cased, in text order."""
+    have = {m.group(0).lower() for t in known for m in _REFUSAL.finditer(t or "")}
+    return [m.group(0).lower() for m in _REFUSAL.finditer(text) if m.group(0).lower() not in have]
+
+
 def invented_values_replace(text: str, known: Sequence[str]) -> tuple[str, list[str]]:
     """Replace the values in ``text`` (numbers, ids, e-mails, URLs, phones) that none of the
     ``known`` texts contains with a placeholder; returns the text and the values replaced."""

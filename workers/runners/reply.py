@@ -33,7 +33,8 @@ One reply job, in order:
    context wins; case-insensitive names; unknown ones stay visible as ``{{Name}}`` and are listed
    in ``metadata.unfilled_placeholders``); with the opening prompt, an opening that drifted from
    the message (less similar to it than the best answer's own opening) or states a figure no
-   source, message or value states (``figures_unbacked``) is replaced by the latter,
+   source, message or value states (``figures_unbacked``) or turns the customer down where no
+   source does (``refusals_unbacked``: "there is no refund available for Klarna") is replaced by the latter,
    and the body loses every sentence that would repeat a word 4-gram;
    A message no source answers gets a holding reply instead of the model's unaided text
    (``GENAI_REPLY_WITHOUT_SOURCES``; ``metadata.no_source``), which the agent page points out;
@@ -72,6 +73,7 @@ from generation.text.placeholders import (
     placeholders_fill,
     placeholders_normalise,
     placeholders_unfilled,
+    refusals_unbacked,
 )
 from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
 from generation.text.sentences import SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
@@ -533,7 +535,10 @@ def reply_candidates(
         for i, vector in enumerate(vectors[2:]):
             # An opening that states a figure no source, message or value states ("a 10-year
             # warranty" where the doc says 2) promises what the business did not: the answer's own.
-            if float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known):
+            # So does one that turns the customer down where no source does ("there is no refund
+            # available for Klarna").
+            if (float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known)
+                    or refusals_unbacked(raws[i], known)):
                 raws[i], drifted[i] = top_opening, True
     holding = holding_reply_due(request)
     if holding:

@@ -2,6 +2,7 @@
 
 from generation.text.placeholders import (
     figures_unbacked,
+    refusals_unbacked,
     invented_values_replace,
     placeholders_fill,
     placeholders_normalise,
@@ -50,3 +51,13 @@ def test_figures_no_source_states_are_found_small_ones_too():
     doc = ["You can exchange within 30 days.\n\nTo exchange an item:\n1. Log in.\n2. Choose Exchange."]
     assert figures_unbacked("Of course, you can exchange the jacket within 1 week.", doc) == ["1"]
     assert figures_unbacked("Sure, within 30 days:\n1. Log in.\n2. Choose Exchange.", doc) == []
+
+
+def test_an_opening_that_turns_the_customer_down_where_no_source_does_is_found():
+    known = ["We refund within 2 working days of your return reaching our warehouse.", "can I get a refund?"]
+    assert refusals_unbacked("However, I must inform you that there is no refund available for Klarna.", known) == [
+        "must inform you", "there is no"]
+    assert refusals_unbacked("Unfortunately, the website doesn't allow you to log in.", known) == [
+        "unfortunately", "doesn't allow"]
+    assert refusals_unbacked("I'm happy to help with your refund.", known) == []
+    assert refusals_unbacked("Unfortunately we cannot change it.", ["Unfortunately, we cannot change a dispatched order."]) == []
