@@ -2,10 +2,10 @@
 
 from generation.text.placeholders import (
     figures_unbacked,
-    refusals_unbacked,
     invented_values_replace,
     placeholders_fill,
     placeholders_normalise,
+    refusals_unbacked,
 )
 
 
