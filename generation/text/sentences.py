@@ -45,6 +45,8 @@ def line_ends_normalise(text: str) -> str:
 
 _LIST_ITEM = r"(?:\d+[.)]|[-*\u2022])\s"
 _LIST_THEN_TEXT = re.compile(rf"^({_LIST_ITEM}[^\n]*)\n(?!\n|\s*{_LIST_ITEM})(?=\S)", re.MULTILINE)
+# A list's item at the start of a line after the first ("...causes it:\n1. ...").
+LIST_START = re.compile(rf"\n[ \t]*{_LIST_ITEM}")
 
 
 def list_end_paragraph(text: str) -> str:

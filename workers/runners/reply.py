@@ -76,7 +76,7 @@ from generation.text.placeholders import (
     refusals_unbacked,
 )
 from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
-from generation.text.sentences import SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
+from generation.text.sentences import LIST_START, SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
 
 TONE_WORDS = {
     "neutral": "clear and helpful",
@@ -196,10 +196,6 @@ def reply_format(text: str, *, channel: str, tone: str, name: str | None) -> str
 # --- prompt -----------------------------------------------------------------------------------
 
 
-# A list's first item on its own line ("1. Log in", "- Open", "• Choose").
-_LIST_START = re.compile(r"\n[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]")
-
-
 def answer_split(text: str) -> tuple[str, str]:
     """(opening, body) of an answer: its first paragraph and the rest, the first paragraph ending
     where a list begins ("Here is what usually causes it:\n1. ..." keeps its list in the body);
@@ -208,7 +204,7 @@ def answer_split(text: str) -> tuple[str, str]:
     head, sep, rest = text.partition("\n\n")
     if not sep:
         head, sep, rest = text.partition("\n")
-    listed = _LIST_START.search(head)
+    listed = LIST_START.search(head)
     if listed and head[: listed.start()].strip():
         head, sep, rest = head[: listed.start()], "\n", head[listed.start() :] + sep + rest
     if sep and rest.strip():
