@@ -92,19 +92,14 @@ def engine_build(lm, decoder_class, on_step):
     from django.conf import settings
 
     from workers.ml.lm import eos_token_ids
-    from workers.runtime import engine as engine_module
+    from workers.runtime.engine import Engine
 
-    original = engine_module.BatchDecoder
-    engine_module.BatchDecoder = decoder_class  # the engine builds its decoder in __init__
-    try:
-        return engine_module.Engine(
-            lm.model, lm.tokenizer, eos_ids=eos_token_ids(lm.model, lm.tokenizer),
-            max_rows=settings.GENAI_ENGINE_MAX_ROWS, max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
-            prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
-            prefix_cache_tokens=settings.GENAI_ENGINE_PREFIX_CACHE_TOKENS, on_step=on_step,
-        )
-    finally:
-        engine_module.BatchDecoder = original
+    decoder = decoder_class(
+        lm.model, lm.tokenizer, eos_ids=eos_token_ids(lm.model, lm.tokenizer),
+        prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK, prefix_cache_tokens=settings.GENAI_ENGINE_PREFIX_CACHE_TOKENS,
+    )
+    return Engine(decoder, max_rows=settings.GENAI_ENGINE_MAX_ROWS,
+                  max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS, on_step=on_step)
 
 
 def run(lm, decoder_class, args, prompts: list[list[int]]) -> dict:

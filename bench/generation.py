@@ -25,7 +25,7 @@ user; QUESTION is a 59-token customer-support question (89 prompt tokens with th
 template). The other sampling parameters are the API's defaults (top_p 0.95, top_k 50,
 repetition_penalty 1.1); the baseline uses exactly the parameters the API validated.
 
-Pipeline (per engine, ``--engine batched|sequential|both``): gunicorn and a Celery worker
+Pipeline (per engine, ``--engine batched|llamacpp|sequential``, or several with commas): gunicorn and a Celery worker
 (``-P threads -c 16``, ``GENAI_ENGINE=<engine>``, ``GENAI_LM_MODEL=smollm2``) as subprocesses
 (bench/harness.py). Warm-up: over-long prompts (400, no job) make every web process load the
 tokenizer, then one job loads the model (load time from the worker's "loaded ... in X s" log
@@ -112,9 +112,9 @@ def args_parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--engine",
-        choices=("batched", "sequential", "both"),
         default="batched",
-        help="GENAI_ENGINE of the worker; both: one worker after the other",
+        help="GENAI_ENGINE of the worker: batched, llamacpp or sequential, or several separated by commas "
+             "(one worker after the other); both: batched,sequential",
     )
     p.add_argument("--concurrency", default="1,4,16", help="comma-separated numbers of requests in flight")
     p.add_argument("--rounds", type=int, default=3, help="jobs per client thread at each concurrency")
@@ -140,7 +140,9 @@ def args_parse() -> argparse.Namespace:
     if args.baseline_runs < 2:
         p.error("--baseline-runs must be at least 2")
     args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    args.engines = ["batched", "sequential"] if args.engine == "both" else [args.engine]
+    args.engines = ["batched", "sequential"] if args.engine == "both" else [e.strip() for e in args.engine.split(",")]
+    if unknown := [e for e in args.engines if e not in ("auto", "batched", "llamacpp", "sequential")]:
+        p.error(f"--engine: unknown {', '.join(unknown)}")
     return args
 
 

@@ -33,7 +33,7 @@ def _worker_init(sender=None, **kwargs) -> None:
 
 
 def torch_threads_plan(*, consumed: set[str]) -> bool:
-    """A worker that serves the LM (the ``gpu`` queue) on CPU with the batched engine keeps the
+    """A worker that serves the LM (the ``gpu`` queue) on CPU with the engine (not sequential) keeps the
     engine thread the process's only multi-threaded torch user (``workers.runtime.device``);
     True if it does."""
     import torch
@@ -41,7 +41,7 @@ def torch_threads_plan(*, consumed: set[str]) -> bool:
 
     from workers.runtime.device import device_get, torch_threads_isolate
 
-    if not settings.GENAI_ENGINE_THREAD_ISOLATION or settings.GENAI_ENGINE != "batched" or "gpu" not in consumed:
+    if not settings.GENAI_ENGINE_THREAD_ISOLATION or settings.GENAI_ENGINE == "sequential" or "gpu" not in consumed:
         return False
     if getattr(device_get().device, "type", "cpu") != "cpu":
         return False

@@ -313,8 +313,17 @@ GENAI_TORCH_THREADS = env.int("GENAI_TORCH_THREADS", default=0)  # CPU threads p
 # process made each decoding step 1.6x slower (workers/runtime/device.py).
 GENAI_ENGINE_THREAD_ISOLATION = env.bool("GENAI_ENGINE_THREAD_ISOLATION", default=True)
 # batched: one engine thread per worker process decodes all its jobs together (continuous
-# batching); sequential: one transformers generate() at a time (the baseline).
-GENAI_ENGINE = env("GENAI_ENGINE", default="batched")
+# batching); llamacpp: the same engine, with llama.cpp decoding while it holds at most
+# GENAI_LLAMACPP_MAX_ROWS rows (its step is the faster for one row on the CPU, transformers' int4
+# step from three on: docs/benchmarks.md); it needs llama-cpp-python (bench/requirements.txt) and
+# the model's GGUF, else it is batched with a warning; auto: llamacpp where it can serve, batched
+# elsewhere (no warning); sequential: one transformers generate() at a time (the baseline).
+GENAI_ENGINE = env("GENAI_ENGINE", default="auto")
+GENAI_LLAMACPP_MAX_ROWS = env.int("GENAI_LLAMACPP_MAX_ROWS", default=1)  # >= GENAI_ENGINE_MAX_ROWS: llama.cpp alone
+# The KV cells of the llama.cpp context, allocated at load and shared by its rows and kept
+# prefixes (SmolLM2 in f16: 23 kB per cell, so 4,096 cells = 94 MB): a lone request's prompt and
+# new tokens at most (GENAI_MAX_PROMPT_TOKENS + GENAI_MAX_NEW_TOKENS); kept prefixes give way.
+GENAI_LLAMACPP_CONTEXT_TOKENS = env.int("GENAI_LLAMACPP_CONTEXT_TOKENS", default=4096)
 GENAI_ENGINE_MAX_ROWS = env.int("GENAI_ENGINE_MAX_ROWS", default=16)  # candidates decoding at once
 GENAI_ENGINE_MAX_CACHED_TOKENS = env.int("GENAI_ENGINE_MAX_CACHED_TOKENS", default=32_768)  # padded KV cache
 GENAI_ENGINE_PREFILL_CHUNK = env.int("GENAI_ENGINE_PREFILL_CHUNK", default=256)  # prompt tokens per step

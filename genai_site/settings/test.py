@@ -21,6 +21,9 @@ GENAI_LM_MODEL = env("GENAI_LM_MODEL", default=str(VAR_DIR / "test-models" / "ti
 GENAI_JOB_HEARTBEAT_SECONDS = env.float("GENAI_JOB_HEARTBEAT_SECONDS", default=60.0)
 GENAI_CPU_DTYPE = "float32"  # the batching tests compare outputs token for token
 GENAI_CPU_WEIGHTS = "dense"
+# The same engine on every machine, llama-cpp-python installed or not (the llama.cpp decoder has its
+# own tests: tests/workers/runtime/test_engine.py).
+GENAI_ENGINE = "batched"
 # The tiny random LM finds every text equally unlikely (perplexity ~ its vocabulary): no variant
 # would pass the fluency filter; the tests of the filter set their own threshold.
 GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY", default=1e12)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
-
 from generation.lm import chat_input_ids
 from generation.runner import CandidateResult, JobResult, RunnerContext
 from generation.structured import response_format_grammar
 from workers.ml.decoding import SamplingParams
 from workers.runtime.completions import completions_run
+from workers.runtime.models import engine_name
 
 
 def generate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
@@ -56,6 +55,6 @@ def generate_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             "device": lm.device,
             "dtype": lm.dtype,
             "weights": lm.weights,
-            "engine": settings.GENAI_ENGINE,
+            "engine": engine_name(lm),
         },
     )

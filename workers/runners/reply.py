@@ -592,6 +592,7 @@ def reply_candidates(
 
 def reply_run(*, params: dict, ctx: RunnerContext) -> JobResult:
     from workers.runtime.adapters import lm_for
+    from workers.runtime.models import engine_name
 
     started = time.monotonic()
     lm = lm_for(params.get("model"), purpose="reply")
@@ -608,7 +609,7 @@ def reply_run(*, params: dict, ctx: RunnerContext) -> JobResult:
             "seconds": round(seconds, 4),
             "sources": len(request.hits),
             "device": lm.device,
-            "engine": settings.GENAI_ENGINE,
+            "engine": engine_name(lm),
         },
     )
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from workers.ml.batching import BatchDecoder, BatchRequest
+from workers.ml.batching import BatchRequest, RowSampler
 from workers.ml.decoding import Completion, SamplingParams
 
 logger = logging.getLogger(__name__)
@@ -75,10 +75,13 @@ class GenerationHandle:
 
 
 class Engine:
-    def __init__(self, model, tokenizer, *, eos_ids: set[int], max_rows: int, max_cached_tokens: int,
-                 prefill_chunk: int, prefix_cache_tokens: int = 0, on_step=None):
-        self.decoder = BatchDecoder(model, tokenizer, eos_ids=eos_ids, prefill_chunk=prefill_chunk,
-                                    prefix_cache_tokens=prefix_cache_tokens)
+    """``decoder``: a ``workers.ml.batching.RowSampler`` decoder (``BatchDecoder`` on transformers,
+    ``workers.ml.llamacpp.LlamaCppDecoder`` on llama.cpp); the engine schedules, the decoder computes."""
+
+    def __init__(self, decoder: RowSampler, *, max_rows: int, max_cached_tokens: int, on_step=None,
+                 name: str = "batched"):
+        self.decoder = decoder
+        self.name = name  # what a job's usage reports: batched, llamacpp
         self.max_rows = max_rows
         self.max_cached_tokens = max_cached_tokens
         self._waiting: collections.deque[GenerationHandle] = collections.deque()
@@ -135,6 +138,7 @@ class Engine:
                         return
                     self._wake.wait()
                 self._admit()
+                self.decoder.queued_rows = sum(h.request.params.n for h in (*self._waiting, *self._prefilling))
             try:
                 started = time.perf_counter()
                 self._step()
@@ -145,11 +149,7 @@ class Engine:
                 for handle in [*self._running, *self._prefilling]:
                     handle._finish(None, exc)
                 self._running, self._prefilling = [], collections.deque()
-                self.decoder = BatchDecoder(
-                    self.decoder.model, self.decoder.tokenizer, eos_ids=self.decoder.eos_ids,
-                    prefill_chunk=self.decoder.prefill_chunk, prefix_cache_tokens=self.decoder.prefix_cache_tokens,
-                    step=self.decoder.step,
-                )
+                self.decoder.reset()
 
     def _admit(self) -> None:
         """Move waiting requests to prefill while rows and cache budget allow (FIFO)."""
@@ -195,6 +195,7 @@ class Engine:
             request = handle.request
             if request.cancelled:
                 self._prefilling.popleft()
+                self.decoder.release(request)
                 handle._finish([])
                 continue
             self.decoder.prefix_attach(request)

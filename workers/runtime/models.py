@@ -64,7 +64,7 @@ def lm_get(name: str | None = None) -> LoadedLM:
         device = device_get()
         model = lm_load(directory, device)
         tokenizer = tokenizer_get(name)
-        engine = engine_build(model, tokenizer)
+        engine = engine_build(model, tokenizer, gguf=_gguf_of(name))
         seconds = time.monotonic() - started
         metrics.model_loaded(model=Path(directory).name, seconds=seconds)
         logger.info(
@@ -83,6 +83,12 @@ def lm_get(name: str | None = None) -> LoadedLM:
             lock=threading.Lock(),
         )
         return _loaded[name]
+
+
+def _gguf_of(name: str) -> Path | None:
+    """The GGUF file the model ``name`` was converted from (SmolLM2's shipped Q4_1), if it has one."""
+    directory, gguf = lm_source(name)
+    return directory / gguf if gguf else None
 
 
 @model_building
@@ -194,23 +200,72 @@ def _int4_cached_load(directory: Path, cache: Path, dtype):
     return model.eval()
 
 
-def engine_build(model, tokenizer):
-    """The continuous-batching engine for ``model`` (GENAI_ENGINE=batched), else None."""
-    if settings.GENAI_ENGINE != "batched":
+ENGINES = ("auto", "batched", "llamacpp", "sequential")
+
+
+def engine_build(model, tokenizer, *, gguf: Path | None = None):
+    """The continuous-batching engine for ``model`` (GENAI_ENGINE=batched, llamacpp or auto), else
+    None. ``llamacpp`` adds llama.cpp on ``gguf`` (the base model's own file) where
+    llama-cpp-python is installed and the model runs on the CPU: it decodes while the engine has
+    at most GENAI_LLAMACPP_MAX_ROWS rows (``workers.ml.llamacpp.HandoffDecoder``); a model without
+    a GGUF (a merged adapter, a test model) or a machine without llama.cpp gets transformers alone
+    (``auto``: silently)."""
+    from workers.runtime.device import DeviceSettingError
+
+    if settings.GENAI_ENGINE not in ENGINES:
+        raise DeviceSettingError(f"GENAI_ENGINE={settings.GENAI_ENGINE!r} is not one of {', '.join(ENGINES)}")
+    if settings.GENAI_ENGINE == "sequential":
         return None
     from generation import metrics
+    from workers.ml.batching import BatchDecoder
     from workers.ml.lm import eos_token_ids
     from workers.runtime.engine import Engine
 
+    eos_ids = eos_token_ids(model, tokenizer)
+    common = {"eos_ids": eos_ids, "prefill_chunk": settings.GENAI_ENGINE_PREFILL_CHUNK,
+              "prefix_cache_tokens": settings.GENAI_ENGINE_PREFIX_CACHE_TOKENS}
+    max_rows, max_cached_tokens = settings.GENAI_ENGINE_MAX_ROWS, settings.GENAI_ENGINE_MAX_CACHED_TOKENS
+    decoder, name = BatchDecoder(model, tokenizer, **common), "batched"
+    if settings.GENAI_ENGINE in ("auto", "llamacpp") and (fast := _llamacpp_decoder(model, tokenizer, gguf, common)):
+        from workers.ml.llamacpp import HandoffDecoder
+
+        decoder, name = HandoffDecoder(fast, decoder, fast_rows=settings.GENAI_LLAMACPP_MAX_ROWS), "llamacpp"
+        if settings.GENAI_LLAMACPP_MAX_ROWS >= max_rows:  # llama.cpp serves everything: its cells bound admission
+            max_cached_tokens = min(max_cached_tokens, fast.context_tokens)
     return Engine(
-        model,
-        tokenizer,
-        eos_ids=eos_token_ids(model, tokenizer),
-        max_rows=settings.GENAI_ENGINE_MAX_ROWS,
-        max_cached_tokens=settings.GENAI_ENGINE_MAX_CACHED_TOKENS,
-        prefill_chunk=settings.GENAI_ENGINE_PREFILL_CHUNK,
-        prefix_cache_tokens=settings.GENAI_ENGINE_PREFIX_CACHE_TOKENS,
+        decoder,
+        name=name,
+        max_rows=max_rows,
+        max_cached_tokens=max_cached_tokens,
         on_step=lambda seconds, rows, waiting: metrics.engine_stepped(seconds=seconds, rows=rows, waiting=waiting),
+    )
+
+
+def engine_name(lm: LoadedLM) -> str:
+    """What serves ``lm``'s jobs (a job's ``usage.engine``): batched, llamacpp or sequential."""
+    return lm.engine.name if lm.engine is not None else "sequential"
+
+
+def _llamacpp_decoder(model, tokenizer, gguf: Path | None, common: dict):
+    """A ``LlamaCppDecoder`` on ``gguf``, or None (with the reason logged) where it cannot serve."""
+    from workers.ml import llamacpp
+
+    reason = None
+    if gguf is None:
+        reason = "the model has no GGUF file (a merged adapter or a test model)"
+    elif next(model.parameters()).device.type != "cpu":
+        reason = "the model runs on a GPU (this llama.cpp build is the CPU one)"
+    elif not llamacpp.available():
+        reason = "llama-cpp-python is not installed (bench/requirements.txt builds it)"
+    if reason:
+        logger.log(logging.WARNING if settings.GENAI_ENGINE == "llamacpp" else logging.INFO,
+                   "GENAI_ENGINE=%s: serving %s with the transformers decoder alone: %s", settings.GENAI_ENGINE,
+                   getattr(model.config, "name_or_path", "the model"), reason)
+        return None
+    return llamacpp.LlamaCppDecoder(
+        str(gguf), tokenizer, threads=settings.GENAI_TORCH_THREADS or None,
+        max_sequences=min(settings.GENAI_LLAMACPP_MAX_ROWS, settings.GENAI_ENGINE_MAX_ROWS), context_tokens=settings.GENAI_LLAMACPP_CONTEXT_TOKENS,
+        **common,
     )
 
 

@@ -27,6 +27,10 @@ def _decoder(lm, prefill_chunk=256):
     return BatchDecoder(lm.model, lm.tokenizer, eos_ids=eos_token_ids(lm.model, lm.tokenizer), prefill_chunk=prefill_chunk)
 
 
+def _engine(lm, *, max_rows, prefill_chunk):
+    return Engine(_decoder(lm, prefill_chunk), max_rows=max_rows, max_cached_tokens=10_000)
+
+
 def _drive(decoder, requests, *, join_every=0):
     """Prefill one chunk and decode one step per iteration; a request joins every
     ``join_every`` steps (0: as soon as possible)."""
@@ -126,8 +130,7 @@ def test_cached_tokens_count_the_cache_buffers_spare_room_not_only_the_live_rows
 
 
 def test_engine_serves_concurrent_requests_streams_and_cancels(tiny):
-    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=4,
-                    max_cached_tokens=10_000, prefill_chunk=8)
+    engine = _engine(tiny, max_rows=4, prefill_chunk=8)
     handles = [engine.submit(_ids(tiny, p), GREEDY) for p in PROMPTS]
     endless = engine.submit(_ids(tiny, "Count:"), SamplingParams(max_new_tokens=10_000, temperature=0.0))
     for prompt, handle in zip(PROMPTS, handles, strict=True):
@@ -143,8 +146,7 @@ def test_engine_serves_concurrent_requests_streams_and_cancels(tiny):
 
 
 def test_engine_queues_requests_beyond_its_row_cap(tiny):
-    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
-                    max_cached_tokens=10_000, prefill_chunk=256)
+    engine = _engine(tiny, max_rows=2, prefill_chunk=256)
     handles = [engine.submit(_ids(tiny, PROMPTS[0]), SamplingParams(max_new_tokens=8, temperature=0.0, n=2))
                for _ in range(3)]
     results = [h.result() for h in handles]
@@ -153,8 +155,7 @@ def test_engine_queues_requests_beyond_its_row_cap(tiny):
 
 
 def test_a_waiting_task_thread_wakes_for_the_first_text_not_at_its_next_flush(tiny):
-    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
-                    max_cached_tokens=10_000, prefill_chunk=256)
+    engine = _engine(tiny, max_rows=2, prefill_chunk=256)
     handle = engine.submit(_ids(tiny, "Count:"), SamplingParams(max_new_tokens=10_000, temperature=0.0))
     done = handle.wait(60, for_text=True)  # returns with the first text, long before 60 s
     deltas, tokens = handle.drain()
@@ -162,6 +163,25 @@ def test_a_waiting_task_thread_wakes_for_the_first_text_not_at_its_next_flush(ti
     handle.cancel()
     assert handle.wait(60, for_text=True) or handle.wait(10)  # wakes for text or for the end
     assert handle.result()[0].finish_reason == "cancelled"
+
+
+def test_rows_another_decoder_started_continue_exactly_where_they_were(tiny):
+    first, second = _decoder(tiny, prefill_chunk=8), _decoder(tiny, prefill_chunk=8)
+    params = SamplingParams(max_new_tokens=20, temperature=0.9, seed=5, n=2, repetition_penalty=1.2)
+    moved = BatchRequest(prompt_ids=_ids(tiny, PROMPTS[1]), params=params)
+    while not first.prefill_step(moved):
+        pass
+    for _ in range(6):
+        first.decode_step()
+    second.prefill_step(BatchRequest(prompt_ids=_ids(tiny, PROMPTS[0]), params=GREEDY))  # a batch already running there
+    rows, first.rows = first.rows, []
+    second.adopt(rows)  # their prompts and 7 tokens each prefilled again (in chunks of 8)
+    while second.rows:
+        second.decode_step()
+    unmoved = BatchRequest(prompt_ids=_ids(tiny, PROMPTS[1]), params=params)
+    _drive(_decoder(tiny, prefill_chunk=8), [unmoved])
+    assert [c.text for c in moved.completions()] == [c.text for c in unmoved.completions()]
+    assert all(c.completion_tokens == 20 or c.finish_reason == "stop" for c in moved.completions())
 
 
 def test_prompts_prefilled_together_decode_as_they_would_alone(tiny):
@@ -183,8 +203,7 @@ def test_a_burst_of_short_prompts_is_prefilled_in_one_pass_within_the_token_budg
     monkeypatch.setattr(BatchDecoder, "prefill_many", lambda self, rs: (passes.append(len(rs)), original(self, rs))[1])
     ids = [_ids(tiny, p) for p in PROMPTS]
     budget = 2 * max(len(i) for i in ids[:2])  # room for the first two prompts, not the third
-    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=8,
-                    max_cached_tokens=10_000, prefill_chunk=max(budget, max(len(i) for i in ids)))
+    engine = _engine(tiny, max_rows=8, prefill_chunk=max(budget, max(len(i) for i in ids)))
     with engine._wake:  # submitted together: the engine sees all three at its next admission
         handles = [GenerationHandle(BatchRequest(prompt_ids=i, params=GREEDY)) for i in ids]
         engine._waiting.extend(handles)
@@ -205,8 +224,7 @@ def test_the_first_token_is_published_before_the_next_decoding_step(tiny, monkey
         return original(self)
 
     monkeypatch.setattr(BatchDecoder, "decode_step", spy)
-    engine = Engine(tiny.model, tiny.tokenizer, eos_ids=eos_token_ids(tiny.model, tiny.tokenizer), max_rows=2,
-                    max_cached_tokens=10_000, prefill_chunk=256)
+    engine = _engine(tiny, max_rows=2, prefill_chunk=256)
     with engine._wake:
         engine._waiting.append(handle)
         engine._wake.notify()
