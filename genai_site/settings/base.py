@@ -280,7 +280,12 @@ GENAI_WORKER_STALE_SECONDS = env.float("GENAI_WORKER_STALE_SECONDS", default=15.
 GENAI_WORKER_SHUTDOWN_FINISH_SECONDS = env.float("GENAI_WORKER_SHUTDOWN_FINISH_SECONDS", default=30.0)
 
 # --- streaming (SSE) ------------------------------------------------------------------------
+# A running job writes its streamed text every GENAI_STREAM_FLUSH_SECONDS, its first text at once;
+# a worker process with many jobs streaming at once stretches that so that they write at most
+# GENAI_STREAM_WRITES_PER_SECOND times a second in all (16 drafts writing 10 times a second each
+# took a quarter of a CPU worker's throughput: docs/benchmarks.md).
 GENAI_STREAM_FLUSH_SECONDS = env.float("GENAI_STREAM_FLUSH_SECONDS", default=0.1)
+GENAI_STREAM_WRITES_PER_SECOND = env.float("GENAI_STREAM_WRITES_PER_SECOND", default=40.0)
 GENAI_STREAM_POLL_SECONDS = env.float("GENAI_STREAM_POLL_SECONDS", default=0.1)
 GENAI_STREAM_MAX_SECONDS = env.float("GENAI_STREAM_MAX_SECONDS", default=900.0)
 GENAI_STREAM_KEEPALIVE_SECONDS = env.float("GENAI_STREAM_KEEPALIVE_SECONDS", default=15.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -450,6 +451,22 @@ def jobs_hand_back_after(seconds: float) -> None:
         _shutdown.deadline = deadline
 
 
+class _StreamCount:
+    """How many jobs of this worker process are streaming text now (``JobContext.text_emit``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+_streaming = _StreamCount()
+_clock = time.monotonic  # tests move it
+
+
 @dataclass
 class JobContext:
     """The database-backed ``RunnerContext`` (``generation.runner``) a runner gets in a job: its
@@ -464,7 +481,8 @@ class JobContext:
     owner_id: int | None = None
     _stop_reason: str | None = None
     _pending: dict[int, str] = field(default_factory=dict)
-    _last_flush: float = 0.0
+    _last_flush: float = -math.inf
+    _streaming: bool = False  # counted in _streaming
     tokens_streamed: int = 0
 
     def progress(self, fraction: float, message: str = "") -> None:
@@ -472,18 +490,31 @@ class JobContext:
             self._stop_reason = self._stop_reason or "cancelled"
 
     def text_emit(self, deltas: dict[int, str], *, tokens: int = 0) -> None:
-        """Buffer streamed text; written every GENAI_STREAM_FLUSH_SECONDS."""
+        """Buffer streamed text; written at once the first time, then every
+        GENAI_STREAM_FLUSH_SECONDS, or less often while many jobs of the process stream: at most
+        GENAI_STREAM_WRITES_PER_SECOND writes a second for all of them (each is a transaction and
+        a JobEvent row; 16 drafts at 10 a second each cost a quarter of the worker's tokens)."""
         for index, text in deltas.items():
             if text:
                 self._pending[index] = self._pending.get(index, "") + text
+        if self._pending and not self._streaming:
+            self._streaming = True
+            _streaming.add(1)
         if tokens and self.tokens_streamed == 0:
             metrics.first_token(kind=self.kind, job_id=self.job_id)
         self.tokens_streamed += tokens
-        if time.monotonic() - self._last_flush >= settings.GENAI_STREAM_FLUSH_SECONDS:
+        interval = max(settings.GENAI_STREAM_FLUSH_SECONDS, _streaming.value / settings.GENAI_STREAM_WRITES_PER_SECOND)
+        if _clock() - self._last_flush >= interval:
             self.text_flush()
 
+    def stream_end(self) -> None:
+        """The job streams no more (it ended): it no longer counts among the process's streams."""
+        if self._streaming:
+            self._streaming = False
+            _streaming.add(-1)
+
     def text_flush(self) -> None:
-        self._last_flush = time.monotonic()
+        self._last_flush = _clock()
         if not self._pending:
             return
         deltas, self._pending = self._pending, {}
@@ -596,6 +627,7 @@ def _job_execute(*, job: Job, worker_id: str, runner: Runner | None) -> str:
         return "failed"
     finally:
         heartbeat.stopped.set()
+        ctx.stream_end()
     if ctx.handing_back:
         return _job_hand_back(ctx)
     if ctx.stop_reason() == "timeout":

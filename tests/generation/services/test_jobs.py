@@ -280,3 +280,43 @@ def test_priority_out_of_range_is_invalid_input(admin):
     with pytest.raises(InvalidInput) as error:
         job_create(owner=admin, kind="echo", params={"text": "hi"}, priority=12)
     assert "priority" in error.value.errors
+
+
+def test_the_more_jobs_stream_at_once_the_less_often_each_writes_its_text(admin, settings, monkeypatch):
+    import math
+
+    from generation.services import jobs as jobs_module
+
+    settings.GENAI_STREAM_FLUSH_SECONDS, settings.GENAI_STREAM_WRITES_PER_SECOND = 0.1, 10.0
+    now = [1000.0]
+    monkeypatch.setattr(jobs_module, "_clock", lambda: now[0])
+    monkeypatch.setattr(jobs_module, "_streaming", jobs_module._StreamCount())  # this process's streams: these
+    contexts = []
+    for job in [JobFactory(owner=admin) for _ in range(5)]:
+        job_claim(job_id=job.id, worker_id="w1")
+        contexts.append(jobs_module.JobContext(job_id=str(job.id), worker_id="w1", attempt=1, kind=job.kind,
+                                               deadline=math.inf))
+    first = contexts[0]
+
+    def texts():
+        return list(JobEvent.objects.filter(job_id=first.job_id).values_list("deltas", flat=True))
+
+    try:
+        for ctx in contexts:
+            ctx.text_emit({0: "a"}, tokens=1)  # a job's first text goes out at once (time to first token)
+        assert texts() == [{"0": "a"}]
+        now[0] += 0.2
+        first.text_emit({0: "b"}, tokens=1)  # 5 streams at 10 writes a second: each every 0.5 s
+        assert texts() == [{"0": "a"}]
+        now[0] += 0.35
+        first.text_emit({0: "c"}, tokens=1)
+        assert texts() == [{"0": "a"}, {"0": "bc"}]
+        for ctx in contexts[1:]:
+            ctx.stream_end()  # the others ended: back to every GENAI_STREAM_FLUSH_SECONDS
+        now[0] += 0.15
+        first.text_emit({0: "d"}, tokens=1)
+        assert texts()[-1] == {"0": "d"}
+    finally:
+        for ctx in contexts:
+            ctx.stream_end()
+    assert jobs_module._streaming.value == 0
