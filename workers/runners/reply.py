@@ -34,7 +34,9 @@ One reply job, in order:
    in ``metadata.unfilled_placeholders``); with the opening prompt, an opening that drifted from
    the message (less similar to it than the best answer's own opening) or states a figure no
    source, message or value states (``figures_unbacked``) or turns the customer down where no
-   source does (``refusals_unbacked``: "there is no refund available for Klarna") is replaced by the latter,
+   source does (``refusals_unbacked``: "there is no refund available for Klarna") or grants what
+   the customer asked in their words where no source does (``affirmations_unbacked``: "you can pay
+   by bank transfer") is replaced by the latter,
    and the body loses every sentence that would repeat a word 4-gram;
    A message no source answers gets a holding reply instead of the model's unaided text
    (``GENAI_REPLY_WITHOUT_SOURCES``; ``metadata.no_source``), which the agent page points out;
@@ -75,6 +77,7 @@ from generation.text.placeholders import (
     placeholders_unfilled,
     refusals_unbacked,
 )
+from generation.text.promises import affirmations_unbacked
 from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
 from generation.text.sentences import LIST_START, SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
 
@@ -532,9 +535,11 @@ def reply_candidates(
             # An opening that states a figure no source, message or value states ("a 10-year
             # warranty" where the doc says 2) promises what the business did not: the answer's own.
             # So does one that turns the customer down where no source does ("there is no refund
-            # available for Klarna").
+            # available for Klarna"), or grants what the customer asked in their own words where no
+            # source does ("you can pay by bank transfer").
             if (float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known)
-                    or refusals_unbacked(raws[i], known)):
+                    or refusals_unbacked(raws[i], known)
+                    or affirmations_unbacked(raws[i], request.message, [*sources_text, *context.values()])):
                 raws[i], drifted[i] = top_opening, True
     holding = holding_reply_due(request)
     if holding:
