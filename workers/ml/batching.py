@@ -155,6 +155,23 @@ class RowSampler:
             if row.request.cancelled and row.finish_reason is None:
                 row.finish_reason = "cancelled"
 
+    @torch.inference_mode()
+    def decode_step(self) -> None:
+        """One forward pass for every active row (``_forward``: each row's last token in, the
+        rows' logits out), then sampling, text and finishing per row."""
+        self._cancelled_mark()
+        self._evict()
+        if not self.rows:
+            return
+        self._advance_rows(self.rows, self._forward())
+        self._evict()
+
+    def _forward(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _evict(self) -> None:
+        raise NotImplementedError
+
     def _finished_take(self) -> list[int]:
         """Indices in ``self.rows`` of the finished rows, their held-back text handed out."""
         finished = [i for i, r in enumerate(self.rows) if r.finish_reason is not None]
@@ -447,22 +464,13 @@ class BatchDecoder(RowSampler):
 
     # --- decode -----------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def decode_step(self) -> None:
-        """One forward pass for every active row, then sampling, text and finishing per row."""
-        self._cancelled_mark()
-        self._evict()
-        if not self.rows:
-            return
+    def _forward(self) -> torch.Tensor:
         ids = torch.tensor([r.last_token for r in self.rows], dtype=torch.long, device=self.device)
         positions = self.mask.sum(dim=1)
         self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=1)
         if self.step is not None:
-            logits = self.step(ids, positions, self.cache, self.mask)
-        else:
-            logits = self._transformers_step(ids, positions)
-        self._advance_rows(self.rows, logits)
-        self._evict()
+            return self.step(ids, positions, self.cache, self.mask)
+        return self._transformers_step(ids, positions)
 
     def _transformers_step(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The step by transformers' forward (a model ``LlamaStep`` does not cover), on a

@@ -249,18 +249,12 @@ class LlamaCppDecoder(RowSampler):
 
     # --- decode -----------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def decode_step(self) -> None:
-        """One ``llama_decode`` for every active row, then sampling, text and finishing per row."""
-        self._cancelled_mark()
-        self._evict()
-        if not self.rows:
-            return
+    def _forward(self) -> torch.Tensor:
+        """One ``llama_decode`` of every row's last token; the rows' logits."""
         self._decode([(row.last_token, self._position[row], self._seq[row], True) for row in self.rows])
         for row in self.rows:
             self._position[row] += 1
-        self._advance_rows(self.rows, self._logits_all(len(self.rows)))
-        self._evict()
+        return self._logits_all(len(self.rows))
 
     def _evict(self) -> None:
         """Finished rows leave: their sequences' cells are freed (shared prompt cells stay while
