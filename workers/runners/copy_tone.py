@@ -32,25 +32,27 @@ def corpus_split(record_id: str) -> str:
 
 def tone_sentences(directory: Path | None = None, *, split: str = "train") -> tuple[list[str], list[str]]:
     """``(sentences, tones)``: the corpus's sentences that state at least one attribute, of the
-    records in ``split`` ("train", "test" or "all")."""
+    records in ``split`` ("train", "test" or "all"). A sentence that a held-back record also
+    writes ("Sizes are S, M and L.") is not a training sentence."""
     from generation.management.commands.copy_corpus import CORPUS_DIR
     from generation.text.copycheck import attribute_facts, facts_stated
     from generation.text.sentences import sentences_split
 
-    texts, tones = [], []
+    stated: list[tuple[str, str, str]] = []  # (sentence, tone, split)
     for path in sorted((directory or CORPUS_DIR).glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             row = json.loads(line)
-            if split != "all" and corpus_split(row["id"]) != split:
-                continue
             facts = attribute_facts(row["attributes"])
+            record_split = corpus_split(row["id"])
             for sentence in sentences_split(row["description"]):
                 if facts_stated(sentence, facts):
-                    texts.append(sentence.strip())
-                    tones.append(row["tone"])
-    return texts, tones
+                    stated.append((sentence.strip(), row["tone"], record_split))
+    held_back = {sentence for sentence, _, record_split in stated if record_split == "test"}
+    chosen = [(sentence, tone) for sentence, tone, record_split in stated
+              if split == "all" or (record_split == split and (split != "train" or sentence not in held_back))]
+    return [sentence for sentence, _ in chosen], [tone for _, tone in chosen]
 
 
 @dataclass
@@ -68,12 +70,12 @@ class ToneScorer:
 
     def score(self, texts: list[str], tone: str) -> list[float]:
         """The probability that each text reads in ``tone`` (0 for a tone the corpus lacks)."""
-        from workers.runtime.embeddings import embedder_get
+        from workers.runtime.embeddings import scorer_get
 
         if not texts or tone not in self.tones:
             return [0.0] * len(texts)
         column = self.tones.index(tone)
-        return [float(p) for p in self.probabilities(embedder_get().encode(list(texts)))[:, column]]
+        return [float(p) for p in self.probabilities(scorer_get().encode(list(texts)))[:, column]]
 
 
 def tone_fit(texts: list[str], tones: list[str], vectors: np.ndarray, *, c: float = 1.0) -> ToneScorer:
@@ -101,9 +103,9 @@ def tone_scorer_get() -> ToneScorer:
     """The process's tone scorer for the embedding model: loaded from the cache, or fitted on the
     corpus and cached."""
     global _scorer
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
-    embedder = embedder_get()
+    embedder = scorer_get()
     with _lock:
         if _scorer is not None and _scorer[0] == embedder.name:
             return _scorer[1]
