@@ -160,9 +160,10 @@ def knowledge_model(kind: str) -> type[KnowledgeItem]:
     return SPECS[kind].model
 
 
-def embedding_model_name() -> str:
-    """The name stored with each embedding; rows embedded by another model are re-embedded."""
-    setting = settings.GENAI_KB_EMBED_MODEL
+def embedding_model_name(setting: str | None = None) -> str:
+    """The name stored with each embedding (of ``setting``, a ``GENAI_KB_EMBED_MODEL`` value, by
+    default the setting's own); rows embedded by another model are re-embedded."""
+    setting = setting or settings.GENAI_KB_EMBED_MODEL
     return "all-MiniLM-L6-v2" if setting == DEFAULT_EMBED_MODEL else Path(setting).name
 
 

@@ -214,11 +214,11 @@ def must_keep_pick(text: str) -> list[str]:
 
 def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
     """MiniLM cosine similarity of each (a, b) pair."""
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
     if not pairs:
         return []
-    embedder = embedder_get()
+    embedder = scorer_get()
     a = embedder.encode([x for x, _ in pairs])
     b = embedder.encode([y for _, y in pairs])
     return [float(v) for v in (a * b).sum(axis=1)]

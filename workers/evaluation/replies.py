@@ -108,9 +108,9 @@ def texts_figures(texts: Sequence[str], reference_vectors, *, intents: Intents |
     """The figures of one system's ``texts`` (see the module docstring); ``with_profile``: the
     same replies drafted with the placeholder values ``profile``."""
     from generation.text.repetition import repeated_ngram, reply_loops, word_count
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
-    vectors = embedder_get().encode([t or " " for t in texts])
+    vectors = scorer_get().encode([t or " " for t in texts])
     figures = {
         "similarity": round(float((vectors * reference_vectors).sum(axis=1).mean()), 4),
         "intent_match": intents.match(texts) if intents is not None else None,
@@ -121,7 +121,7 @@ def texts_figures(texts: Sequence[str], reference_vectors, *, intents: Intents |
     }
     if with_profile is not None:
         visible, fillable = placeholder_counts(with_profile, profile)
-        profile_vectors = embedder_get().encode([t or " " for t in with_profile])
+        profile_vectors = scorer_get().encode([t or " " for t in with_profile])
         figures.update({
             "placeholders_with_profile": visible,
             "profile_placeholders_visible": fillable,
@@ -190,7 +190,7 @@ def replies_evaluate(
     from generation.privacy import pii_mask
     from generation.text.placeholders import placeholders_fill, placeholders_normalise
     from workers.runners.reply import replies_generate, reply_candidates
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
     from workers.runtime.models import lm_get
 
     messages, references = list(messages), list(references)
@@ -220,7 +220,7 @@ def replies_evaluate(
     with_profile.update(
         {name: [placeholders_fill(t, profile) for t in texts[name]] for name in ("retrieval only", "bare model", "references")}
     )
-    reference_vectors = embedder_get().encode(references)
+    reference_vectors = scorer_get().encode(references)
     intents = Intents.of_references(references, labelled=reference_intents)
     systems = {
         name: texts_figures(texts[name], reference_vectors, intents=intents, profile=profile,
@@ -286,10 +286,10 @@ def replies_figures(rows: list[dict], lms: dict, *, max_new_tokens: int = 128, c
     """Fine-tuning's held-out figures on ``rows`` (Bitext: instruction, response) for each
     LoadedLM of ``lms``: the reply service and the bare model, as ``replies_evaluate`` measures them."""
     from workers.runners.reply import replies_draft
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
     messages = [r["instruction"] for r in rows]
-    reference_vectors = embedder_get().encode([r["response"] for r in rows])
+    reference_vectors = scorer_get().encode([r["response"] for r in rows])
     params = [{"message": m, "k": 3, "max_new_tokens": max_new_tokens} for m in messages]
     report = {"rows": len(rows), "max_new_tokens": max_new_tokens}
     for name, lm in lms.items():

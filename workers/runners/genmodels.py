@@ -119,10 +119,10 @@ def variants_make(
     the source's meaning they keep (``similarity``, MiniLM cosine), then by realism and by how
     differently they say it (``novelty``, 1 - BLEU). Returns (variants, counts of what was removed)."""
     from workers.evaluation.genmodels import texts_perplexity
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
     generator = _generator(seed)
-    embedder = embedder_get()
+    embedder = scorer_get()
     source_vector = embedder.encode([text])[0]
     similarities: dict[str, float] = {}
     mu, logvar = texts_encode(model, [text])

@@ -353,13 +353,13 @@ def reply_intent_labels() -> set[str] | None:
 def _pools_encode(hit_lists: Sequence[Sequence]) -> list:
     """MiniLM vectors of each list's ``GENAI_REPLY_CONSENSUS_POOL`` first answers (None for a list
     too short to choose from), encoded in one batch."""
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
     pools = [list(hits[: settings.GENAI_REPLY_CONSENSUS_POOL]) for hits in hit_lists]
     texts = [placeholders_normalise(h.text) for pool in pools if len(pool) >= 3 for h in pool]
     if not texts:
         return [None] * len(pools)
-    vectors, start, out = embedder_get().encode(texts), 0, []
+    vectors, start, out = scorer_get().encode(texts), 0, []
     for pool in pools:
         if len(pool) < 3:
             out.append(None)
@@ -515,7 +515,7 @@ def reply_candidates(
 ) -> list[CandidateResult]:
     """Post-processed, scored candidates with their sources. ``profile``: placeholder values to
     use instead of the stored company profile's (evaluation with and without one)."""
-    from workers.runtime.embeddings import embedder_get
+    from workers.runtime.embeddings import scorer_get
 
     params, hits = request.params, request.hits
     context = reply_values(params.get("context") or {}, profile=profile)
@@ -528,7 +528,7 @@ def reply_candidates(
     if best and raws and not rag:
         # The drift guard: an opening further from the message than the best answer's own opening.
         top_opening = answer_split(best)[0]
-        vectors = embedder_get().encode([request.message, top_opening, *raws])
+        vectors = scorer_get().encode([request.message, top_opening, *raws])
         message_vector, top_score = vectors[0], float(vectors[1] @ vectors[0])
         known = [*sources_text, *(h.title for h in hits), request.message, *context.values()]
         for i, vector in enumerate(vectors[2:]):
@@ -563,7 +563,7 @@ def reply_candidates(
     ]
     grounding = [None] * len(processed)
     if hits and processed:
-        embedder = embedder_get()
+        embedder = scorer_get()
         vectors = embedder.encode([p.text for p in processed] + sources_text)
         cands, srcs = vectors[: len(processed)], vectors[len(processed) :]
         grounding = [round(float((srcs @ v).max()), 4) for v in cands]

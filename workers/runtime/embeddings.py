@@ -107,18 +107,23 @@ def embed_model_path(setting: str | None = None) -> Path:
     return path
 
 
-_embedder: Embedder | None = None
+_embedders: dict[str, Embedder] = {}
 _load_lock = threading.Lock()
 
 
-def embedder_get() -> Embedder:
-    """The process's embedding model, loaded on first use on the device chosen at worker start."""
-    global _embedder
-    if _embedder is not None and _embedder.name == embedding_model_name():
-        return _embedder
+def embedder_get(setting: str | None = None) -> Embedder:
+    """An embedding model, loaded once per process on the device chosen at worker start:
+    ``setting`` is a ``GENAI_KB_EMBED_MODEL`` value, by default the knowledge base's (what
+    retrieval searches with). Scores and figures use ``scorer_get``."""
+    setting = setting or settings.GENAI_KB_EMBED_MODEL
+    name = embedding_model_name(setting)
+    embedder = _embedders.get(name)
+    if embedder is not None:
+        return embedder
     with _load_lock:
-        if _embedder is not None and _embedder.name == embedding_model_name():
-            return _embedder
+        embedder = _embedders.get(name)
+        if embedder is not None:
+            return embedder
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -128,18 +133,26 @@ def embedder_get() -> Embedder:
 
         hf_logging.disable_progress_bar()
         started = time.monotonic()
-        path = embed_model_path()
+        path = embed_model_path(setting)
         device = str(device_get().device)
         with MODEL_BUILD_LOCK:  # only the load: a loaded embedder is returned above without it
             model = SentenceTransformer(str(path), device=device, local_files_only=True)
             model.to(torch.float32).eval()
         dim = model.get_embedding_dimension()
         seconds = time.monotonic() - started
-        metrics.model_loaded(model=embedding_model_name(), seconds=seconds)
+        metrics.model_loaded(model=name, seconds=seconds)
         logger.info("loaded embedding model %s on %s in %.2f s", path, device, seconds)
-        _embedder = Embedder(
-            model=model, name=embedding_model_name(), device=device, dim=dim, load_seconds=seconds, lock=threading.Lock()
-        )
-        return _embedder
+        embedder = Embedder(model=model, name=name, device=device, dim=dim, load_seconds=seconds, lock=threading.Lock())
+        _embedders[name] = embedder
+        return embedder
+
+
+def scorer_get() -> Embedder:
+    """all-MiniLM-L6-v2, whatever the knowledge base searches with: the encoder that every
+    similarity the service scores a text by (a reply opening's drift, grounding, the lead
+    answer's consensus, a variant's closeness to its source, a tone) and every evaluation
+    figure is measured with, so that thresholds tuned on it and figures reported with it keep
+    their meaning when ``GENAI_KB_EMBED_MODEL`` changes."""
+    return embedder_get(DEFAULT_EMBED_MODEL)
 
 

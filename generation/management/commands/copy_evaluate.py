@@ -185,7 +185,7 @@ class Command(BaseCommand):
 
         from workers.evaluation.copy import tone_identification
         from workers.runners.copy import copy_draft
-        from workers.runtime.embeddings import embedder_get
+        from workers.runtime.embeddings import scorer_get
 
         tones, lengths = list(TONES), list(LENGTHS)
         plan = [(a, t, "medium") for a in attributes for t in tones] + [
@@ -194,7 +194,7 @@ class Command(BaseCommand):
                              known_brands=brands, concurrency=concurrency)
         descriptions = [c[0].metadata["description"] for c in drafted]
         by_tone = descriptions[: len(attributes) * len(tones)]
-        vectors = embedder_get().encode(by_tone).reshape(len(attributes), len(tones), -1)
+        vectors = scorer_get().encode(by_tone).reshape(len(attributes), len(tones), -1)
         # A second, larger encoder that the service does not use: the copy runner picks tonal
         # sentences with a classifier on the first one's vectors (workers.runners.copy_tone).
         from sentence_transformers import SentenceTransformer

@@ -23,6 +23,19 @@ def test_embedder_gives_normalised_float32_vectors(minilm):
     assert minilm.name == embedding_model_name() == "all-MiniLM-L6-v2"
 
 
+def test_scores_stay_on_minilm_when_the_knowledge_base_uses_another_encoder(minilm, settings, tmp_path):
+    from workers.runtime.embeddings import embed_model_path, embedder_get, scorer_get
+
+    other = tmp_path / "kb-encoder"
+    other.symlink_to(embed_model_path("all-minilm-l6-v2"), target_is_directory=True)
+    settings.GENAI_KB_EMBED_MODEL = str(other)
+    searched_with, scored_with = embedder_get(), scorer_get()
+    assert searched_with.name == embedding_model_name() == "kb-encoder"
+    assert scored_with is minilm and scored_with.name == "all-MiniLM-L6-v2"
+    settings.GENAI_KB_EMBED_MODEL = "all-minilm-l6-v2"
+    assert embedder_get() is scorer_get() is minilm  # one model loaded where both are the same
+
+
 def _run(job: Job) -> Job:
     assert job_run(job_id=str(job.id), worker_id="test-worker") == "succeeded"
     job.refresh_from_db()
