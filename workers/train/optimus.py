@@ -53,6 +53,12 @@ def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
 
+# After this many steps a time-budgeted run measures its step time and, when the budget cannot
+# hold the planned steps, plans only those it can (with validation's share taken off).
+BUDGET_PLAN_STEP = 10
+BUDGET_MARGIN = 0.85
+
+
 @dataclass
 class OptimusTrainConfig:
     """CPU-sized defaults (``make run``'s seeded job on 2 cores); ``gpu_sized`` for a GPU."""
@@ -421,6 +427,15 @@ def optimus_train(
             optimizer.step()
             step += 1
             seen += len(indices)
+            if step == BUDGET_PLAN_STEP and config.max_seconds:
+                # The KL cycles are cut from the steps the time budget allows, not from the
+                # epochs asked for: on a slow CPU a 6-epoch plan would stop inside its first
+                # cycle, before the KL term ever reached full weight.
+                per_step = (time.monotonic() - loop_started) / step
+                reachable = step + int(BUDGET_MARGIN * (config.max_seconds - (time.monotonic() - started)) / per_step)
+                if reachable < total_steps:
+                    log(step, "train", planned_steps=total_steps, budget_steps=max(step + 1, reachable))
+                    total_steps = max(step + 1, reachable)
             window["loss"] += float(loss.total.detach())
             window["recon"] += float(loss.recon.detach())
             window["kl"] += float(loss.kl.detach())

@@ -82,3 +82,32 @@ def test_a_checkpoint_saved_before_the_memory_option_loads_with_its_input_prefix
     loaded = optimus_checkpoint_load(path, encoder_dir=encoder, decoder_dir=decoder, merge=False)
     assert loaded.parts.model.config.memory is False
     assert torch.equal(loaded.parts.model.to_prefix.weight, old.model.to_prefix.weight)
+
+
+def test_a_time_budget_too_short_for_the_epochs_gets_kl_cycles_that_fit_it(monkeypatch, one_torch_thread):
+    """A slow CPU: each step costs a (fake) second, the budget holds about 30 of the 140 steps
+    that 20 epochs plan, so the cycles are cut from what the budget allows and the run ends at
+    its new plan, the KL term at full weight, not stopped by the clock inside a cycle."""
+    from tests.genmodel_fixtures import product_corpus
+    from workers.train import optimus as optimus_module
+
+    class Clock:  # one second each time the trainer looks at it
+        now = 0.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            cls.now += 1.0
+            return cls.now
+
+    monkeypatch.setattr(optimus_module, "time", Clock)
+    encoder, decoder = optimus_dirs()
+    logged = []
+    config = OptimusTrainConfig(**{**TINY_OPTIMUS, "max_steps": 0, "max_epochs": 20, "max_seconds": 45})
+    trained = optimus_module.optimus_train(product_corpus(120, seed=4), config=config, encoder_dir=encoder,
+                                           decoder_dir=decoder, validation_fraction=0.15,
+                                           log=lambda step, split, **values: logged.append((step, values)))
+    (plan,) = [values for _, values in logged if "budget_steps" in values]
+    assert plan["planned_steps"] == 140 and plan["budget_steps"] < 45  # 7 batches an epoch
+    assert trained.metrics["stop_reason"] == "max_steps" and trained.metrics["steps"] == plan["budget_steps"]
+    last_weight = [values["kl_weight"] for _, values in logged if "kl_weight" in values][-1]
+    assert last_weight == pytest.approx(1.0)
