@@ -41,3 +41,44 @@ def affirmations_unbacked(text: str, message: str, sources: Sequence[str]) -> li
         if taken:
             found.append(f"{match.group(0).lower()}: {taken[0]}")
     return found
+
+
+# Phrases that explain or advise: what follows them up to the end of the clause is a cause or a
+# course of action the reply vouches for.
+_SPECULATE = re.compile(
+    r"\b(?:it(?:'s| is) (?:possible|likely) that|(?:may|might|could) (?:have been|be due to|be because)|"
+    r"due to|because of|(?:i|we) (?:would )?(?:recommend|suggest|advise))\b",
+    re.IGNORECASE,
+)
+
+
+# Verbs and words of every clause, which no answer needs to have for a clause to be backed.
+_FUNCTION_WORDS = frozenset(
+    "have been being were will would could should might must does done also just some which what when where "
+    "there here then than very more most sure able make made need please help".split()
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def speculations_unbacked(text: str, known: Sequence[str]) -> list[str]:
+    """The explaining or advising phrases of ``text`` ("it's possible that", "may have been",
+    "due to", "I recommend", ...) whose clause has two or more words that nothing ``known`` (the
+    answers, the message, the values) has, as "phrase: word word", in text order: a cause the
+    model guessed ("delayed due to unforeseen circumstances") or advice no answer gives ("I
+    recommend using a shipping service that allows you to track"). Words of three letters or
+    fewer and figures are left to the other guards."""
+    have = {_stem(word) for source in known for word in content_words(source or "")}
+    found = []
+    for match in _SPECULATE.finditer(text):
+        clause = content_words(_CLAUSE_END.split(text[match.end():], maxsplit=1)[0])
+        new = [w for w in clause if len(w) > 3 and w not in _FUNCTION_WORDS and _stem(w) not in have
+               and not w[:1].isdigit()]
+        if len(new) >= 2:
+            found.append(f"{match.group(0).lower()}: {' '.join(new[:2])}")
+    return found

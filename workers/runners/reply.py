@@ -36,7 +36,8 @@ One reply job, in order:
    source, message or value states (``figures_unbacked``) or turns the customer down where no
    source does (``refusals_unbacked``: "there is no refund available for Klarna") or grants what
    the customer asked in their words where no source does (``affirmations_unbacked``: "you can pay
-   by bank transfer") is replaced by the latter,
+   by bank transfer") or guesses a cause or advises what no source does (``speculations_unbacked``:
+   "it may have been delayed due to unforeseen circumstances") is replaced by the latter,
    and the body loses every sentence that would repeat a word 4-gram;
    A message no source answers gets a holding reply instead of the model's unaided text
    (``GENAI_REPLY_WITHOUT_SOURCES``; ``metadata.no_source``), which the agent page points out;
@@ -77,7 +78,7 @@ from generation.text.placeholders import (
     placeholders_unfilled,
     refusals_unbacked,
 )
-from generation.text.promises import affirmations_unbacked
+from generation.text.promises import affirmations_unbacked, speculations_unbacked
 from generation.text.repetition import LOOP_NGRAM, loop_cut, repeats_drop, word_count
 from generation.text.sentences import LIST_START, SENTENCE_END, line_ends_normalise, list_end_paragraph, unfinished_cut
 
@@ -536,10 +537,12 @@ def reply_candidates(
             # warranty" where the doc says 2) promises what the business did not: the answer's own.
             # So does one that turns the customer down where no source does ("there is no refund
             # available for Klarna"), or grants what the customer asked in their own words where no
-            # source does ("you can pay by bank transfer").
+            # source does ("you can pay by bank transfer"), or guesses a cause or gives advice no
+            # source gives ("it may have been delayed due to unforeseen circumstances").
             if (float(vector @ message_vector) < top_score - OPENING_DRIFT_MARGIN or figures_unbacked(raws[i], known)
                     or refusals_unbacked(raws[i], known)
-                    or affirmations_unbacked(raws[i], request.message, [*sources_text, *context.values()])):
+                    or affirmations_unbacked(raws[i], request.message, [*sources_text, *context.values()])
+                    or speculations_unbacked(raws[i], known)):
                 raws[i], drifted[i] = top_opening, True
     holding = holding_reply_due(request)
     if holding:

@@ -523,6 +523,21 @@ def test_an_opening_that_states_a_figure_no_source_does_is_replaced_by_the_answe
 
 
 @pytest.mark.django_db
+def test_an_opening_that_guesses_a_cause_no_source_gives_is_replaced_by_the_answers_own(minilm):
+    from workers.ml.decoding import Completion
+
+    message = "I was charged for my order but never got a confirmation e-mail."
+    answer = ("I understand you were charged but have not received your order confirmation.\n\n"
+              "Please check your spam folder first, then open {{Order History}} in your account: every order placed is there.")
+    request = ReplyRequest(params=_params(message=message), message=message, history=[], hits=[_hit(1, 0.6, answer)])
+    guessed = "I'm sorry; it's possible that the order may have been delayed due to unforeseen circumstances."
+    faithful = "I'm sorry you were charged and have not received your order confirmation."
+    candidates = reply_candidates(request, [Completion(guessed, "stop", 20, None), Completion(faithful, "stop", 20, None)], 50)
+    assert "unforeseen" not in candidates[0].text and candidates[0].metadata["opening"] == "retrieved"
+    assert candidates[1].metadata["opening"] == "generated" and candidates[1].text.startswith("I'm sorry you were charged")
+
+
+@pytest.mark.django_db
 def test_a_late_delivery_is_answered_by_the_shops_faq_not_the_order_tracking_steps(load_kb, minilm):
     """The issue's example: with only past conversations the draft gave the order-tracking steps;
     with the demo shop's FAQ in the knowledge base, its late-delivery answer leads."""
