@@ -53,9 +53,9 @@ def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-# After this many steps a time-budgeted run measures its step time and, when the budget cannot
-# hold the planned steps, plans only those it can (with validation's share taken off).
-BUDGET_PLAN_STEP = 10
+# After these steps a time-budgeted run measures its step time and, when the budget cannot hold
+# the planned steps, plans only those it can (with validation's share taken off).
+BUDGET_PLAN_STEPS = (10, 50)
 BUDGET_MARGIN = 0.85
 
 
@@ -402,6 +402,7 @@ def optimus_train(
 
     model.train()
     loop_started = time.monotonic()
+    epochs_steps, plan_mark = total_steps, (0, loop_started)
     while step < total_steps:
         order = list(range(len(train_ids)))
         rng.shuffle(order)
@@ -427,15 +428,19 @@ def optimus_train(
             optimizer.step()
             step += 1
             seen += len(indices)
-            if step == BUDGET_PLAN_STEP and config.max_seconds:
+            if step in BUDGET_PLAN_STEPS and config.max_seconds:
                 # The KL cycles are cut from the steps the time budget allows, not from the
                 # epochs asked for: on a slow CPU a 6-epoch plan would stop inside its first
-                # cycle, before the KL term ever reached full weight.
-                per_step = (time.monotonic() - loop_started) / step
-                reachable = step + int(BUDGET_MARGIN * (config.max_seconds - (time.monotonic() - started)) / per_step)
-                if reachable < total_steps:
-                    log(step, "train", planned_steps=total_steps, budget_steps=max(step + 1, reachable))
-                    total_steps = max(step + 1, reachable)
+                # cycle, before the KL term ever reached full weight. Planned twice, the second
+                # time from the steps since the first (the first steps run slower).
+                now = time.monotonic()
+                per_step = (now - plan_mark[1]) / (step - plan_mark[0])
+                plan_mark = (step, now)
+                reachable = step + int(BUDGET_MARGIN * (config.max_seconds - (now - started)) / per_step)
+                budget_steps = max(step + 1, min(epochs_steps, reachable))
+                if budget_steps != total_steps:
+                    log(step, "train", planned_steps=epochs_steps, budget_steps=budget_steps)
+                    total_steps = budget_steps
             window["loss"] += float(loss.total.detach())
             window["recon"] += float(loss.recon.detach())
             window["kl"] += float(loss.kl.detach())
