@@ -611,6 +611,9 @@ GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY = env.float("GENAI_GENMODEL_VARIANT_MAX_PE
 GENAI_GENMODEL_DROP_BROKEN = env.bool("GENAI_GENMODEL_DROP_BROKEN", default=True)
 GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = env.float("GENAI_GENMODEL_VARIANT_MIN_SIMILARITY", default=0.5)
 GENAI_GENMODEL_VARIANT_MAX_BLEU = env.float("GENAI_GENMODEL_VARIANT_MAX_BLEU", default=0.6)
+# CTRL's repetition penalty on the words a pretrained VAE's decode has written (1.0: none): greedy
+# decodes of the product model wrote "pairs, pairs, and pairs" and "the mirror ... the mirror".
+GENAI_GENMODEL_REPETITION_PENALTY = env.float("GENAI_GENMODEL_REPETITION_PENALTY", default=1.3)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
 GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
 GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)

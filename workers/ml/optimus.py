@@ -254,6 +254,22 @@ class OptimusVAE(nn.Module):
         return logits
 
     @staticmethod
+    def _penalise(logits: Tensor, history: list[list[int]], word_groups: Tensor, penalty: float) -> Tensor:
+        """Every token of a word a row has written (``word_groups``: each token's word, -1 for
+        none; " chill" and "Chill" are one word) gets its logit divided by ``penalty``
+        (multiplied when negative)."""
+        for row, tokens in enumerate(history):
+            if not tokens:
+                continue
+            written = word_groups[torch.tensor(sorted(set(tokens)), device=logits.device)]
+            written = written[written >= 0]
+            if written.numel():
+                ids = torch.isin(word_groups, written).nonzero().squeeze(1)
+                values = logits[row, ids]
+                logits[row, ids] = torch.where(values > 0, values / penalty, values * penalty)
+        return logits
+
+    @staticmethod
     def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float,
                complete: float = 100.0) -> Tensor:
         """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
@@ -297,6 +313,8 @@ class OptimusVAE(nn.Module):
         keep_bonus: float = 8.0,
         anchor: Sequence[Sequence[Sequence[int]]] = (),
         anchor_bonus: float = 3.0,
+        repeat_ids: Tensor | None = None,
+        repetition_penalty: float = 1.0,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
 
@@ -305,7 +323,9 @@ class OptimusVAE(nn.Module):
         hypotheses ranked by log-probability / length ** ``length_penalty``. ``keep``: words
         every row should write (greedy and sampled decoding; see ``_guide``); ``anchor``: words
         it may write, nudged by ``anchor_bonus`` and completed only when likely (a variant's
-        source's product type and material, so the rewrite stays on the same product)."""
+        source's product type and material, so the rewrite stays on the same product);
+        ``repeat_ids``: each token's word (-1: none), whose tokens ``repetition_penalty`` (CTRL's,
+        Keskar et al. 2019) makes less likely once written ("Chill, chill", "pairs, pairs, and pairs")."""
         max_len = max_len or self.config.max_len
         if strategy == "beam":
             return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
@@ -319,6 +339,8 @@ class OptimusVAE(nn.Module):
         logits, past = self._start(z)
         for step in range(max_len):
             logits = self._ban(logits, history, no_repeat_ngram, step)
+            if repeat_ids is not None and repetition_penalty != 1.0:
+                logits = self._penalise(logits, history, repeat_ids, repetition_penalty)
             if keep:
                 logits = self._guide(logits, history, keep, keep_bonus)
             if anchor:

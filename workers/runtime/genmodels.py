@@ -215,13 +215,16 @@ def latents_decode(
     batch_size: int = 256,
     keep_words: Sequence[str] = (),
     anchor_words: Sequence[str] = (),
+    repetition_penalty: float | None = None,
 ) -> list[str]:
     """``keep_words``: words the pretrained VAE's decoder is guided to write, ``anchor_words``:
-    words it is nudged towards (the GRU VAE's decoder is not guided)."""
+    words it is nudged towards, ``repetition_penalty`` on words written (default
+    ``GENAI_GENMODEL_REPETITION_PENALTY``; the GRU VAE's decoder is neither guided nor penalised)."""
     if model.parts is not None:
+        penalty = settings.GENAI_GENMODEL_REPETITION_PENALTY if repetition_penalty is None else repetition_penalty
         return latents_texts(model.parts, z, decoding=decoding, temperature=temperature, top_k=top_k,
                              generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype,
-                             keep_words=keep_words, anchor_words=anchor_words)
+                             keep_words=keep_words, anchor_words=anchor_words, repetition_penalty=penalty)
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         ids = model.vae.generate(

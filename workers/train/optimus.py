@@ -77,7 +77,7 @@ class OptimusTrainConfig:
     lr: float = 1e-3  # the heads'
     lora_lr: float = 5e-4
     grad_clip: float = 1.0
-    max_epochs: int = 6  # the product corpus (~1,550 sentences): ~590 steps, 4 KL cycles; ~14 min on 2 idle cores with AMX, ~20 min with AVX-512 bf16, 1 h on AVX2 alone (6.4 s a step); validation ELBO peaks near step 400 (the decoder then learns the training sentences by heart)
+    max_epochs: int = 6  # the product corpus (5,600 training sentences): 2,100 steps, more than a CPU budget holds (2.4 s a step on 2 cores with AMX, 6.4 with AVX2): the time budget then cuts the KL cycles to fit
     max_steps: int = 0  # 0: epochs decide
     max_seconds: float = 0.0  # 0: no time budget
     kl_schedule: str = "cyclical"
@@ -256,20 +256,46 @@ def texts_posterior(parts: OptimusParts, texts: Sequence[str], *, batch_size: in
 
 
 @torch.no_grad()
+def word_token_groups(parts: OptimusParts) -> torch.Tensor:
+    """Each decoder token's word (an index shared by " chill", "Chill" and " Chill"), or -1: the
+    tokens that hold a whole word of three letters or more, after a space or first in a sentence.
+    A repetition penalty on them leaves punctuation, numbers and word pieces ("ing") alone, which
+    a sentence repeats as it should."""
+    cached = getattr(parts, "_word_groups", None)
+    if cached is not None:
+        return cached
+    tokenizer = parts.decoder_tokenizer
+    vocab_size = parts.model.decoder.get_input_embeddings().weight.size(0)
+    groups = torch.full((vocab_size,), -1, dtype=torch.long)
+    words: dict[str, int] = {}
+    for token_id in range(min(vocab_size, len(tokenizer))):
+        piece = tokenizer.decode([token_id])
+        word = piece.strip()
+        first = piece.startswith(" ") or word[:1].isupper()  # after a space, or a sentence's first word
+        if first and len(word) >= 3 and word.isalpha():
+            groups[token_id] = words.setdefault(word.lower(), len(words))
+    parts._word_groups = groups
+    return groups
+
+
 def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "greedy", temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 64,
-                  amp_dtype: str = "", keep_words: Sequence[str] = (), anchor_words: Sequence[str] = ()) -> list[str]:
+                  amp_dtype: str = "", keep_words: Sequence[str] = (), anchor_words: Sequence[str] = (),
+                  repetition_penalty: float = 1.0) -> list[str]:
     """Latents -> sentences; ``keep_words``: words each sentence is guided to write
-    (``OptimusVAE.generate``'s ``keep``); ``anchor_words``: words it is nudged towards (its ``anchor``)."""
+    (``OptimusVAE.generate``'s ``keep``); ``anchor_words``: words it is nudged towards (its
+    ``anchor``); ``repetition_penalty`` on the words already written (``word_token_groups``)."""
     model = parts.model
     device = next(model.parameters()).device
     keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
     anchor = [keep_word_ids(parts, word) for word in anchor_words if word.strip()]
+    repeat_ids = word_token_groups(parts).to(device) if repetition_penalty != 1.0 else None
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
-                                 top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor)
+                                 top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor,
+                                 repeat_ids=repeat_ids, repetition_penalty=repetition_penalty)
         out += ids_decode(parts, ids)
     return out
 

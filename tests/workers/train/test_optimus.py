@@ -111,3 +111,25 @@ def test_a_time_budget_too_short_for_the_epochs_gets_kl_cycles_that_fit_it(monke
     assert trained.metrics["stop_reason"] == "max_steps" and trained.metrics["steps"] == plan["budget_steps"]
     last_weight = [values["kl_weight"] for _, values in logged if "kl_weight" in values][-1]
     assert last_weight == pytest.approx(1.0)
+
+
+def test_the_repetition_penalty_lowers_every_form_of_a_written_word_and_nothing_else():
+    from workers.ml.optimus import OptimusVAE
+
+    groups = torch.tensor([-1, 0, 0, 1, -1])  # tokens 1 and 2: one word (" chill", "Chill"); 4: a comma
+    logits = torch.tensor([[2.0, 2.0, 2.0, -1.0, 2.0], [2.0, 2.0, 2.0, -1.0, 2.0]])
+    out = OptimusVAE._penalise(logits.clone(), [[2, 4], []], groups, 2.0)
+    assert out[0].tolist() == [2.0, 1.0, 1.0, -1.0, 2.0]  # "Chill" written: " chill" too; the comma is free
+    assert out[1].tolist() == logits[1].tolist()  # nothing written yet
+
+
+def test_word_groups_join_a_words_forms_and_leave_pieces_and_punctuation_out(tiny_optimus):  # noqa: F811
+    from workers.train.optimus import word_token_groups
+
+    encoder, decoder = optimus_dirs()
+    parts = optimus_checkpoint_load(_checkpoint(tiny_optimus), encoder_dir=encoder, decoder_dir=decoder).parts
+    groups = word_token_groups(parts)
+    ids = lambda text: parts.decoder_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    (space_form,), (capital_form,) = ids(" price"), ids("Price")
+    assert groups[space_form] == groups[capital_form] >= 0
+    assert groups[ids(",")[0]] == -1 and groups[ids(" 50")[0]] == -1
