@@ -110,11 +110,13 @@ def figures_unbacked(text: str, known: Sequence[str]) -> list[str]:
     return [figure for figure, step in figures if figure not in have and not (step and known_steps)]
 
 
-# Words that refuse or deny ("there is no refund available for Klarna", "unfortunately, the
-# website doesn't allow you"): an opening the model wrote must not turn down what no source does.
+# Words that refuse, deny or restrict ("there is no refund available for Klarna", "unfortunately,
+# the website doesn't allow you", "at present, we only accept PayPal and Apple Pay"): an opening the
+# model wrote must not turn down what no source does.
 _REFUSAL = re.compile(
     r"\b(?:unfortunately|unable to|not able to|cannot|can't|can not|won't be able|no longer|must inform you|"
-    r"(?:is|are) not (?:available|possible|eligible|allowed|supported)|there (?:is|are) no|doesn't allow|does not allow)\b",
+    r"(?:is|are) not (?:available|possible|eligible|allowed|supported)|there (?:is|are) no|doesn't allow|does not allow|"
+    r"(?:we|you) (?:can )?only (?:accept|offer|ship|sell|deliver|take|support|use))\b",
     re.IGNORECASE,
 )
 

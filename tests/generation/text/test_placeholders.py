@@ -61,3 +61,8 @@ def test_an_opening_that_turns_the_customer_down_where_no_source_does_is_found()
         "unfortunately", "doesn't allow"]
     assert refusals_unbacked("I'm happy to help with your refund.", known) == []
     assert refusals_unbacked("Unfortunately we cannot change it.", ["Unfortunately, we cannot change a dispatched order."]) == []
+    # a restriction no source makes: the payment answer lists cards, PayPal and wallets
+    payment = ["At checkout you can pay by credit or debit card, PayPal, Apple Pay or Google Pay.", "pay in instalments?"]
+    assert refusals_unbacked("Thank you for asking. At present, we only accept PayPal and Apple Pay.", payment) == [
+        "we only accept"]
+    assert refusals_unbacked("We only ship within Europe.", ["We only ship within Europe and North America."]) == []
