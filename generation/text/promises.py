@@ -24,6 +24,11 @@ _AFFIRM = re.compile(
 _CLAUSE_END = re.compile(r"[.!?;:\n]")
 
 
+def _clause_words(text: str, match: re.Match) -> list[str]:
+    """The content words after ``match`` up to the end of its clause."""
+    return content_words(_CLAUSE_END.split(text[match.end():], maxsplit=1)[0])
+
+
 def affirmations_unbacked(text: str, message: str, sources: Sequence[str]) -> list[str]:
     """The affirming phrases of ``text`` ("you can", "we do have", "yes", ...) whose clause takes a
     word from the customer's ``message`` that none of the ``sources`` (the answers and values the
@@ -34,7 +39,7 @@ def affirmations_unbacked(text: str, message: str, sources: Sequence[str]) -> li
     have = {word for source in sources for word in content_words(source or "")}
     found = []
     for match in _AFFIRM.finditer(text):
-        clause = content_words(_CLAUSE_END.split(text[match.end():], maxsplit=1)[0])
+        clause = _clause_words(text, match)
         if match.group(0).lower().endswith(("can", "can also", "able to")):
             clause = clause[1:]  # the verb the customer asked with ("you can send it back") is no claim
         taken = [w for w in clause if len(w) > 3 and w in asked and w not in have and not w[:1].isdigit()]
@@ -76,7 +81,7 @@ def speculations_unbacked(text: str, known: Sequence[str]) -> list[str]:
     have = {_stem(word) for source in known for word in content_words(source or "")}
     found = []
     for match in _SPECULATE.finditer(text):
-        clause = content_words(_CLAUSE_END.split(text[match.end():], maxsplit=1)[0])
+        clause = _clause_words(text, match)
         new = [w for w in clause if len(w) > 3 and w not in _FUNCTION_WORDS and _stem(w) not in have
                and not w[:1].isdigit()]
         if len(new) >= 2:

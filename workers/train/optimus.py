@@ -115,6 +115,7 @@ class OptimusParts:
     encoder_tokenizer: Any
     decoder_tokenizer: Any
     model: OptimusVAE
+    word_groups: torch.Tensor | None = field(default=None, repr=False)  # word_token_groups, built on first use
 
 
 @model_building
@@ -255,15 +256,13 @@ def texts_posterior(parts: OptimusParts, texts: Sequence[str], *, batch_size: in
     return mu.float(), logvar.float()
 
 
-@torch.no_grad()
 def word_token_groups(parts: OptimusParts) -> torch.Tensor:
     """Each decoder token's word (an index shared by " chill", "Chill" and " Chill"), or -1: the
     tokens that hold a whole word of three letters or more, after a space or first in a sentence.
     A repetition penalty on them leaves punctuation, numbers and word pieces ("ing") alone, which
     a sentence repeats as it should."""
-    cached = getattr(parts, "_word_groups", None)
-    if cached is not None:
-        return cached
+    if parts.word_groups is not None:
+        return parts.word_groups
     tokenizer = parts.decoder_tokenizer
     vocab_size = parts.model.decoder.get_input_embeddings().weight.size(0)
     groups = torch.full((vocab_size,), -1, dtype=torch.long)
@@ -274,10 +273,11 @@ def word_token_groups(parts: OptimusParts) -> torch.Tensor:
         first = piece.startswith(" ") or word[:1].isupper()  # after a space, or a sentence's first word
         if first and len(word) >= 3 and word.isalpha():
             groups[token_id] = words.setdefault(word.lower(), len(words))
-    parts._word_groups = groups
+    parts.word_groups = groups
     return groups
 
 
+@torch.no_grad()
 def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "greedy", temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 64,
                   amp_dtype: str = "", keep_words: Sequence[str] = (), anchor_words: Sequence[str] = (),
