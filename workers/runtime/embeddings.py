@@ -147,6 +147,18 @@ def embedder_get(setting: str | None = None) -> Embedder:
         return embedder
 
 
+def embedder_named(name: str) -> Embedder:
+    """The embedding model whose ``Embedder.name`` is ``name`` (what a trained model records as
+    the encoder it read: an intent head trained on MiniLM's features reads MiniLM's, whatever
+    ``GENAI_KB_EMBED_MODEL`` retrieval searches with now). RuntimeError when none of the
+    models this process can load has that name."""
+    for setting in (settings.GENAI_KB_EMBED_MODEL, DEFAULT_EMBED_MODEL, MPNET_NAME):
+        if embedding_model_name(setting) == name:
+            return embedder_get(setting)
+    raise RuntimeError(f"the embedding model {name!r} is not one this process can load "
+                       f"(GENAI_KB_EMBED_MODEL={settings.GENAI_KB_EMBED_MODEL!r}, {DEFAULT_EMBED_MODEL}, {MPNET_NAME})")
+
+
 def scorer_get() -> Embedder:
     """all-MiniLM-L6-v2, whatever the knowledge base searches with: the encoder that every
     similarity the service scores a text by (a reply opening's drift, grounding, the lead

@@ -2,7 +2,8 @@
 for reply jobs.
 
 Training embeds the texts of every dataset (``GENAI_INTENT_DATASETS`` or the job's own list) with
-the process's MiniLM (``workers.runtime.embeddings``), trains the head (``workers.train.intent``),
+the knowledge base's encoder (``workers.runtime.embeddings``; the version records it as its
+``base_model``, and prediction reads with that one), trains the head (``workers.train.intent``),
 saves it under the model store and registers ``ModelVersion(family="intent", purpose="reply")``.
 
 Prediction resolves the version per call (``GENAI_INTENT_MODEL``, else the promoted default, else
@@ -45,12 +46,18 @@ def intent_model_get(name: str | None = None):
     return version, model
 
 
-def intent_features(model, texts: list[str]):
-    """What ``model`` reads for ``texts``: sentence embeddings, or with fine-tuned encoder layers
-    the token states below them (both from the process's MiniLM)."""
-    from workers.runtime.embeddings import embedder_get
+def intent_embedder(version):
+    """The sentence encoder ``version`` was trained on (its ``base_model``), whatever
+    ``GENAI_KB_EMBED_MODEL`` retrieval searches with now: a head trained on MiniLM's features
+    cannot read all-mpnet-base-v2's."""
+    from workers.runtime.embeddings import embedder_named
 
-    embedder = embedder_get()
+    return embedder_named(version.base_model)
+
+
+def intent_features(model, texts: list[str], *, embedder):
+    """What ``model`` reads for ``texts``: ``embedder``'s sentence embeddings, or with fine-tuned
+    encoder layers the token states below them."""
     if not model.config.encoder_layers:
         return embedder.encode(list(texts))
     layer = embedder.encoder_layer_count() - model.config.encoder_layers
@@ -78,9 +85,10 @@ def intent_predict(
 
     try:
         version, model = intent_model_get(name)
+        embedder = intent_embedder(version) if model is not None else None
     except (OSError, RuntimeError):
         logging.getLogger(__name__).exception("intent model could not be loaded; replies use retrieval's intent")
         return None, []
     if model is None:
         return None, []
-    return version.label, model.predict(intent_features(model, texts), source=source, labels=labels)
+    return version.label, model.predict(intent_features(model, texts, embedder=embedder), source=source, labels=labels)

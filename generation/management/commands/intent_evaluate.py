@@ -44,9 +44,9 @@ class Command(BaseCommand):
             scored.append(other)
         features = _Features(texts)
         try:
-            figures = [_figures(v.label, m, features.of(m), labels, source) for v, m in scored]
+            figures = [_figures(v.label, m, features.of(m, v), labels, source) for v, m in scored]
             baseline = intent_baseline_get(version)
-            baseline_figures = (_figures(f"{version.label} baseline", baseline, features.of(baseline), labels, source)
+            baseline_figures = (_figures(f"{version.label} baseline", baseline, features.of(baseline, version), labels, source)
                                 if baseline is not None else None)
         except ValueError as exc:  # a --source the model does not have
             raise CommandError(f"--source: {exc}") from None
@@ -65,24 +65,22 @@ class Command(BaseCommand):
 
 
 class _Features:
-    """The encoder's outputs for the texts, computed once per kind: sentence embeddings, and
-    token states below the top ``k`` layers for a classifier that fine-tuned them."""
+    """The encoder's outputs for the texts, computed once per encoder and kind: sentence
+    embeddings, and token states below the top ``k`` layers for a classifier that fine-tuned
+    them. Each version reads with the encoder it was trained on (``intent_embedder``)."""
 
     def __init__(self, texts: list[str]):
         self.texts = texts
-        self.vectors = None
-        self.states: dict[int, list] = {}
+        self.computed: dict[tuple[str, int], object] = {}
 
-    def of(self, model):
-        from workers.runtime.embeddings import embedder_get
+    def of(self, model, version):
+        from workers.runtime.intent import intent_embedder, intent_features
 
-        k = model.config.encoder_layers
-        if k and k not in self.states:
-            embedder = embedder_get()
-            self.vectors, self.states[k] = embedder.encode_with_states(self.texts, layer=embedder.encoder_layer_count() - k)
-        elif not k and self.vectors is None:
-            self.vectors = embedder_get().encode(self.texts)
-        return self.states[k] if k else self.vectors
+        embedder = intent_embedder(version)
+        key = (embedder.name, model.config.encoder_layers)
+        if key not in self.computed:
+            self.computed[key] = intent_features(model, self.texts, embedder=embedder)
+        return self.computed[key]
 
 
 def _figures(label: str, model, features, gold: list[str], source: str | None) -> dict:

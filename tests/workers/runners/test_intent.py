@@ -53,6 +53,25 @@ def test_training_job_registers_a_version_with_validation_figures_and_curves(db,
     assert label == "intent-test@1" and correct / len(PARAPHRASES) > 0.5
 
 
+def test_prediction_reads_with_the_encoder_the_version_was_trained_on(db, intent_csv, minilm, settings):
+    """A head trained on MiniLM's features keeps reading MiniLM's when the knowledge base moves to
+    all-mpnet-base-v2 (whose 768-wide vectors it cannot read); an encoder this process cannot
+    load leaves replies on retrieval's intent instead of failing them."""
+    from workers.runtime import embeddings
+    from workers.runtime.mpnet import MPNET_NAME
+
+    _train(intent_csv)
+    texts = [text for text, _ in PARAPHRASES]
+    _, before = intent_predict(texts)
+    assert ModelVersion.objects.get(family="intent", name="intent-test").base_model == "all-MiniLM-L6-v2"
+    settings.GENAI_KB_EMBED_MODEL = MPNET_NAME
+    label, after = intent_predict(texts)
+    assert label == "intent-test@1" and [p for p, _ in after] == [p for p, _ in before]
+    assert MPNET_NAME not in embeddings._embedders  # the knowledge base's encoder was never needed
+    ModelVersion.objects.filter(family="intent").update(base_model="an-encoder-elsewhere")
+    assert intent_predict(texts) == (None, [])
+
+
 def test_reply_metadata_carries_the_intent(load_kb, intent_csv):
     load_kb("conversations")
     params = {"message": "please help me cancel the order I made yesterday", "max_new_tokens": 16, "k": 3}
