@@ -28,7 +28,8 @@ DEMO_FAQ = Path(settings.BASE_DIR) / "data" / "demo" / "acme_faq.csv"
 def seed_trainings() -> tuple[tuple[str, str | None, str, dict], ...]:
     """(family, version name or None, job kind, params): queued unless the family has a version of
     that name (None: any version). Short, CPU-sized trainings (minutes on two cores), run in this
-    order by the local trainer (two at a time). Sentiment twice: the quick MiniLM model (under a
+    order by the local trainer (one at a time: two time-budgeted trainings on two cores each
+    get less than half the steps, as their threads contend). Sentiment twice: the quick MiniLM model (under a
     minute) scores the demo news first; all-mpnet-base-v2 trained whole on the tweets and the team's
     newswire sentences (GENAI_SENTIMENT_NEWS_TRAIN_CSV; 19 minutes alone on 2 cores with native
     bf16; held-out tweets 0.888 and news sentences 0.960 against 0.818 and 0.623,
