@@ -614,6 +614,12 @@ GENAI_GENMODEL_VARIANT_MAX_BLEU = env.float("GENAI_GENMODEL_VARIANT_MAX_BLEU", d
 # CTRL's repetition penalty on the words a pretrained VAE's decode has written (1.0: none): greedy
 # decodes of the product model wrote "pairs, pairs, and pairs" and "the mirror ... the mirror".
 GENAI_GENMODEL_REPETITION_PENALTY = env.float("GENAI_GENMODEL_REPETITION_PENALTY", default=1.3)
+# A variant's must-keep words: their bonus grows over a sentence's first KEEP_RAMP tokens (0: full
+# from the first, which put the word first, capitalised, whatever its role: 69 % of the product
+# model's variants opened with it, 0 % with 4), and with KEEP_HOLD a sentence cannot end while one
+# is missing (without it, 70 % of decodes kept the word with the ramp, 81 % with; docs/benchmarks.md).
+GENAI_GENMODEL_KEEP_RAMP = env.int("GENAI_GENMODEL_KEEP_RAMP", default=4)
+GENAI_GENMODEL_KEEP_HOLD = env.bool("GENAI_GENMODEL_KEEP_HOLD", default=True)
 # Scheduled retrain from approved feedback (beat): off by default; promotion stays a person's action.
 GENAI_RETRAIN_ENABLED = env.bool("GENAI_RETRAIN_ENABLED", default=False)
 GENAI_RETRAIN_INTERVAL_SECONDS = env.float("GENAI_RETRAIN_INTERVAL_SECONDS", default=7 * 24 * 3600.0)

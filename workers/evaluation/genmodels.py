@@ -224,6 +224,19 @@ def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
     return [float(v) for v in (a * b).sum(axis=1)]
 
 
+def _leads_with(text: str, keep: Sequence[str]) -> bool:
+    first = words(text)[:1]
+    return bool(first) and any(first[0] == w.lower() for w in keep)
+
+
+def leads_with_must_keep_share(rows: Sequence[dict[str, Any]]) -> float:
+    """Share of the variants (``rows``: source, must_keep, variants) whose first word is a
+    must-keep word their source does not begin with: guidance that pushed the word to the front."""
+    pairs = [(row, v) for row in rows for v in row["variants"]]
+    led = sum(_leads_with(v, row["must_keep"]) and not _leads_with(row["source"], row["must_keep"]) for row, v in pairs)
+    return round(led / max(1, len(pairs)), 4)
+
+
 def variants_evaluate(
     model: GenModel, sources: Sequence[str], *, k: int, seed: int, lm_name: str | None, known: set[str] | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -257,6 +270,9 @@ def variants_evaluate(
         "cosine_at_least_0.6_share": round(sum(c >= 0.6 for c in cosines) / n, 4),
         "bleu_to_source": round(sum(bleus) / n, 4),
         "bleu_to_source_at_most_0.6_share": round(sum(b <= 0.6 for b in bleus) / n, 4),
+        # a variant that opens with its must-keep word where the source does not: the guidance
+        # put it first, capitalised whatever its role ("Handle it over, pop it back")
+        "leads_with_must_keep_share": leads_with_must_keep_share(rows),
         # the decoder's own: share of the decoded (new, non-empty) candidates that kept the word
         "must_keep_retention_decoded": round(1 - removed.get("missing_must_keep", 0) / judged, 4) if judged > 0 else None,
         "removed": removed,

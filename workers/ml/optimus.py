@@ -31,6 +31,50 @@ from torch import Tensor, nn
 
 
 @dataclass
+class WordIndex:
+    """The decoder vocabulary's words, for a repetition penalty on words rather than tokens:
+    ``groups``, each token's word (-1: none; " chill", "Chill" and " Chill" share one) for the
+    tokens that hold a whole word of three letters or more; ``pieces``, each token's text;
+    ``words``, a lower-cased word's group. Words are letters only, so punctuation, numbers and
+    word pieces ("ing") stay free to repeat, as a sentence repeats them."""
+
+    groups: Tensor
+    pieces: Sequence[str]
+    words: dict[str, int]
+
+    def to(self, device) -> WordIndex:
+        return WordIndex(groups=self.groups.to(device), pieces=self.pieces, words=self.words)
+
+    def written(self, tokens: Sequence[int]) -> tuple[set[int], list[list[int]], list[int]]:
+        """``(groups, spellings, current)`` of a decode so far: the groups of the words it wrote
+        (in one token or several), the token spellings of the words it wrote in several tokens,
+        and the tokens of the word it is writing (empty after a space or punctuation)."""
+        groups = {g for g in self.groups[torch.tensor(sorted(set(tokens)), device=self.groups.device)].tolist() if g >= 0}
+        spellings: list[list[int]] = []
+        word: list[int] = []
+
+        def close() -> None:
+            if len(word) > 1:
+                text = "".join(self.pieces[t] for t in word).strip().lower()
+                if len(text) >= 3:
+                    spellings.append(list(word))
+                    if text in self.words:
+                        groups.add(self.words[text])
+
+        for token in tokens:
+            piece = self.pieces[token] if 0 <= token < len(self.pieces) else ""
+            if word and piece.isalpha() and not piece[:1].isupper():
+                word.append(token)  # a piece that continues the word
+                continue
+            close()
+            starts = piece[:1] == " " and piece[1:].isalpha() or piece.isalpha()
+            word = [token] if starts else []
+        current = list(word)
+        close()  # the word being written counts as written for the words after it
+        return groups, spellings, current
+
+
+@dataclass
 class OptimusConfig:
     encoder_dim: int = 384  # the sentence encoder's hidden size
     decoder_dim: int = 576  # the decoder's embedding size
@@ -254,35 +298,50 @@ class OptimusVAE(nn.Module):
         return logits
 
     @staticmethod
-    def _penalise(logits: Tensor, history: list[list[int]], word_groups: Tensor, penalty: float) -> Tensor:
-        """Every token of a word a row has written (``word_groups``: each token's word, -1 for
-        none; " chill" and "Chill" are one word) gets its logit divided by ``penalty``
-        (multiplied when negative)."""
+    def _penalise(logits: Tensor, history: list[list[int]], words: WordIndex, penalty: float) -> Tensor:
+        """Every token of a word a row has written gets its logit divided by ``penalty``
+        (multiplied when negative): each single-token form of it (" chill" and "Chill" are one
+        word), and for a word written in several tokens ("Ch" "ill") its first token and the
+        next token of its spelling once a word begins the same way."""
         for row, tokens in enumerate(history):
             if not tokens:
                 continue
-            written = word_groups[torch.tensor(sorted(set(tokens)), device=logits.device)]
-            written = written[written >= 0]
-            if written.numel():
-                ids = torch.isin(word_groups, written).nonzero().squeeze(1)
-                values = logits[row, ids]
-                logits[row, ids] = torch.where(values > 0, values / penalty, values * penalty)
+            groups, spellings, current = words.written(tokens)
+            ids = set()
+            if groups:
+                ids.update(torch.isin(words.groups, torch.tensor(sorted(groups), device=words.groups.device))
+                           .nonzero().squeeze(1).tolist())
+            for spelling in spellings:
+                ids.add(spelling[0])
+                if current and len(spelling) > len(current) and spelling[: len(current)] == current:
+                    ids.add(spelling[len(current)])
+            if ids:
+                index = torch.tensor(sorted(ids), device=logits.device)
+                values = logits[row, index]
+                logits[row, index] = torch.where(values > 0, values / penalty, values * penalty)
         return logits
 
     @staticmethod
     def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float,
-               complete: float = 100.0) -> Tensor:
+               complete: float = 100.0, *, ramp: int = 0, hold: int | None = None) -> Tensor:
         """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
         sequences, e.g. with and without a leading space): a word not yet written gets ``bonus``
         on its first token; a word begun gets ``complete`` on its next token (the default all but
         forces it); a word written loses ``bonus`` on its first token (the guidance wrote "the
-        message message")."""
+        message message"). ``ramp``: the bonus grows from 0 at a sentence's first token to the
+        full ``bonus`` at its ``ramp``-th, so the sentence begins as the latent has it instead of
+        with the word ("Handle it over, pop it back"); ``hold``: a token (the end) that loses
+        ``complete`` while a word is missing, so a sentence the ramp let start does not end
+        without it."""
         for row, tokens in enumerate(history):
+            row_bonus = bonus * min(1.0, len(tokens) / ramp) if ramp > 0 else bonus
+            missing = False
             for alternatives in keep:
                 if any(_contains(tokens, seq) for seq in alternatives):
                     for seq in alternatives:
                         logits[row, seq[0]] -= bonus
                     continue
+                missing = True
                 begun = False
                 for seq in alternatives:
                     for j in range(min(len(seq) - 1, len(tokens)), 0, -1):
@@ -290,9 +349,11 @@ class OptimusVAE(nn.Module):
                             logits[row, seq[j]] += complete
                             begun = True
                             break
-                if not begun:
+                if not begun and row_bonus:
                     for seq in alternatives:
-                        logits[row, seq[0]] += bonus
+                        logits[row, seq[0]] += row_bonus
+            if missing and hold is not None:
+                logits[row, hold] -= complete
         return logits
 
     @torch.no_grad()
@@ -311,9 +372,11 @@ class OptimusVAE(nn.Module):
         generator: torch.Generator | None = None,
         keep: Sequence[Sequence[Sequence[int]]] = (),
         keep_bonus: float = 8.0,
+        keep_ramp: int = 0,
+        keep_hold: bool = False,
         anchor: Sequence[Sequence[Sequence[int]]] = (),
         anchor_bonus: float = 3.0,
-        repeat_ids: Tensor | None = None,
+        repeat_ids: WordIndex | None = None,
         repetition_penalty: float = 1.0,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
@@ -321,11 +384,13 @@ class OptimusVAE(nn.Module):
         ``greedy``: argmax; ``sample``: from softmax(logits / temperature), cut to the ``top_k``
         most likely and the smallest set of probability ``top_p``; ``beam``: beam search,
         hypotheses ranked by log-probability / length ** ``length_penalty``. ``keep``: words
-        every row should write (greedy and sampled decoding; see ``_guide``); ``anchor``: words
+        every row should write (greedy and sampled decoding; see ``_guide``: ``keep_ramp``,
+        ``keep_hold``); ``anchor``: words
         it may write, nudged by ``anchor_bonus`` and completed only when likely (a variant's
         source's product type and material, so the rewrite stays on the same product);
-        ``repeat_ids``: each token's word (-1: none), whose tokens ``repetition_penalty`` (CTRL's,
-        Keskar et al. 2019) makes less likely once written ("Chill, chill", "pairs, pairs, and pairs")."""
+        ``repeat_ids``: the vocabulary's words (``WordIndex``), whose tokens ``repetition_penalty``
+        (CTRL's, Keskar et al. 2019) makes less likely once written ("Chill, chill", "pairs, pairs,
+        and pairs")."""
         max_len = max_len or self.config.max_len
         if strategy == "beam":
             return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
@@ -342,7 +407,7 @@ class OptimusVAE(nn.Module):
             if repeat_ids is not None and repetition_penalty != 1.0:
                 logits = self._penalise(logits, history, repeat_ids, repetition_penalty)
             if keep:
-                logits = self._guide(logits, history, keep, keep_bonus)
+                logits = self._guide(logits, history, keep, keep_bonus, ramp=keep_ramp, hold=eos if keep_hold else None)
             if anchor:
                 logits = self._guide(logits, history, anchor, anchor_bonus, complete=anchor_bonus)
             if strategy == "greedy":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,13 +219,15 @@ def latents_decode(
     repetition_penalty: float | None = None,
 ) -> list[str]:
     """``keep_words``: words the pretrained VAE's decoder is guided to write, ``anchor_words``:
-    words it is nudged towards, ``repetition_penalty`` on words written (default
+    words it is nudged towards (``GENAI_GENMODEL_KEEP_RAMP``, ``GENAI_GENMODEL_KEEP_HOLD``: see
+    ``OptimusVAE._guide``), ``repetition_penalty`` on words written (default
     ``GENAI_GENMODEL_REPETITION_PENALTY``; the GRU VAE's decoder is neither guided nor penalised)."""
     if model.parts is not None:
         penalty = settings.GENAI_GENMODEL_REPETITION_PENALTY if repetition_penalty is None else repetition_penalty
         return latents_texts(model.parts, z, decoding=decoding, temperature=temperature, top_k=top_k,
                              generator=generator, batch_size=min(batch_size, 64), amp_dtype=model.amp_dtype,
-                             keep_words=keep_words, anchor_words=anchor_words, repetition_penalty=penalty)
+                             keep_words=keep_words, anchor_words=anchor_words, repetition_penalty=penalty,
+                             keep_ramp=settings.GENAI_GENMODEL_KEEP_RAMP, keep_hold=settings.GENAI_GENMODEL_KEEP_HOLD)
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         ids = model.vae.generate(
@@ -238,15 +241,28 @@ def latents_decode(
     return out
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
 def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str | None:
     """Why a decoded ``text`` is not fit to show, or None: ``broken_reason`` against the model's
     ``known_words`` and ``words`` (a variant's source may name what the model never saw), so
-    unbalanced brackets, a letter thrice in a row or an invented word; or ``unfinished`` (no end
-    mark: cut off mid-sentence). Always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
+    unbalanced brackets, a letter thrice in a row or an invented word; ``unfinished`` (no end
+    mark: cut off mid-sentence); or ``fragment`` (a sentence of one or two words beside another:
+    "The bracelet is made with silver-threaded wire. Everyday.", a must-keep word the decoder
+    could not place). Always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
     if not settings.GENAI_GENMODEL_DROP_BROKEN:
         return None
     known = model.known_words | text_words(words) if model.known_words is not None and words else model.known_words
-    return broken_reason(text, known) or ("unfinished" if unfinished(text) else None)
+    return broken_reason(text, known) or ("unfinished" if unfinished(text) else None) or _fragment(text)
+
+
+def _fragment(text: str) -> str | None:
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    if len(sentences) > 1 and any(len(_WORD.findall(s)) < 3 for s in sentences):
+        return "fragment"
+    return None
 
 
 @torch.inference_mode()

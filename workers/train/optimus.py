@@ -36,7 +36,7 @@ import torch
 
 from workers.ml.amp import autocast
 from workers.ml.building import model_building
-from workers.ml.optimus import OptimusConfig, OptimusVAE
+from workers.ml.optimus import OptimusConfig, OptimusVAE, WordIndex
 from workers.ml.text_metrics import corpus_bleu, text_hash, text_words
 from workers.ml.vae import elbo_figures, kl_weight, vae_loss
 from workers.train.genmodels import corpus_split, seed_everything
@@ -115,7 +115,7 @@ class OptimusParts:
     encoder_tokenizer: Any
     decoder_tokenizer: Any
     model: OptimusVAE
-    word_groups: torch.Tensor | None = field(default=None, repr=False)  # word_token_groups, built on first use
+    word_groups: WordIndex | None = field(default=None, repr=False)  # word_token_groups, built on first use
 
 
 @model_building
@@ -256,34 +256,35 @@ def texts_posterior(parts: OptimusParts, texts: Sequence[str], *, batch_size: in
     return mu.float(), logvar.float()
 
 
-def word_token_groups(parts: OptimusParts) -> torch.Tensor:
-    """Each decoder token's word (an index shared by " chill", "Chill" and " Chill"), or -1: the
-    tokens that hold a whole word of three letters or more, after a space or first in a sentence.
-    A repetition penalty on them leaves punctuation, numbers and word pieces ("ing") alone, which
-    a sentence repeats as it should."""
+def word_token_groups(parts: OptimusParts) -> WordIndex:
+    """The decoder vocabulary's words (``WordIndex``): each token's word (an index shared by
+    " chill", "Chill" and " Chill"), or -1, for the tokens that hold a whole word of three letters
+    or more, after a space or first in a sentence; each token's text, to join the words written
+    in several tokens. A repetition penalty on them leaves punctuation, numbers and word pieces
+    ("ing") alone, which a sentence repeats as it should."""
     if parts.word_groups is not None:
         return parts.word_groups
     tokenizer = parts.decoder_tokenizer
     vocab_size = parts.model.decoder.get_input_embeddings().weight.size(0)
     groups = torch.full((vocab_size,), -1, dtype=torch.long)
     words: dict[str, int] = {}
-    for token_id in range(min(vocab_size, len(tokenizer))):
-        piece = tokenizer.decode([token_id])
+    pieces = [tokenizer.decode([token_id]) for token_id in range(min(vocab_size, len(tokenizer)))]
+    for token_id, piece in enumerate(pieces):
         word = piece.strip()
         first = piece.startswith(" ") or word[:1].isupper()  # after a space, or a sentence's first word
         if first and len(word) >= 3 and word.isalpha():
             groups[token_id] = words.setdefault(word.lower(), len(words))
-    parts.word_groups = groups
-    return groups
+    parts.word_groups = WordIndex(groups=groups, pieces=pieces, words=words)
+    return parts.word_groups
 
 
 @torch.no_grad()
 def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "greedy", temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None, batch_size: int = 64,
                   amp_dtype: str = "", keep_words: Sequence[str] = (), anchor_words: Sequence[str] = (),
-                  repetition_penalty: float = 1.0) -> list[str]:
+                  repetition_penalty: float = 1.0, keep_ramp: int = 0, keep_hold: bool = False) -> list[str]:
     """Latents -> sentences; ``keep_words``: words each sentence is guided to write
-    (``OptimusVAE.generate``'s ``keep``); ``anchor_words``: words it is nudged towards (its
+    (``OptimusVAE.generate``'s ``keep``, ``keep_ramp``, ``keep_hold``); ``anchor_words``: words it is nudged towards (its
     ``anchor``); ``repetition_penalty`` on the words already written (``word_token_groups``)."""
     model = parts.model
     device = next(model.parameters()).device
@@ -295,7 +296,8 @@ def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "gree
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
                                  top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor,
-                                 repeat_ids=repeat_ids, repetition_penalty=repetition_penalty)
+                                 repeat_ids=repeat_ids, repetition_penalty=repetition_penalty,
+                                 keep_ramp=keep_ramp, keep_hold=keep_hold)
         out += ids_decode(parts, ids)
     return out
 

@@ -117,6 +117,8 @@ def test_decoded_texts_with_words_the_model_never_saw_are_dropped_and_counted(op
     assert text_broken(model, "The Vergoxq jacket.") == "non_word"
     assert text_broken(model, "A warm {{jacket.") == "brackets"
     assert text_broken(model, "A warm jacket made from 100% ster") == "unfinished"  # cut off mid-sentence
+    assert text_broken(model, "A warm jacket in red. Jacket.") == "fragment"  # a must-keep word left over
+    assert text_broken(model, "A warm jacket. It comes in red.") is None
     assert text_broken(model, "The Vergoxq jacket.", words=["Vergoxq's coat"]) is None  # a variant's source named it
     assert variant_rejection("The Vergoxq jacket.", attributes=None, max_perplexity=None, perplexity=None,
                              model=model) == "broken"

@@ -137,6 +137,7 @@ def test_the_pretrained_vae_against_the_gru_baseline_in_one_run_with_a_sample_fi
         variants = part["samples"]["variants"]
         assert variants["sources"] == 4 and 0 <= variants["cosine_to_source"] <= 1
         assert {"bleu_to_source", "must_keep_retention_decoded", "removed", "broken_share"} <= set(variants)
+        assert 0 <= variants["leads_with_must_keep_share"] <= 1
         interpolation = part["interpolation"]
         assert interpolation["pairs"] == 2 and len(interpolation["similarity_to_a"]) == 5
         # the ends are the held-out sentences' own posterior means: each end's text is nearer its own end

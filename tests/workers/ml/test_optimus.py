@@ -210,6 +210,25 @@ def test_decoding_guided_to_keep_a_word_writes_it_whole_once(strategy):
     assert plain != rows
 
 
+def test_a_ramped_bonus_lets_the_sentence_begin_and_the_hold_keeps_it_open():
+    """With ``ramp`` the word's bonus grows from nothing at the first token to the full bonus at
+    the ramp-th, and ``hold`` takes the end away while the word is missing."""
+    keep = [[[13, 14, 15]], [[21]]]
+    logits = torch.zeros(4, VOCAB)
+    guided = OptimusVAE._guide(logits.clone(), [[], [5], [5, 6, 7, 8, 9], [5, 13, 14, 15, 21]], keep, 4.0,
+                               ramp=4, hold=END)
+    assert guided[0, 13] == 0.0 and guided[0, 21] == 0.0  # the first token: no push
+    assert guided[1, 13] == 1.0 and guided[2, 13] == 4.0  # a quarter, then the whole
+    assert guided[0, END] == guided[2, END] == -100.0  # cannot end without the words
+    assert guided[3, END] == 0.0  # both written: may end
+    model = tiny_optimus().eval()
+    z = torch.randn(4, 4, generator=torch.Generator().manual_seed(5))
+    rows = model.generate(z, strategy="greedy", keep=[[[21]]], keep_bonus=50.0, keep_ramp=3, keep_hold=True)
+    plain = model.generate(z, strategy="greedy")
+    assert [ids[0] for ids in rows] == [ids[0] for ids in plain]  # each begins as unguided
+    assert all(21 in ids for ids in rows)
+
+
 def test_anchor_words_are_nudged_not_forced():
     """An anchor (a variant's source's product type) gets a small bonus and a begun anchor only
     that bonus on its next token, so the decoder may still write something else."""

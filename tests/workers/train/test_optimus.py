@@ -114,13 +114,20 @@ def test_a_time_budget_too_short_for_the_epochs_gets_kl_cycles_that_fit_it(monke
 
 
 def test_the_repetition_penalty_lowers_every_form_of_a_written_word_and_nothing_else():
-    from workers.ml.optimus import OptimusVAE
+    from workers.ml.optimus import OptimusVAE, WordIndex
 
-    groups = torch.tensor([-1, 0, 0, 1, -1])  # tokens 1 and 2: one word (" chill", "Chill"); 4: a comma
-    logits = torch.tensor([[2.0, 2.0, 2.0, -1.0, 2.0], [2.0, 2.0, 2.0, -1.0, 2.0]])
-    out = OptimusVAE._penalise(logits.clone(), [[2, 4], []], groups, 2.0)
-    assert out[0].tolist() == [2.0, 1.0, 1.0, -1.0, 2.0]  # "Chill" written: " chill" too; the comma is free
+    # tokens 1 and 2: one word (" chill", "Chill"); 4: a comma; 5 and 6 spell "Cuff" "links",
+    # 7 is " cufflinks"; 8 "Ch" and 9 "ill" spell "Chill" in two tokens
+    pieces = ["<end>", " chill", "Chill", " warm", ",", "Cuff", "links", " cufflinks", "Ch", "ill"]
+    words = WordIndex(groups=torch.tensor([-1, 0, 0, 1, -1, -1, -1, 2, -1, -1]), pieces=pieces,
+                      words={"chill": 0, "warm": 1, "cufflinks": 2})
+    logits = torch.full((4, len(pieces)), 2.0)
+    out = OptimusVAE._penalise(logits.clone(), [[2, 4], [], [5, 6, 4, 5], [8, 9, 4]], words, 2.0)
+    assert out[0].tolist() == [2.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]  # " chill" too; the comma is free
     assert out[1].tolist() == logits[1].tolist()  # nothing written yet
+    # "Cufflinks" in two tokens: its one-token form, its first token, and "links" after "Cuff" again
+    assert out[2].tolist() == [2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    assert out[3, [1, 2, 8]].tolist() == [1.0, 1.0, 1.0] and out[3, 9] == 2.0  # "Chill, " -> not " chill" again
 
 
 def test_word_groups_join_a_words_forms_and_leave_pieces_and_punctuation_out(tiny_optimus):  # noqa: F811
@@ -128,8 +135,12 @@ def test_word_groups_join_a_words_forms_and_leave_pieces_and_punctuation_out(tin
 
     encoder, decoder = optimus_dirs()
     parts = optimus_checkpoint_load(_checkpoint(tiny_optimus), encoder_dir=encoder, decoder_dir=decoder).parts
-    groups = word_token_groups(parts)
+    groups = word_token_groups(parts).groups
     ids = lambda text: parts.decoder_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     (space_form,), (capital_form,) = ids(" price"), ids("Price")
     assert groups[space_form] == groups[capital_form] >= 0
     assert groups[ids(",")[0]] == -1 and groups[ids(" 50")[0]] == -1
+    # "Chill" is two tokens of SmolLM2's, " chill" one: writing the first counts as the second's word
+    assert len(ids("Chill")) == 2 and len(ids(" chill")) == 1
+    written, spellings, _ = word_token_groups(parts).written(ids("Chill,"))
+    assert groups[ids(" chill")[0]].item() in written and spellings == [ids("Chill")]
