@@ -225,13 +225,17 @@ def _cosines(pairs: Sequence[tuple[str, str]]) -> list[float]:
 
 
 def _leads_with(text: str, keep: Sequence[str]) -> bool:
-    first = words(text)[:1]
-    return bool(first) and any(first[0] == w.lower() for w in keep)
+    """Does a sentence of ``text`` open with a ``keep`` word?"""
+    from generation.text.sentences import sentences_split
+
+    firsts = [words(sentence)[:1] for sentence in sentences_split(text)]
+    return any(first and first[0] == w.lower() for first in firsts for w in keep)
 
 
 def leads_with_must_keep_share(rows: Sequence[dict[str, Any]]) -> float:
-    """Share of the variants (``rows``: source, must_keep, variants) whose first word is a
-    must-keep word their source does not begin with: guidance that pushed the word to the front."""
+    """Share of the variants (``rows``: source, must_keep, variants) with a sentence that opens
+    with a must-keep word where no sentence of their source does: guidance that pushed the word to
+    the front ("Available price is 39 EUR.", "... wire. Elasticated wrists and a well-placed arm.")."""
     pairs = [(row, v) for row in rows for v in row["variants"]]
     led = sum(_leads_with(v, row["must_keep"]) and not _leads_with(row["source"], row["must_keep"]) for row, v in pairs)
     return round(led / max(1, len(pairs)), 4)
