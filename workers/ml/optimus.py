@@ -376,7 +376,7 @@ class OptimusVAE(nn.Module):
         keep_hold: bool = False,
         anchor: Sequence[Sequence[Sequence[int]]] = (),
         anchor_bonus: float = 3.0,
-        repeat_ids: WordIndex | None = None,
+        repeat_words: WordIndex | None = None,
         repetition_penalty: float = 1.0,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
@@ -388,7 +388,7 @@ class OptimusVAE(nn.Module):
         ``keep_hold``); ``anchor``: words
         it may write, nudged by ``anchor_bonus`` and completed only when likely (a variant's
         source's product type and material, so the rewrite stays on the same product);
-        ``repeat_ids``: the vocabulary's words (``WordIndex``), whose tokens ``repetition_penalty``
+        ``repeat_words``: the vocabulary's words (``WordIndex``), whose tokens ``repetition_penalty``
         (CTRL's, Keskar et al. 2019) makes less likely once written ("Chill, chill", "pairs, pairs,
         and pairs")."""
         max_len = max_len or self.config.max_len
@@ -404,8 +404,8 @@ class OptimusVAE(nn.Module):
         logits, past = self._start(z)
         for step in range(max_len):
             logits = self._ban(logits, history, no_repeat_ngram, step)
-            if repeat_ids is not None and repetition_penalty != 1.0:
-                logits = self._penalise(logits, history, repeat_ids, repetition_penalty)
+            if repeat_words is not None and repetition_penalty != 1.0:
+                logits = self._penalise(logits, history, repeat_words, repetition_penalty)
             if keep:
                 logits = self._guide(logits, history, keep, keep_bonus, ramp=keep_ramp, hold=eos if keep_hold else None)
             if anchor:

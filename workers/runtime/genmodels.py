@@ -31,6 +31,7 @@ import torch
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
+from generation.text.sentences import sentences_split
 from workers.ml.gan import LatentGAN
 from workers.ml.text_metrics import broken_reason, text_words, tokenizer_words, unfinished
 from workers.ml.text_tokenizer import TextTokenizer
@@ -241,7 +242,6 @@ def latents_decode(
     return out
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -259,7 +259,7 @@ def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str
 
 
 def _fragment(text: str) -> str | None:
-    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    sentences = sentences_split(text)
     if len(sentences) > 1 and any(len(_WORD.findall(s)) < 3 for s in sentences):
         return "fragment"
     return None

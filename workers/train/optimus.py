@@ -115,7 +115,7 @@ class OptimusParts:
     encoder_tokenizer: Any
     decoder_tokenizer: Any
     model: OptimusVAE
-    word_groups: WordIndex | None = field(default=None, repr=False)  # word_token_groups, built on first use
+    word_index: WordIndex | None = field(default=None, repr=False)  # word_token_groups, built on first use
 
 
 @model_building
@@ -262,8 +262,8 @@ def word_token_groups(parts: OptimusParts) -> WordIndex:
     or more, after a space or first in a sentence; each token's text, to join the words written
     in several tokens. A repetition penalty on them leaves punctuation, numbers and word pieces
     ("ing") alone, which a sentence repeats as it should."""
-    if parts.word_groups is not None:
-        return parts.word_groups
+    if parts.word_index is not None:
+        return parts.word_index
     tokenizer = parts.decoder_tokenizer
     vocab_size = parts.model.decoder.get_input_embeddings().weight.size(0)
     groups = torch.full((vocab_size,), -1, dtype=torch.long)
@@ -274,8 +274,8 @@ def word_token_groups(parts: OptimusParts) -> WordIndex:
         first = piece.startswith(" ") or word[:1].isupper()  # after a space, or a sentence's first word
         if first and len(word) >= 3 and word.isalpha():
             groups[token_id] = words.setdefault(word.lower(), len(words))
-    parts.word_groups = WordIndex(groups=groups, pieces=pieces, words=words)
-    return parts.word_groups
+    parts.word_index = WordIndex(groups=groups, pieces=pieces, words=words)
+    return parts.word_index
 
 
 @torch.no_grad()
@@ -290,13 +290,13 @@ def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "gree
     device = next(model.parameters()).device
     keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
     anchor = [keep_word_ids(parts, word) for word in anchor_words if word.strip()]
-    repeat_ids = word_token_groups(parts).to(device) if repetition_penalty != 1.0 else None
+    repeat_words = word_token_groups(parts).to(device) if repetition_penalty != 1.0 else None
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
                                  top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor,
-                                 repeat_ids=repeat_ids, repetition_penalty=repetition_penalty,
+                                 repeat_words=repeat_words, repetition_penalty=repetition_penalty,
                                  keep_ramp=keep_ramp, keep_hold=keep_hold)
         out += ids_decode(parts, ids)
     return out
