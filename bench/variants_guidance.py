@@ -5,8 +5,9 @@ it, fluency, closeness to the source (docs/benchmarks.md, issue 18).
     .venv/bin/python bench/variants_guidance.py --model NAME --csv copy_test.csv --sources 40 \\
         "ramp=0,hold=0" "ramp=4,hold=1" "ramp=4,hold=0"
 
-Each setting is ``ramp`` (GENAI_GENMODEL_KEEP_RAMP), ``hold`` (GENAI_GENMODEL_KEEP_HOLD, 0/1) and
-``penalty`` (GENAI_GENMODEL_REPETITION_PENALTY). ``--out`` writes every source's variants per
+Each setting is ``ramp`` (GENAI_GENMODEL_KEEP_RAMP), ``hold`` (GENAI_GENMODEL_KEEP_HOLD, 0/1),
+``penalty`` (GENAI_GENMODEL_REPETITION_PENALTY)
+and ``pick`` (the evaluation's must-keep word: ``noun``, the default, or ``longest``, the earlier pick). ``--out`` writes every source's variants per
 setting (JSON), for people to read side by side.
 """
 
@@ -45,7 +46,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from workers.evaluation.genmodels import known_words, variants_evaluate
+    from workers.evaluation.genmodels import known_words, longest_word_pick, must_keep_pick, variants_evaluate
     from workers.runtime.genmodels import genmodel_get
     from workers.train.genmodels import corpus_sentences
 
@@ -61,7 +62,8 @@ def main() -> None:
         settings.GENAI_GENMODEL_KEEP_HOLD = values.get("hold", "0") == "1"
         settings.GENAI_GENMODEL_REPETITION_PENALTY = float(values.get("penalty", 1.3))
         started = time.monotonic()
-        figures, rows = variants_evaluate(model, sources, k=args.k, seed=0, lm_name=None, known=known)
+        pick = {"noun": must_keep_pick, "longest": longest_word_pick}[values.get("pick", "noun")]
+        figures, rows = variants_evaluate(model, sources, k=args.k, seed=0, lm_name=None, known=known, pick=pick)
         figures["seconds"] = round(time.monotonic() - started, 1)
         out[setting] = {"figures": figures, "rows": rows}
         print(setting, json.dumps({key: figures.get(key) for key in (*FIGURES, "seconds", "removed")}), flush=True)

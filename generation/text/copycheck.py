@@ -489,7 +489,7 @@ def _allowed(attributes: Mapping[str, object], extra_texts: Sequence[str], known
         categories=cats,
         category_families=cat_families,
         folded=folded_text,
-        money=_given_money(attributes),
+        money=_given_money({**attributes, **{f"_text{i}": t for i, t in enumerate(extra_texts)}}),
         raw=text.lower(),
         items=items,
         units=_given_units(text),
@@ -831,6 +831,8 @@ def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: boo
             given = allowed.money.get(number)
             if given and not any(_currency_matches(currency, g) for g in given):
                 found.append(("currency", match.group(0).strip()))
+            elif not given and allowed.money:  # the input gives prices, not this one: "EU 39" said as "39 EUR"
+                found.append(("number", match.group(0).strip()))
     # Bare numbers the attributes do not hold (one with a unit or a currency is a claim of its own).
     spans = [m.span() for pattern in (_NUMBER_UNIT, _CURRENCY) for m in pattern.finditer(sentence)]
     for match in _NUMBER.finditer(sentence):
@@ -858,6 +860,38 @@ def _strict_claims(sentence: str, allowed: _Allowed, *, first_word_is_start: boo
     if KEY_VALUE.search(sentence.strip()) and not sentence.lstrip().startswith(("•", "-", "*")):  # bullets are lists
         found.append(("template", sentence.strip()[:60]))
     return found
+
+
+# A run of capitalised words, a product's name as a text writes it ("Bop Bar Stool", "Steadi M3",
+# "Cirrus 55"): a capitalised word, then capitalised words, numbers or model codes.
+_NAME_RUN = re.compile(r"(?<![\w'’-])[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|\d[\w.]*))+")
+_RUN_OPENERS = frozenset({"the", "a", "an", "it", "its", "this", "these", "our", "your", "meet", "with", "and", "for",
+                          "in", "on", "from", "by", "at", "to", "of", "or", "so", "if", "when", "each", "every"})
+
+
+def name_runs(text: str) -> list[str]:
+    """The runs of two or more capitalised words ``text`` writes (a product's name: "Everyday Link
+    Bracelet", "Steadi M3"), their opening article or pronoun left out ("The", "Its")."""
+    runs = []
+    for sentence in sentences_split(text):
+        for match in _NAME_RUN.finditer(sentence):
+            parts = match.group(0).split()
+            while parts and parts[0].lower() in _RUN_OPENERS | STOPWORDS:
+                parts = parts[1:]
+            if len(parts) >= 2:
+                runs.append(" ".join(parts))
+    return runs
+
+
+def altered_names(text: str, source: str) -> list[str]:
+    """Names ``text`` writes that ``source`` does not: a run of two or more capitalised words whose
+    words, read in order, are no run of the source's (case aside, so "sage green" may open a
+    sentence as "Sage green"). A rewrite that joins a brand to a material or a colour ("the Jetset
+    Satin" of the Jetset Bomber in satin, "Larkspun Green" of Larkspun's shirt in sage green)
+    renames the product: every word is the source's, the name is not. A run's opening article or
+    pronoun ("The", "Its") is not part of the name."""
+    given = " " + " ".join(words(source)) + " "
+    return [run for run in name_runs(text) if (folded := " ".join(words(run))) and f" {folded} " not in given]
 
 
 # --- sense: an attribute's value used as what it is -------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -203,9 +203,37 @@ def known_words(texts: Sequence[str], *, lm_name: str | None = None) -> set[str]
     return vocabulary | text_words(texts)
 
 
+# What a marketer names when a rewrite must keep a word: the product type first, then what it is
+# made of, then its colour (the copy checker's vocabularies, README's `"must_keep": ["mesh"]`).
+_PICK_ORDER = ("category", "material", "colour")
+
+
 def must_keep_pick(text: str) -> list[str]:
-    """The must-keep word an evaluation asks a variant of ``text`` to keep: its longest word of
-    letters (5 or more), as a marketer keeps a product's noun; none in a sentence of short words."""
+    """The must-keep word an evaluation asks a variant of ``text`` to keep, as a marketer keeps a
+    product's noun: its product type, else its material, else its colour, as written there (the
+    copy checker's vocabularies: "bracelet", "fleece", "graphite"); in a sentence that names none,
+    its longest word of letters (5 or more; "Elasticated"); none in a sentence of short words.
+    The longest word alone picked words no marketer would ("Between", "specified", "retails")."""
+    import re
+
+    from generation.text.copycheck import unsupported_claims
+    from workers.runners.genmodels import keeps_words
+
+    claims = [c for c in unsupported_claims(text, {}) if c.type in _PICK_ORDER]
+    for kind in _PICK_ORDER:
+        for claim in claims:
+            if claim.type != kind:
+                continue
+            # as a common noun where the text has one ("the Bop Bar Stool ... a stool": "stool")
+            written = sorted(re.findall(rf"(?<![\w-])({re.escape(claim.claim)}\w*)(?![\w-])", text, re.IGNORECASE),
+                             key=lambda w: not w[:1].islower())
+            if written and keeps_words(text, written[:1]):
+                return [written[0] if written[0].isupper() else written[0].lower()]
+    return longest_word_pick(text)
+
+
+def longest_word_pick(text: str) -> list[str]:
+    """The earlier evaluations' must-keep word: the longest word of letters (5 or more) of ``text``."""
     import re
 
     candidates = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) >= 5]
@@ -243,9 +271,10 @@ def leads_with_must_keep_share(rows: Sequence[dict[str, Any]]) -> float:
 
 def variants_evaluate(
     model: GenModel, sources: Sequence[str], *, k: int, seed: int, lm_name: str | None, known: set[str] | None,
+    pick: Callable[[str], list[str]] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Variants of each source as the ``variants`` job makes them (must-keep word from
-    ``must_keep_pick``, the job's fluency filter): the set's figures, cosine and BLEU to the
+    ``must_keep_pick``, or ``pick``; the job's fluency filter): the set's figures, cosine and BLEU to the
     source, must-keep retention among the decoded candidates, and what the filters dropped."""
     from workers.ml.text_metrics import sentence_bleu
     from workers.runners.genmodels import variants_make
@@ -253,7 +282,7 @@ def variants_evaluate(
     rows: list[dict[str, Any]] = []
     removed: dict[str, int] = {}
     for i, source in enumerate(sources):
-        must_keep = must_keep_pick(source)
+        must_keep = (pick or must_keep_pick)(source)
         items, counts = variants_make(text=source, k=k, must_keep=must_keep, seed=seed + i, model=model,
                                       max_perplexity=settings.GENAI_GENMODEL_VARIANT_MAX_PERPLEXITY)
         for key, value in counts.items():

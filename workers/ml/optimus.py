@@ -43,7 +43,31 @@ class WordIndex:
     words: dict[str, int]
 
     def to(self, device) -> WordIndex:
+        if self.groups.device == torch.device(device):
+            return self
         return WordIndex(groups=self.groups.to(device), pieces=self.pieces, words=self.words)
+
+    def piece(self, token: int) -> str:
+        return self.pieces[token] if 0 <= token < len(self.pieces) else ""
+
+    def continues(self, token: int) -> bool:
+        """Does ``token`` go on with the word before it (no space, a letter or digit first: "oramic")?"""
+        return self.piece(token)[:1].isalnum()
+
+    def continuing(self, device) -> Tensor:
+        """The vocabulary's tokens that go on with the word before them (``continues``), as ids."""
+        if getattr(self, "_continuing", None) is None or self._continuing.device != torch.device(device):
+            ids = [t for t in range(len(self.pieces)) if self.continues(t)]
+            self._continuing = torch.tensor(ids, dtype=torch.long, device=device)
+        return self._continuing
+
+    def whole_at(self, tokens: Sequence[int], start: int, size: int) -> bool:
+        """Are ``tokens[start:start + size]`` a whole word there, not the start of a longer one
+        ("Pan" of "Panoramic") nor glued to the word before ("TightPennyrow")?"""
+        end = start + size
+        if end < len(tokens) and self.continues(tokens[end]):
+            return False
+        return not (start > 0 and self.continues(tokens[start]) and self.piece(tokens[start - 1])[-1:].isalnum())
 
     def written(self, tokens: Sequence[int]) -> tuple[set[int], list[list[int]], list[int]]:
         """``(groups, spellings, current)`` of a decode so far: the groups of the words it wrote
@@ -323,7 +347,8 @@ class OptimusVAE(nn.Module):
 
     @staticmethod
     def _guide(logits: Tensor, history: list[list[int]], keep: Sequence[Sequence[Sequence[int]]], bonus: float,
-               complete: float = 100.0, *, ramp: int = 0, hold: int | None = None) -> Tensor:
+               complete: float = 100.0, *, ramp: int = 0, hold: int | None = None,
+               words: WordIndex | None = None) -> Tensor:
         """Lexical guidance towards the words ``keep`` lists (each word: its alternative token
         sequences, e.g. with and without a leading space): a word not yet written gets ``bonus``
         on its first token; a word begun gets ``complete`` on its next token (the default all but
@@ -332,26 +357,34 @@ class OptimusVAE(nn.Module):
         full ``bonus`` at its ``ramp``-th, so the sentence begins as the latent has it instead of
         with the word ("Handle it over, pop it back"); ``hold``: a token (the end) that loses
         ``complete`` while a word is missing, so a sentence the ramp let start does not end
-        without it."""
+        without it. With ``words`` (the vocabulary's pieces) a word
+        counts as written only whole: "Pan" that went on as "Panoramic" is not "pan"; a word just
+        written may not go on (``complete`` off every token that would continue it), and a form
+        without a leading space is pushed only where a word may start."""
         for row, tokens in enumerate(history):
             row_bonus = bonus * min(1.0, len(tokens) / ramp) if ramp > 0 else bonus
             missing = False
+            may_start = words is None or not tokens or not words.piece(tokens[-1])[-1:].isalnum()
             for alternatives in keep:
-                if any(_contains(tokens, seq) for seq in alternatives):
+                if any(_contains(tokens, seq, words) for seq in alternatives):
                     for seq in alternatives:
                         logits[row, seq[0]] -= bonus
+                    if words is not None and any(tokens[len(tokens) - len(seq):] == list(seq) for seq in alternatives):
+                        logits[row, words.continuing(logits.device)] -= complete  # just written: it ends here
                     continue
                 missing = True
                 begun = False
                 for seq in alternatives:
                     for j in range(min(len(seq) - 1, len(tokens)), 0, -1):
-                        if tokens[len(tokens) - j :] == list(seq[:j]):
+                        if tokens[len(tokens) - j :] == list(seq[:j]) and (
+                                words is None or words.whole_at(tokens[: len(tokens) - j] + list(seq), len(tokens) - j, len(seq))):
                             logits[row, seq[j]] += complete
                             begun = True
                             break
                 if not begun and row_bonus:
                     for seq in alternatives:
-                        logits[row, seq[0]] += row_bonus
+                        if may_start or not words.continues(seq[0]):
+                            logits[row, seq[0]] += row_bonus
             if missing and hold is not None:
                 logits[row, hold] -= complete
         return logits
@@ -378,6 +411,7 @@ class OptimusVAE(nn.Module):
         anchor_bonus: float = 3.0,
         repeat_words: WordIndex | None = None,
         repetition_penalty: float = 1.0,
+        word_index: WordIndex | None = None,
     ) -> list[list[int]]:
         """Latents (B, latent) -> decoder token id lists (no <bos>/<eos>).
 
@@ -390,7 +424,7 @@ class OptimusVAE(nn.Module):
         source's product type and material, so the rewrite stays on the same product);
         ``repeat_words``: the vocabulary's words (``WordIndex``), whose tokens ``repetition_penalty``
         (CTRL's, Keskar et al. 2019) makes less likely once written ("Chill, chill", "pairs, pairs,
-        and pairs")."""
+        and pairs"); ``word_index``: the same, for the guidance to read whole words (``_guide``)."""
         max_len = max_len or self.config.max_len
         if strategy == "beam":
             return self._beam(z, max_len=max_len, beam_size=beam_size, length_penalty=length_penalty,
@@ -407,9 +441,10 @@ class OptimusVAE(nn.Module):
             if repeat_words is not None and repetition_penalty != 1.0:
                 logits = self._penalise(logits, history, repeat_words, repetition_penalty)
             if keep:
-                logits = self._guide(logits, history, keep, keep_bonus, ramp=keep_ramp, hold=eos if keep_hold else None)
+                logits = self._guide(logits, history, keep, keep_bonus, ramp=keep_ramp, hold=eos if keep_hold else None,
+                                     words=word_index)
             if anchor:
-                logits = self._guide(logits, history, anchor, anchor_bonus, complete=anchor_bonus)
+                logits = self._guide(logits, history, anchor, anchor_bonus, complete=anchor_bonus, words=word_index)
             if strategy == "greedy":
                 token = logits.argmax(dim=-1)
             else:
@@ -462,9 +497,11 @@ class OptimusVAE(nn.Module):
         return [history[b * width + k] for b, k in enumerate(best)]
 
 
-def _contains(tokens: list[int], seq: Sequence[int]) -> bool:
+def _contains(tokens: list[int], seq: Sequence[int], words: WordIndex | None = None) -> bool:
+    """Does ``seq`` occur in ``tokens`` (with ``words``: as a whole word, ``WordIndex.whole_at``)?"""
     n = len(seq)
-    return any(tokens[i : i + n] == list(seq) for i in range(len(tokens) - n + 1))
+    return any(tokens[i : i + n] == list(seq) and (words is None or words.whole_at(tokens, i, n))
+               for i in range(len(tokens) - n + 1))
 
 
 def _sample(logits: Tensor, *, temperature: float, top_k: int, top_p: float, generator: torch.Generator | None) -> Tensor:

@@ -40,7 +40,7 @@ def _squash(value: float | None) -> float:
     return 0.5 if value is None else 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, value))))
 
 
-def _keeps_words(text: str, words: Sequence[str]) -> bool:
+def keeps_words(text: str, words: Sequence[str]) -> bool:
     return all(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
 
 
@@ -59,7 +59,7 @@ def variant_anchors(text: str, must_keep: Sequence[str] = ()) -> list[str]:
     out: list[str] = []
     for claim in unsupported_claims(text, {}):
         word = claim.claim
-        if claim.type in ANCHOR_CLAIMS and word.lower() not in taken and _keeps_words(text, [word]):
+        if claim.type in ANCHOR_CLAIMS and word.lower() not in taken and keeps_words(text, [word]):
             taken.add(word.lower())
             out.append(word)
     return out
@@ -75,18 +75,21 @@ def variant_rejection(
     or a template tail, against the product's attributes (and the words of its ``source``);
     ``ungrounded``, with ``grounded`` and no attributes: the same check against the ``source``
     alone, so a product type, material, colour, size, number or name the source does not state
-    (a poncho rewritten as "a knit scarf in beige"); ``not_fluent``: perplexity under the
+    (a poncho rewritten as "a knit scarf in beige"), or a name it alters (``altered_names``: "the
+    Jetset Satin" of the Jetset Bomber in satin); ``not_fluent``: perplexity under the
     base LM above ``max_perplexity``; ``drifted``: MiniLM cosine to the source below
     ``GENAI_GENMODEL_VARIANT_MIN_SIMILARITY``, another product or topic; ``too_close``: BLEU to
     the source above ``GENAI_GENMODEL_VARIANT_MAX_BLEU``, the source reworded by a word or two), or None."""
     if model is not None and text_broken(model, candidate, words=[source]):
         return "broken"
     if attributes or (grounded and source):
-        from generation.text.copycheck import copy_check
+        from generation.text.copycheck import altered_names, copy_check
 
         extra = [source] if source else []
         if not copy_check(candidate, attributes or {}, extra_texts=extra, min_coverage=0.0).passed:
             return "copy_check" if attributes else "ungrounded"
+        if grounded and source and altered_names(candidate, source):
+            return "ungrounded"
     if max_perplexity is not None and perplexity is not None and not perplexity <= max_perplexity:
         return "not_fluent"
     if similarity is not None and similarity < settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY:
@@ -152,7 +155,7 @@ def variants_make(
                 removed["empty_or_duplicate"] += 1
                 continue
             seen.add(key)
-            if must_keep and not _keeps_words(candidate, must_keep):
+            if must_keep and not keeps_words(candidate, must_keep):
                 removed["missing_must_keep"] += 1
                 continue
             fresh.append(candidate)

@@ -290,14 +290,16 @@ def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "gree
     device = next(model.parameters()).device
     keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
     anchor = [keep_word_ids(parts, word) for word in anchor_words if word.strip()]
-    repeat_words = word_token_groups(parts).to(device) if repetition_penalty != 1.0 else None
+    # kept on the model's device: moved once, not per call
+    word_index = parts.word_index = word_token_groups(parts).to(device) if keep or anchor or repetition_penalty != 1.0 else None
+    repeat_words = word_index if repetition_penalty != 1.0 else None
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
         with autocast(device, amp_dtype):
             ids = model.generate(z[start : start + batch_size].to(device), strategy=decoding, temperature=temperature,
                                  top_k=top_k, top_p=top_p, generator=generator, keep=keep, anchor=anchor,
                                  repeat_words=repeat_words, repetition_penalty=repetition_penalty,
-                                 keep_ramp=keep_ramp, keep_hold=keep_hold)
+                                 keep_ramp=keep_ramp, keep_hold=keep_hold, word_index=word_index)
         out += ids_decode(parts, ids)
     return out
 

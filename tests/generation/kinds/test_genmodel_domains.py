@@ -71,6 +71,11 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
                              source=source, grounded=True) == "ungrounded"
     assert variant_rejection("In black, this sling is made of recycled nylon.", attributes=None, max_perplexity=None,
                              perplexity=None, source=source, grounded=True) is None
+    bomber = "The Jetset Bomber from Vantle is a bomber jacket in cherry red, made from satin."
+    assert variant_rejection("The Jetset Satin is a bomber jacket in cherry red.", attributes=None, max_perplexity=None,
+                             perplexity=None, source=bomber, grounded=True) == "ungrounded"  # a renamed product
+    assert variant_rejection("The Jetset Bomber is a satin jacket in cherry red.", attributes=None, max_perplexity=None,
+                             perplexity=None, source=bomber, grounded=True) is None
     assert variant_rejection("A beige knit scarf.", attributes=None, max_perplexity=None, perplexity=None,
                              source=source) is None  # the support domain's variants are not product claims
     model = genmodel_get(domain="product")

@@ -4,6 +4,7 @@ unsupported claim, repetition, and the sentence filter."""
 import pytest
 
 from generation.text.copycheck import (
+    altered_names,
     claims_filter,
     copy_check,
     ungrounded_cut,
@@ -348,3 +349,32 @@ TOWEL = {"name": "Waffle Bath Towel", "brand": "Linnea", "category": "Towel", "m
 ])
 def test_a_feature_said_as_what_another_comes_from_is_flagged(text, flagged):
     assert any(c == ("role", "from hanging loop (a feature)") for c in _claims(text, TOWEL)) is flagged
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "altered"),
+    [
+        ("The Jetset Satin is a bomber jacket in cherry red.", ["Jetset Satin"]),  # the brand joined to the material
+        ("Jetset Satin is made for nights out.", ["Jetset Satin"]),
+        ("The shirt comes in Larkspun Green.", ["Larkspun Green"]),
+        ("The Sunday Shirt is made of linen.", ["Sunday Shirt"]),  # a word of the name dropped
+        ("The Jetset Bomber from Vantle comes in cherry red.", []),
+        ("Sage green is the colour of the Linen Shirt by Larkspun.", []),  # a run of the name, a sentence's opening
+        ("Meet the Sunday Linen Shirt, yours for 45 GBP.", []),
+    ],
+)
+def test_a_rewrite_that_renames_the_product_is_caught(rewrite, altered):
+    source = ("The Jetset Bomber from Vantle is a bomber jacket in cherry red, made from satin. "
+              "The Sunday Linen Shirt by Larkspun is made from linen in sage green, and it's yours for 45 GBP.")
+    assert altered_names(rewrite, source) == altered
+
+
+def test_a_number_said_as_a_price_must_be_one_of_the_inputs_prices():
+    """A size written with a currency ("EU 39" as "39 EUR") is flagged where the input gives its
+    prices; a price the input gives, in its currency, passes."""
+    source = "The boot is available in EU 37, EU 38, EU 39, EU 40 and EU 41, priced at 360 EUR."
+    said = copy_check("It is available at 39 EUR.", {}, extra_texts=[source], min_coverage=0.0)
+    assert {"type": "number", "claim": "39 EUR", "sentence": "It is available at 39 EUR."} in said.unsupported
+    assert copy_check("Priced at 360 euros, it comes in EU 39.", {}, extra_texts=[source], min_coverage=0.0).passed
+    sized = copy_check("In size 40 for 40 EUR.", {"price": "39 EUR", "size": "40"}, min_coverage=0.0)
+    assert [c["claim"] for c in sized.unsupported] == ["40 EUR"]

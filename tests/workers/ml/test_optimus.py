@@ -7,7 +7,7 @@ import torch
 from transformers import BertConfig, BertModel, LlamaForCausalLM
 
 from workers.ml.lm import tiny_llama_config
-from workers.ml.optimus import OptimusConfig, OptimusVAE
+from workers.ml.optimus import OptimusConfig, OptimusVAE, WordIndex
 from workers.ml.vae import vae_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -227,6 +227,30 @@ def test_a_ramped_bonus_lets_the_sentence_begin_and_the_hold_keeps_it_open():
     plain = model.generate(z, strategy="greedy")
     assert [ids[0] for ids in rows] == [ids[0] for ids in plain]  # each begins as unguided
     assert all(21 in ids for ids in rows)
+
+
+def _pieces() -> WordIndex:
+    pieces = [f" w{i}" for i in range(VOCAB)]
+    pieces[13], pieces[14], pieces[15], pieces[16], pieces[17] = " Pan", "oramic", "Pan", "Tight", "."
+    return WordIndex(groups=torch.full((VOCAB,), -1), pieces=pieces, words={})
+
+
+def test_a_kept_word_counts_only_whole_and_does_not_go_on():
+    """"Pan" that went on as "Panoramic", or "Pan" glued to the word before ("TightPan"), is not
+    the word: the sentence stays open and the word is pushed again; a word just written loses
+    every token that would continue it, and its glued form is pushed only where a word may start."""
+    index = _pieces()
+    keep = [[[13], [15]]]  # " Pan" and "Pan"
+    logits = torch.zeros(4, VOCAB)
+    history = [[5, 13, 14], [5, 16, 15], [5, 13], [17]]
+    guided = OptimusVAE._guide(logits.clone(), history, keep, 4.0, hold=END, words=index)
+    assert guided[0, END] == guided[1, END] == -100.0  # not written: cannot end
+    assert guided[0, 13] == 4.0 and guided[0, 15] == 0.0  # after "oramic" only the spaced form
+    assert guided[2, END] == 0.0 and guided[2, 14] == -100.0 and guided[2, 16] == -100.0  # written: it ends here
+    assert guided[2, 20] == 0.0  # a next word is free
+    assert guided[3, 15] == 4.0  # after "." the glued form may start
+    plain = OptimusVAE._guide(logits.clone(), history, keep, 4.0, hold=END)
+    assert plain[0, END] == 0.0  # read as tokens alone, "Panoramic" had "Pan"
 
 
 def test_anchor_words_are_nudged_not_forced():
