@@ -1028,6 +1028,12 @@ _COLOUR_MADE_OF = re.compile(
     re.I,
 )
 _MAKER_WORDS = frozenset("brand company label maker house studio".split())
+# "made from <colour>" where no material follows it: a colour said as what the thing is made of.
+_MADE_OF_WORD = re.compile(r"\bmade (?:from|of) (?:an? |the )?((?:\w+[ -]){0,2}\w+)", re.I)
+# colour names that are also what things are made of ("made from stone", "made of cherry")
+_MATERIALS_TOO = frozenset("stone sand charcoal coral cherry olive slate clay concrete cork bamboo jade pearl amber marble "
+                           "granite terracotta rattan teak mahogany oak ash walnut copper bronze brass gold silver".split())
+_SHADES = frozenset({"dark", "light", "pale", "deep", "bright", "soft", "matt", "matte", "rich", "warm", "cool"})
 _MEASURE_FILLERS = frozenset(words("room space storage fun goodness whatever use life play playtime wear"))
 _MADE_OF_COLOUR = re.compile(r"\bmade (?:from|of) (?:a |an |the )?(?:\w+ )?colou?r\b", re.I)
 # Who it is for, when the attributes say someone else: "a pair of boots for runners".
@@ -1066,6 +1072,12 @@ def _swapped_roles(sentence: str, ws: list[str], allowed: _Allowed) -> list[tupl
     found: list[tuple[str, str]] = []
     for pattern in (_COLOUR_MADE_OF, _MADE_OF_COLOUR, _ADJECTIVE_AS_NOUN):
         found += [("role", match.group(0)) for match in pattern.finditer(sentence)]
+    for match in _MADE_OF_WORD.finditer(sentence):  # "made from graphite" of "The colour is graphite"
+        said = [w for w in words(match.group(1)) if w not in _SHADES]
+        after = next((w for w in said if w not in COLOURS), "")  # "sage green linen": what follows the colours
+        if said and said[0] in COLOURS and said[0] not in MATERIALS and said[0] not in _MATERIALS_TOO and after not in MATERIALS \
+                and not re.search(r"\bmade (?:from|of) (?:\w+ )?" + re.escape(said[0]) + r"\b", allowed.folded):
+            found.append(("role", f"made of {said[0]} (a colour)"))
     for match in _AVAILABLE_AS.finditer(sentence):  # "available at 7 litres", "comes in a battery life of 70 days"
         said = match.group(2)
         numbers = _numbers(said)

@@ -378,3 +378,14 @@ def test_a_number_said_as_a_price_must_be_one_of_the_inputs_prices():
     assert copy_check("Priced at 360 euros, it comes in EU 39.", {}, extra_texts=[source], min_coverage=0.0).passed
     sized = copy_check("In size 40 for 40 EUR.", {"price": "39 EUR", "size": "40"}, min_coverage=0.0)
     assert [c["claim"] for c in sized.unsupported] == ["40 EUR"]
+
+
+def test_a_colour_said_as_what_the_product_is_made_of_is_flagged_against_the_source_text():
+    """"It is made from graphite" of "The colour is graphite": a colour, with no material after
+    it, said as the material; "made of sage green linen" and "made from white cotton" pass."""
+    flagged = copy_check("It is made from graphite and has a casing.", {}, extra_texts=["The colour is graphite."],
+                         min_coverage=0.0)
+    assert {"type": "role", "claim": "made of graphite (a colour)", "sentence": "It is made from graphite and has a casing."} \
+        in flagged.unsupported
+    assert copy_check("It is made of sage green linen.", {}, extra_texts=["Linen in sage green."], min_coverage=0.0).passed
+    assert copy_check("It is made from white cotton.", {}, extra_texts=["A white cotton tee."], min_coverage=0.0).passed
