@@ -41,6 +41,7 @@ class WordIndex:
     groups: Tensor
     pieces: Sequence[str]
     words: dict[str, int]
+    _continuing: Tensor | None = field(default=None, repr=False, compare=False)
 
     def to(self, device) -> WordIndex:
         if self.groups.device == torch.device(device):
@@ -56,7 +57,7 @@ class WordIndex:
 
     def continuing(self, device) -> Tensor:
         """The vocabulary's tokens that go on with the word before them (``continues``), as ids."""
-        if getattr(self, "_continuing", None) is None or self._continuing.device != torch.device(device):
+        if self._continuing is None or self._continuing.device != torch.device(device):
             ids = [t for t in range(len(self.pieces)) if self.continues(t)]
             self._continuing = torch.tensor(ids, dtype=torch.long, device=device)
         return self._continuing

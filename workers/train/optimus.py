@@ -290,8 +290,9 @@ def latents_texts(parts: OptimusParts, z: torch.Tensor, *, decoding: str = "gree
     device = next(model.parameters()).device
     keep = [keep_word_ids(parts, word) for word in keep_words if word.strip()]
     anchor = [keep_word_ids(parts, word) for word in anchor_words if word.strip()]
-    # kept on the model's device: moved once, not per call
-    word_index = parts.word_index = word_token_groups(parts).to(device) if keep or anchor or repetition_penalty != 1.0 else None
+    word_index = None
+    if keep or anchor or repetition_penalty != 1.0:  # kept on the model's device: moved once, not per call
+        word_index = parts.word_index = word_token_groups(parts).to(device)
     repeat_words = word_index if repetition_penalty != 1.0 else None
     out: list[str] = []
     for start in range(0, z.size(0), batch_size):
