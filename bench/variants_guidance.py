@@ -26,7 +26,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_site.settings.local")
 
 FIGURES = ("fluency_ppl", "broken_share", "cosine_to_source", "cosine_at_least_0.6_share", "bleu_to_source",
            "must_keep_retention_decoded", "sources_with_a_variant", "sources_with_k_variants",
-           "leads_with_must_keep_share")
+           "leads_with_must_keep_share", "sources_naming_a_product", "naming_sources_with_a_variant")
 
 
 def main() -> None:

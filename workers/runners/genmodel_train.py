@@ -22,6 +22,7 @@ from django.conf import settings
 from generation.exceptions import PermanentJobError
 from generation.privacy import pii_mask
 from generation.runner import CandidateResult, JobResult, RunnerContext
+from generation.text.product_names import ProductNames, delexicalise, has_slots
 from generation.text.tables import CsvError, csv_read
 from workers.ml.text_metrics import text_hash
 from workers.runtime.genmodels import _device, genmodel_get, genmodel_versions, latents_decode, texts_encode
@@ -68,7 +69,8 @@ def _columns_check(header: list[str], columns: Sequence[str], *, source: str) ->
 
 def domain_corpus(domain: str) -> tuple[list[str], str]:
     """A domain's own training texts: ``product``, the descriptions of the copy corpus's training
-    split (``copy_corpus.split_of``, one product in 8 held back; never a catalogue); ``support``,
+    split (``copy_corpus.split_of``, one product in 8 held back; never a catalogue), each product's
+    name and brand written as ``{name}`` and ``{brand}`` (``generation.text.product_names``); ``support``,
     the answers of the shipped Bitext dialogues (GENAI_GENMODEL_DEFAULT_CSV's ``response``)."""
     if domain == "product":
         from django.core.management.base import CommandError
@@ -80,7 +82,12 @@ def domain_corpus(domain: str) -> tuple[list[str], str]:
         except CommandError as exc:
             raise PermanentJobError(f"Cannot read the copy corpus: {exc}", code="invalid_input") from None
         train = [r for r in rows if split_of(r["id"], test_every=TEST_EVERY) == "train"]
-        return [r["description"] for r in train], f"copy corpus, training split ({len(train)} of {len(rows)} products)"
+        # each product's name and brand as slots ("The {name} from {brand} is a wrap dress"):
+        # written once or twice each, they would be learnt as "write a name", and invented
+        texts = [delexicalise(r["description"], ProductNames(name=r["attributes"].get("name") or "",
+                                                              brand=r["attributes"].get("brand") or ""))
+                 for r in train]
+        return texts, f"copy corpus, training split ({len(train)} of {len(rows)} products, names as slots)"
     if domain == "support":
         path = settings.GENAI_GENMODEL_DEFAULT_CSV
         rows, header = csv_rows(path=path, max_rows=settings.GENAI_GENMODEL_MAX_SENTENCES)
@@ -157,6 +164,8 @@ def genmodel_train(
     )
 
     sentences = _training_sentences(texts, max_words=max_words, seed=vae_config.seed)
+    # a corpus with product names as slots: the model's jobs put the source's names back
+    slots = any(has_slots(sentence) for sentence in sentences)
     budget = max_seconds if max_seconds is not None else settings.GENAI_GENMODEL_TRAIN_MAX_SECONDS
     if budget and not vae_config.max_seconds:
         vae_config.max_seconds = 0.8 * budget
@@ -191,7 +200,7 @@ def genmodel_train(
         )
 
         def save(path: Path) -> None:
-            optimus_checkpoint_save(path, vae, encoder=encoder, decoder=decoder, extra={"corpus": corpus})
+            optimus_checkpoint_save(path, vae, encoder=encoder, decoder=decoder, extra={"corpus": corpus, "slots": slots})
     else:
         vae = vae_train(sentences, config=vae_config, validation_fraction=validation_fraction, device=device, log=log,
                         progress=vae_progress, should_stop=should_stop)
@@ -219,7 +228,7 @@ def genmodel_train(
         version=vae_number,
         purpose=purpose,
         artifact_path=vae_dir,
-        config={**train_config, "architecture": vae.metrics.get("architecture", "gru"), "corpus": corpus,
+        config={**train_config, "architecture": vae.metrics.get("architecture", "gru"), "corpus": corpus, "slots": slots,
                 "max_words": max_words, "validation_fraction": validation_fraction},
         metrics=vae.metrics,
         training_job_id=training_job_id,

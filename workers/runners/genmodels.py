@@ -22,6 +22,7 @@ from django.conf import settings
 from generation.exceptions import PermanentJobError
 from generation.privacy import pii_mask
 from generation.runner import CandidateResult, JobResult, RunnerContext
+from generation.text.product_names import has_slots, slot_words
 from generation.text.repetition import looping
 from workers.ml.text_metrics import sentence_bleu, text_key
 from workers.runners.genmodel_train import _columns_check, csv_rows
@@ -30,6 +31,9 @@ from workers.runtime.genmodels import (
     _generator,
     genmodel_get,
     latents_decode,
+    model_names,
+    model_output,
+    model_text,
     realism_scores,
     text_broken,
     texts_encode,
@@ -128,7 +132,12 @@ def variants_make(
     embedder = scorer_get()
     source_vector = embedder.encode([text])[0]
     similarities: dict[str, float] = {}
-    mu, logvar = texts_encode(model, [text])
+    # a model trained with names as slots reads "The {name} from {brand} ..." and writes slots
+    # that get the source's names back; a must-keep word of a name is guided as its slot
+    names = model_names(model, text, attributes)
+    mu, logvar = texts_encode(model, [model_text(model, text, names)])
+    guided = slot_words(list(must_keep), names) if names else list(must_keep)
+    as_decoded: dict[str, str] = {}
     std = torch.exp(0.5 * logvar)
     source_key = text_key(text)
     seen = {source_key}
@@ -146,10 +155,12 @@ def variants_make(
         scale = spread * (1.0 + 0.5 * round_index)
         z = mu + scale * std * eps
         decoded = latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator,
-                                 keep_words=must_keep, anchor_words=anchors)
+                                 keep_words=guided, anchor_words=anchors)
         removed["decoded"] += len(decoded)
         fresh = []
-        for candidate in decoded:
+        for raw in decoded:
+            candidate = model_output(model, raw, names)
+            as_decoded.setdefault(candidate, raw)
             key = text_key(candidate)
             if not key or key in seen:
                 removed["empty_or_duplicate"] += 1
@@ -174,7 +185,7 @@ def variants_make(
                 kept.append(candidate)
         if len(kept) >= 2 * k:
             break
-    realism = realism_scores(model, kept)
+    realism = realism_scores(model, [as_decoded[candidate] for candidate in kept])
     ranked = []
     for candidate, real in zip(kept, realism, strict=True):
         novelty = 1.0 - sentence_bleu(candidate, [text])
@@ -198,8 +209,10 @@ def interpolation_make(
 ) -> list[dict[str, Any]]:
     """``steps`` sentences decoded (greedy) from evenly spaced points between the two texts'
     posterior means, both ends included; ``slerp`` follows the great circle (a path that keeps
-    the latent norm, where the prior's mass is)."""
-    mu, _ = texts_encode(model, [text_a, text_b])
+    the latent norm, where the prior's mass is). A model with name slots writes the first text's
+    names in the first half of the path and the second's after."""
+    names = (model_names(model, text_a), model_names(model, text_b))
+    mu, _ = texts_encode(model, [model_text(model, text_a, names[0]), model_text(model, text_b, names[1])])
     a, b = mu[0], mu[1]
     points = []
     for i in range(steps):
@@ -214,12 +227,13 @@ def interpolation_make(
         else:
             points.append((1 - t) * a + t * b)
     z = torch.stack(points)
-    texts = latents_decode(model, z, decoding="greedy")
-    realism = realism_scores(model, texts)
-    return [
-        {"text": text, "t": round(i / (steps - 1) if steps > 1 else 0.0, 4), "realism": real}
-        for i, (text, real) in enumerate(zip(texts, realism, strict=True))
-    ]
+    decoded = latents_decode(model, z, decoding="greedy")
+    realism = realism_scores(model, decoded)
+    out = []
+    for i, (raw, real) in enumerate(zip(decoded, realism, strict=True)):
+        t = i / (steps - 1) if steps > 1 else 0.0
+        out.append({"text": model_output(model, raw, names[t > 0.5]), "t": round(t, 4), "realism": real})
+    return out
 
 
 def samples_make(
@@ -237,6 +251,7 @@ def samples_make(
     counts.setdefault("decoded", 0)
     counts.setdefault("broken", 0)
     texts: list[str] = []
+    as_decoded: dict[str, str] = {}
     for round_index in range(4):
         missing = n - len(texts)
         if missing <= 0:
@@ -247,16 +262,18 @@ def samples_make(
                 z = model.gan.sample(draws, generator=generator)
             else:
                 z = torch.randn(draws, model.latent_dim, generator=generator).to(model.device)
-        for text in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator):
-            if not text.strip():
+        for raw in latents_decode(model, z, decoding=decoding, temperature=temperature, generator=generator):
+            if not raw.strip():
                 continue
             counts["decoded"] += 1
+            text = model_output(model, raw)  # no product: a name slot reads "this product"
             if text_broken(model, text):
                 counts["broken"] += 1
                 continue
+            as_decoded.setdefault(text, raw)
             texts.append(text)
     texts = texts[:n]
-    realism = realism_scores(model, texts)
+    realism = realism_scores(model, [as_decoded[text] for text in texts])
     return [{"text": text, "realism": real} for text, real in zip(texts, realism, strict=True)]
 
 
@@ -279,12 +296,13 @@ def augment_examples(
     model = genmodel_get(name=None, domain=domain)
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
-    mu, logvar = texts_encode(model, texts)
+    mu, logvar = texts_encode(model, [model_text(model, text) for text in texts])
     std = torch.exp(0.5 * logvar)
     classes = sorted(set(labels))
     members = {label: [i for i, lab in enumerate(labels) if lab == label] for label in classes}
     centroids = torch.stack([mu[members[label]].mean(dim=0) for label in classes])
     seen = {text_key(t) for t in texts}
+    as_decoded: dict[str, str] = {}
     out: list[tuple[str, str]] = []
     for label in classes:
         index = members[label]
@@ -297,19 +315,21 @@ def augment_examples(
             eps = torch.randn(n, mu.size(1), generator=generator).to(mu.device)
             z = (1 - t) * mu[first] + t * mu[second] + (0.5 + 0.25 * round_index) * std[first] * eps
             candidates = []
-            for candidate in latents_decode(model, z, decoding="greedy"):
+            for raw in latents_decode(model, z, decoding="greedy"):
+                candidate = model_output(model, raw)
                 key = text_key(candidate)
-                if key and key not in seen and not looping(candidate):
+                if key and key not in seen and not looping(candidate) and not has_slots(candidate):
                     seen.add(key)
                     candidates.append(candidate)
+                    as_decoded[candidate] = raw
             if candidates and len(classes) > 1:
-                cand_mu, _ = texts_encode(model, candidates)
+                cand_mu, _ = texts_encode(model, [as_decoded[c] for c in candidates])
                 nearest = torch.cdist(cand_mu, centroids).argmin(dim=1).tolist()
                 candidates = [c for c, j in zip(candidates, nearest, strict=True) if classes[j] == label]
             kept += candidates
             if len(kept) >= per_class:
                 break
-        realism = realism_scores(model, kept)
+        realism = realism_scores(model, [as_decoded[c] for c in kept])
         order = sorted(range(len(kept)), key=lambda i: -(realism[i] if realism[i] is not None else 0.0))
         out += [(kept[i], label) for i in order[:per_class]]
     return out

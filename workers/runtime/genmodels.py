@@ -31,6 +31,7 @@ import torch
 from django.conf import settings
 
 from generation.exceptions import PermanentJobError
+from generation.text.product_names import ProductNames, delexicalise, has_slots, names_read, relexicalise
 from generation.text.sentences import sentences_split
 from workers.ml.gan import LatentGAN
 from workers.ml.text_metrics import broken_reason, text_words, tokenizer_words, unfinished
@@ -75,6 +76,9 @@ class GenModel:
     # dropped (``text_broken``). None: a checkpoint saved without its words (only brackets and
     # letters repeated thrice are checked then).
     known_words: frozenset[str] | None = None
+    # Trained with product names as slots ("The {name} from {brand} is ..."): a text goes in with
+    # its names as slots (``model_text``) and comes out with them put back (``model_output``).
+    slots: bool = False
 
     @property
     def architecture(self) -> str:
@@ -140,12 +144,13 @@ def _load(vae_row, gan_row) -> GenModel:
             ckpt = optimus_checkpoint_load(path, payload=payload, encoder_dir=encoder_dir(payload["encoder"]),
                                            decoder_dir=decoder_dir(payload["decoder"]), device=device)
             vae, tokenizer, parts, hashes = None, None, ckpt.parts, ckpt.train_text_hashes
+            slots = bool(payload.get("slots"))
             known = (frozenset(ckpt.train_words | tokenizer_words(parts.decoder_tokenizer)
                                | tokenizer_words(parts.encoder_tokenizer)) if ckpt.train_words else None)
         else:
             vae_ckpt = vae_checkpoint_load(path, device=device)
             vae, tokenizer, parts, hashes = vae_ckpt.model, vae_ckpt.tokenizer, None, vae_ckpt.train_text_hashes
-            known = None
+            known, slots = None, False
         gan_ckpt = gan_checkpoint_load(store / gan_row.artifact_path / GAN_FILE, device=device) if gan_row else None
     except FileNotFoundError as exc:
         raise PermanentJobError(f"The files of {vae_row.label} are missing on this worker: {exc}", code="model_missing") from exc
@@ -158,6 +163,7 @@ def _load(vae_row, gan_row) -> GenModel:
         vae_label=vae_row.label,
         train_text_hashes=hashes,
         known_words=known,
+        slots=slots,
         gan=gan_ckpt.gan if gan_ckpt else None,
         gan_label=gan_row.label if gan_row else "",
         critic_real_mean=gan_ckpt.critic_real_mean if gan_ckpt else 0.0,
@@ -183,6 +189,24 @@ def decoder_dir(name: str) -> Path:
 
 
 # --- model operations -----------------------------------------------------------------------
+
+
+def model_names(model: GenModel, text: str, attributes: dict | None = None) -> ProductNames:
+    """The names of ``text``'s product that ``model`` writes as slots (none for a model without)."""
+    return names_read(text, attributes) if model.slots else ProductNames()
+
+
+def model_text(model: GenModel, text: str, names: ProductNames | None = None) -> str:
+    """``text`` as ``model`` was trained to read it: its product's name and brand as slots."""
+    if not model.slots:
+        return text
+    return delexicalise(text, names if names is not None else names_read(text))
+
+
+def model_output(model: GenModel, text: str, names: ProductNames | None = None) -> str:
+    """A decoded ``text`` with its slots filled: ``names``' values, else "this product" (no name
+    is made up)."""
+    return relexicalise(text, names or ProductNames()) if model.slots else text
 
 
 def _generator(seed: int | None) -> torch.Generator:
@@ -248,12 +272,15 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str | None:
     """Why a decoded ``text`` is not fit to show, or None: ``broken_reason`` against the model's
     ``known_words`` and ``words`` (a variant's source may name what the model never saw), so
-    unbalanced brackets, a letter thrice in a row or an invented word; ``unfinished`` (no end
+    unbalanced brackets, a letter thrice in a row or an invented word; ``slot``: a product-name
+    slot left unfilled (``generation.text.product_names.relexicalise``); ``unfinished`` (no end
     mark: cut off mid-sentence); or ``fragment`` (a sentence of one or two words beside another:
     "The bracelet is made with silver-threaded wire. Everyday.", a must-keep word the decoder
     could not place). Always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
     if not settings.GENAI_GENMODEL_DROP_BROKEN:
         return None
+    if has_slots(text):  # a product-name slot that could not be filled (``relexicalise``)
+        return "slot"
     known = model.known_words | text_words(words) if model.known_words is not None and words else model.known_words
     return broken_reason(text, known) or ("unfinished" if unfinished(text) else None) or _fragment(text)
 

@@ -3,8 +3,10 @@ this process: the job's domain picks the model (product copy by default, never a
 and variants that fail the copy checker or the fluency filter are dropped, not ranked."""
 
 import pytest
+import torch
 
 from generation.models import JobStatus, ModelVersion
+from generation.text.product_names import has_slots, names_read
 from tests.generation.kinds.test_genmodel_kinds import create, run
 from tests.genmodel_fixtures import optimus_genmodel, tiny_optimus  # noqa: F401
 
@@ -134,3 +136,28 @@ def test_decoded_texts_with_words_the_model_never_saw_are_dropped_and_counted(op
     assert all(text_broken(model, item["text"]) is None for item in items)
     settings.GENAI_GENMODEL_DROP_BROKEN = False
     assert text_broken(model, "The Vergoxq jacket.") is None
+
+
+def test_a_model_trained_with_name_slots_writes_the_source_s_names_and_invents_none(optimus_genmodel, settings):  # noqa: F811
+    """A product model trained on "The {name} from {brand} is ..." (its checkpoint says ``slots``)
+    reads a source with its names as slots and gives its variants the source's names back; a
+    sample, which has no product, reads "this product" where a name would go."""
+    from workers.runners.genmodels import samples_make, variants_make
+    from workers.runtime.genmodels import genmodel_get, latents_decode, model_output
+
+    settings.GENAI_GENMODEL_DROP_BROKEN = False
+    settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = -1.0
+    settings.GENAI_GENMODEL_VARIANT_MAX_BLEU = 1.0
+    model = genmodel_get(domain="product")
+    model.slots = True  # as loaded from a checkpoint trained on the product corpus (the cache is cleared after)
+    source = "The Linnet Wrap Dress from Brackenlea is a warm red jacket."
+    items, removed = variants_make(text=source, k=2, seed=0, must_keep=["Linnet"], model=model, spread=2.0)
+    assert removed["decoded"] > 0
+    for item in items:
+        assert "Linnet Wrap Dress" in item["text"] and not has_slots(item["text"])
+    # the decoder is guided to write the slot of a must-keep word of the name, and the slot gets the name back
+    raw = latents_decode(model, torch.zeros(2, model.latent_dim), keep_words=["{name}"])
+    assert all("{name}" in text for text in raw), raw
+    assert all("Linnet Wrap Dress" in model_output(model, text, names_read(source)) for text in raw)
+    for item in samples_make(n=3, source="prior", seed=1, model=model):
+        assert not has_slots(item["text"])

@@ -92,6 +92,7 @@ def test_genmodel_train_through_the_pipeline_registers_vae_and_gan(api_for, sett
     assert gan.config["diversity_weight"] == settings.GENAI_GENMODEL_GAN_DIVERSITY_WEIGHT > 0
     assert (tmp_path / vae.artifact_path / "vae.pt").is_file() and (tmp_path / gan.artifact_path / "gan.pt").is_file()
     assert vae.metrics["validation"]["latent_dim"] == 4 and "recon_bleu" in vae.metrics["validation"]
+    assert vae.config["slots"] is False  # inline texts name no product as a slot
     candidate = job.candidates.get()
     assert "shop-copy@1" in candidate.text and candidate.metadata["gan_version"] == "shop-copy-gan@1"
     assert candidate.metadata["vae"]["steps"] == 12 and candidate.metadata["gan"]["steps"] == 6

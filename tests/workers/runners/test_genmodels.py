@@ -2,6 +2,7 @@
 augmentation of labelled data, and the fluency figure under the LM."""
 
 import math
+import re
 
 import pytest
 
@@ -163,3 +164,14 @@ def test_length_matched_picks_pool_texts_with_the_given_lengths():
     assert len(genmodel_evaluation.length_matched(pool[:2], [2, 2, 2])) == 2  # the pool ran out
 
 
+
+
+def test_the_product_domain_corpus_writes_each_product_s_names_as_slots():
+    from generation.management.commands.copy_corpus import CORPUS_DIR, corpus_read
+
+    texts, source = genmodel_train.domain_corpus("product")
+    assert "names as slots" in source
+    assert sum("The {name} from {brand}" in text for text in texts) > len(texts) // 4
+    names = {row["attributes"].get("name") or "" for row in corpus_read(CORPUS_DIR)}
+    written = re.compile("|".join(rf"\b{re.escape(name)}\b" for name in names if len(name.split()) > 1))
+    assert not [text for text in texts if written.search(text)][:1]  # no product's name is learnt
