@@ -894,6 +894,50 @@ def altered_names(text: str, source: str) -> list[str]:
     return [run for run in name_runs(text) if (folded := " ".join(words(run))) and f" {folded} " not in given]
 
 
+# What a sentence says the product is: "<subject> is a/an [words] <noun>", the noun phrase ending
+# where a preposition, a relative word or a verb form begins ("is a jacket in red", "is a smart
+# watch that ..."). Words a product of any type is called are no type ("a pair of", "a piece").
+_TYPE_CLAIM = re.compile(r"\b(?:is|are)\s+(?:a|an)\s+((?:pair|set|pack|range|kind|type)\s+of\s+)?([^,.;:!?()]+)")
+_TYPE_PHRASE_END = frozenset(
+    "in of with for from by that which who to and or but at on as so made built cut shaped designed crafted "
+    "finished priced sold dressed rated ready available".split()
+)
+_NO_TYPE = frozenset(
+    "pair set pack piece kit selection duo outfit device unit tool mix run head top light case cover stand holder "
+    "machine maker flat isolate bank can wash note game food drink house kitchen gym thing item product way choice "
+    "classic essential favourite staple companion option design gift".split()
+)
+
+
+def claimed_types(text: str, types: frozenset[str] | set[str]) -> list[str]:
+    """The product types ``text`` says its product is: the last word of each "is a/an ..." noun
+    phrase that is one of ``types`` (normalised as ``words``: singular, synonyms merged), less
+    the words any product may be called (``_NO_TYPE``)."""
+    out = []
+    for match in _TYPE_CLAIM.finditer(text):
+        phrase = []
+        for raw in match.group(2).split():
+            if raw.lower() in _TYPE_PHRASE_END:
+                break
+            phrase.append(raw)
+        if not phrase:
+            continue
+        last = words(phrase[-1].split("-")[-1])
+        if last and last[-1] in types and last[-1] not in _NO_TYPE:
+            out.append(last[-1])
+    return out
+
+
+def changed_types(text: str, source: str, types: frozenset[str] | set[str]) -> list[str]:
+    """Types ``text`` says its product is (``claimed_types``) that ``source`` never names, nor a
+    synonym of one it names: "The Bop Bar Stool ... is a floor mat", "... is a smart watch"."""
+    given = set(words(source))
+    for group in _CATEGORY_SYNONYMS:
+        if given & group:
+            given |= group
+    return [noun for noun in claimed_types(text, types) if noun not in given]
+
+
 # --- sense: an attribute's value used as what it is -------------------------------------------
 # A small model states every fact and still writes nonsense with it: "it measures 65 EUR" (a price
 # as a size), "finished with a suede brush" (a care instruction as a finish), "a goody-goody welted

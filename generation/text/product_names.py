@@ -23,12 +23,13 @@ BRAND_SLOT = "{brand}"
 SLOTS = (NAME_SLOT, BRAND_SLOT)
 
 # One capitalised word of a name ("Linnet", "M3", "Précieuse", "O'Neill", "Wi-Fi"), and runs of them.
-_CAP = r"[A-Z][\w'’&.-]*"
-_RUN = rf"{_CAP}(?:\s+(?:{_CAP}|\d[\w.]*))*"
+# A full stop is part of a word only inside it ("St.Ives"), never the sentence's; "&" joins words.
+_CAP = r"[A-Z](?:[\w'’&-]|\.(?=\w))*"
+_RUN = rf"{_CAP}(?:\s+(?:&\s+)?(?:{_CAP}|\d(?:\w|\.(?=\w))*))*"
 # "The Linnet Wrap Dress from Brackenlea", "the Lumeira by Eldhaven": a name, then its brand.
 _NAME_FROM_BRAND = re.compile(rf"(?P<the>\b[Tt]he\s+)?(?P<name>{_RUN})\s+(?:from|by)\s+(?P<brand>{_RUN})")
 # "Altura Field's Trek Hiking Skort": a brand's name of two or more words.
-_BRAND_S_NAME = re.compile(rf"(?P<brand>{_RUN})['’]s\s+(?P<name>{_CAP}(?:\s+(?:{_CAP}|\d[\w.]*))+)")
+_BRAND_S_NAME = re.compile(rf"(?P<brand>{_RUN})['’]s\s+(?P<name>{_CAP}(?:\s+(?:{_CAP}|\d(?:\w|\.(?=\w))*))+)")
 _NOT_NAMES = frozenset({"i", "it", "its", "this", "these", "our", "your", "each", "every", "and", "or", "made",
                         "crafted", "designed", "sourced", "inspired", "imported", "shipped", "built", "handmade"})
 

@@ -13,6 +13,7 @@ import math
 import random
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,25 @@ def variant_anchors(text: str, must_keep: Sequence[str] = ()) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def product_types() -> frozenset[str]:
+    """The product types a product variant may be said to be (``copycheck.changed_types``): the
+    copy checker's category nouns and the head noun of every category of the copy corpus
+    ("gimbal", "handpan", "cajon", "mat"), so a stool said to be "a floor mat" is caught."""
+    from django.core.management.base import CommandError
+
+    from generation.management.commands.copy_corpus import CORPUS_DIR, corpus_read
+    from generation.text.copycheck import CATEGORIES, words
+
+    try:
+        rows = corpus_read(CORPUS_DIR)
+    except CommandError:  # a deployment without the corpus checks the built-in nouns
+        rows = []
+    heads = {noun for row in rows if (category := str(row["attributes"].get("category") or "").strip())
+             for noun in words(category.split()[-1])}
+    return frozenset(heads | set(CATEGORIES))
+
+
 def variant_rejection(
     candidate: str, *, attributes: dict | None, max_perplexity: float | None, perplexity: float | None,
     similarity: float | None = None, bleu: float | None = None, model: GenModel | None = None, source: str = "",
@@ -79,7 +99,8 @@ def variant_rejection(
     or a template tail, against the product's attributes (and the words of its ``source``);
     ``ungrounded``, with ``grounded`` and no attributes: the same check against the ``source``
     alone, so a product type, material, colour, size, number or name the source does not state
-    (a poncho rewritten as "a knit scarf in beige"), or a name it alters (``altered_names``: "the
+    (a poncho rewritten as "a knit scarf in beige"; a stool said to be "a floor mat",
+    ``changed_types`` over ``product_types``), or a name it alters (``altered_names``: "the
     Jetset Satin" of the Jetset Bomber in satin); ``not_fluent``: perplexity under the
     base LM above ``max_perplexity``; ``drifted``: MiniLM cosine to the source below
     ``GENAI_GENMODEL_VARIANT_MIN_SIMILARITY``, another product or topic; ``too_close``: BLEU to
@@ -87,12 +108,12 @@ def variant_rejection(
     if model is not None and text_broken(model, candidate, words=[source]):
         return "broken"
     if attributes or (grounded and source):
-        from generation.text.copycheck import altered_names, copy_check
+        from generation.text.copycheck import altered_names, changed_types, copy_check
 
         extra = [source] if source else []
         if not copy_check(candidate, attributes or {}, extra_texts=extra, min_coverage=0.0).passed:
             return "copy_check" if attributes else "ungrounded"
-        if grounded and source and altered_names(candidate, source):
+        if grounded and source and (altered_names(candidate, source) or changed_types(candidate, source, product_types())):
             return "ungrounded"
     if max_perplexity is not None and perplexity is not None and not perplexity <= max_perplexity:
         return "not_fluent"

@@ -267,6 +267,7 @@ def latents_decode(
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_BRACKET = re.compile(r"[{}\[\]]")
 
 
 def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str | None:
@@ -279,7 +280,9 @@ def text_broken(model: GenModel, text: str, *, words: Sequence[str] = ()) -> str
     could not place). Always None with ``GENAI_GENMODEL_DROP_BROKEN`` off."""
     if not settings.GENAI_GENMODEL_DROP_BROKEN:
         return None
-    if has_slots(text):  # a product-name slot that could not be filled (``relexicalise``)
+    # a product-name slot that could not be filled (``relexicalise``), or one a model trained with
+    # slots wrote of its own ("retails at {then}", "from [brand]") where its source has none
+    if has_slots(text) or (model.slots and _BRACKET.search(text) and not any(_BRACKET.search(w) for w in words)):
         return "slot"
     known = model.known_words | text_words(words) if model.known_words is not None and words else model.known_words
     return broken_reason(text, known) or ("unfinished" if unfinished(text) else None) or _fragment(text)

@@ -78,6 +78,9 @@ def test_variants_failing_the_copy_checker_or_the_fluency_filter_are_dropped(opt
                              perplexity=None, source=bomber, grounded=True) == "ungrounded"  # a renamed product
     assert variant_rejection("The Jetset Bomber is a satin jacket in cherry red.", attributes=None, max_perplexity=None,
                              perplexity=None, source=bomber, grounded=True) is None
+    stool = "The Bop Bar Stool from Zingle brings a pop of cherry red to the kitchen counter."
+    assert variant_rejection("The Bop Bar Stool from Zingle is a floor mat in red.", attributes=None,
+                             max_perplexity=None, perplexity=None, source=stool, grounded=True) == "ungrounded"
     assert variant_rejection("A beige knit scarf.", attributes=None, max_perplexity=None, perplexity=None,
                              source=source) is None  # the support domain's variants are not product claims
     model = genmodel_get(domain="product")
@@ -143,7 +146,7 @@ def test_a_model_trained_with_name_slots_writes_the_source_s_names_and_invents_n
     reads a source with its names as slots and gives its variants the source's names back; a
     sample, which has no product, reads "this product" where a name would go."""
     from workers.runners.genmodels import samples_make, variants_make
-    from workers.runtime.genmodels import genmodel_get, latents_decode, model_output
+    from workers.runtime.genmodels import genmodel_get, latents_decode, model_output, text_broken
 
     settings.GENAI_GENMODEL_DROP_BROKEN = False
     settings.GENAI_GENMODEL_VARIANT_MIN_SIMILARITY = -1.0
@@ -161,3 +164,7 @@ def test_a_model_trained_with_name_slots_writes_the_source_s_names_and_invents_n
     assert all("Linnet Wrap Dress" in model_output(model, text, names_read(source)) for text in raw)
     for item in samples_make(n=3, source="prior", seed=1, model=model):
         assert not has_slots(item["text"])
+    # a bracket word the model wrote of its own is no slot to show ("retails at {then}")
+    settings.GENAI_GENMODEL_DROP_BROKEN = True
+    assert text_broken(model, "This product retails at {then} now.", words=[source]) == "slot"
+    assert text_broken(model, "The Shell Yeah Tote from [brand] is a tote.", words=[source]) == "slot"

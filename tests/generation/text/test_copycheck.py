@@ -5,6 +5,7 @@ import pytest
 
 from generation.text.copycheck import (
     altered_names,
+    changed_types,
     claims_filter,
     copy_check,
     ungrounded_cut,
@@ -367,6 +368,26 @@ def test_a_rewrite_that_renames_the_product_is_caught(rewrite, altered):
     source = ("The Jetset Bomber from Vantle is a bomber jacket in cherry red, made from satin. "
               "The Sunday Linen Shirt by Larkspun is made from linen in sage green, and it's yours for 45 GBP.")
     assert altered_names(rewrite, source) == altered
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "changed"),
+    [
+        ("The Bop Bar Stool from Zingle is a floor mat in red.", ["mat"]),
+        ("The Bop Bar Stool from Zingle is a smart watch that keeps track of your day.", ["watch"]),
+        ("The Highland Socks are a pair of sneakers in grey.", ["sneaker"]),
+        ("The Bop Bar Stool from Zingle is a stool in cherry red.", []),
+        ("It is a bar stool, shaped from polypropylene.", []),
+        ("It is a chair for the kitchen counter.", ["chair"]),  # another piece of furniture is another product
+        ("It is a classic of the kitchen.", []),  # no type
+        ("The seat is a pop of colour in any room.", []),  # "pop" is no type
+    ],
+)
+def test_a_rewrite_that_says_the_product_is_another_type_is_caught(rewrite, changed):
+    source = ("The Bop Bar Stool from Zingle brings a pop of cherry red to the kitchen counter, shaped from "
+              "moulded polypropylene with a seat height of 65 cm.")
+    types = {"stool", "mat", "watch", "sneaker", "chair", "seat", "classic"}
+    assert changed_types(rewrite, source, types) == changed
 
 
 def test_a_number_said_as_a_price_must_be_one_of_the_inputs_prices():

@@ -21,6 +21,10 @@ from generation.text.product_names import (
          "{brand}'s {name} is made from nylon."),
         ("Meet the Steadi M3 from Orbix, a gimbal for phones.", "Steadi M3", "Orbix",
          "Meet the {name} from {brand}, a gimbal for phones."),
+        ("Come home to the Hearthside Slipper from Wendmoor.", "Hearthside Slipper", "Wendmoor",
+         "Come home to the {name} from {brand}."),  # the full stop is the sentence's
+        ("The Kingsmere Chess Set from Halloway & Finch is made in walnut.", "Kingsmere Chess Set", "Halloway & Finch",
+         "The {name} from {brand} is made in walnut."),
     ],
 )
 def test_a_product_s_names_are_read_as_slots_and_put_back(text, name, brand, slotted):
